@@ -1,0 +1,57 @@
+"""Triton python-backend model whose batch execution time is emulated.
+
+Parameters (config.pbtxt, overridable by environment FORESAIL_EMULATED_<NAME> for tests):
+  base_ms, per_item_ms  batch time = base_ms + per_item_ms * batch_size, slept, not spun
+  cold_requests         the first N executions after start are slow ...
+  cold_extra_ms         ... by this much (emulates CUDA context / JIT / cache warm-up)
+  init_delay_s          seconds spent in initialize() (model load time); negative = never ready
+Output = input * 2, so responses can be checked.
+"""
+
+import json
+import os
+import sys
+import time
+
+# The python-backend stub embeds an isolated interpreter that ignores PYTHONPATH; the local pod runtime
+# passes the project's site-packages there, so honour it here (a no-op in a real Triton image).
+for _p in reversed(os.environ.get("PYTHONPATH", "").split(os.pathsep)):
+    if _p and _p not in sys.path:
+        sys.path.insert(0, _p)
+
+import numpy as np  # noqa: E402
+import triton_python_backend_utils as pb_utils  # noqa: E402
+
+
+def _param(params: dict, name: str, default: float) -> float:
+    env = os.environ.get(f"FORESAIL_EMULATED_{name.upper()}")
+    if env is not None:
+        return float(env)
+    raw = params.get(name, {}).get("string_value")
+    return float(raw) if raw not in (None, "") else default
+
+
+class TritonPythonModel:
+    def initialize(self, args):
+        params = json.loads(args["model_config"]).get("parameters", {})
+        self.base_ms = _param(params, "base_ms", 20.0)
+        self.per_item_ms = _param(params, "per_item_ms", 2.0)
+        self.cold_left = int(_param(params, "cold_requests", 0))
+        self.cold_extra_ms = _param(params, "cold_extra_ms", 0.0)
+        delay = _param(params, "init_delay_s", 0.0)
+        if delay < 0:
+            raise RuntimeError("emulated model configured never to load (init_delay_s < 0)")
+        time.sleep(delay)
+
+    def execute(self, requests):
+        inputs = [pb_utils.get_input_tensor_by_name(r, "INPUT0").as_numpy() for r in requests]
+        batch = sum(int(x.shape[0]) for x in inputs)
+        ms = self.base_ms + self.per_item_ms * batch
+        if self.cold_left > 0:
+            self.cold_left -= 1
+            ms += self.cold_extra_ms
+        time.sleep(ms / 1000.0)
+        return [
+            pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("OUTPUT0", (x * 2).astype(np.float32))])
+            for x in inputs
+        ]

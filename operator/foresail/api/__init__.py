@@ -1,0 +1,1 @@
+"""Pydantic models of the custom resources, defaults, pure validation and condition helpers."""

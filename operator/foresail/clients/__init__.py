@@ -1,0 +1,1 @@
+"""The only IO of the operator: Kubernetes, Prometheus (async) and Triton clients."""

@@ -1,0 +1,1 @@
+"""Thin kopf handlers and the single autoscaler loop: snapshot -> pure code -> apply diff -> status."""

@@ -1,0 +1,1 @@
+"""PURE: tenant/priority arbitration of GPUs on a snapshot; returns a plan, never acts."""

@@ -1,0 +1,1 @@
+"""PURE: desired child objects (Deployment, Service, PDB, Job, ResourceQuota) as dicts."""

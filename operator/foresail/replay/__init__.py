@@ -1,0 +1,1 @@
+"""What-if replay: trace loaders, replica/queue simulator, baseline policies, oracle, report."""

@@ -1,0 +1,1 @@
+"""PURE: metric snapshot -> forecast -> capacity -> scaling decision. Takes ``now``; never reads a clock."""
