@@ -24,7 +24,8 @@ def cluster() -> Iterator[Cluster]:
     try:
         yield c
     finally:
-        c.down()
+        # FORESAIL_KEEP_LOGS=1 keeps the run directory's logs (component and pod logs) for a post-mortem
+        c.down(keep_logs=os.environ.get("FORESAIL_KEEP_LOGS") == "1")
 
 
 @pytest.fixture

@@ -44,9 +44,7 @@ class Kube:
         self, manifest: dict[str, Any] | list[dict[str, Any]] | str, namespace: str | None = None, check: bool = True
     ) -> Any:
         docs = (
-            manifest
-            if isinstance(manifest, str)
-            else yaml.safe_dump_all(manifest if isinstance(manifest, list) else [manifest])
+            manifest if isinstance(manifest, str) else yaml.safe_dump_all(manifest if isinstance(manifest, list) else [manifest])
         )
         ns = ["-n", namespace] if namespace else []
         return self.kubectl("apply", *ns, "-f", "-", input=docs, check=check)
@@ -95,3 +93,32 @@ def pause_deployment(
             "template": {"metadata": {"labels": {"app": name}}, "spec": spec},
         },
     }
+
+
+def http_in_cluster(cluster: Cluster, url: str, timeout: float = 5.0) -> tuple[int, str]:
+    """GET ``url`` from the cluster's client network namespace (where pod IPs are reachable)."""
+    import urllib.error
+    import urllib.request
+
+    from hack import netns
+
+    def get() -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as r:
+                return int(r.status), r.read().decode(errors="replace")
+        except urllib.error.HTTPError as e:
+            return int(e.code), e.read().decode(errors="replace")
+
+    return netns.call_in(cluster.network.client_ns, get, timeout=timeout + 5)
+
+
+def prom_query(cluster: Cluster, query: str) -> list[dict[str, Any]]:
+    """An instant query against the cluster's Prometheus; returns the result vector."""
+    import urllib.parse
+
+    code, body = http_in_cluster(cluster, f"{cluster.network.prometheus_url}/api/v1/query?query={urllib.parse.quote(query)}")
+    assert code == 200, body
+    data = json.loads(body)
+    assert data["status"] == "success", data
+    result: list[dict[str, Any]] = data["data"]["result"]
+    return result

@@ -76,12 +76,8 @@ def test_readiness_gate_holds_pod_until_condition_true(kube: Kube, namespace: st
     assert all(ep["conditions"]["ready"] is False for ep in eps), eps
 
     def set_gate(status: str) -> None:
-        patch = {
-            "status": {"conditions": [{"type": gate, "status": status, "reason": "Test", "message": "set by the test"}]}
-        }
-        kube.kubectl(
-            "patch", "pod", "-n", namespace, name, "--subresource=status", "--type=strategic", "-p", json.dumps(patch)
-        )
+        patch = {"status": {"conditions": [{"type": gate, "status": status, "reason": "Test", "message": "set by the test"}]}}
+        kube.kubectl("patch", "pod", "-n", namespace, name, "--subresource=status", "--type=strategic", "-p", json.dumps(patch))
 
     set_gate("True")
     wait_for("pod Ready after the gate turns True", lambda: is_ready(kube.get("pod", "-n", namespace, name)))
@@ -125,9 +121,7 @@ def test_resource_quota_rejects_gpu_overask(kube: Kube, namespace: str) -> None:
 def test_priority_preemption_frees_gpus_for_higher_priority(kube: Kube, namespace: str) -> None:
     low, high = f"low-{uuid.uuid4().hex[:6]}", f"high-{uuid.uuid4().hex[:6]}"
     for name, value in ((low, 100), (high, 100000)):
-        kube.apply(
-            {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": name}, "value": value}
-        )
+        kube.apply({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": name}, "value": value})
     try:
         n, g = kube.cluster.nodes, kube.cluster.gpus_per_node
         kube.apply(pause_deployment("filler", replicas=n, gpus=g, priority_class=low), namespace)
@@ -214,9 +208,7 @@ def test_garbage_collection_and_namespace_deletion(kube: Kube) -> None:
     )
 
     kube.kubectl("delete", "deployment", "-n", ns, "web")
-    wait_for(
-        "replicasets and pods collected", lambda: not kube.pods(ns) and not kube.get("replicasets", "-n", ns)["items"]
-    )
+    wait_for("replicasets and pods collected", lambda: not kube.pods(ns) and not kube.get("replicasets", "-n", ns)["items"])
 
     kube.apply(pause_deployment("leftover", replicas=1), ns)
     kube.kubectl("delete", "namespace", ns, "--wait=false")

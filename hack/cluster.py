@@ -53,6 +53,21 @@ FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 DEFAULT_GPU_PRODUCT = "NVIDIA-H100-80GB-HBM3"
 
 
+# Prometheus relabelling for Triton pods: keep the container port named "metrics" (8002) of running
+# pods and add namespace, pod and foresail_dev_inferenceservice (from the pod label
+# foresail.dev/inferenceservice). The Helm chart documents the same rules for production.
+TRITON_RELABEL: list[dict[str, Any]] = [
+    {"source_labels": ["__meta_kubernetes_pod_container_port_name"], "action": "keep", "regex": "metrics"},
+    {"source_labels": ["__meta_kubernetes_pod_phase"], "action": "keep", "regex": "Running"},
+    {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
+    {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+    {
+        "source_labels": ["__meta_kubernetes_pod_label_foresail_dev_inferenceservice"],
+        "target_label": "foresail_dev_inferenceservice",
+    },
+]
+
+
 def log(msg: str) -> None:
     print(f"[cluster {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
@@ -97,8 +112,18 @@ class Network:
 
     @property
     def pod_cidr(self) -> str:
-        """What kwok allocates pod IPs from: x.y.16.1/20 (x.y.16.1 - x.y.31.254)."""
+        """What kwok allocates (simulated) pod IPs from: x.y.16.1/20 (x.y.16.1 - x.y.31.254)."""
         return f"{self.net.network_address + 16 * 256 + 1}/20"
+
+    @property
+    def runtime_pod_cidr(self) -> str:
+        """What the local pod runtime allocates pod IPs from: x.y.32.0/20, disjoint from kwok's."""
+        return f"{self.net.network_address + 32 * 256}/20"
+
+    @property
+    def prometheus_url(self) -> str:
+        """Prometheus listens in the client namespace (it scrapes pod IPs)."""
+        return f"http://{self.client_ip}:9090"
 
     @staticmethod
     def choose(name: str) -> Network:
@@ -216,6 +241,8 @@ class Cluster:
             d.mkdir(parents=True, exist_ok=True)
         net = Network.choose(self.name)
         ports = {k: free_port() for k in ("etcd", "etcd_peer", "apiserver", "kcm", "scheduler", "kwok")}
+        tools_dirs["prometheus"] = tools.TOOLS_BY_NAME["prometheus"].ensure()
+        tools.TOOLS_BY_NAME["triton"].ensure()
         self.state = State(
             name=self.name,
             nodes=self.nodes,
@@ -238,6 +265,8 @@ class Cluster:
             self._start_kwok(tools_dirs["kwok"], net, ports)
             self._create_nodes()
             self.wait_nodes_ready()
+            self._start_runtime()
+            self._start_prometheus(tools_dirs["prometheus"], net)
             self.wait_default_service_account("default")
         except BaseException:
             log(f"start failed; logs in {self.logs}")
@@ -258,7 +287,8 @@ class Cluster:
             log(f"cluster {self.name!r} is not up")
             return
         for comp, pid in reversed(list(state.pids.items())):
-            _stop_pid(pid, comp)
+            _stop_pid(pid, comp, grace=30.0 if comp == "runtime" else 10.0)
+        self._sweep_pod_sandboxes()
         Network(**state.network).destroy()
         if keep_logs:
             shutil.rmtree(self.dir / "data", ignore_errors=True)
@@ -267,6 +297,18 @@ class Cluster:
             shutil.rmtree(self.dir, ignore_errors=True)
         self.state = None
         log(f"cluster {state.name!r} down")
+
+    def _sweep_pod_sandboxes(self) -> None:
+        """Pod network namespaces the runtime could not remove (it was killed): their processes, then them."""
+        for pod_dir in (self.dir / "pods").glob("*"):
+            ns, host_if = f"fsp-{pod_dir.name[:8]}", f"fsv{pod_dir.name[:8]}"
+            if Path(f"/run/netns/{ns}").exists():
+                for pid in _sh(["ip", "netns", "pids", ns], check=False).stdout.split():
+                    with contextlib.suppress(ProcessLookupError, ValueError):
+                        os.kill(int(pid), signal.SIGKILL)
+                _sh(["ip", "netns", "del", ns], check=False)
+                log(f"removed leftover pod sandbox {ns}")
+            _sh(["ip", "link", "del", host_if], check=False)
 
     # ------------------------------------------------------------ PKI and kubeconfigs
 
@@ -294,6 +336,7 @@ class Cluster:
             ("controller-manager", "/CN=system:kube-controller-manager"),
             ("scheduler", "/CN=system:kube-scheduler"),
             ("kwok", "/O=system:masters/CN=kwok"),
+            ("prometheus", "/CN=foresail-prometheus"),
         ):
             self._leaf(name, subj, "extendedKeyUsage=clientAuth")
         _sh([*ossl, "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", str(p / "sa.key")])
@@ -343,12 +386,12 @@ class Cluster:
 
     # ------------------------------------------------------------ components
 
-    def _spawn(self, comp: str, cmd: list[str], env: dict[str, str] | None = None) -> int:
+    def _spawn(self, comp: str, cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> int:
         assert self.state is not None
         logf = open(self.logs / f"{comp}.log", "ab")  # noqa: SIM115 - handed to the child
         proc = subprocess.Popen(
             cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, env={**os.environ, **(env or {})},
+            start_new_session=True, env={**os.environ, **(env or {})}, cwd=cwd,
         )  # fmt: skip
         logf.close()
         self.state.pids[comp] = proc.pid
@@ -437,6 +480,83 @@ class Cluster:
             "--node-lease-duration-seconds=40",
         ])  # fmt: skip
 
+    def _start_runtime(self) -> None:
+        self._spawn("runtime", [sys.executable, "-m", "hack.runtime", "--name", self.name], cwd=REPO)
+        self._wait(
+            "the local runtime's StorageClass",
+            lambda: (
+                "local" in [sc["metadata"]["name"] for sc in self.api("GET", "/apis/storage.k8s.io/v1/storageclasses")["items"]]
+            ),
+            comp="runtime",
+        )
+
+    def prometheus_config(self) -> dict[str, Any]:
+        """The scrape config: Kubernetes pod discovery, Triton's metrics port, the three labels."""
+        assert self.state is not None
+        p = self.pki
+        return {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "1s"},
+            "scrape_configs": [
+                {
+                    "job_name": "triton",
+                    "kubernetes_sd_configs": [
+                        {
+                            "role": "pod",
+                            "api_server": self.api_url,
+                            "tls_config": {
+                                "ca_file": str(p / "ca.crt"),
+                                "cert_file": str(p / "prometheus.crt"),
+                                "key_file": str(p / "prometheus.key"),
+                            },
+                        }
+                    ],
+                    "relabel_configs": TRITON_RELABEL,
+                }
+            ],
+        }
+
+    def _start_prometheus(self, d: Path, net: Network) -> None:
+        rbac_api = "/apis/rbac.authorization.k8s.io/v1"
+        role = {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "foresail-local-prometheus"}
+        user = {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "foresail-prometheus"}
+        rbac = [
+            (
+                f"{rbac_api}/clusterroles",
+                {
+                    "apiVersion": "rbac.authorization.k8s.io/v1",
+                    "kind": "ClusterRole",
+                    "metadata": {"name": role["name"]},
+                    "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}],
+                },
+            ),
+            (
+                f"{rbac_api}/clusterrolebindings",
+                {
+                    "apiVersion": "rbac.authorization.k8s.io/v1",
+                    "kind": "ClusterRoleBinding",
+                    "metadata": {"name": role["name"]},
+                    "roleRef": role,
+                    "subjects": [user],
+                },
+            ),
+        ]
+        for path, obj in rbac:
+            self.api("POST", path, obj)
+        cfg = self.dir / "prometheus.yml"
+        cfg.write_text(json.dumps(self.prometheus_config(), indent=1))  # JSON is YAML
+        self._spawn("prometheus", [
+            "ip", "netns", "exec", net.client_ns, str(d / "bin/prometheus"), f"--config.file={cfg}",
+            f"--storage.tsdb.path={self.dir / 'data/prometheus'}", f"--web.listen-address={net.client_ip}:9090",
+            "--storage.tsdb.retention.time=1d", "--web.enable-lifecycle", "--log.level=warn",
+        ])  # fmt: skip
+        from hack import netns
+
+        self._wait(
+            "Prometheus ready",
+            lambda: netns.call_in(net.client_ns, lambda: _http_ok(f"{net.prometheus_url}/-/ready"), timeout=5),
+            comp="prometheus",
+        )
+
     def node_manifests(self) -> list[dict[str, Any]]:
         nodes = []
         for i in range(self.nodes):
@@ -498,14 +618,10 @@ class Cluster:
         ctx.load_cert_chain(str(self.pki / "admin.crt"), str(self.pki / "admin.key"))
         return ctx
 
-    def api(
-        self, method: str, path: str, body: Any = None, raw: bool = False, content_type: str = "application/json"
-    ) -> Any:
+    def api(self, method: str, path: str, body: Any = None, raw: bool = False, content_type: str = "application/json") -> Any:
         """A minimal admin API call (stdlib only): returns parsed JSON (or text with raw=True)."""
         data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
-        req = urllib.request.Request(
-            self.api_url + path, data=data, method=method, headers={"Content-Type": content_type}
-        )
+        req = urllib.request.Request(self.api_url + path, data=data, method=method, headers={"Content-Type": content_type})
         with urllib.request.urlopen(req, context=self._ssl(), timeout=15) as resp:
             text = resp.read().decode()
         return text if raw else json.loads(text)
@@ -595,9 +711,7 @@ def main(argv: list[str] | None = None) -> int:
             return subprocess.call(cmd)
 
     parser = _common(
-        argparse.ArgumentParser(
-            prog="hack/cluster", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-        )
+        argparse.ArgumentParser(prog="hack/cluster", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     )
     sub = parser.add_subparsers(dest="cmd", required=True)
     p_up = sub.add_parser("up", help="start the cluster")
@@ -634,9 +748,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _common(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument(
-        "--name", default=os.environ.get("FORESAIL_CLUSTER", "foresail"), help="cluster name (default: foresail)"
-    )
+    parser.add_argument("--name", default=os.environ.get("FORESAIL_CLUSTER", "foresail"), help="cluster name (default: foresail)")
     return parser
 
 

