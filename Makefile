@@ -5,13 +5,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help venv tools lint unit e2e test cluster-up cluster-down cluster-status clean
+.PHONY: help venv tools generate lint unit e2e test cluster-up cluster-down cluster-status clean
 
 help:
 	@echo "make test           install what is missing, lint, unit tests, then e2e on a local cluster"
 	@echo "make cluster-up     start the local cluster (prints the KUBECONFIG export line)"
 	@echo "make cluster-down   stop it and remove its data"
 	@echo "make tools          build/install the pinned tools into ~/.cache/foresail/tools"
+	@echo "make generate       regenerate crds/ and the chart's CRDs from operator/foresail/api"
 
 $(VENV)/.installed: pyproject.toml
 	@echo "[make] creating $(VENV) and installing foresail[dev]"
@@ -24,6 +25,11 @@ venv: $(VENV)/.installed
 
 tools:
 	@$(PYTHON) hack/tools.py ensure
+
+# CRDs come from the pydantic models (a unit test fails when these files drift)
+generate: venv
+	$(PY) -m foresail.api.crd crds
+	$(PY) -m foresail.api.crd charts/foresail/crds
 
 lint: venv
 	$(VENV)/bin/ruff check operator hack tests e2e

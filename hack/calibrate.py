@@ -60,6 +60,10 @@ def start_triton(repo: Path, model: str, env: dict[str, str]) -> tuple[subproces
     raise SystemExit(f"calibrate: model {model} not ready in 60 s; log: {logf}")
 
 
+class MeasurementError(RuntimeError):
+    pass
+
+
 # perf_analyzer's CSV has no average column; the average is the sum of its average components.
 AVG_PARTS = (
     "Client Send",
@@ -85,7 +89,7 @@ def measure(model: str, grpc: int, concurrency: int, interval_ms: int) -> dict[s
             cmd, capture_output=True, text=True, env={**os.environ, "LD_LIBRARY_PATH": f"{pa}/lib"}, timeout=300, check=False
         )
         if proc.returncode != 0 or not out.exists():
-            raise SystemExit(
+            raise MeasurementError(
                 f"calibrate: perf_analyzer failed at concurrency {concurrency}:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
             )
         row = next(csv.DictReader(out.open()))
@@ -117,7 +121,15 @@ def main(argv: list[str] | None = None) -> int:
     shutil.copytree(Path(args.model_repository) / args.model, repo / args.model)
     proc, _http, grpc, logf = start_triton(repo, args.model, env)
     try:
-        points = [measure(args.model, grpc, c, args.interval_ms) for c in levels]
+        points = []
+        for c in levels:
+            for attempt in range(3):  # an unstable window (a busy machine) gets a longer one
+                try:
+                    points.append(measure(args.model, grpc, c, args.interval_ms * 2**attempt))
+                    break
+                except MeasurementError as e:
+                    if attempt == 2:
+                        raise SystemExit(str(e)) from e
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=15)

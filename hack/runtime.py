@@ -163,6 +163,7 @@ class Container:
     backoff: float = BACKOFF_INITIAL_S
     readiness: Probe | None = None
     liveness: Probe | None = None
+    startup: Probe | None = None
     done: bool = False  # terminated and will not restart
 
     @property
@@ -274,6 +275,7 @@ class PodWorker(threading.Thread):
         for c in self.containers:
             c.readiness = Probe(c.spec["readinessProbe"]) if c.spec.get("readinessProbe") else None
             c.liveness = Probe(c.spec["livenessProbe"]) if c.spec.get("livenessProbe") else None
+            c.startup = Probe(c.spec["startupProbe"]) if c.spec.get("startupProbe") else None
         log(f"{self.name}: sandbox {self.ns} ip {self.ip}")
 
     def teardown_sandbox(self) -> None:
@@ -416,7 +418,7 @@ class PodWorker(threading.Thread):
         c.started_at = now_iso()
         c.started_mono = time.monotonic()
         c.state = {"running": {"startedAt": c.started_at}}
-        for p in (c.readiness, c.liveness):
+        for p in (c.readiness, c.liveness, c.startup):
             if p:
                 p.successes = p.failures = 0
                 p.ok = False
@@ -425,7 +427,13 @@ class PodWorker(threading.Thread):
         log(f"{self.name}/{c.name}: started pid {c.proc.pid}: {shlex.join(argv)}")
 
     def probe(self, pod: dict[str, Any], c: Container, now: float) -> None:
-        for kind, p in (("readiness", c.readiness), ("liveness", c.liveness)):
+        # until the startup probe succeeds, it is the only probe (as in the kubelet)
+        probes: list[tuple[str, Probe | None]]
+        if c.startup is not None and not c.startup.ok:
+            probes = [("startup", c.startup)]
+        else:
+            probes = [("readiness", c.readiness), ("liveness", c.liveness)]
+        for kind, p in probes:
             if p is None:
                 continue
             s = p.spec
@@ -451,10 +459,10 @@ class PodWorker(threading.Thread):
                 p.failures += 1
                 p.successes = 0
                 if p.failures >= int(s.get("failureThreshold", 3)):
-                    if p.ok or kind == "liveness":
+                    if p.ok or kind != "readiness":
                         self.rt.api.event(pod, "Unhealthy", f"{kind.capitalize()} probe failed for container {c.name}", "Warning")
                     p.ok = False
-                    if kind == "liveness" and c.proc is not None:
+                    if kind != "readiness" and c.proc is not None:
                         log(f"{self.name}/{c.name}: liveness failed {p.failures}x; killing")
                         self.kill(c, grace=float(pod["spec"].get("terminationGracePeriodSeconds", 30)))
                         self.on_exit(pod, c, 137, reason="Error")

@@ -1,0 +1,287 @@
+"""The InferenceService resource (group foresail.dev, version v1alpha1, short name ``fisvc``)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from foresail.api.conditions import Condition
+from foresail.api.scalingpolicy import ScalingBehavior
+
+__all__ = [
+    "DEFAULT_TRITON_IMAGE",
+    "ColdStartStatus",
+    "FallbackSpec",
+    "InferenceService",
+    "InferenceServiceSpec",
+    "InferenceServiceStatus",
+    "ModelSpec",
+    "ObservedMetrics",
+    "Priority",
+    "Recommendation",
+    "RepositorySource",
+    "ScalingSpec",
+    "SloSpec",
+    "TritonSpec",
+    "VersionPolicy",
+    "WarmupSpec",
+]
+
+DEFAULT_TRITON_IMAGE = "nvcr.io/nvidia/tritonserver:24.08-py3"
+# Derived objects are named "<name>-<suffix>"; a Service name is a DNS-1035 label (63 chars). Leaving
+# room for "-warm" style suffixes and the ReplicaSet/pod hashes the Deployment adds keeps us at 45.
+MAX_NAME_LENGTH = 45
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+QUANTITY = r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", use_enum_values=False)
+
+
+class Priority(StrEnum):
+    """Priority classes; the chart installs a PriorityClass for each (foresail-<priority>)."""
+
+    CRITICAL = "critical"
+    STANDARD = "standard"
+    BATCH = "batch"
+
+
+class PvcSource(_Model):
+    claim_name: str = Field(
+        alias="claimName", min_length=1, max_length=253, description="PersistentVolumeClaim in the same namespace."
+    )
+    sub_path: str = Field(default="", alias="subPath", description="Directory inside the claim holding the model repository.")
+
+
+class ConfigMapSource(_Model):
+    name: str = Field(min_length=1, max_length=253, description="ConfigMap in the same namespace.")
+    items: list[dict[str, str]] = Field(
+        default_factory=list,
+        description="Key-to-path mapping as in a configMap volume (keys cannot hold '/', paths can build the repository tree).",
+    )
+
+
+class RepositorySource(_Model):
+    """Where the Triton model repository comes from: exactly one of pvc, configMap or storageUri."""
+
+    model_config = ConfigDict(
+        populate_by_name=True,
+        extra="forbid",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "(has(self.pvc) ? 1 : 0) + (has(self.configMap) ? 1 : 0) + (has(self.storageUri) ? 1 : 0) == 1",
+                    "message": "exactly one of pvc, configMap or storageUri must be set",
+                }
+            ]
+        },
+    )
+    pvc: PvcSource | None = Field(default=None, description="A PersistentVolumeClaim holding the repository.")
+    config_map: ConfigMapSource | None = Field(default=None, alias="configMap", description="A ConfigMap holding small models.")
+    storage_uri: str | None = Field(
+        default=None,
+        alias="storageUri",
+        pattern=r"^(s3|gs|https?|pvc)://.+",
+        description="A storage URI (s3://, gs://, https://) fetched into an emptyDir by an init step.",
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> RepositorySource:
+        n = sum(x is not None for x in (self.pvc, self.config_map, self.storage_uri))
+        if n != 1:
+            raise ValueError("exactly one of pvc, configMap or storageUri must be set")
+        return self
+
+
+class VersionPolicy(_Model):
+    """Triton's version_policy: the latest N versions, all versions, or specific ones."""
+
+    latest: int | None = Field(default=None, ge=1, le=100, description="Serve the latest N versions.")
+    all: bool | None = Field(default=None, description="Serve every version in the repository.")
+    specific: list[int] | None = Field(default=None, description="Serve exactly these versions.")
+
+
+class ModelSpec(_Model):
+    name: str = Field(
+        min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$", description="Model name in the Triton repository."
+    )
+    repository: RepositorySource = Field(description="Where the model repository comes from.")
+    version_policy: VersionPolicy | None = Field(
+        default=None, alias="versionPolicy", description="Which model versions to serve."
+    )
+
+
+class ResourceList(_Model):
+    cpu: str | None = Field(default=None, pattern=QUANTITY, description="CPU quantity, e.g. 2 or 500m.")
+    memory: str | None = Field(default=None, pattern=QUANTITY, description="Memory quantity, e.g. 16Gi.")
+
+
+class Resources(_Model):
+    requests: ResourceList = Field(default_factory=ResourceList, description="Requests of the Triton container (GPUs excluded).")
+    limits: ResourceList = Field(default_factory=ResourceList, description="Limits of the Triton container (GPUs excluded).")
+
+
+class EnvVar(_Model):
+    name: str = Field(min_length=1, max_length=256, pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$", description="Variable name.")
+    value: str = Field(default="", description="Variable value.")
+
+
+class TritonSpec(_Model):
+    image: str = Field(default=DEFAULT_TRITON_IMAGE, min_length=1, description="Triton server image.")
+    args: list[str] = Field(default_factory=list, description="Extra tritonserver arguments (appended).")
+    env: list[EnvVar] = Field(default_factory=list, description="Extra environment variables of the Triton container.")
+    resources: Resources = Field(default_factory=Resources, description="CPU and memory of the Triton container.")
+    gpus_per_replica: int = Field(default=1, alias="gpusPerReplica", ge=0, le=16, description="nvidia.com/gpu per replica.")
+    max_batch_size: int | None = Field(
+        default=None, alias="maxBatchSize", ge=1, le=4096, description="Batching hint: the model's max batch size."
+    )
+
+
+class SloSpec(_Model):
+    p99_latency_ms: float = Field(alias="p99LatencyMs", gt=0, le=600_000, description="Target p99 request latency, milliseconds.")
+    queue_time_ms: float | None = Field(
+        default=None, alias="queueTimeMs", gt=0, le=600_000, description="Optional target p99 queue time, milliseconds."
+    )
+
+
+class FallbackSpec(_Model):
+    """What to do while metrics are missing, NaN, infinite or stale: hold, and never scale down."""
+
+    replicas: int | None = Field(
+        default=None,
+        ge=0,
+        le=10_000,
+        description="Scale up to at least this many replicas while metrics are unavailable (never down).",
+    )
+    after_seconds: int = Field(
+        default=60, alias="afterSeconds", ge=0, le=86_400, description="How long metrics must be unavailable first."
+    )
+
+
+class ScalingSpec(_Model):
+    model_config = ConfigDict(
+        populate_by_name=True,
+        extra="forbid",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": "self.minReplicas <= self.maxReplicas", "message": "scaling.minReplicas must be <= scaling.maxReplicas"}
+            ]
+        },
+    )
+    min_replicas: int = Field(default=1, alias="minReplicas", ge=0, le=10_000, description="Fewest replicas.")
+    max_replicas: int = Field(default=10, alias="maxReplicas", ge=1, le=10_000, description="Most replicas.")
+    policy_ref: str | None = Field(
+        default=None,
+        alias="policyRef",
+        max_length=253,
+        pattern=DNS_LABEL,
+        description="Name of a ScalingPolicy (cluster-scoped) to start from.",
+    )
+    overrides: ScalingBehavior | None = Field(default=None, description="Inline settings that override the referenced policy.")
+    fallback: FallbackSpec = Field(default_factory=FallbackSpec, description="Behaviour while metrics are unavailable.")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> ScalingSpec:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError("scaling.minReplicas must be <= scaling.maxReplicas")
+        return self
+
+
+class WarmupSpec(_Model):
+    enabled: bool = Field(default=True, description="Gate readiness on a warm-up (readiness gate foresail.dev/warm).")
+    inputs: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Warm-up inputs [{name, datatype, shape, data}]; empty = generated from the model's metadata.",
+    )
+    requests: int = Field(default=20, ge=1, le=10_000, description="Minimum warm-up requests per batch size.")
+    steadiness_percent: float = Field(
+        default=15.0,
+        alias="steadinessPercent",
+        gt=0,
+        le=100,
+        description="Warm when the last window of latencies is within this % of its median.",
+    )
+    timeout_seconds: int = Field(
+        default=300, alias="timeoutSeconds", ge=1, le=86_400, description="Give up (WarmupFailing) after this long."
+    )
+    max_failures: int = Field(
+        default=3, alias="maxFailures", ge=1, le=100, description="Replace a replica after this many failed warm-ups."
+    )
+
+
+class InferenceServiceSpec(_Model):
+    model: ModelSpec = Field(description="The model to serve and where its repository comes from.")
+    triton: TritonSpec = Field(default_factory=TritonSpec, description="The Triton container.")
+    slo: SloSpec = Field(description="The latency objective the autoscaler keeps.")
+    scaling: ScalingSpec = Field(default_factory=ScalingSpec, description="Replica bounds, policy and fallback.")
+    warmup: WarmupSpec = Field(default_factory=WarmupSpec, description="Warm-up gate of new replicas.")
+    tenant: str | None = Field(
+        default=None, max_length=253, pattern=DNS_LABEL, description="Tenant whose GPU quota this service uses."
+    )
+    priority: Priority = Field(
+        default=Priority.STANDARD, description="critical, standard or batch (maps to the PriorityClass foresail-<priority>)."
+    )
+
+
+class Recommendation(_Model):
+    replicas: int = Field(ge=0, description="Recommended replicas.")
+    reason: str = Field(description="Why.")
+    time: str = Field(description="When (RFC 3339).")
+
+
+class ObservedMetrics(_Model):
+    arrival_rps: float | None = Field(default=None, alias="arrivalRps", description="Arrival rate, requests/s.")
+    queue_depth: float | None = Field(default=None, alias="queueDepth", description="Pending requests across replicas.")
+    p99_ms: float | None = Field(default=None, alias="p99Ms", description="p99 request latency, ms.")
+    time: str | None = Field(default=None, description="When the metrics were sampled (RFC 3339).")
+
+
+class ColdStartStatus(_Model):
+    p50_seconds: float | None = Field(default=None, alias="p50Seconds", description="Median create-to-warm seconds.")
+    p90_seconds: float | None = Field(default=None, alias="p90Seconds", description="p90 create-to-warm seconds.")
+    samples: int = Field(default=0, description="Starts measured.")
+
+
+class InferenceServiceStatus(_Model):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+    observed_generation: int = Field(default=0, alias="observedGeneration", description="Generation this status reflects.")
+    replicas: int = Field(default=0, description="Replicas that exist.")
+    ready_replicas: int = Field(default=0, alias="readyReplicas", description="Replicas Ready (warm and serving).")
+    warm_replicas: int = Field(default=0, alias="warmReplicas", description="Replicas whose warm-up gate is True.")
+    starting_replicas: int = Field(default=0, alias="startingReplicas", description="Replicas not yet warm.")
+    desired_replicas: int = Field(default=0, alias="desiredReplicas", description="Replicas the autoscaler wants.")
+    selector: str = Field(default="", description="Label selector of the replicas (for the scale subresource).")
+    recommendation: Recommendation | None = Field(default=None, description="The autoscaler's last recommendation.")
+    observed: ObservedMetrics | None = Field(default=None, description="Last observed metrics.")
+    cold_start: ColdStartStatus | None = Field(default=None, alias="coldStart", description="Measured cold-start estimate.")
+    conditions: list[Condition] = Field(default_factory=list, description="Ready, MetricsAvailable, ScalingActive, ...")
+
+
+NameStr = Annotated[str, Field(max_length=MAX_NAME_LENGTH, pattern=DNS_LABEL)]
+
+
+class InferenceService(_Model):
+    """A Triton deployment of a model repository with a latency SLO, autoscaled ahead of demand."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+    api_version: str = Field(default="foresail.dev/v1alpha1", alias="apiVersion")
+    kind: str = Field(default="InferenceService")
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    spec: InferenceServiceSpec
+    status: InferenceServiceStatus = Field(default_factory=InferenceServiceStatus)
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name", ""))
+
+    @property
+    def namespace(self) -> str:
+        return str(self.metadata.get("namespace", ""))
+
+    @property
+    def generation(self) -> int:
+        return int(self.metadata.get("generation", 0) or 0)

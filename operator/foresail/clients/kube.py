@@ -1,0 +1,177 @@
+"""The Kubernetes client the operator uses: server-side apply, scale, status, events (sync).
+
+A thin layer over ``kubernetes.client.ApiClient.call_api`` so that any object can be applied by its
+apiVersion/kind with the right content type, and every write names its field manager.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+__all__ = ["FIELD_MANAGER", "SCALE_MANAGER", "ApiException", "Kube", "load_config", "path_for"]
+
+FIELD_MANAGER = "foresail"
+SCALE_MANAGER = "foresail-autoscaler"
+
+# kind -> (API prefix, plural, namespaced)
+_KINDS: dict[str, tuple[str, str, bool]] = {
+    "Deployment": ("/apis/apps/v1", "deployments", True),
+    "Service": ("/api/v1", "services", True),
+    "PodDisruptionBudget": ("/apis/policy/v1", "poddisruptionbudgets", True),
+    "ConfigMap": ("/api/v1", "configmaps", True),
+    "PersistentVolumeClaim": ("/api/v1", "persistentvolumeclaims", True),
+    "Pod": ("/api/v1", "pods", True),
+    "Job": ("/apis/batch/v1", "jobs", True),
+    "ResourceQuota": ("/api/v1", "resourcequotas", True),
+    "Event": ("/api/v1", "events", True),
+    "Lease": ("/apis/coordination.k8s.io/v1", "leases", True),
+    "InferenceService": ("/apis/foresail.dev/v1alpha1", "inferenceservices", True),
+    "EvalJob": ("/apis/foresail.dev/v1alpha1", "evaljobs", True),
+    "Tenant": ("/apis/foresail.dev/v1alpha1", "tenants", False),
+    "ScalingPolicy": ("/apis/foresail.dev/v1alpha1", "scalingpolicies", False),
+}
+
+
+def path_for(kind: str, namespace: str | None = None, name: str | None = None, sub: str | None = None) -> str:
+    prefix, plural, namespaced = _KINDS[kind]
+    p = prefix + (f"/namespaces/{namespace}" if namespaced and namespace else "") + f"/{plural}"
+    if name:
+        p += f"/{name}"
+    if sub:
+        p += f"/{sub}"
+    return p
+
+
+_loaded = threading.Lock()
+
+
+def load_config() -> None:
+    """In-cluster configuration when running in a pod, else the kubeconfig."""
+    with _loaded:
+        try:
+            config.load_incluster_config()  # type: ignore[no-untyped-call]
+        except config.ConfigException:
+            config.load_kube_config()  # type: ignore[no-untyped-call]
+
+
+class Kube:
+    def __init__(self, api: client.ApiClient | None = None, timeout: float = 30.0) -> None:
+        self.api = api or client.ApiClient()
+        self.timeout = timeout
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        content_type: str = "application/json",
+        query: list[tuple[str, str]] | None = None,
+    ) -> Any:
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        m, url, hdrs, payload, post = self.api.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=query or [],
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        resp = self.api.call_api(m, url, header_params=hdrs, body=payload, post_params=post, _request_timeout=self.timeout)
+        resp.read()  # type: ignore[no-untyped-call]
+        if not 200 <= resp.status <= 299:
+            raise ApiException(status=resp.status, reason=resp.reason, http_resp=resp)
+        return json.loads(resp.data) if resp.data else None
+
+    def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        try:
+            obj: dict[str, Any] = self.request("GET", path_for(kind, namespace, name))
+            return obj
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise
+
+    def list(self, kind: str, namespace: str | None = None, label_selector: str | None = None) -> list[dict[str, Any]]:
+        q = [("labelSelector", label_selector)] if label_selector else []
+        items: list[dict[str, Any]] = self.request("GET", path_for(kind, namespace), query=q)["items"]
+        return items
+
+    def apply(self, obj: dict[str, Any], field_manager: str = FIELD_MANAGER, dry_run: bool = False) -> dict[str, Any]:
+        """Server-side apply, taking ownership of the fields in ``obj`` (force)."""
+        md = obj["metadata"]
+        q = [("fieldManager", field_manager), ("force", "true")]
+        if dry_run:
+            q.append(("dryRun", "All"))
+        out: dict[str, Any] = self.request(
+            "PATCH", path_for(obj["kind"], md.get("namespace"), md["name"]), json.dumps(obj), "application/apply-patch+yaml", q
+        )
+        return out
+
+    def create(self, obj: dict[str, Any], dry_run: bool = False) -> dict[str, Any]:
+        q = [("dryRun", "All")] if dry_run else []
+        out: dict[str, Any] = self.request("POST", path_for(obj["kind"], obj["metadata"].get("namespace")), obj, query=q)
+        return out
+
+    def scale(self, namespace: str, name: str, replicas: int) -> None:
+        """Set a Deployment's replicas through the scale subresource, as the autoscaler."""
+        self.request(
+            "PATCH",
+            path_for("Deployment", namespace, name, "scale"),
+            {"spec": {"replicas": replicas}},
+            "application/merge-patch+json",
+            [("fieldManager", SCALE_MANAGER)],
+        )
+
+    def patch_status(self, kind: str, namespace: str | None, name: str, status: dict[str, Any]) -> None:
+        self.request(
+            "PATCH",
+            path_for(kind, namespace, name, "status"),
+            {"status": status},
+            "application/merge-patch+json",
+            [("fieldManager", FIELD_MANAGER)],
+        )
+
+    def delete(self, kind: str, namespace: str | None, name: str, uid: str | None = None) -> None:
+        body: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
+        if uid:
+            body["preconditions"] = {"uid": uid}
+        try:
+            self.request("DELETE", path_for(kind, namespace, name), body)
+        except ApiException as e:
+            if e.status not in (404, 409):
+                raise
+
+    def event(self, involved: dict[str, Any], reason: str, message: str, type_: str = "Normal") -> None:
+        """A core/v1 Event about ``involved`` (best effort: events never fail a reconcile)."""
+        md = involved["metadata"]
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        ns = md.get("namespace") or "default"
+        ev = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{md['name']}.", "namespace": ns},
+            "involvedObject": {
+                "apiVersion": involved.get("apiVersion"),
+                "kind": involved.get("kind"),
+                "name": md["name"],
+                "namespace": md.get("namespace"),
+                "uid": md.get("uid"),
+            },
+            "reason": reason,
+            "message": message[:1024],
+            "type": type_,
+            "source": {"component": "foresail"},
+            "reportingComponent": "foresail",
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        with contextlib.suppress(ApiException):
+            self.request("POST", path_for("Event", ns), ev)

@@ -1,0 +1,166 @@
+"""InferenceService reconciler: spec -> Deployment + Service + PDB (server-side apply) -> status.
+
+Level-triggered and idempotent: every run renders the whole desired state and applies it; applying
+what is already there changes nothing. It runs on create/update/resume, on a 30 s resync timer, and
+whenever a child it owns changes or disappears (drift repair).
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from foresail.api.conditions import set_condition
+from foresail.api.inferenceservice import InferenceService, InferenceServiceStatus
+from foresail.clients.kube import SCALE_MANAGER, ApiException, Kube
+from foresail.render.isvc_status import ProblemReport, observe
+from foresail.render.triton import LABEL_ISVC, render_children
+
+__all__ = ["ISVC", "reconcile"]
+
+ISVC = ("foresail.dev", "v1alpha1", "inferenceservices")
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _lock(key: str) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(key, threading.Lock())
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def check_repository(kube: Kube, isvc: InferenceService) -> ProblemReport | None:
+    repo = isvc.spec.model.repository
+    ns = isvc.namespace
+    if repo.config_map is not None and kube.get("ConfigMap", ns, repo.config_map.name) is None:
+        return ProblemReport(
+            "RepositoryNotFound", f"ConfigMap {ns}/{repo.config_map.name} (spec.model.repository.configMap) not found"
+        )
+    if repo.pvc is not None and kube.get("PersistentVolumeClaim", ns, repo.pvc.claim_name) is None:
+        return ProblemReport(
+            "RepositoryNotFound", f"PersistentVolumeClaim {ns}/{repo.pvc.claim_name} (spec.model.repository.pvc) not found"
+        )
+    if repo.storage_uri is not None:
+        return ProblemReport(
+            "RepositoryUnsupported", "spec.model.repository.storageUri is not supported yet: use pvc or configMap"
+        )
+    return None
+
+
+def _autoscaler_owns_replicas(dep: dict[str, Any]) -> bool:
+    return any(m.get("manager") == SCALE_MANAGER for m in dep["metadata"].get("managedFields") or [])
+
+
+def ensure_replicas(kube: Kube, isvc: InferenceService) -> None:
+    """Keep the Deployment's replicas inside [minReplicas, maxReplicas] (as the autoscaler's manager).
+
+    Until the autoscaler owns a service's replicas, they start at minReplicas.
+    """
+    dep = kube.get("Deployment", isvc.namespace, isvc.name)
+    if dep is None:
+        return
+    current = int(dep["spec"].get("replicas", 1))
+    lo, hi = isvc.spec.scaling.min_replicas, isvc.spec.scaling.max_replicas
+    want = min(max(current, lo), hi) if _autoscaler_owns_replicas(dep) else lo
+    if want != current:
+        kube.scale(isvc.namespace, isvc.name, want)
+        kube.event(dict(isvc.model_dump(by_alias=True)), "Scaled", f"replicas {current} -> {want} (bounds [{lo}, {hi}])")
+
+
+def reconcile(kube: Kube, body: dict[str, Any], now: datetime) -> InferenceServiceStatus | None:
+    md = body["metadata"]
+    ns, name = md["namespace"], md["name"]
+    with _lock(f"{ns}/{name}"):
+        fresh = kube.get("InferenceService", ns, name)  # act on the newest version, not the event's
+        if fresh is None or fresh["metadata"].get("deletionTimestamp"):
+            return None
+        try:
+            isvc = InferenceService.model_validate(fresh)
+        except ValidationError as e:
+            msg = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors())
+            old = InferenceServiceStatus.model_validate(fresh.get("status") or {})
+            conds = set_condition(old.conditions, "Ready", False, "InvalidSpec", msg[:1000], int(md.get("generation", 0)), now)
+            kube.patch_status("InferenceService", ns, name, {"conditions": [c.model_dump(by_alias=True) for c in conds]})
+            kube.event(fresh, "InvalidSpec", msg, "Warning")
+            return None
+        problem = check_repository(kube, isvc)
+        if problem is None:
+            for child in render_children(isvc):
+                cname = child["metadata"]["name"]
+                before = kube.get(child["kind"], ns, cname)
+                after = kube.apply(child)
+                if before is None:
+                    kube.event(fresh, "Created", f"created {child['kind']} {ns}/{cname}")
+                elif before.get("spec") != after.get("spec") or before["metadata"].get("labels") != after["metadata"].get(
+                    "labels"
+                ):
+                    kube.event(fresh, "Updated", f"brought {child['kind']} {ns}/{cname} to the desired state")
+            ensure_replicas(kube, isvc)
+        else:
+            prev = isvc.status.conditions
+            if not any(c.type == "Ready" and c.reason == problem.reason for c in prev):
+                kube.event(fresh, problem.reason, problem.message, "Warning")
+        dep = kube.get("Deployment", ns, name)
+        pods = kube.list("Pod", ns, f"{LABEL_ISVC}={name}")
+        status = observe(isvc, dep, pods, now, problem)
+        new = status.model_dump(by_alias=True, exclude_none=True)
+        if new != (fresh.get("status") or {}):
+            kube.patch_status("InferenceService", ns, name, new)
+        # a problem (repository missing, ...) is reported in status, not raised: no crash loop; the
+        # resync timer and the next change retry at their own pace
+        return status
+
+
+# ------------------------------------------------------------------ kopf wiring
+
+KUBE: Kube | None = None
+
+
+def _kube() -> Kube:
+    global KUBE
+    if KUBE is None:
+        KUBE = Kube()
+    return KUBE
+
+
+@kopf.on.resume(*ISVC)
+@kopf.on.create(*ISVC)
+@kopf.on.update(*ISVC, field="spec")
+def on_isvc(body: kopf.Body, **_: Any) -> None:
+    reconcile(_kube(), dict(body), _now())
+
+
+@kopf.timer(*ISVC, interval=30, initial_delay=30, idle=10)
+def resync_isvc(body: kopf.Body, **_: Any) -> None:
+    reconcile(_kube(), dict(body), _now())
+
+
+def _owner_changed(body: kopf.Body, event_type: str) -> None:
+    labels = body.get("metadata", {}).get("labels") or {}
+    owner = labels.get(LABEL_ISVC)
+    if not owner:
+        return
+    ns = body["metadata"]["namespace"]
+    try:
+        isvc = _kube().get("InferenceService", ns, owner)
+    except ApiException:
+        return
+    if isvc is not None:
+        reconcile(_kube(), isvc, _now())
+
+
+@kopf.on.event("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": "foresail", LABEL_ISVC: kopf.PRESENT})
+@kopf.on.event("", "v1", "services", labels={"app.kubernetes.io/managed-by": "foresail", LABEL_ISVC: kopf.PRESENT})
+@kopf.on.event(
+    "policy", "v1", "poddisruptionbudgets", labels={"app.kubernetes.io/managed-by": "foresail", LABEL_ISVC: kopf.PRESENT}
+)
+def on_child(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+    if event.get("type") in ("MODIFIED", "DELETED"):
+        _owner_changed(body, str(event.get("type")))

@@ -1,0 +1,64 @@
+"""InferenceService validation and defaults: tables of named cases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from foresail.api.inferenceservice import DEFAULT_TRITON_IMAGE, Priority
+from foresail.api.scalingpolicy import DEFAULT_BEHAVIOR, ScalingBehavior
+from tests.builders import IsvcBuilder
+
+INVALID: list[tuple[str, str, Any, str]] = [
+    ("min > max", "spec.scaling", {"minReplicas": 5, "maxReplicas": 2}, "minReplicas must be <= scaling.maxReplicas"),
+    ("negative GPUs", "spec.triton.gpusPerReplica", -1, "gpusPerReplica"),
+    ("unknown priority", "spec.priority", "urgent", "priority"),
+    ("bad quantity", "spec.triton.resources", {"requests": {"memory": "lots"}}, "memory"),
+    ("missing model", "spec.model", None, "model"),
+    ("two repository sources", "spec.model.repository", {"configMap": {"name": "a"}, "storageUri": "s3://b/c"}, "exactly one"),
+    ("no repository source", "spec.model.repository", {}, "exactly one"),
+    ("zero SLO", "spec.slo.p99LatencyMs", 0, "p99LatencyMs"),
+    ("unknown field", "spec.replicas", 3, "replicas"),
+    ("bad policy name", "spec.scaling.policyRef", "Not_A_Name", "policyRef"),
+    ("panic window beyond stable", "spec.scaling.overrides", {"panicWindowSeconds": 601}, "panicWindowSeconds"),
+]
+
+
+@pytest.mark.parametrize(("name", "path", "value", "field"), INVALID, ids=[c[0] for c in INVALID])
+def test_invalid_specs_are_rejected_naming_the_field(name: str, path: str, value: Any, field: str) -> None:
+    with pytest.raises(ValidationError, match=field):
+        IsvcBuilder().set(path, value).build()
+
+
+def test_defaults() -> None:
+    isvc = IsvcBuilder().build()
+    assert isvc.spec.triton.image == DEFAULT_TRITON_IMAGE
+    assert isvc.spec.triton.gpus_per_replica == 1
+    assert isvc.spec.priority is Priority.STANDARD
+    assert (isvc.spec.scaling.min_replicas, isvc.spec.scaling.max_replicas) == (1, 10)
+    assert isvc.spec.warmup.enabled
+
+
+@pytest.mark.parametrize(
+    ("name", "policy", "override", "expect"),
+    [
+        ("defaults only", None, None, {"tick_seconds": 5, "target_utilization_percent": 70}),
+        ("policy wins over defaults", ScalingBehavior(tick_seconds=2), None, {"tick_seconds": 2}),
+        ("override wins over policy", ScalingBehavior(tick_seconds=2), ScalingBehavior(tick_seconds=10), {"tick_seconds": 10}),
+        (
+            "override of another field keeps the policy",
+            ScalingBehavior(tick_seconds=2),
+            ScalingBehavior(headroom_percent=0),
+            {"tick_seconds": 2, "headroom_percent": 0},
+        ),
+    ],
+)
+def test_behavior_layers(
+    name: str, policy: ScalingBehavior | None, override: ScalingBehavior | None, expect: dict[str, float]
+) -> None:
+    resolved = ScalingBehavior().resolve(policy, override)
+    for k, v in expect.items():
+        assert getattr(resolved, k) == v, name
+    assert resolved.max_scale_down_rate == DEFAULT_BEHAVIOR.max_scale_down_rate
