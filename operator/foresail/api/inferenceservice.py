@@ -244,6 +244,9 @@ class ColdStartStatus(_Model):
     p50_seconds: float | None = Field(default=None, alias="p50Seconds", description="Median create-to-warm seconds.")
     p90_seconds: float | None = Field(default=None, alias="p90Seconds", description="p90 create-to-warm seconds.")
     samples: int = Field(default=0, description="Starts measured.")
+    recent_seconds: list[float] = Field(
+        default_factory=list, alias="recentSeconds", description="The most recent create-to-warm durations, seconds."
+    )
 
 
 class InferenceServiceStatus(_Model):

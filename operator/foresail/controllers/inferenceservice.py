@@ -23,6 +23,9 @@ from foresail.render.triton import LABEL_ISVC, render_children
 __all__ = ["ISVC", "reconcile"]
 
 ISVC = ("foresail.dev", "v1alpha1", "inferenceservices")
+RECONCILER_FIELDS = {
+    "observed_generation", "replicas", "ready_replicas", "warm_replicas", "starting_replicas", "desired_replicas", "selector", "conditions",
+}  # fmt: skip
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
@@ -110,8 +113,10 @@ def reconcile(kube: Kube, body: dict[str, Any], now: datetime) -> InferenceServi
         dep = kube.get("Deployment", ns, name)
         pods = kube.list("Pod", ns, f"{LABEL_ISVC}={name}")
         status = observe(isvc, dep, pods, now, problem)
-        new = status.model_dump(by_alias=True, exclude_none=True)
-        if new != (fresh.get("status") or {}):
+        # write only the fields this reconciler owns (warm-up and the autoscaler write their own)
+        new = status.model_dump(by_alias=True, exclude_none=True, include=RECONCILER_FIELDS)
+        current = fresh.get("status") or {}
+        if any(current.get(k) != v for k, v in new.items()):
             kube.patch_status("InferenceService", ns, name, new)
         # a problem (repository missing, ...) is reported in status, not raised: no crash loop; the
         # resync timer and the next change retry at their own pace

@@ -14,6 +14,7 @@ import kopf
 from foresail.clients.kube import Kube, load_config
 from foresail.controllers import inferenceservice  # noqa: F401 - registers the handlers
 from foresail.controllers.leader import LeaseElector
+from foresail.controllers.warmup import WarmupManager
 
 __all__ = ["run"]
 
@@ -33,17 +34,70 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.networking.error_backoffs = [1, 2, 5, 10, 30]
 
 
-async def _main(namespace: str, lease_name: str, identity: str, health: str, elect: bool) -> None:
+@kopf.on.startup()
+async def start_warmup(memo: kopf.Memo, **_: Any) -> None:
+    memo["warmup"] = asyncio.get_running_loop().create_task(WarmupManager(Kube()).run(), name="warmup")
+
+
+@kopf.on.cleanup()
+async def stop_warmup(memo: kopf.Memo, **_: Any) -> None:
+    task = memo.get("warmup")
+    if task is not None:
+        task.cancel()
+
+
+class Health:
+    """``/healthz`` and ``/readyz`` on the health port, for leader and standby alike.
+
+    A standby replica waiting for the lease is healthy; the leader is healthy while kopf runs.
+    """
+
+    def __init__(self) -> None:
+        self.operator: asyncio.Task[None] | None = None
+
+    def ok(self) -> bool:
+        return self.operator is None or not self.operator.done()
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await asyncio.wait_for(reader.readline(), timeout=5)
+            path = line.decode(errors="replace").split(" ")[1] if line.count(b" ") >= 2 else "/"
+            ok = path in ("/healthz", "/readyz") and self.ok()
+            body = b"ok\n" if ok else b"unhealthy\n"
+            status = b"200 OK" if ok else b"503 Service Unavailable"
+            writer.write(
+                b"HTTP/1.1 "
+                + status
+                + b"\r\nContent-Length: "
+                + str(len(body)).encode()
+                + b"\r\nConnection: close\r\n\r\n"
+                + body
+            )
+            await writer.drain()
+        except (TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+async def _main(namespace: str, lease_name: str, identity: str, health_port: int, elect: bool) -> None:
+    health = Health()
+    server = await asyncio.start_server(health.handle, "0.0.0.0", health_port)
     stop = asyncio.Event()
-    if elect:
-        elector = LeaseElector(Kube(), namespace, lease_name, identity)
-        await elector.acquire()
-        holder = asyncio.create_task(elector.hold(stop))
-    await kopf.operator(clusterwide=True, standalone=True, stop_flag=stop, liveness_endpoint=health)
-    if elect:
-        holder.cancel()
-        if stop.is_set():
-            raise SystemExit("foresail: lost the leader lease; exiting so a fresh replica can stand by")
+    holder = None
+    try:
+        if elect:
+            elector = LeaseElector(Kube(), namespace, lease_name, identity)
+            await elector.acquire()
+            holder = asyncio.create_task(elector.hold(stop))
+        health.operator = asyncio.create_task(kopf.operator(clusterwide=True, standalone=True, stop_flag=stop))
+        await health.operator
+    finally:
+        server.close()
+        if holder is not None:
+            holder.cancel()
+    if stop.is_set():
+        raise SystemExit("foresail: lost the leader lease; exiting so a fresh replica can stand by")
 
 
 def run(namespace: str | None, health_port: int, elect: bool) -> int:
@@ -54,5 +108,5 @@ def run(namespace: str | None, health_port: int, elect: bool) -> int:
     ns = namespace or os.environ.get("POD_NAMESPACE") or "foresail-system"
     identity = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
     log.info("foresail operator %s starting (lease %s/foresail-operator, election %s)", identity, ns, "on" if elect else "off")
-    asyncio.run(_main(ns, "foresail-operator", identity, f"http://0.0.0.0:{health_port}/healthz", elect))
+    asyncio.run(_main(ns, "foresail-operator", identity, health_port, elect))
     return 0

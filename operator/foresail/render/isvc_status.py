@@ -64,6 +64,23 @@ def observe(
         conds = set_condition(
             conds, "Ready", False, "NoReadyReplicas", f"0/{desired} replicas ready ({starting} starting or warming up)", gen, now
         )
+    failing = [
+        p["metadata"]["name"]
+        for p in live
+        if any(c.get("type") == WARM_GATE and c.get("status") == "False" for c in p.get("status", {}).get("conditions") or [])
+    ]
+    if failing:
+        conds = set_condition(
+            conds,
+            "WarmupFailing",
+            True,
+            "ReplicasFailedWarmup",
+            f"{len(failing)} replica(s) failed warm-up: {', '.join(sorted(failing)[:5])}",
+            gen,
+            now,
+        )
+    else:
+        conds = set_condition(conds, "WarmupFailing", False, "NoFailures", "no replica is failing its warm-up", gen, now)
     return old.model_copy(
         update={
             "observed_generation": gen,

@@ -1,0 +1,342 @@
+"""The warm-up gate: a Triton replica serves only once it is warm.
+
+Every Triton pod of an InferenceService carries the readiness gate ``foresail.dev/warm``. This loop
+watches those pods (label selector ``foresail.dev/inferenceservice``, so not every pod of the cluster),
+and when Triton reports the model ready (the container's readiness probe passed) it sends warm-up
+inferences straight to the pod IP, never through the Service, until latency is steady for every batch
+size the model serves. Then it sets the pod condition ``foresail.dev/warm=True`` with the figures.
+A replica that cannot warm up gets ``foresail.dev/warm=False`` with the reason, and after
+``warmup.maxFailures`` attempts it is deleted so the Deployment replaces it. Pods already warm are
+never warmed again (an operator restart resumes where it left off). Create -> scheduled -> container
+ready -> warm durations are recorded on the pod and folded into the service's cold-start estimate.
+
+Warm-ups run in their own task group with bounded concurrency, so 50 new pods never block the
+reconcilers or the autoscaler loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import logging
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes import client, watch
+
+from foresail.api.inferenceservice import InferenceService
+from foresail.clients.kube import ApiException, Kube, path_for
+from foresail.clients.triton import TritonReplica
+from foresail.render.triton import HTTP, LABEL_ISVC, WARM_GATE
+from foresail.scaling.coldstart import estimate_cold_start, is_steady, warmup_batch_sizes
+
+__all__ = ["COLD_START_ANNOTATION", "FAILURES_ANNOTATION", "WarmupManager"]
+
+log = logging.getLogger("foresail.warmup")
+COLD_START_ANNOTATION = "foresail.dev/cold-start"
+FAILURES_ANNOTATION = "foresail.dev/warmup-failures"
+STEADY_WINDOW = 5
+RETRY_SECONDS = 5.0
+
+
+def _ts(s: str | None) -> float | None:
+    if not s:
+        return None
+    return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+
+
+def _cond(pod: dict[str, Any], type_: str) -> dict[str, Any] | None:
+    for c in pod.get("status", {}).get("conditions") or []:
+        if c.get("type") == type_:
+            return dict(c)
+    return None
+
+
+def needs_warmup(pod: dict[str, Any]) -> bool:
+    gates = [g.get("conditionType") for g in pod.get("spec", {}).get("readinessGates") or []]
+    if WARM_GATE not in gates or pod["metadata"].get("deletionTimestamp"):
+        return False
+    if pod.get("status", {}).get("phase") != "Running" or not pod.get("status", {}).get("podIP"):
+        return False
+    warm = _cond(pod, WARM_GATE)
+    if warm is not None and warm.get("status") == "True":
+        return False
+    ready = _cond(pod, "ContainersReady")
+    return ready is not None and ready.get("status") == "True"
+
+
+def stuck_before_ready(pod: dict[str, Any]) -> bool:
+    """Gated, running, but Triton not ready: a candidate for a warm-up timeout."""
+    gates = [g.get("conditionType") for g in pod.get("spec", {}).get("readinessGates") or []]
+    if WARM_GATE not in gates or pod["metadata"].get("deletionTimestamp") or pod.get("status", {}).get("phase") != "Running":
+        return False
+    ready = _cond(pod, "ContainersReady")
+    return ready is None or ready.get("status") != "True"
+
+
+class WarmupFailed(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class WarmupManager:
+    def __init__(self, kube: Kube, concurrency: int = 16) -> None:
+        self.kube = kube
+        self.sem = asyncio.Semaphore(concurrency)
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.not_before: dict[str, float] = {}
+        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.stop = threading.Event()
+        self.warmed = 0
+
+    # ------------------------------------------------------------ pod watch (thread -> queue)
+
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        v1 = client.CoreV1Api(self.kube.api)
+        while not self.stop.is_set():
+            try:
+                w = watch.Watch()  # type: ignore[no-untyped-call]
+                events = w.stream(  # type: ignore[no-untyped-call]
+                    v1.list_pod_for_all_namespaces, label_selector=LABEL_ISVC, timeout_seconds=120, _request_timeout=150
+                )
+                for ev in events:
+                    obj = self.kube.api.sanitize_for_serialization(ev["object"])  # type: ignore[no-untyped-call]
+                    if ev["type"] != "DELETED":
+                        loop.call_soon_threadsafe(self.queue.put_nowait, obj)
+                    if self.stop.is_set():
+                        return
+            except Exception as e:
+                if not self.stop.is_set():
+                    log.warning("pod watch: %r; restarting", e)
+                    time.sleep(1)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        threading.Thread(target=self._watch, args=(loop,), name="warmup-watch", daemon=True).start()
+        resync = loop.create_task(self._resync())
+        try:
+            while True:
+                pod = await self.queue.get()
+                self.consider(pod)
+        finally:
+            self.stop.set()
+            resync.cancel()
+            for t in self.tasks.values():
+                t.cancel()
+
+    async def _resync(self) -> None:
+        """Retries (after failures) need no new event: re-list now and then."""
+        while True:
+            await asyncio.sleep(RETRY_SECONDS)
+            try:
+                pods = await asyncio.to_thread(self.kube.list, "Pod", None, LABEL_ISVC)
+            except Exception as e:
+                log.warning("pod list: %r", e)
+                continue
+            for p in pods:
+                self.consider(p)
+
+    def consider(self, pod: dict[str, Any]) -> None:
+        uid = pod["metadata"]["uid"]
+        if uid in self.tasks or time.monotonic() < self.not_before.get(uid, 0.0):
+            return
+        if needs_warmup(pod):
+            work = self._guarded(pod)
+        elif stuck_before_ready(pod):
+            work = self._check_stuck(pod)
+        else:
+            return
+        task = asyncio.get_running_loop().create_task(work)
+        self.tasks[uid] = task
+        task.add_done_callback(functools.partial(self._done, uid))
+
+    def _done(self, uid: str, _task: asyncio.Task[None]) -> None:
+        self.tasks.pop(uid, None)
+
+    async def _guarded(self, pod: dict[str, Any]) -> None:
+        async with self.sem:
+            try:
+                await self.warm(pod)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # never lose the loop to one pod
+                log.exception("warm-up of %s/%s crashed: %r", pod["metadata"]["namespace"], pod["metadata"]["name"], e)
+                self.not_before[pod["metadata"]["uid"]] = time.monotonic() + RETRY_SECONDS
+
+    async def _check_stuck(self, pod: dict[str, Any]) -> None:
+        """A replica whose model never becomes ready fails its warm-up once the timeout has passed."""
+        md = pod["metadata"]
+        body = await asyncio.to_thread(
+            self.kube.get, "InferenceService", md["namespace"], (md.get("labels") or {}).get(LABEL_ISVC, "")
+        )
+        if body is None:
+            return
+        isvc = InferenceService.model_validate(body)
+        started = _ts(pod.get("status", {}).get("startTime")) or _ts(md.get("creationTimestamp")) or time.time()
+        age = time.time() - started
+        if age < isvc.spec.warmup.timeout_seconds:
+            self.not_before[md["uid"]] = time.monotonic() + min(RETRY_SECONDS, isvc.spec.warmup.timeout_seconds - age)
+            return
+        f = WarmupFailed(
+            "WarmupTimeout",
+            f"model {isvc.spec.model.name} not ready {age:.0f}s after the pod started (timeout {isvc.spec.warmup.timeout_seconds}s)",
+        )
+        await asyncio.to_thread(self._fail, pod, isvc, body, f, isvc.spec.warmup.max_failures)
+
+    # ------------------------------------------------------------ one pod
+
+    async def warm(self, pod: dict[str, Any]) -> None:
+        md = pod["metadata"]
+        ns, name, uid = md["namespace"], md["name"], md["uid"]
+        owner = (md.get("labels") or {}).get(LABEL_ISVC, "")
+        body = await asyncio.to_thread(self.kube.get, "InferenceService", ns, owner)
+        if body is None:
+            return
+        isvc = InferenceService.model_validate(body)
+        spec = isvc.spec.warmup
+        model = isvc.spec.model.name
+        started = time.monotonic()
+        deadline = started + spec.timeout_seconds
+        replica = TritonReplica(f"{pod['status']['podIP']}:{HTTP}")
+        sent: int = 0
+        first_ms: float | None = None
+        steady_ms: list[float] = []
+        try:
+            while not await replica.model_ready(model):
+                if time.monotonic() > deadline:
+                    raise WarmupFailed("WarmupTimeout", f"model {model} not ready within {spec.timeout_seconds}s")
+                await asyncio.sleep(0.5)
+            if spec.inputs:
+                plans = [(1, TritonReplica.given(spec.inputs))]
+            else:
+                specs, mbs = await replica.describe(model)
+                plans = [(b, TritonReplica.generated(specs, b, mbs > 0, seed=b)) for b in warmup_batch_sizes(mbs)]
+            # Two passes: the first primes every batch size (at least `requests` each, until steady);
+            # the second must be steady again at every size. A cold phase that happens to be flat (a
+            # slow first N requests) cannot pass for warm: the second pass would differ from it.
+            for pass_no in (1, 2):
+                steady_ms = []
+                for batch, inputs in plans:
+                    lats: list[float] = []
+                    need = spec.requests if pass_no == 1 else STEADY_WINDOW
+                    while not (len(lats) >= need and is_steady(lats, STEADY_WINDOW, spec.steadiness_percent)):
+                        if time.monotonic() > deadline:
+                            raise WarmupFailed(
+                                "WarmupTimeout",
+                                f"latency not steady within {spec.timeout_seconds}s at batch {batch} "
+                                f"(last {[round(x, 1) for x in lats[-STEADY_WINDOW:]]} ms)",
+                            )
+                        try:
+                            ms = await replica.timed_infer(model, inputs)
+                        except Exception as e:
+                            raise WarmupFailed("WarmupError", f"inference failed at batch {batch}: {e}") from e
+                        sent += 1
+                        first_ms = ms if first_ms is None else first_ms
+                        lats.append(ms)
+                    steady_ms.append(sorted(lats[-STEADY_WINDOW:])[STEADY_WINDOW // 2])
+        except WarmupFailed as f:
+            await asyncio.to_thread(self._fail, pod, isvc, body, f, spec.max_failures)
+            return
+        finally:
+            await replica.close()
+        took = time.monotonic() - started
+        msg = (
+            f"warm after {sent} requests in {took:.1f}s; first {first_ms or 0:.1f} ms, steady p50 "
+            f"{', '.join(f'{x:.1f}' for x in steady_ms)} ms for batch sizes {[b for b, _ in plans]}"
+        )
+        await asyncio.to_thread(self._succeed, pod, body, msg)
+        self.warmed += 1
+        self.not_before.pop(uid, None)
+        log.info("%s/%s: %s", ns, name, msg)
+
+    def _set_gate(self, pod: dict[str, Any], status: str, reason: str, message: str) -> None:
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        cond = {"type": WARM_GATE, "status": status, "reason": reason, "message": message[:1000], "lastTransitionTime": now}
+        md = pod["metadata"]
+        self.kube.request(
+            "PATCH",
+            path_for("Pod", md["namespace"], md["name"], "status"),
+            {"status": {"conditions": [cond]}},
+            "application/strategic-merge-patch+json",
+        )
+
+    def _succeed(self, pod: dict[str, Any], isvc_body: dict[str, Any], message: str) -> None:
+        md = pod["metadata"]
+        now = time.time()
+        created = _ts(md.get("creationTimestamp"))
+        timings = {
+            "scheduled_s": _delta(created, _ts((_cond(pod, "PodScheduled") or {}).get("lastTransitionTime"))),
+            "containers_ready_s": _delta(created, _ts((_cond(pod, "ContainersReady") or {}).get("lastTransitionTime"))),
+            "warm_s": _delta(created, now),
+        }
+        try:
+            self._set_gate(pod, "True", "WarmedUp", message)
+            self.kube.request(
+                "PATCH",
+                path_for("Pod", md["namespace"], md["name"]),
+                {"metadata": {"annotations": {COLD_START_ANNOTATION: json.dumps(timings)}}},
+                "application/merge-patch+json",
+            )
+        except ApiException as e:
+            if e.status == 404:
+                return
+            raise
+        if timings["warm_s"] is not None:
+            self._record_cold_start(isvc_body, timings["warm_s"])
+
+    def _record_cold_start(self, isvc_body: dict[str, Any], seconds: float) -> None:
+        md = isvc_body["metadata"]
+        fresh = self.kube.get("InferenceService", md["namespace"], md["name"]) or isvc_body
+        cs = (fresh.get("status") or {}).get("coldStart") or {}
+        recent = [*(float(x) for x in (cs.get("recentSeconds") or [])[-19:]), round(seconds, 2)]
+        est = estimate_cold_start(recent)
+        if est is None:
+            return
+        self.kube.patch_status(
+            "InferenceService",
+            md["namespace"],
+            md["name"],
+            {
+                "coldStart": {
+                    "p50Seconds": est.p50_seconds,
+                    "p90Seconds": est.p90_seconds,
+                    "samples": est.samples,
+                    "recentSeconds": recent,
+                }
+            },
+        )
+
+    def _fail(
+        self, pod: dict[str, Any], isvc: InferenceService, isvc_body: dict[str, Any], f: WarmupFailed, max_failures: int
+    ) -> None:
+        md = pod["metadata"]
+        failures = int((md.get("annotations") or {}).get(FAILURES_ANNOTATION, "0")) + 1
+        with contextlib.suppress(ApiException):
+            self._set_gate(pod, "False", f.reason, f"attempt {failures}/{max_failures}: {f}")
+            self.kube.request(
+                "PATCH",
+                path_for("Pod", md["namespace"], md["name"]),
+                {"metadata": {"annotations": {FAILURES_ANNOTATION: str(failures)}}},
+                "application/merge-patch+json",
+            )
+        self.kube.event(pod, f.reason, f"warm-up attempt {failures}/{max_failures} failed: {f}", "Warning")
+        if failures >= max_failures:
+            self.kube.event(
+                isvc_body,
+                "ReplicaReplaced",
+                f"pod {md['name']} failed warm-up {failures} times ({f.reason}); deleting it",
+                "Warning",
+            )
+            self.kube.delete("Pod", md["namespace"], md["name"], uid=md["uid"])
+        else:
+            self.not_before[md["uid"]] = time.monotonic() + RETRY_SECONDS
+        log.warning("%s/%s: warm-up failed (%s): %s", md["namespace"], md["name"], f.reason, f)
+
+
+def _delta(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else round(max(0.0, b - a), 2)
