@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import yaml
+
 from hack.cluster import Cluster
 
 T = TypeVar("T")

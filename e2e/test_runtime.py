@@ -13,10 +13,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from hack.cluster import REPO, Cluster
-
 from e2e.helpers import Kube, condition, http_in_cluster, is_ready, prom_query, wait_for
 from e2e.triton import model_configmap, service, triton_deployment
+from hack.cluster import REPO, Cluster
 
 
 def _ts(s: str) -> float:

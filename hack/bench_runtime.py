@@ -26,7 +26,6 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from e2e.helpers import Kube, is_ready
 from e2e.triton import model_configmap, service, triton_deployment
-
 from hack import tools
 from hack.cluster import REPO, Cluster
 

@@ -57,6 +57,7 @@ class Record:
     latency_ms: float
     status: str
     endpoint: str
+    sent_unix: float = 0.0  # wall clock at send, to line requests up with Kubernetes timestamps
 
 
 @dataclass
@@ -194,6 +195,7 @@ async def generate(args: argparse.Namespace, arrivals: traces.Arrivals) -> tuple
     async def one(scheduled: float, ep: str) -> None:
         nonlocal inflight
         sent = time.monotonic()
+        wall = time.time()
         status = "ok"
         try:
             await asyncio.wait_for(client_for(ep).infer(args.model, inputs), timeout=args.timeout)
@@ -203,7 +205,7 @@ async def generate(args: argparse.Namespace, arrivals: traces.Arrivals) -> tuple
             status = f"error:{type(e).__name__}:{str(e)[:120]}"
         finally:
             inflight -= 1
-        records.append(Record(scheduled - t0, sent - t0, (time.monotonic() - sent) * 1000, status, ep))
+        records.append(Record(scheduled - t0, sent - t0, (time.monotonic() - sent) * 1000, status, ep, wall))
 
     t0 = time.monotonic()
     for t in arrivals.times:
@@ -288,9 +290,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         with open(args.out, "w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(["scheduled_s", "sent_s", "latency_ms", "status", "endpoint"])
+            w.writerow(["scheduled_s", "sent_s", "latency_ms", "status", "endpoint", "sent_unix"])
             for r in records:
-                w.writerow([f"{r.scheduled:.6f}", f"{r.sent:.6f}", f"{r.latency_ms:.3f}", r.status, r.endpoint])
+                w.writerow(
+                    [f"{r.scheduled:.6f}", f"{r.sent:.6f}", f"{r.latency_ms:.3f}", r.status, r.endpoint, f"{r.sent_unix:.6f}"]
+                )
     text = json.dumps(asdict(summary), indent=1)
     if args.summary:
         Path(args.summary).write_text(text)

@@ -62,3 +62,26 @@ def test_behavior_layers(
     for k, v in expect.items():
         assert getattr(resolved, k) == v, name
     assert resolved.max_scale_down_rate == DEFAULT_BEHAVIOR.max_scale_down_rate
+
+
+@pytest.mark.parametrize(
+    ("quantity", "ok"),
+    [
+        ("1Gi", True),
+        ("512Mi", True),
+        ("2G", True),
+        ("500m", True),
+        ("0.5", True),
+        ("1e3", True),
+        ("-1", False),
+        ("lots", False),
+        ("1.5.5", False),
+    ],
+)
+def test_quantities(quantity: str, ok: bool) -> None:
+    b = IsvcBuilder().set("spec.triton.resources", {"limits": {"memory": quantity}})
+    if ok:
+        b.build()
+    else:
+        with pytest.raises(ValidationError, match="memory"):
+            b.build()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from hack.runtime import FORESAIL_IMAGE, image_kind
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import socket
 import uuid
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import kopf
 
 from foresail.clients.kube import Kube, load_config
-from foresail.controllers import inferenceservice  # noqa: F401 - registers the handlers
+from foresail.controllers import inferenceservice, metrics  # noqa: F401 - registers the handlers
 from foresail.controllers.leader import LeaseElector
 from foresail.controllers.warmup import WarmupManager
 
@@ -62,8 +63,11 @@ class Health:
         try:
             line = await asyncio.wait_for(reader.readline(), timeout=5)
             path = line.decode(errors="replace").split(" ")[1] if line.count(b" ") >= 2 else "/"
-            ok = path in ("/healthz", "/readyz") and self.ok()
-            body = b"ok\n" if ok else b"unhealthy\n"
+            if path == "/metrics":
+                ok, body = True, metrics.render()
+            else:
+                ok = path in ("/healthz", "/readyz") and self.ok()
+                body = b"ok\n" if ok else b"unhealthy\n"
             status = b"200 OK" if ok else b"503 Service Unavailable"
             writer.write(
                 b"HTTP/1.1 "
@@ -84,11 +88,24 @@ async def _main(namespace: str, lease_name: str, identity: str, health_port: int
     health = Health()
     server = await asyncio.start_server(health.handle, "0.0.0.0", health_port)
     stop = asyncio.Event()
+    terminated = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        terminated.set()
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):  # a graceful stop for leader and standby alike
+        loop.add_signal_handler(sig, on_signal)
     holder = None
     try:
         if elect:
             elector = LeaseElector(Kube(), namespace, lease_name, identity)
-            await elector.acquire()
+            acquiring = asyncio.create_task(elector.acquire())
+            await asyncio.wait([acquiring, asyncio.create_task(terminated.wait())], return_when=asyncio.FIRST_COMPLETED)
+            if terminated.is_set():
+                acquiring.cancel()
+                return
             holder = asyncio.create_task(elector.hold(stop))
         health.operator = asyncio.create_task(kopf.operator(clusterwide=True, standalone=True, stop_flag=stop))
         await health.operator
@@ -96,7 +113,7 @@ async def _main(namespace: str, lease_name: str, identity: str, health_port: int
         server.close()
         if holder is not None:
             holder.cancel()
-    if stop.is_set():
+    if stop.is_set() and not terminated.is_set():
         raise SystemExit("foresail: lost the leader lease; exiting so a fresh replica can stand by")
 
 

@@ -31,6 +31,7 @@ from kubernetes import client, watch
 from foresail.api.inferenceservice import InferenceService
 from foresail.clients.kube import ApiException, Kube, path_for
 from foresail.clients.triton import TritonReplica
+from foresail.controllers import metrics
 from foresail.render.triton import HTTP, LABEL_ISVC, WARM_GATE
 from foresail.scaling.coldstart import estimate_cold_start, is_steady, warmup_batch_sizes
 
@@ -38,6 +39,10 @@ __all__ = ["COLD_START_ANNOTATION", "FAILURES_ANNOTATION", "WarmupManager"]
 
 log = logging.getLogger("foresail.warmup")
 COLD_START_ANNOTATION = "foresail.dev/cold-start"
+# The ReplicaSet controller removes the lowest deletion cost first: replicas that never warmed go before
+# warm ones; among warm ones its default ranking (ready for less time first) removes the newest first.
+DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
+COST_WARM, COST_COLD = "1000", "-1000"
 FAILURES_ANNOTATION = "foresail.dev/warmup-failures"
 STEADY_WINDOW = 5
 RETRY_SECONDS = 5.0
@@ -160,6 +165,7 @@ class WarmupManager:
 
     async def _guarded(self, pod: dict[str, Any]) -> None:
         async with self.sem:
+            metrics.WARMUPS_IN_FLIGHT.inc()
             try:
                 await self.warm(pod)
             except asyncio.CancelledError:
@@ -167,6 +173,8 @@ class WarmupManager:
             except Exception as e:  # never lose the loop to one pod
                 log.exception("warm-up of %s/%s crashed: %r", pod["metadata"]["namespace"], pod["metadata"]["name"], e)
                 self.not_before[pod["metadata"]["uid"]] = time.monotonic() + RETRY_SECONDS
+            finally:
+                metrics.WARMUPS_IN_FLIGHT.dec()
 
     async def _check_stuck(self, pod: dict[str, Any]) -> None:
         """A replica whose model never becomes ready fails its warm-up once the timeout has passed."""
@@ -250,6 +258,8 @@ class WarmupManager:
             f"{', '.join(f'{x:.1f}' for x in steady_ms)} ms for batch sizes {[b for b, _ in plans]}"
         )
         await asyncio.to_thread(self._succeed, pod, body, msg)
+        metrics.WARMUPS.labels(ns, owner, "warm").inc()
+        metrics.WARMUP_SECONDS.labels(ns, owner).observe(took)
         self.warmed += 1
         self.not_before.pop(uid, None)
         log.info("%s/%s: %s", ns, name, msg)
@@ -279,13 +289,17 @@ class WarmupManager:
             self.kube.request(
                 "PATCH",
                 path_for("Pod", md["namespace"], md["name"]),
-                {"metadata": {"annotations": {COLD_START_ANNOTATION: json.dumps(timings)}}},
+                {"metadata": {"annotations": {COLD_START_ANNOTATION: json.dumps(timings), DELETION_COST: COST_WARM}}},
                 "application/merge-patch+json",
             )
         except ApiException as e:
             if e.status == 404:
                 return
             raise
+        owner = (md.get("labels") or {}).get(LABEL_ISVC, "")
+        for phase, value in timings.items():
+            if value is not None:
+                metrics.COLD_START.labels(md["namespace"], owner, phase.removesuffix("_s")).observe(value)
         if timings["warm_s"] is not None:
             self._record_cold_start(isvc_body, timings["warm_s"])
 
@@ -297,6 +311,8 @@ class WarmupManager:
         est = estimate_cold_start(recent)
         if est is None:
             return
+        metrics.COLD_START_ESTIMATE.labels(md["namespace"], md["name"], "0.5").set(est.p50_seconds)
+        metrics.COLD_START_ESTIMATE.labels(md["namespace"], md["name"], "0.9").set(est.p90_seconds)
         self.kube.patch_status(
             "InferenceService",
             md["namespace"],
@@ -321,10 +337,12 @@ class WarmupManager:
             self.kube.request(
                 "PATCH",
                 path_for("Pod", md["namespace"], md["name"]),
-                {"metadata": {"annotations": {FAILURES_ANNOTATION: str(failures)}}},
+                {"metadata": {"annotations": {FAILURES_ANNOTATION: str(failures), DELETION_COST: COST_COLD}}},
                 "application/merge-patch+json",
             )
         self.kube.event(pod, f.reason, f"warm-up attempt {failures}/{max_failures} failed: {f}", "Warning")
+        owner = (md.get("labels") or {}).get(LABEL_ISVC, "")
+        metrics.WARMUPS.labels(md["namespace"], owner, "replaced" if failures >= max_failures else "failed").inc()
         if failures >= max_failures:
             self.kube.event(
                 isvc_body,

@@ -1,0 +1,253 @@
+"""The operator installed with Helm into the local cluster: InferenceServices reconciled for real.
+
+The operator runs in-cluster (the local runtime runs the Foresail image) under the chart's own
+service account, in a namespace enforcing Pod Security Standards `restricted`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from e2e.conftest import SYSTEM_NS
+from e2e.helpers import Kube, condition, is_ready, wait_for
+from foresail.api.inferenceservice import InferenceService
+from foresail.render.triton import render_children
+from hack import tools
+from hack.cluster import REPO
+
+SA = f"system:serviceaccount:{SYSTEM_NS}:foresail"
+
+
+def _isvc_ready(kube: Kube, ns: str, name: str) -> dict[str, Any] | None:
+    obj = kube.get("fisvc", "-n", ns, name)
+    c = condition(obj, "Ready")
+    return obj if c and c["status"] == "True" else None
+
+
+def test_helm_lint() -> None:
+    h = tools.TOOLS_BY_NAME["kubectl"].dir / "bin/helm"
+    out = subprocess.run([str(h), "lint", "--strict", str(REPO / "charts/foresail")], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_operator_runs_restricted_with_one_leader(operator: Kube) -> None:
+    def two_ready() -> list[dict[str, Any]] | None:
+        pods = operator.pods(SYSTEM_NS, "app.kubernetes.io/name=foresail")
+        return pods if len(pods) == 2 and all(map(is_ready, pods)) else None
+
+    pods = wait_for("2 Ready operator pods", two_ready, timeout=60)
+    for p in pods:
+        assert p["spec"]["serviceAccountName"] == "foresail"
+        sc = p["spec"]["containers"][0]["securityContext"]
+        assert sc["readOnlyRootFilesystem"] and sc["capabilities"]["drop"] == ["ALL"]
+    lease = wait_for(
+        "the leader lease", lambda: operator.get("lease", "-n", SYSTEM_NS, "foresail-operator")["spec"].get("holderIdentity")
+    )
+    assert lease in [p["metadata"]["name"] for p in pods]
+
+
+def test_example_becomes_ready_and_serves(operator: Kube, namespace: str) -> None:
+    t0 = time.monotonic()
+    operator.kubectl("apply", "-n", namespace, "-f", str(REPO / "crds/examples"))
+    isvc = wait_for("the example InferenceService Ready", lambda: _isvc_ready(operator, namespace, "emulated"), timeout=120)
+    took = time.monotonic() - t0
+    print(f"\n[figure] kubectl apply -> InferenceService Ready: {took:.1f}s")
+    assert isvc["status"]["readyReplicas"] == 1
+    assert isvc["status"]["observedGeneration"] == isvc["metadata"]["generation"]
+    (pod,) = operator.pods(namespace, "foresail.dev/inferenceservice=emulated")
+    warm = condition(pod, "foresail.dev/warm")
+    assert warm and warm["status"] == "True" and "warm after" in warm["message"], warm
+    # Ready came only after the warm gate
+    assert condition(pod, "Ready")["lastTransitionTime"] >= warm["lastTransitionTime"]  # type: ignore[index]
+    ip = pod["status"]["podIP"]
+    body = json.dumps({"inputs": [{"name": "INPUT0", "shape": [1, 16], "datatype": "FP32", "data": [1.0] * 16}]})
+    out = subprocess.run(
+        operator.cluster.exec_cmd(["curl", "-sf", "-X", "POST", f"http://{ip}:8000/v2/models/emulated/infer", "-d", body]),
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["outputs"][0]["data"] == [2.0] * 16
+    cs = wait_for(
+        "a cold-start estimate", lambda: operator.get("fisvc", "-n", namespace, "emulated")["status"].get("coldStart"), timeout=30
+    )
+    assert cs["samples"] >= 1 and cs["p50Seconds"] > 0
+
+
+def test_drift_is_repaired_and_delete_removes_children(operator: Kube, namespace: str) -> None:
+    operator.kubectl("apply", "-n", namespace, "-f", str(REPO / "crds/examples"))
+    wait_for(
+        "Deployment created",
+        lambda: operator.kubectl("get", "deploy", "-n", namespace, "emulated", check=False).returncode == 0,
+        timeout=60,
+    )
+    operator.kubectl("delete", "service", "-n", namespace, "emulated")
+    wait_for(
+        "the Service recreated",
+        lambda: operator.kubectl("get", "svc", "-n", namespace, "emulated", check=False).returncode == 0,
+        timeout=60,
+    )
+    patch = [{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "nvcr.io/nvidia/tritonserver:edited"}]
+    operator.kubectl("patch", "deploy", "-n", namespace, "emulated", "--type=json", "-p", json.dumps(patch))
+    wait_for(
+        "the Deployment restored",
+        lambda: (
+            operator.get("deploy", "-n", namespace, "emulated")["spec"]["template"]["spec"]["containers"][0]["image"]
+            != "nvcr.io/nvidia/tritonserver:edited"
+        ),
+        timeout=60,
+    )
+    # a spec update rolls the Deployment
+    operator.kubectl(
+        "patch",
+        "fisvc",
+        "-n",
+        namespace,
+        "emulated",
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"triton": {"args": ["--allow-gpu-metrics=false", "--log-verbose=0"]}}}),
+    )
+    wait_for(
+        "the new arg rolled out",
+        lambda: (
+            "--log-verbose=0"
+            in operator.get("deploy", "-n", namespace, "emulated")["spec"]["template"]["spec"]["containers"][0]["args"]
+        ),
+        timeout=60,
+    )
+    operator.kubectl("delete", "fisvc", "-n", namespace, "emulated")
+    for kind in ("deployment", "service", "poddisruptionbudget"):
+
+        def gone(kind: str = kind) -> bool:
+            return bool(operator.kubectl("get", kind, "-n", namespace, "emulated", check=False).returncode != 0)
+
+        wait_for(f"{kind} garbage-collected", gone, timeout=60)
+
+
+def test_missing_repository_is_a_condition_not_a_crash(operator: Kube, namespace: str) -> None:
+    isvc = yaml.safe_load((REPO / "crds/examples/inferenceservice.yaml").read_text())
+    isvc["metadata"]["name"] = "orphan"
+    isvc["spec"]["model"]["repository"] = {"configMap": {"name": "no-such-models"}}
+    operator.create(isvc, namespace)
+
+    def reason() -> str | None:
+        c = condition(operator.get("fisvc", "-n", namespace, "orphan"), "Ready")
+        return c["reason"] if c and c["status"] == "False" and c["reason"] == "RepositoryNotFound" else None
+
+    wait_for("Ready=False RepositoryNotFound", reason, timeout=60)
+    assert operator.kubectl("get", "deploy", "-n", namespace, "orphan", check=False).returncode != 0
+    events = operator.get("events", "-n", namespace)["items"]
+    assert any(e["reason"] == "RepositoryNotFound" and "no-such-models" in e["message"] for e in events)
+
+
+INVALID = [
+    ("min > max", {"scaling": {"minReplicas": 5, "maxReplicas": 2}}, "minReplicas must be <= scaling.maxReplicas"),
+    ("negative GPUs", {"triton": {"gpusPerReplica": -1}}, "spec.triton.gpusPerReplica"),
+    ("unknown priority", {"priority": "urgent"}, "spec.priority"),
+    ("bad quantity", {"triton": {"resources": {"limits": {"memory": "lots"}}}}, "spec.triton.resources.limits.memory"),
+    (
+        "two repository sources",
+        {"model": {"name": "m", "repository": {"configMap": {"name": "a"}, "pvc": {"claimName": "b"}}}},
+        "exactly one of pvc, configMap or storageUri",
+    ),
+    ("missing model", {"model": None}, "spec.model: Required value"),
+    ("zero SLO", {"slo": {"p99LatencyMs": 0}}, "spec.slo.p99LatencyMs"),
+]
+
+
+@pytest.mark.parametrize(("name", "patch", "message"), INVALID, ids=[c[0] for c in INVALID])
+def test_invalid_specs_rejected_at_admission(
+    operator: Kube, namespace: str, name: str, patch: dict[str, Any], message: str
+) -> None:
+    obj = yaml.safe_load((REPO / "crds/examples/inferenceservice.yaml").read_text())
+    obj["spec"].update(patch)
+    obj["spec"] = {k: v for k, v in obj["spec"].items() if v is not None}
+    out = operator.create(obj, namespace, check=False)
+    assert out.returncode != 0
+    assert "is invalid" in out.stderr and message in out.stderr, out.stderr
+
+
+def test_name_too_long_for_derived_objects(operator: Kube, namespace: str) -> None:
+    obj = yaml.safe_load((REPO / "crds/examples/inferenceservice.yaml").read_text())
+    obj["metadata"]["name"] = "x" * 50
+    out = operator.create(obj, namespace, check=False)
+    assert out.returncode != 0
+    assert "metadata.name must be at most 45 characters" in out.stderr, out.stderr
+
+
+def test_rbac_snapshot(operator: Kube) -> None:
+    out = operator.kubectl("auth", "can-i", "--list", f"--as={SA}", "-n", SYSTEM_NS).stdout
+    rules = sorted(" ".join(line.split()) for line in out.splitlines()[1:] if line.strip())
+    snapshot = REPO / "e2e/snapshots/operator-rbac.txt"
+    if os.environ.get("FORESAIL_UPDATE_SNAPSHOTS") == "1":
+        snapshot.write_text("\n".join(rules) + "\n")
+    assert "*" not in " ".join(r.split("[")[0] for r in rules if not r.startswith("selfsubject")), rules
+    assert not [r for r in rules if r.startswith("secrets")], "the operator never reads secrets"
+    assert rules == snapshot.read_text().splitlines(), (
+        "RBAC changed: review, then update " + str(snapshot) + "\n" + "\n".join(rules)
+    )
+    # outside its namespace the operator cannot touch leases
+    assert (
+        operator.kubectl("auth", "can-i", "update", "leases", f"--as={SA}", "-n", "default", check=False).stdout.strip() == "no"
+    )
+
+
+_name = st.from_regex(r"[a-z]([a-z0-9-]{0,20}[a-z0-9])?", fullmatch=True)
+_specs = st.fixed_dictionaries(
+    {
+        "model": st.fixed_dictionaries({"name": st.from_regex(r"[A-Za-z0-9_.-]{1,30}", fullmatch=True), "repository": st.one_of(
+            st.fixed_dictionaries({"configMap": st.fixed_dictionaries({"name": _name})}),
+            st.fixed_dictionaries({"pvc": st.fixed_dictionaries({"claimName": _name, "subPath": st.sampled_from(["", "models", "a/b"])})}),
+        )}),
+        "slo": st.fixed_dictionaries({"p99LatencyMs": st.one_of(st.integers(-5, 10_000), st.floats(0.001, 1e6))}),
+        "scaling": st.fixed_dictionaries({"minReplicas": st.integers(-1, 20), "maxReplicas": st.integers(0, 30)}),
+        "triton": st.fixed_dictionaries({
+            "gpusPerReplica": st.integers(-1, 17),
+            "args": st.lists(st.sampled_from(["--log-verbose=1", "--strict-readiness=true", "--buffer-manager-thread-count=2"]), max_size=2),
+            "resources": st.fixed_dictionaries({"limits": st.fixed_dictionaries({"memory": st.sampled_from(["1Gi", "512Mi", "2G", "lots", "-1"])})}),
+        }),
+        "priority": st.sampled_from(["critical", "standard", "batch", "urgent"]),
+        "warmup": st.fixed_dictionaries({"enabled": st.booleans(), "requests": st.integers(0, 50)}),
+    }
+)  # fmt: skip
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(spec=_specs, name=_name)
+def test_any_spec_is_rejected_or_renders_accepted_objects(operator: Kube, spec: dict[str, Any], name: str) -> None:
+    """Property: the apiserver rejects the spec, or the operator renders objects the apiserver accepts."""
+    obj = {
+        "apiVersion": "foresail.dev/v1alpha1",
+        "kind": "InferenceService",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": spec,
+    }
+    out = operator.kubectl("create", "--dry-run=server", "-o", "json", "-f", "-", input=json.dumps(obj), check=False)
+    if out.returncode != 0:
+        assert "is invalid" in out.stderr or "Invalid value" in out.stderr, out.stderr
+        return
+    accepted = json.loads(out.stdout)
+    accepted["metadata"]["uid"] = str(uuid.uuid4())
+    isvc = InferenceService.model_validate(accepted)  # what the apiserver accepts, the operator can read
+    for child in render_children(isvc):
+        res = operator.kubectl("create", "--dry-run=server", "-o", "name", "-f", "-", input=json.dumps(child), check=False)
+        assert res.returncode == 0, f"{child['kind']} rejected: {res.stderr}"
+
+
+def test_chart_default_image_is_the_runtime_image() -> None:
+    from hack.runtime import FORESAIL_IMAGE
+
+    values = yaml.safe_load((REPO / "charts/foresail/values.yaml").read_text())
+    assert values["image"]["repository"] == FORESAIL_IMAGE
+    assert Path(REPO / "operator/Dockerfile").is_file()
