@@ -77,6 +77,11 @@ def test_no_request_reaches_a_pod_before_its_gate(operator: Kube, namespace: str
 
     def observe() -> None:
         while not stop.is_set():
+            # the slice first, then the pod: a pod seen not-warm *after* its entry was seen ready is a violation
+            slices = operator.get("endpointslices", "-n", namespace, "-l", "kubernetes.io/service-name=gated")["items"]
+            ready_ips = {
+                a for s in slices for ep in s.get("endpoints") or [] if ep["conditions"].get("ready") for a in ep["addresses"]
+            }
             pods = [
                 p
                 for p in operator.pods(namespace, "foresail.dev/inferenceservice=gated")
@@ -85,14 +90,11 @@ def test_no_request_reaches_a_pod_before_its_gate(operator: Kube, namespace: str
             for p in pods:
                 seen.setdefault("created", time.time())
                 warm = condition(p, "foresail.dev/warm")
-                if warm and warm["status"] == "True":
+                is_warm = bool(warm and warm["status"] == "True")
+                if is_warm:
                     seen.setdefault("warm", time.time())
-                ip = p["status"].get("podIP")
-                slices = operator.get("endpointslices", "-n", namespace, "-l", "kubernetes.io/service-name=gated")["items"]
-                for s in slices:
-                    for ep in s.get("endpoints") or []:
-                        if ip in ep["addresses"] and ep["conditions"].get("ready") and not (warm and warm["status"] == "True"):
-                            violations.append(f"{ip} ready in the EndpointSlice before its warm gate")
+                if p["status"].get("podIP") in ready_ips and not is_warm:
+                    violations.append(f"{p['status']['podIP']} ready in the EndpointSlice before its warm gate")
             time.sleep(0.3)
 
     watcher = threading.Thread(target=observe, daemon=True)
@@ -104,6 +106,8 @@ def test_no_request_reaches_a_pod_before_its_gate(operator: Kube, namespace: str
     assert not violations, violations
     (new,) = [p for p in _ready_pods(operator, namespace, "gated", 2) if p["metadata"]["uid"] != first["metadata"]["uid"]]
     warm_at = _ts(condition(new, "foresail.dev/warm")["lastTransitionTime"])  # type: ignore[index]
+    # scale-down safety: warm replicas carry a high deletion cost, so never-warm ones go first
+    assert new["metadata"]["annotations"]["controller.kubernetes.io/pod-deletion-cost"] == "1000"
     to_new = [r for r in _rows(out) if r["endpoint"].startswith(new["status"]["podIP"] + ":")]
     assert to_new, "the new replica took traffic once warm"
     early = [r for r in to_new if float(r["sent_unix"]) < warm_at]

@@ -150,6 +150,8 @@ class Kube:
 
     def event(self, involved: dict[str, Any], reason: str, message: str, type_: str = "Normal") -> None:
         """A core/v1 Event about ``involved`` (best effort: events never fail a reconcile)."""
+        if not involved.get("kind"):
+            raise ValueError("an event's involved object needs its kind (list items carry none)")
         md = involved["metadata"]
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         ns = md.get("namespace") or "default"

@@ -147,6 +147,8 @@ class WarmupManager:
                 self.consider(p)
 
     def consider(self, pod: dict[str, Any]) -> None:
+        pod.setdefault("apiVersion", "v1")  # list items carry no kind: events about the pod need it
+        pod.setdefault("kind", "Pod")
         uid = pod["metadata"]["uid"]
         if uid in self.tasks or time.monotonic() < self.not_before.get(uid, 0.0):
             return
