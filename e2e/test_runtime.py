@@ -215,3 +215,63 @@ def test_cluster_down_leaves_nothing_behind() -> None:
     assert not [n for n in sandboxes if Path(f"/run/netns/{n}").exists()], "pod sandboxes removed"
     assert not [n for n in os.listdir("/run/netns") if n.startswith("fs-e2e-down")], os.listdir("/run/netns")
     assert not run_dir.exists()
+
+
+def _job(name: str, script: str, volumes: list[dict[str, Any]], mounts: list[dict[str, Any]]) -> dict[str, Any]:
+    from hack.runtime import FORESAIL_IMAGE
+
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name},
+        "spec": {
+            "backoffLimit": 0,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [
+                        {
+                            "name": "main",
+                            "image": f"{FORESAIL_IMAGE}:0.1.0",
+                            "command": ["python", "-c", script],
+                            "volumeMounts": mounts,
+                        }
+                    ],
+                    "volumes": volumes,
+                }
+            },
+        },
+    }
+
+
+def test_jobs_pvcs_and_secrets_with_the_foresail_image(kube: Kube, namespace: str) -> None:
+    kube.apply(
+        [
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": {"name": "data"},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+            },
+            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "token"}, "stringData": {"word": "s3cret"}},
+        ],
+        namespace,
+    )
+    vols = [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}, {"name": "sec", "secret": {"secretName": "token"}}]
+    mounts = [{"name": "data", "mountPath": "/data"}, {"name": "sec", "mountPath": "/etc/token", "readOnly": True}]
+    write = "import pathlib; pathlib.Path('/data/out.txt').write_text(pathlib.Path('/etc/token/word').read_text())"
+    read = "import pathlib, sys; sys.exit(0 if pathlib.Path('/data/out.txt').read_text() == 's3cret' else 4)"
+    kube.apply([_job("writer", write, vols, mounts)], namespace)
+
+    def finished(name: str) -> str | None:
+        st = kube.get("job", "-n", namespace, name).get("status", {})
+        return "Complete" if st.get("succeeded") else "Failed" if st.get("failed") else None
+
+    assert wait_for("the writer Job", lambda: finished("writer"), timeout=60) == "Complete"
+    kube.apply([_job("reader", read, vols, mounts)], namespace)
+    assert wait_for("the reader Job", lambda: finished("reader"), timeout=60) == "Complete", "a second pod sees the claim's data"
+    kube.apply([_job("failer", "import sys; sys.exit(3)", [], [])], namespace)
+    assert wait_for("the failing Job", lambda: finished("failer"), timeout=60) == "Failed"
+    (pod,) = kube.pods(namespace, "job-name=failer")
+    assert pod["status"]["phase"] == "Failed"
+    assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 3
