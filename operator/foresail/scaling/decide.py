@@ -1,0 +1,246 @@
+"""The scaling decision (pure): metric snapshot -> forecast -> capacity -> desired replicas, and why.
+
+``decide(settings, obs, state, now)`` never reads a clock and never acts; it updates ``state`` (the
+windows, the forecaster, the capacity estimate) and returns a ``Decision``. The order of rules:
+
+1. Metrics missing, NaN, infinite or stale: hold the current replicas (never scale down on them); after
+   ``fallback_after_s`` scale *up* to ``fallback_replicas`` if that is more. Reason ``MetricsUnavailable``.
+2. Demand: the average arrival rate over the stable window, and the forecaster's upper bound at
+   ``now + lead`` (lead = measured cold start p90 + one tick) when forecasting is on.
+3. Capacity per replica at the SLO (online estimate, prior from calibration); plan at the target
+   utilization, plus headroom; a queue backlog adds the replicas that drain it within the lead time,
+   counting replicas already starting as capacity on the way (so a spike does not launch a second wave).
+4. Panic: when demand over the panic window exceeds ``panic_threshold`` x ready capacity, or p99 is over
+   the SLO with a queue, enter panic for a stable window: size for the panic demand, never scale down.
+5. Safety: scale-up/down rate limits per tick, scale-down stabilization (the highest recommendation of the
+   delay window), then ``[min, max]`` and the GPU budget from the arbiter.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from foresail.api.scalingpolicy import ResolvedBehavior
+from foresail.scaling.forecast import Forecaster
+from foresail.scaling.windows import TimeWindow
+
+__all__ = ["CapacityEstimator", "Decision", "DecisionState", "Observation", "Settings", "capacity_from_curve", "decide"]
+
+
+def capacity_from_curve(points: list[dict[str, float]], slo_p99_ms: float) -> float | None:
+    """Highest throughput of a calibration curve whose p99 meets the SLO (linear between points)."""
+    pts = sorted(points, key=lambda p: p["throughput_rps"])
+    best: float | None = None
+    for a, b in zip([None, *pts], pts, strict=False):
+        if b["p99_ms"] <= slo_p99_ms:
+            best = b["throughput_rps"]
+        elif a is not None and a["p99_ms"] <= slo_p99_ms < b["p99_ms"]:
+            f = (slo_p99_ms - a["p99_ms"]) / (b["p99_ms"] - a["p99_ms"])
+            best = a["throughput_rps"] + f * (b["throughput_rps"] - a["throughput_rps"])
+            break
+    return best
+
+
+@dataclass
+class CapacityEstimator:
+    """Requests/s one replica serves within the SLO, learned from observed throughput vs p99."""
+
+    estimate: float | None = None
+    learn: float = 0.2
+
+    def observe(self, per_replica_rps: float, p99_ms: float, slo_ms: float, queue_per_replica: float) -> None:
+        if per_replica_rps <= 0 or not math.isfinite(per_replica_rps):
+            return
+        if self.estimate is None:
+            if p99_ms <= slo_ms:
+                return  # a lightly loaded replica says little about its limit; wait for a prior or pressure
+            self.estimate = per_replica_rps
+            return
+        if p99_ms > slo_ms and queue_per_replica > 0.5:
+            # over the SLO at this throughput: the limit is below it
+            self.estimate += self.learn * (min(self.estimate, per_replica_rps * 0.95) - self.estimate)
+        elif p99_ms <= 0.8 * slo_ms and per_replica_rps > self.estimate:
+            # served more than we thought, comfortably within the SLO
+            self.estimate += self.learn * (per_replica_rps - self.estimate)
+
+
+@dataclass(frozen=True)
+class Settings:
+    behavior: ResolvedBehavior
+    min_replicas: int
+    max_replicas: int
+    slo_p99_ms: float
+    fallback_replicas: int | None = None
+    fallback_after_s: float = 60.0
+    gpu_cap: int | None = None  # replicas the tenant arbiter grants (None = no cap)
+    stale_after_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class Observation:
+    arrival_rps: float | None
+    queue: float | None
+    p99_ms: float | None
+    sample_age_s: float | None
+    ready: int
+    starting: int
+    current: int
+    cold_start_s: float | None = None
+
+
+@dataclass
+class DecisionState:
+    stable: TimeWindow = field(default_factory=lambda: TimeWindow(60))
+    panic_window: TimeWindow = field(default_factory=lambda: TimeWindow(6))
+    recommendations: TimeWindow = field(default_factory=lambda: TimeWindow(300))
+    forecaster: Forecaster = field(default_factory=Forecaster)
+    capacity: CapacityEstimator = field(default_factory=CapacityEstimator)
+    panic_until: float | None = None
+    metrics_bad_since: float | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """What survives an operator restart (kept in status): stabilization, panic, capacity."""
+        return {
+            "recommendations": [[round(t, 3), v] for t, v in self.recommendations.samples],
+            "panicUntil": self.panic_until,
+            "capacityRps": self.capacity.estimate,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> DecisionState:
+        st = cls()
+        recs = data.get("recommendations") or []
+        assert isinstance(recs, list)
+        st.recommendations.samples = [(float(t), float(v)) for t, v in recs]
+        pu = data.get("panicUntil")
+        st.panic_until = float(pu) if isinstance(pu, int | float) else None
+        cap = data.get("capacityRps")
+        st.capacity.estimate = float(cap) if isinstance(cap, int | float) else None
+        return st
+
+
+@dataclass(frozen=True)
+class Decision:
+    replicas: int
+    reason: str
+    metrics_ok: bool
+    panic: bool = False
+    demand_rps: float | None = None
+    forecast_rps: float | None = None
+    capacity_rps: float | None = None
+    limited_by: str | None = None
+
+
+def _valid(x: float | None) -> bool:
+    return x is not None and math.isfinite(x) and x >= 0
+
+
+def _clamp(n: int, s: Settings) -> tuple[int, str | None]:
+    hi = s.max_replicas if s.gpu_cap is None else min(s.max_replicas, s.gpu_cap)
+    if n > hi:
+        return hi, ("quota" if s.gpu_cap is not None and s.gpu_cap < s.max_replicas else "maxReplicas")
+    if n < s.min_replicas:
+        return s.min_replicas, "minReplicas"
+    return n, None
+
+
+def decide(s: Settings, obs: Observation, state: DecisionState, now: float) -> Decision:
+    b = s.behavior
+    state.stable.span, state.panic_window.span = b.stable_window_seconds, b.panic_window_seconds
+    state.recommendations.span = max(b.scale_down_delay_seconds, 1.0)
+    current = max(obs.current, 0)
+
+    # 1. metrics
+    ok = (
+        _valid(obs.arrival_rps)
+        and _valid(obs.queue)
+        and _valid(obs.p99_ms)
+        and obs.sample_age_s is not None
+        and obs.sample_age_s <= s.stale_after_s
+    )
+    if not ok:
+        state.metrics_bad_since = now if state.metrics_bad_since is None else state.metrics_bad_since
+        hold = current
+        reason = "MetricsUnavailable: holding replicas"
+        if s.fallback_replicas is not None and now - state.metrics_bad_since >= s.fallback_after_s and s.fallback_replicas > hold:
+            hold = s.fallback_replicas
+            reason = f"MetricsUnavailable for {now - state.metrics_bad_since:.0f}s: fallback up to {s.fallback_replicas}"
+        n, limit = _clamp(hold, s)
+        if n < current and limit != "quota":  # never scale down on missing metrics
+            n = current
+        return Decision(n, reason, metrics_ok=False, limited_by=limit)
+    state.metrics_bad_since = None
+    assert obs.arrival_rps is not None and obs.queue is not None and obs.p99_ms is not None
+
+    # 2. demand and forecast
+    state.stable.add(now, obs.arrival_rps)
+    state.panic_window.add(now, obs.arrival_rps)
+    state.forecaster.observe(now, obs.arrival_rps)
+    stable = state.stable.average(now) or 0.0
+    panic_demand = state.panic_window.average(now) or 0.0
+    lead = (obs.cold_start_s or 0.0) + b.tick_seconds
+    forecast = state.forecaster.upper(now, lead, b.forecast_quantile, b.tick_seconds) if b.forecast_enabled else None
+    demand = max(stable, forecast or 0.0)
+
+    # 3. capacity
+    if obs.ready > 0:
+        state.capacity.observe(obs.arrival_rps / obs.ready, obs.p99_ms, s.slo_p99_ms, obs.queue / obs.ready)
+    cap = state.capacity.estimate
+    over_slo = obs.p99_ms > s.slo_p99_ms and obs.queue > 0
+    panic = state.panic_until is not None and now < state.panic_until
+    reasons: list[str] = []
+    if cap is None or cap <= 0:
+        # no capacity estimate yet: feedback only
+        want = math.ceil(current * 1.5) if over_slo else current
+        reasons.append("no capacity estimate yet: " + ("p99 over SLO, +50%" if over_slo else "holding"))
+    else:
+        per = cap * b.target_utilization_percent / 100.0
+        want = math.ceil(demand * (1 + b.headroom_percent / 100.0) / per - 1e-9) if demand > 0 else 0
+        src = "forecast" if forecast is not None and forecast >= stable else "stable demand"
+        reasons.append(f"{src} {demand:.1f} rps / {per:.1f} rps per replica")
+        if obs.queue > 0 and lead > 0:
+            incoming = (obs.ready + obs.starting) * cap
+            drain = obs.queue / lead
+            extra = math.ceil(max(0.0, demand + drain - incoming) / cap - 1e-9)
+            if extra > 0 and obs.ready + obs.starting + extra > want:
+                want = obs.ready + obs.starting + extra
+                reasons.append(f"queue {obs.queue:.0f} drained within {lead:.0f}s")
+        # 4. panic
+        ready_cap = max(obs.ready, 1) * cap
+        if panic_demand >= ready_cap * b.panic_threshold_percent / 100.0 or over_slo:
+            state.panic_until = now + b.stable_window_seconds
+            panic = True
+        if panic:
+            panic_want = math.ceil(panic_demand / per - 1e-9)
+            want = max(want, panic_want, current)
+            reasons.append(f"panic: {panic_demand:.1f} rps over the panic window" + (", p99 over SLO" if over_slo else ""))
+
+    # 5. safety: rate limits, stabilization, bounds
+    up_limit = max(current + 1, math.ceil(current * b.max_scale_up_rate))
+    down_limit = math.floor(current / b.max_scale_down_rate)
+    limited: str | None = None
+    if want > up_limit:
+        want, limited = up_limit, "maxScaleUpRate"
+    if want < down_limit:
+        want, limited = down_limit, "maxScaleDownRate"
+    state.recommendations.add(now, float(want))
+    if want < current:
+        stabilized = int(state.recommendations.maximum(now) or want)
+        if stabilized > want:
+            reasons.append(f"scale-down stabilized at {min(stabilized, current)} over {b.scale_down_delay_seconds:.0f}s")
+            want = min(stabilized, current)
+    n, bound = _clamp(want, s)
+    limited = bound or limited
+    if bound:
+        reasons.append(f"limited by {bound}")
+    return Decision(
+        replicas=n,
+        reason="; ".join(reasons),
+        metrics_ok=True,
+        panic=panic,
+        demand_rps=round(stable, 3),
+        forecast_rps=None if forecast is None else round(forecast, 3),
+        capacity_rps=None if cap is None else round(cap, 3),
+        limited_by=limited,
+    )
