@@ -48,7 +48,10 @@ def operator(cluster: Cluster) -> Iterator[Kube]:
         "pod-security.kubernetes.io/enforce=restricted",
         "pod-security.kubernetes.io/enforce-version=latest",
     )
-    out = helm(cluster, "install", "foresail", str(REPO / "charts/foresail"), "-n", SYSTEM_NS, "--wait", "--timeout=120s")
+    out = helm(
+        cluster, "install", "foresail", str(REPO / "charts/foresail"), "-n", SYSTEM_NS, "--wait", "--timeout=120s",
+        f"--set=prometheus.url={cluster.network.prometheus_url}", "--set=prometheus.rateWindow=10s", "--set=autoscaler.tickSeconds=2",
+    )  # fmt: skip
     assert out.returncode == 0, out.stderr
     kube.kubectl("apply", "-f", str(REPO / "policies/scaling"))
     yield kube

@@ -257,8 +257,14 @@ def test_jobs_pvcs_and_secrets_with_the_foresail_image(kube: Kube, namespace: st
         ],
         namespace,
     )
-    vols: list[dict[str, Any]] = [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}, {"name": "sec", "secret": {"secretName": "token"}}]
-    mounts: list[dict[str, Any]] = [{"name": "data", "mountPath": "/data"}, {"name": "sec", "mountPath": "/etc/token", "readOnly": True}]
+    vols: list[dict[str, Any]] = [
+        {"name": "data", "persistentVolumeClaim": {"claimName": "data"}},
+        {"name": "sec", "secret": {"secretName": "token"}},
+    ]
+    mounts: list[dict[str, Any]] = [
+        {"name": "data", "mountPath": "/data"},
+        {"name": "sec", "mountPath": "/etc/token", "readOnly": True},
+    ]
     write = "import pathlib; pathlib.Path('/data/out.txt').write_text(pathlib.Path('/etc/token/word').read_text())"
     read = "import pathlib, sys; sys.exit(0 if pathlib.Path('/data/out.txt').read_text() == 's3cret' else 4)"
     kube.apply([_job("writer", write, vols, mounts)], namespace)

@@ -184,6 +184,13 @@ class ScalingSpec(_Model):
     )
     overrides: ScalingBehavior | None = Field(default=None, description="Inline settings that override the referenced policy.")
     fallback: FallbackSpec = Field(default_factory=FallbackSpec, description="Behaviour while metrics are unavailable.")
+    capacity_per_replica_rps: float | None = Field(
+        default=None,
+        alias="capacityPerReplicaRps",
+        gt=0,
+        le=1_000_000,
+        description="Prior for requests/s one replica serves within the SLO (e.g. from a calibration curve); learned online from there.",
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> ScalingSpec:
@@ -232,9 +239,16 @@ class Recommendation(_Model):
     replicas: int = Field(ge=0, description="Recommended replicas.")
     reason: str = Field(description="Why.")
     time: str = Field(description="When (RFC 3339).")
+    panic: bool = Field(default=False, description="Whether the autoscaler was in panic mode.")
+    demand_rps: float | None = Field(default=None, alias="demandRps", description="Average arrival rate over the stable window.")
+    forecast_rps: float | None = Field(
+        default=None, alias="forecastRps", description="Upper forecast of the arrival rate at now + lead time."
+    )
+    capacity_rps: float | None = Field(default=None, alias="capacityRps", description="Requests/s per replica within the SLO.")
 
 
 class ObservedMetrics(_Model):
+    age_seconds: float | None = Field(default=None, alias="ageSeconds", description="Age of the newest scraped sample.")
     arrival_rps: float | None = Field(default=None, alias="arrivalRps", description="Arrival rate, requests/s.")
     queue_depth: float | None = Field(default=None, alias="queueDepth", description="Pending requests across replicas.")
     p99_ms: float | None = Field(default=None, alias="p99Ms", description="p99 request latency, ms.")
@@ -250,6 +264,20 @@ class ColdStartStatus(_Model):
     )
 
 
+class ScalingState(_Model):
+    """What the autoscaler keeps across operator restarts."""
+
+    recommendations: list[list[float]] = Field(
+        default_factory=list, description="[time, replicas] within the scale-down delay window."
+    )
+    panic_until: float | None = Field(
+        default=None, alias="panicUntil", description="Panic mode lasts until this time (unix seconds)."
+    )
+    capacity_rps: float | None = Field(
+        default=None, alias="capacityRps", description="Learned requests/s per replica within the SLO."
+    )
+
+
 class InferenceServiceStatus(_Model):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
     observed_generation: int = Field(default=0, alias="observedGeneration", description="Generation this status reflects.")
@@ -262,6 +290,9 @@ class InferenceServiceStatus(_Model):
     recommendation: Recommendation | None = Field(default=None, description="The autoscaler's last recommendation.")
     observed: ObservedMetrics | None = Field(default=None, description="Last observed metrics.")
     cold_start: ColdStartStatus | None = Field(default=None, alias="coldStart", description="Measured cold-start estimate.")
+    scaling_state: ScalingState | None = Field(
+        default=None, alias="scalingState", description="Autoscaler state kept across restarts."
+    )
     conditions: list[Condition] = Field(default_factory=list, description="Ready, MetricsAvailable, ScalingActive, ...")
 
 

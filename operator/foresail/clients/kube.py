@@ -120,13 +120,23 @@ class Kube:
         return out
 
     def scale(self, namespace: str, name: str, replicas: int) -> None:
-        """Set a Deployment's replicas through the scale subresource, as the autoscaler."""
+        """Set a Deployment's replicas through the scale subresource, as the autoscaler.
+
+        Server-side apply on the subresource, so ``spec.replicas`` is recorded as owned by the field
+        manager ``foresail-autoscaler`` (a merge patch there records no owner).
+        """
+        body = {
+            "apiVersion": "autoscaling/v1",
+            "kind": "Scale",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {"replicas": replicas},
+        }
         self.request(
             "PATCH",
             path_for("Deployment", namespace, name, "scale"),
-            {"spec": {"replicas": replicas}},
-            "application/merge-patch+json",
-            [("fieldManager", SCALE_MANAGER)],
+            json.dumps(body),
+            "application/apply-patch+yaml",
+            [("fieldManager", SCALE_MANAGER), ("force", "true")],
         )
 
     def patch_status(self, kind: str, namespace: str | None, name: str, status: dict[str, Any]) -> None:
@@ -137,6 +147,34 @@ class Kube:
             "application/merge-patch+json",
             [("fieldManager", FIELD_MANAGER)],
         )
+
+    def update_status(self, kind: str, namespace: str | None, name: str, build: Any, attempts: int = 5) -> bool:
+        """Read-modify-write of status with optimistic concurrency: ``build(fresh) -> status patch | None``.
+
+        Several loops write one object's status (each its own fields, some sharing ``conditions``); the
+        resourceVersion precondition makes a writer that read a stale object retry on a fresh one.
+        """
+        for _ in range(attempts):
+            fresh = self.get(kind, namespace, name)
+            if fresh is None:
+                return False
+            patch = build(fresh)
+            if patch is None:
+                return True
+            body = {"metadata": {"resourceVersion": fresh["metadata"]["resourceVersion"]}, "status": patch}
+            try:
+                self.request(
+                    "PATCH",
+                    path_for(kind, namespace, name, "status"),
+                    body,
+                    "application/merge-patch+json",
+                    [("fieldManager", FIELD_MANAGER)],
+                )
+                return True
+            except ApiException as e:
+                if e.status != 409:
+                    raise
+        return False
 
     def delete(self, kind: str, namespace: str | None, name: str, uid: str | None = None) -> None:
         body: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}

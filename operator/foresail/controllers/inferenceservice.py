@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from foresail.api.conditions import set_condition
 from foresail.api.inferenceservice import InferenceService, InferenceServiceStatus
-from foresail.clients.kube import SCALE_MANAGER, ApiException, Kube
+from foresail.clients.kube import ApiException, Kube
 from foresail.render.isvc_status import ProblemReport, observe
 from foresail.render.triton import LABEL_ISVC, render_children
 
@@ -57,23 +57,18 @@ def check_repository(kube: Kube, isvc: InferenceService) -> ProblemReport | None
     return None
 
 
-def _autoscaler_owns_replicas(dep: dict[str, Any]) -> bool:
-    return any(m.get("manager") == SCALE_MANAGER for m in dep["metadata"].get("managedFields") or [])
-
-
-def ensure_replicas(kube: Kube, isvc: InferenceService) -> None:
-    """Keep the Deployment's replicas inside [minReplicas, maxReplicas] (as the autoscaler's manager).
-
-    Until the autoscaler owns a service's replicas, they start at minReplicas.
-    """
+def ensure_replicas(kube: Kube, isvc: InferenceService, created: bool) -> None:
+    """A new Deployment starts at minReplicas; afterwards replicas are the autoscaler's, and this
+    reconciler only keeps them inside [minReplicas, maxReplicas] (as the autoscaler's field manager)."""
     dep = kube.get("Deployment", isvc.namespace, isvc.name)
     if dep is None:
         return
     current = int(dep["spec"].get("replicas", 1))
     lo, hi = isvc.spec.scaling.min_replicas, isvc.spec.scaling.max_replicas
-    want = min(max(current, lo), hi) if _autoscaler_owns_replicas(dep) else lo
-    if want != current:
+    want = lo if created else min(max(current, lo), hi)
+    if want != current or created:
         kube.scale(isvc.namespace, isvc.name, want)
+    if want != current:
         kube.event(dict(isvc.model_dump(by_alias=True)), "Scaled", f"replicas {current} -> {want} (bounds [{lo}, {hi}])")
 
 
@@ -95,9 +90,11 @@ def reconcile(kube: Kube, body: dict[str, Any], now: datetime) -> InferenceServi
             return None
         problem = check_repository(kube, isvc)
         if problem is None:
+            created = False
             for child in render_children(isvc):
                 cname = child["metadata"]["name"]
                 before = kube.get(child["kind"], ns, cname)
+                created = created or (before is None and child["kind"] == "Deployment")
                 after = kube.apply(child)
                 if before is None:
                     kube.event(fresh, "Created", f"created {child['kind']} {ns}/{cname}")
@@ -105,19 +102,30 @@ def reconcile(kube: Kube, body: dict[str, Any], now: datetime) -> InferenceServi
                     "labels"
                 ):
                     kube.event(fresh, "Updated", f"brought {child['kind']} {ns}/{cname} to the desired state")
-            ensure_replicas(kube, isvc)
+            ensure_replicas(kube, isvc, created)
         else:
             prev = isvc.status.conditions
             if not any(c.type == "Ready" and c.reason == problem.reason for c in prev):
                 kube.event(fresh, problem.reason, problem.message, "Warning")
         dep = kube.get("Deployment", ns, name)
         pods = kube.list("Pod", ns, f"{LABEL_ISVC}={name}")
-        status = observe(isvc, dep, pods, now, problem)
-        # write only the fields this reconciler owns (warm-up and the autoscaler write their own)
-        new = status.model_dump(by_alias=True, exclude_none=True, include=RECONCILER_FIELDS)
-        current = fresh.get("status") or {}
-        if any(current.get(k) != v for k, v in new.items()):
-            kube.patch_status("InferenceService", ns, name, new)
+        result: list[InferenceServiceStatus] = []
+
+        def build(latest: dict[str, Any]) -> dict[str, Any] | None:
+            # write only the fields this reconciler owns (warm-up and the autoscaler write their own),
+            # computed on the newest object so that conditions set by others survive
+            try:
+                current = InferenceService.model_validate(latest)
+            except ValidationError:
+                return None
+            status = observe(current, dep, pods, now, problem)
+            result.append(status)
+            new = status.model_dump(by_alias=True, exclude_none=True, include=RECONCILER_FIELDS)
+            old = latest.get("status") or {}
+            return new if any(old.get(k) != v for k, v in new.items()) else None
+
+        kube.update_status("InferenceService", ns, name, build)
+        status = result[-1] if result else observe(isvc, dep, pods, now, problem)
         # a problem (repository missing, ...) is reported in status, not raised: no crash loop; the
         # resync timer and the next change retry at their own pace
         return status

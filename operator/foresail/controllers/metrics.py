@@ -37,3 +37,21 @@ COLD_START_ESTIMATE = Gauge(
 
 def render() -> bytes:
     return bytes(generate_latest(REGISTRY))
+
+
+_SVC = ("namespace", "inferenceservice")
+AUTOSCALER_TICK = Histogram(
+    "foresail_autoscaler_tick_seconds",
+    "Duration of one autoscaler tick (all services).",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5),
+    registry=REGISTRY,
+)
+AUTOSCALER_QUERIES = Gauge(
+    "foresail_autoscaler_queries_per_tick", "Prometheus queries the last tick ran (constant).", registry=REGISTRY
+)
+DESIRED = Gauge("foresail_desired_replicas", "Replicas the autoscaler wants.", _SVC, registry=REGISTRY)
+ACTUAL = Gauge("foresail_actual_replicas", "Replicas the Deployment has (spec).", _SVC, registry=REGISTRY)
+PANIC = Gauge("foresail_panic", "1 while the service is in panic mode.", _SVC, registry=REGISTRY)
+FORECAST_ERROR = Gauge(
+    "foresail_forecast_error_rps", "Forecast minus the rate that arrived at the forecast time.", _SVC, registry=REGISTRY
+)

@@ -13,7 +13,9 @@ from typing import Any
 import kopf
 
 from foresail.clients.kube import Kube, load_config
+from foresail.clients.prometheus import PromClient
 from foresail.controllers import inferenceservice, metrics  # noqa: F401 - registers the handlers
+from foresail.controllers.autoscaler import Autoscaler
 from foresail.controllers.leader import LeaseElector
 from foresail.controllers.warmup import WarmupManager
 
@@ -40,11 +42,23 @@ async def start_warmup(memo: kopf.Memo, **_: Any) -> None:
     memo["warmup"] = asyncio.get_running_loop().create_task(WarmupManager(Kube()).run(), name="warmup")
 
 
+@kopf.on.startup()
+async def start_autoscaler(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    url = os.environ.get("FORESAIL_PROMETHEUS_URL")
+    if not url:
+        logger.warning("FORESAIL_PROMETHEUS_URL is not set: the autoscaler is off (replicas stay within [min, max])")
+        return
+    tick = float(os.environ.get("FORESAIL_TICK_SECONDS", "5"))
+    prom = PromClient(url, rate_window=os.environ.get("FORESAIL_RATE_WINDOW", "30s"))
+    memo["autoscaler"] = asyncio.get_running_loop().create_task(Autoscaler(Kube(), prom, tick=tick).run(), name="autoscaler")
+
+
 @kopf.on.cleanup()
-async def stop_warmup(memo: kopf.Memo, **_: Any) -> None:
-    task = memo.get("warmup")
-    if task is not None:
-        task.cancel()
+async def stop_loops(memo: kopf.Memo, **_: Any) -> None:
+    for name in ("warmup", "autoscaler"):
+        task = memo.get(name)
+        if task is not None:
+            task.cancel()
 
 
 class Health:

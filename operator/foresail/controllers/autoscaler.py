@@ -1,0 +1,246 @@
+"""The autoscaler: one loop for all InferenceServices (not a timer per object).
+
+Each tick: snapshot the services, their Deployments and pods (three list calls), run the constant set
+of Prometheus queries for all services at once, decide per service (pure ``scaling.decide``), write
+only the replicas that change (scale subresource, field manager ``foresail-autoscaler``), then status
+(recommendation and reason, forecast, capacity, observed metrics with their age, conditions) and an
+Event for each scale action. Its own metrics: tick duration, queries per tick, desired vs actual,
+forecast error, panic state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from foresail.api.conditions import Condition, set_condition
+from foresail.api.inferenceservice import InferenceService
+from foresail.api.scalingpolicy import ScalingBehavior, ScalingPolicy
+from foresail.clients.kube import Kube
+from foresail.clients.prometheus import PromClient, ServiceMetrics
+from foresail.controllers import metrics
+from foresail.render.isvc_status import is_warm
+from foresail.render.triton import LABEL_ISVC
+from foresail.scaling.decide import Decision, DecisionState, Observation, Settings, decide
+
+__all__ = ["Autoscaler"]
+
+log = logging.getLogger("foresail.autoscaler")
+
+
+def _rfc3339(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class _Service:
+    state: DecisionState
+    next_due: float = 0.0
+    last_forecast: tuple[float, float] | None = None  # (for time, forecast)
+
+
+@dataclass
+class Autoscaler:
+    kube: Kube
+    prom: PromClient
+    tick: float = 5.0
+    services: dict[tuple[str, str], _Service] = field(default_factory=dict)
+
+    async def run(self) -> None:
+        while True:
+            started = time.monotonic()
+            try:
+                await self.tick_once(time.time())
+            except Exception as e:
+                log.exception("autoscaler tick failed: %r", e)
+            metrics.AUTOSCALER_TICK.observe(time.monotonic() - started)
+            await asyncio.sleep(max(0.0, self.tick - (time.monotonic() - started)))
+
+    async def tick_once(self, now: float) -> None:
+        q0 = self.prom.queries_run
+        isvcs, deps, pods, policies, (snap, global_errors) = await asyncio.gather(
+            asyncio.to_thread(self.kube.list, "InferenceService"),
+            asyncio.to_thread(self.kube.list, "Deployment", None, "app.kubernetes.io/managed-by=foresail"),
+            asyncio.to_thread(self.kube.list, "Pod", None, LABEL_ISVC),
+            asyncio.to_thread(self.kube.list, "ScalingPolicy"),
+            self.prom.snapshot(now),
+        )
+        metrics.AUTOSCALER_QUERIES.set(self.prom.queries_run - q0)
+        dep_by = {(d["metadata"]["namespace"], d["metadata"]["name"]): d for d in deps}
+        pods_by: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for p in pods:
+            key = (p["metadata"]["namespace"], (p["metadata"].get("labels") or {}).get(LABEL_ISVC, ""))
+            pods_by.setdefault(key, []).append(p)
+        policy_by = {p["metadata"]["name"]: p for p in policies}
+        seen = set()
+        for body in isvcs:
+            key = (body["metadata"]["namespace"], body["metadata"]["name"])
+            seen.add(key)
+            dep = dep_by.get(key)
+            if dep is None or body["metadata"].get("deletionTimestamp"):
+                continue
+            try:
+                isvc = InferenceService.model_validate(body)
+            except ValidationError:
+                continue  # the reconciler reports InvalidSpec
+            svc = self.services.get(key)
+            if svc is None:
+                svc = _Service(self._restore(isvc))
+                self.services[key] = svc
+            if now < svc.next_due:
+                continue
+            try:
+                await asyncio.to_thread(
+                    self._one, isvc, dep, pods_by.get(key, []), policy_by, snap.get(key), global_errors, svc, now
+                )
+            except Exception as e:
+                log.exception("%s/%s: autoscaling failed: %r", key[0], key[1], e)
+        for gone in set(self.services) - seen:
+            del self.services[gone]
+
+    @staticmethod
+    def _restore(isvc: InferenceService) -> DecisionState:
+        st = isvc.status.scaling_state
+        state = DecisionState.from_dict(st.model_dump(by_alias=True)) if st is not None else DecisionState()
+        if state.capacity.estimate is None:
+            state.capacity.estimate = isvc.spec.scaling.capacity_per_replica_rps
+        return state
+
+    def _one(
+        self,
+        isvc: InferenceService,
+        dep: dict[str, Any],
+        pods: list[dict[str, Any]],
+        policies: dict[str, dict[str, Any]],
+        m: ServiceMetrics | None,
+        global_errors: list[str],
+        svc: _Service,
+        now: float,
+    ) -> None:
+        ns, name = isvc.namespace, isvc.name
+        sc = isvc.spec.scaling
+        policy: ScalingBehavior | None = None
+        policy_missing = False
+        if sc.policy_ref:
+            pbody = policies.get(sc.policy_ref)
+            if pbody is None:
+                policy_missing = True
+            else:
+                policy = ScalingPolicy.model_validate(pbody).behavior()
+        behavior = ScalingBehavior().resolve(policy, sc.overrides)
+        svc.next_due = now + behavior.tick_seconds - 0.5
+        live = [
+            p
+            for p in pods
+            if not p["metadata"].get("deletionTimestamp") and p.get("status", {}).get("phase") not in ("Succeeded", "Failed")
+        ]
+        ready = sum(1 for p in live if is_warm(p) or (not isvc.spec.warmup.enabled and _ready(p)))
+        current = int(dep["spec"].get("replicas", 0) or 0)
+        cold = isvc.status.cold_start.p90_seconds if isvc.status.cold_start else None
+        m = m or ServiceMetrics(errors=[*global_errors, "no series for this service"])
+        obs = Observation(
+            arrival_rps=m.arrival_rps if m.ok else None,
+            queue=m.queue,
+            p99_ms=m.p99_ms,
+            sample_age_s=m.sample_age_s,
+            ready=ready,
+            starting=max(0, max(current, len(live)) - ready),
+            current=current,
+            cold_start_s=cold,
+        )
+        settings = Settings(
+            behavior=behavior,
+            min_replicas=sc.min_replicas,
+            max_replicas=sc.max_replicas,
+            slo_p99_ms=isvc.spec.slo.p99_latency_ms,
+            fallback_replicas=sc.fallback.replicas,
+            fallback_after_s=sc.fallback.after_seconds,
+        )
+        d = decide(settings, obs, svc.state, now)
+        if d.replicas != current:
+            self.kube.scale(ns, name, d.replicas)
+            body = isvc.model_dump(by_alias=True)
+            verb = "ScaledUp" if d.replicas > current else "ScaledDown"
+            self.kube.event(body, verb, f"replicas {current} -> {d.replicas}: {d.reason}")
+            log.info("%s/%s: %s %d -> %d: %s", ns, name, verb, current, d.replicas, d.reason)
+        self._metrics(ns, name, d, current, obs, svc, now)
+        self._status(isvc, d, m, obs, now, policy_missing)
+
+    def _metrics(self, ns: str, name: str, d: Decision, current: int, obs: Observation, svc: _Service, now: float) -> None:
+        metrics.DESIRED.labels(ns, name).set(d.replicas)
+        metrics.ACTUAL.labels(ns, name).set(current)
+        metrics.PANIC.labels(ns, name).set(1 if d.panic else 0)
+        if svc.last_forecast is not None and obs.arrival_rps is not None and now >= svc.last_forecast[0]:
+            metrics.FORECAST_ERROR.labels(ns, name).set(svc.last_forecast[1] - obs.arrival_rps)
+            svc.last_forecast = None
+        if d.forecast_rps is not None and svc.last_forecast is None:
+            lead = (obs.cold_start_s or 0.0) + 5.0
+            svc.last_forecast = (now + lead, d.forecast_rps)
+
+    def _status(
+        self, isvc: InferenceService, d: Decision, m: ServiceMetrics, obs: Observation, now: float, policy_missing: bool
+    ) -> None:
+        gen, t = isvc.generation, datetime.fromtimestamp(now, UTC)
+        key = (isvc.namespace, isvc.name)
+        announce: list[str] = []
+
+        def build(fresh: dict[str, Any]) -> dict[str, Any]:
+            conds = [Condition.model_validate(c) for c in (fresh.get("status") or {}).get("conditions") or []]
+            if d.metrics_ok:
+                conds = set_condition(
+                    conds, "MetricsAvailable", True, "MetricsOK", "queue depth, p99 and arrival rate are fresh", gen, t
+                )
+            else:
+                msg = "; ".join(m.errors)[:500] or "metrics unavailable"
+                prev = next((c for c in conds if c.type == "MetricsAvailable"), None)
+                if prev is None or prev.status != "False":
+                    announce.append(msg)
+                conds = set_condition(conds, "MetricsAvailable", False, "MetricsUnavailable", msg, gen, t)
+            if policy_missing:
+                msg = f"ScalingPolicy {isvc.spec.scaling.policy_ref!r} not found: using defaults"
+                conds = set_condition(conds, "ScalingActive", False, "PolicyNotFound", msg, gen, t)
+            else:
+                conds = set_condition(
+                    conds, "ScalingActive", d.metrics_ok, "Decided" if d.metrics_ok else "Holding", d.reason[:500], gen, t
+                )
+            limited = d.limited_by in ("maxReplicas", "minReplicas", "quota")
+            conds = set_condition(
+                conds,
+                "ScalingLimited",
+                limited,
+                d.limited_by or "WithinBounds",
+                d.reason[:500] if limited else "within bounds",
+                gen,
+                t,
+            )
+            rec: dict[str, Any] = {"replicas": d.replicas, "reason": d.reason, "time": _rfc3339(now), "panic": d.panic}
+            for k, v in (("demandRps", d.demand_rps), ("forecastRps", d.forecast_rps), ("capacityRps", d.capacity_rps)):
+                if v is not None:
+                    rec[k] = v
+            observed = {"arrivalRps": m.arrival_rps, "queueDepth": m.queue, "p99Ms": m.p99_ms, "ageSeconds": m.sample_age_s}
+            return {
+                "desiredReplicas": d.replicas,
+                "recommendation": rec,
+                "observed": {**{k: _round(v) for k, v in observed.items() if _round(v) is not None}, "time": _rfc3339(now)},
+                "scalingState": self.services[key].state.to_dict(),
+                "conditions": [c.model_dump(by_alias=True) for c in conds],
+            }
+
+        self.kube.update_status("InferenceService", isvc.namespace, isvc.name, build)
+        if announce:
+            self.kube.event(isvc.model_dump(by_alias=True), "MetricsUnavailable", f"holding replicas: {announce[0]}", "Warning")
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(x, 3)
+
+
+def _ready(pod: dict[str, Any]) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in pod.get("status", {}).get("conditions") or [])

@@ -1,0 +1,130 @@
+"""The Prometheus client against httpx.MockTransport: every bad-result rule, named."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from foresail.clients.prometheus import DEFAULT_QUERIES, PromClient
+
+NOW = 1_000_000.0
+KEY = ("team-a", "resnet")
+
+
+def series(value: str, ns: str = "team-a", svc: str = "resnet", ts: float = NOW) -> dict[str, Any]:
+    return {"metric": {"namespace": ns, "foresail_dev_inferenceservice": svc}, "value": [ts, value]}
+
+
+def answer(results: dict[str, list[dict[str, Any]]], status: int = 200, raw: str | None = None) -> httpx.MockTransport:
+    """Route each default query (recognised by a fragment) to its result list."""
+    marks = {"arrival": "nv_inference_request_(success", "queue": "sum by", "p99": "quantile", "freshness": "timestamp("}
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        if raw is not None:
+            return httpx.Response(status, text=raw)
+        q = req.url.params["query"]
+        name = next(n for n in ("freshness", "p99", "arrival", "queue") if marks[n] in q)
+        body = {"status": "success", "data": {"resultType": "vector", "result": results.get(name, [])}}
+        return httpx.Response(status, text=json.dumps(body))
+
+    return httpx.MockTransport(handler)
+
+
+GOOD = {"arrival": [series("12.5")], "queue": [series("3")], "p99": [series("80")], "freshness": [series(str(NOW - 2))]}
+
+
+def snap(transport: httpx.MockTransport) -> tuple[dict[Any, Any], list[str]]:
+    async def go() -> tuple[dict[Any, Any], list[str]]:
+        c = PromClient("http://prom", transport=transport)
+        try:
+            return await c.snapshot(NOW)
+        finally:
+            await c.close()
+
+    return asyncio.run(go())
+
+
+def test_good_results_join_per_service() -> None:
+    out, errs = snap(answer(GOOD))
+    assert errs == []
+    m = out[KEY]
+    assert m.ok
+    assert (m.arrival_rps, m.queue, m.p99_ms, m.sample_age_s) == (12.5, 3.0, 80.0, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("name", "override", "error"),
+    [
+        ("empty p99", {"p99": []}, "p99: no series"),
+        ("NaN queue", {"queue": [series("NaN")]}, "queue: not a finite number"),
+        ("+Inf p99", {"p99": [series("+Inf")]}, "p99: not a finite number"),
+        ("multi-series arrival", {"arrival": [series("1"), series("2")]}, "arrival: multiple series (2)"),
+        ("stale samples", {"freshness": [series(str(NOW - 120))]}, "stale: newest sample 120s old"),
+    ],
+)
+def test_bad_results_are_errors(name: str, override: dict[str, Any], error: str) -> None:
+    out, _ = snap(answer({**GOOD, **override}))
+    m = out[KEY]
+    assert not m.ok, name
+    assert any(error in e for e in m.errors), (name, m.errors)
+
+
+def test_nan_p99_without_traffic_means_no_pressure() -> None:
+    out, _ = snap(answer({**GOOD, "arrival": [series("0")], "p99": [series("NaN")]}))
+    assert out[KEY].ok
+    assert out[KEY].p99_ms == 0.0
+
+
+def test_nan_p99_with_traffic_is_an_error() -> None:
+    out, _ = snap(answer({**GOOD, "p99": [series("NaN")]}))
+    assert not out[KEY].ok
+
+
+@pytest.mark.parametrize(("name", "status", "raw"), [("HTTP 500", 500, "boom"), ("not JSON", 200, "<html>"), ("error status", 200, json.dumps({"status": "error", "errorType": "bad_data", "error": "parse error"}))])
+def test_failed_queries_fail_every_service(name: str, status: int, raw: str) -> None:
+    out, errs = snap(answer(GOOD, status=status, raw=raw))
+    assert out == {}, name
+    assert len(errs) == len(DEFAULT_QUERIES), errs
+
+
+def test_a_slow_query_times_out_without_stalling_the_others() -> None:
+    good = answer(GOOD)
+
+    async def handler(req: httpx.Request) -> httpx.Response:
+        if "quantile" in req.url.params["query"]:
+            await asyncio.sleep(5)
+        return await good.handle_async_request(req)
+
+    async def go() -> tuple[dict[Any, Any], list[str], float]:
+        c = PromClient("http://prom", timeout=0.2, transport=httpx.MockTransport(handler))
+        t0 = asyncio.get_running_loop().time()
+        try:
+            out, errs = await c.snapshot(NOW)
+        finally:
+            await c.close()
+        return out, errs, asyncio.get_running_loop().time() - t0
+
+    out, errs, took = asyncio.run(go())
+    assert took < 1.0
+    assert any(e.startswith("p99:") for e in errs)
+    assert out[KEY].arrival_rps == 12.5
+    assert not out[KEY].ok
+
+
+def test_one_query_per_metric_whatever_the_number_of_services() -> None:
+    many = {k: [series(v[0]["value"][1], svc=f"s{i}") for i in range(200)] for k, v in GOOD.items()}
+
+    async def go() -> int:
+        c = PromClient("http://prom", transport=answer(many))
+        try:
+            out, _ = await c.snapshot(NOW)
+            assert len(out) == 200
+            return c.queries_run
+        finally:
+            await c.close()
+
+    assert asyncio.run(go()) == len(DEFAULT_QUERIES)
