@@ -31,6 +31,8 @@ def _ts(s: str) -> float:
 def _isvc(name: str, **spec: Any) -> dict[str, Any]:
     obj: dict[str, Any] = yaml.safe_load((REPO / "crds/examples/inferenceservice.yaml").read_text())
     obj["metadata"]["name"] = name
+    # replicas pinned (max = min): these tests move them by hand, the autoscaler must not
+    obj["spec"]["scaling"]["maxReplicas"] = obj["spec"]["scaling"]["minReplicas"]
     for key, value in spec.items():
         obj["spec"][key] = {**obj["spec"].get(key, {}), **value} if isinstance(value, dict) else value
     return obj
@@ -68,7 +70,7 @@ def test_no_request_reaches_a_pod_before_its_gate(operator: Kube, namespace: str
     out = tmp_path / "requests.csv"
     gen = _loadgen(operator, f"{namespace}/gated", rate=30, seconds=30, out=out)
     time.sleep(3)
-    operator.kubectl("patch", "fisvc", "-n", namespace, "gated", "--type=merge", "-p", '{"spec":{"scaling":{"minReplicas":2}}}')
+    operator.kubectl("patch", "fisvc", "-n", namespace, "gated", "--type=merge", "-p", '{"spec":{"scaling":{"minReplicas":2,"maxReplicas":2}}}')
 
     # watch the new pod: its EndpointSlice entry must stay not-ready until the gate is True
     seen: dict[str, float] = {}
@@ -134,7 +136,7 @@ def _scale_up_p99(kube: Kube, ns: str, name: str, tmp_path: Path, gate: bool) ->
     out = tmp_path / f"{name}.csv"
     gen = _loadgen(kube, f"{ns}/{name}", rate=40, seconds=30, out=out)
     time.sleep(4)
-    kube.kubectl("patch", "fisvc", "-n", ns, name, "--type=merge", "-p", '{"spec":{"scaling":{"minReplicas":3}}}')
+    kube.kubectl("patch", "fisvc", "-n", ns, name, "--type=merge", "-p", '{"spec":{"scaling":{"minReplicas":3,"maxReplicas":3}}}')
     _, stderr = gen.communicate(timeout=120)
     assert gen.returncode == 0, stderr
     lat = [float(r["latency_ms"]) for r in _rows(out) if r["status"] == "ok" and float(r["sent_s"]) >= 4.0]

@@ -22,7 +22,11 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--namespace", help="namespace of the leader Lease (default: $POD_NAMESPACE or foresail-system)")
     p_run.add_argument("--health-port", type=int, default=8080, help="liveness endpoint port (/healthz)")
     p_run.add_argument("--no-leader-election", action="store_true", help="act without holding the Lease (a single replica)")
+    p_rep = sub.add_parser("replay", help="what-if: a trace through Foresail, baselines and the oracle")
+    _replay_args(p_rep)
     args = parser.parse_args(argv)
+    if args.cmd == "replay":
+        return _replay(args)
     if args.cmd == "version":
         print(f"foresail {__version__} (python {platform.python_version()})")
         return 0
@@ -31,3 +35,88 @@ def main(argv: list[str] | None = None) -> int:
 
         return run(args.namespace, args.health_port, not args.no_leader_election)
     return 2
+
+
+def _replay_args(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--trace", help="CSV with a timestamp column (seconds or ISO-8601), optional work column; or an Azure trace")
+    src.add_argument("--from-prometheus", metavar="URL", help="replay a real service's recorded arrival rate")
+    p.add_argument("--service", help="NAMESPACE/NAME, with --from-prometheus")
+    p.add_argument("--since", default="1d", help="history to replay with --from-prometheus (e.g. 7d)")
+    p.add_argument("--start", type=float, default=0.0, help="trace offset, seconds")
+    p.add_argument("--duration", type=float, help="trace seconds to replay")
+    p.add_argument("--compress", type=float, default=1.0, help="time compression factor")
+    scale = p.add_mutually_exclusive_group()
+    scale.add_argument("--rate-scale", type=float, help="arrival rate multiplier")
+    scale.add_argument("--peak-replicas", type=int, help="scale the rate so that the busiest 10 s need this many replicas")
+    p.add_argument("--uniform-work", action="store_true", help="every request costs the same (ignore the work/token columns)")
+    p.add_argument("--curve", help="calibration curve JSON (hack.calibrate) to fit the replica model from")
+    p.add_argument("--base-ms", type=float, default=20.0, help="batch time = base + per-item x batch (without --curve)")
+    p.add_argument("--per-item-ms", type=float, default=2.0)
+    p.add_argument("--max-batch", type=int, default=32)
+    p.add_argument("--cold-start", type=float, default=10.0, help="seconds from scale-up to serving")
+    slo = p.add_mutually_exclusive_group()
+    slo.add_argument("--slo-ms", type=float, help="p99 latency SLO, ms")
+    slo.add_argument("--slo-x", type=float, default=4.0, help="SLO as a multiple of a single request's latency (default 4)")
+    p.add_argument("--policy", help="a ScalingPolicy YAML (policies/scaling/*.yaml) for Foresail's settings")
+    p.add_argument("--policies", default="foresail,hpa,keda,kpa,static,oracle")
+    p.add_argument("--name", default="replay")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out", default="out/replay")
+    p.add_argument("--no-png", action="store_true")
+
+
+def _replay(args: argparse.Namespace) -> int:
+    import json
+    import math
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    from foresail.api.scalingpolicy import ScalingBehavior, ScalingPolicy
+    from foresail.replay import traces
+    from foresail.replay.run import Scenario, markdown, run_scenario, write
+    from foresail.replay.sim import ReplicaModel
+
+    try:
+        if args.from_prometheus:
+            if not args.service:
+                raise ValueError("--from-prometheus needs --service NAMESPACE/NAME")
+            from foresail.clients.history import arrivals_from_prometheus
+
+            arr = arrivals_from_prometheus(args.from_prometheus, args.service, args.since, seed=args.seed)
+        else:
+            arr = traces.load_trace(args.trace)
+        if args.uniform_work:
+            arr = traces.uniform_work(arr)
+        model = (
+            ReplicaModel.from_curve(json.loads(Path(args.curve).read_text())["points"], args.max_batch)
+            if args.curve
+            else ReplicaModel(args.base_ms, args.per_item_ms, args.max_batch)
+        )
+        slo = args.slo_ms if args.slo_ms else args.slo_x * model.batch_ms(1)
+        cut = traces.reshape(arr, start=args.start, duration=args.duration, compress=args.compress, seed=args.seed)
+        factor = args.rate_scale or 1.0
+        if args.peak_replicas:
+            cap = model.capacity_rps(slo)
+            peak = max(traces.per_second(cut)) or 1
+            busiest = max(sum(traces.per_second(cut)[i : i + 10]) / 10 for i in range(max(1, len(traces.per_second(cut)) - 9)))
+            factor = args.peak_replicas * cap / max(busiest, peak / 10)
+        final = traces.reshape(cut, rate_scale=factor, seed=args.seed) if factor != 1.0 else cut
+        behavior = (
+            ScalingPolicy.model_validate(yaml.safe_load(Path(args.policy).read_text())).behavior()
+            if args.policy
+            else ScalingBehavior()
+        )
+    except (OSError, ValueError) as e:
+        print(f"foresail replay: {e}", file=sys.stderr)
+        return 2
+    sc = Scenario(args.name, final, model, round(slo, 2), args.cold_start, behavior)
+    names = tuple(n.strip() for n in args.policies.split(",") if n.strip())
+    summary, results = run_scenario(sc, names)
+    summary["rate_scale"] = round(factor, 3)
+    write(summary, final, results, Path(args.out), png=not args.no_png)
+    print(json.dumps(summary, indent=1))
+    print(markdown(summary))
+    return 0 if math.isfinite(slo) else 1

@@ -84,7 +84,14 @@ def test_nan_p99_with_traffic_is_an_error() -> None:
     assert not out[KEY].ok
 
 
-@pytest.mark.parametrize(("name", "status", "raw"), [("HTTP 500", 500, "boom"), ("not JSON", 200, "<html>"), ("error status", 200, json.dumps({"status": "error", "errorType": "bad_data", "error": "parse error"}))])
+@pytest.mark.parametrize(
+    ("name", "status", "raw"),
+    [
+        ("HTTP 500", 500, "boom"),
+        ("not JSON", 200, "<html>"),
+        ("error status", 200, json.dumps({"status": "error", "errorType": "bad_data", "error": "parse error"})),
+    ],
+)
 def test_failed_queries_fail_every_service(name: str, status: int, raw: str) -> None:
     out, errs = snap(answer(GOOD, status=status, raw=raw))
     assert out == {}, name

@@ -214,8 +214,22 @@ def test_capacity_from_curve(name: str, slo: float, want: float | None) -> None:
 def test_capacity_is_learned_from_pressure() -> None:
     st = state(None, learn=0.2)
     s = settings()
-    decide(s, obs(30.0, ready=1, queue=10, p99=300.0), st, now=0.0)
+    decide(s, obs(30.0, ready=1, queue=5, p99=300.0), st, now=0.0)
+    assert st.capacity.estimate is None, "one look at a queue is no evidence"
+    decide(s, obs(30.0, ready=1, queue=10, p99=300.0), st, now=1.0)
     assert st.capacity.estimate == pytest.approx(30.0)
     for t in range(1, 20):
         decide(s, obs(30.0, ready=2, queue=0, p99=20.0), st, now=float(t))
     assert st.capacity.estimate == pytest.approx(30.0)  # 15 rps per replica says nothing new
+
+
+def test_a_draining_backlog_does_not_lower_capacity() -> None:
+    st = state(40.0, learn=0.2)
+    st.capacity.prior = 40.0
+    s = settings()
+    for t, q in enumerate([900.0, 700.0, 400.0, 100.0]):  # p99 is bad, but the queue shrinks
+        decide(s, obs(30.0, ready=10, queue=q, p99=5000.0), st, now=float(t))
+    assert st.capacity.estimate == 40.0
+    for t, q in enumerate([10.0, 30.0, 60.0, 120.0], start=10):  # the queue grows at 30 rps per replica
+        decide(s, obs(300.0, ready=10, queue=q, p99=500.0), st, now=float(t))
+    assert st.capacity.estimate is not None and 20.0 <= st.capacity.estimate < 40.0

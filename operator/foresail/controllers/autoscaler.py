@@ -109,8 +109,9 @@ class Autoscaler:
     def _restore(isvc: InferenceService) -> DecisionState:
         st = isvc.status.scaling_state
         state = DecisionState.from_dict(st.model_dump(by_alias=True)) if st is not None else DecisionState()
+        state.capacity.prior = isvc.spec.scaling.capacity_per_replica_rps
         if state.capacity.estimate is None:
-            state.capacity.estimate = isvc.spec.scaling.capacity_per_replica_rps
+            state.capacity.estimate = state.capacity.prior
         return state
 
     def _one(

@@ -19,7 +19,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-__all__ = ["Arrivals", "TraceError", "load_trace", "parse_profile", "parse_trace", "profile_arrivals", "reshape"]
+__all__ = [
+    "Arrivals",
+    "TraceError",
+    "load_trace",
+    "parse_profile",
+    "parse_trace",
+    "per_second",
+    "profile_arrivals",
+    "profile_from_rates",
+    "reshape",
+    "uniform_work",
+]
 
 
 class TraceError(ValueError):
@@ -117,21 +128,41 @@ def reshape(
 ) -> Arrivals:
     """Cut ``[start, start+duration)`` (trace seconds), compress time by ``compress`` and scale the rate.
 
-    Rate scaling keeps the shape: each arrival is kept ``floor(k)`` times plus once more with
-    probability ``frac(k)``; copies are spread uniformly within 50 ms (seeded), so bursts stay bursts.
+    Up to 4x, rate scaling keeps each arrival ``floor(k)`` times plus once more with probability
+    ``frac(k)``, copies spread within 50 ms (seeded), so bursts stay bursts. Beyond that, copies of one
+    request would form unrealistic clumps, so the scaled trace is resampled instead: Poisson arrivals
+    whose rate is k x the trace's own rate (per second, smoothed over 3 s), with work drawn from the
+    trace's work values. Either way the shape at the scale of seconds is the trace's.
     """
     if compress <= 0 or rate_scale <= 0:
         raise TraceError(f"compress and rate_scale must be > 0 (got {compress}, {rate_scale})")
     end = math.inf if duration is None else start + duration
     rng = random.Random(seed)
+    cut = [((t - start) / compress, w) for t, w in zip(arr.times, arr.work, strict=True) if start <= t < end]
+    if rate_scale > 4 and cut:
+        horizon = max(t for t, _ in cut) + 1.0
+        counts = [0.0] * (math.ceil(horizon) + 1)
+        for t, _ in cut:
+            counts[int(t)] += 1
+        smooth = [sum(counts[max(0, i - 1) : i + 2]) / len(counts[max(0, i - 1) : i + 2]) for i in range(len(counts))]
+        works = [w for _, w in cut]
+        out_t: list[float] = []
+        out_w: list[float] = []
+        for sec, rate in enumerate(smooth):
+            lam = rate * rate_scale
+            x = float(sec)
+            while lam > 0:
+                x += rng.expovariate(lam)
+                if x >= sec + 1:
+                    break
+                out_t.append(x)
+                out_w.append(works[rng.randrange(len(works))])
+        return Arrivals(tuple(out_t), tuple(out_w))
     times: list[float] = []
     work: list[float] = []
     whole, frac = int(rate_scale), rate_scale - int(rate_scale)
-    for t, w in zip(arr.times, arr.work, strict=True):
-        if t < start or t >= end:
-            continue
+    for base, w in cut:
         copies = whole + (1 if rng.random() < frac else 0)
-        base = (t - start) / compress
         for k in range(copies):
             times.append(base + (rng.uniform(0.0, 0.05) if k else 0.0))
             work.append(w)
@@ -205,6 +236,32 @@ def profile_arrivals(kind: str, params: dict[str, float], duration: float, seed:
 
 def _grid(duration: float, n: int = 2000) -> Iterable[float]:
     return (duration * i / n for i in range(n + 1))
+
+
+def profile_from_rates(points: list[tuple[float, float]], seed: int = 0) -> Arrivals:
+    """Poisson arrivals whose rate follows recorded (time, rate) points (step-wise), times from 0."""
+    if not points:
+        return Arrivals((), ())
+    rng = random.Random(seed)
+    t0 = points[0][0]
+    times: list[float] = []
+    for (t, rate), (t_next, _) in zip(
+        points, [*points[1:], (points[-1][0] + (points[1][0] - points[0][0] if len(points) > 1 else 1.0), 0.0)], strict=True
+    ):
+        if not math.isfinite(rate) or rate <= 0:
+            continue
+        x = t
+        while True:
+            x += rng.expovariate(rate)
+            if x >= t_next:
+                break
+            times.append(x - t0)
+    return Arrivals(tuple(times), tuple(1.0 for _ in times))
+
+
+def uniform_work(arr: Arrivals) -> Arrivals:
+    """The same arrivals with every request's work set to 1 (for models whose cost ignores the request)."""
+    return Arrivals(arr.times, tuple(1.0 for _ in arr.times))
 
 
 def per_second(arr: Arrivals | Sequence[float], horizon: float | None = None) -> list[int]:

@@ -44,25 +44,37 @@ def capacity_from_curve(points: list[dict[str, float]], slo_p99_ms: float) -> fl
 
 @dataclass
 class CapacityEstimator:
-    """Requests/s one replica serves within the SLO, learned from observed throughput vs p99."""
+    """Requests/s one replica serves within the SLO, learned from observed throughput vs p99.
+
+    Downward only on evidence of saturation: p99 over the SLO while the queue *grows* at this
+    throughput (a backlog being drained says nothing about capacity). Upward when replicas served more
+    than the estimate comfortably within the SLO. With a prior (calibration or spec hint) the estimate
+    stays within [prior / 2, 2 x prior].
+    """
 
     estimate: float | None = None
     learn: float = 0.2
+    prior: float | None = None
+    last_queue: float | None = None
 
     def observe(self, per_replica_rps: float, p99_ms: float, slo_ms: float, queue_per_replica: float) -> None:
+        growing = self.last_queue is not None and queue_per_replica > self.last_queue
+        self.last_queue = queue_per_replica
         if per_replica_rps <= 0 or not math.isfinite(per_replica_rps):
             return
         if self.estimate is None:
-            if p99_ms <= slo_ms:
+            if p99_ms <= slo_ms or not growing:
                 return  # a lightly loaded replica says little about its limit; wait for a prior or pressure
             self.estimate = per_replica_rps
             return
-        if p99_ms > slo_ms and queue_per_replica > 0.5:
-            # over the SLO at this throughput: the limit is below it
+        if p99_ms > slo_ms and queue_per_replica > 0.5 and growing:
+            # over the SLO with a growing queue at this throughput: the limit is below it
             self.estimate += self.learn * (min(self.estimate, per_replica_rps * 0.95) - self.estimate)
         elif p99_ms <= 0.8 * slo_ms and per_replica_rps > self.estimate:
             # served more than we thought, comfortably within the SLO
             self.estimate += self.learn * (per_replica_rps - self.estimate)
+        if self.prior:
+            self.estimate = min(max(self.estimate, self.prior / 2), self.prior * 2)
 
 
 @dataclass(frozen=True)
