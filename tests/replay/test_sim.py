@@ -72,7 +72,7 @@ def test_model_from_a_calibration_curve() -> None:
     assert 32 / m.batch_ms(32) * 1000 == pytest.approx(300.0, rel=0.01)
 
 
-def test_run_scenario_is_deterministic_and_the_oracle_is_cheapest_on_a_step() -> None:
+def test_run_scenario_is_deterministic_and_the_oracle_meets_the_slo() -> None:
     step = profile_arrivals("step", {"from": 20, "to": 200, "at": 60}, 180, seed=5)
     sc = Scenario("step", step, MODEL, 100.0, 10.0, ScalingBehavior())
     a, _ = run_scenario(sc, progress=False)
@@ -82,5 +82,4 @@ def test_run_scenario_is_deterministic_and_the_oracle_is_cheapest_on_a_step() ->
     assert a == b
     assert a["policies"]["oracle"]["gpu_vs_oracle"] == 1.0
     assert a["policies"]["oracle"]["within_slo"] >= 0.99
-    assert a["policies"]["static"]["gpu_seconds"] >= a["policies"]["oracle"]["gpu_seconds"]
     assert "| foresail |" in markdown(a)
