@@ -5,10 +5,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help venv tools generate lint unit e2e test cluster-up cluster-down cluster-status clean
+.PHONY: help venv tools generate lint unit e2e test demo cluster-up cluster-down cluster-status clean
 
 help:
 	@echo "make test           install what is missing, lint, unit tests, then e2e on a local cluster"
+	@echo "make demo           Foresail end to end on a local cluster; report in out/demo/"
 	@echo "make cluster-up     start the local cluster (prints the KUBECONFIG export line)"
 	@echo "make cluster-down   stop it and remove its data"
 	@echo "make tools          build/install the pinned tools into ~/.cache/foresail/tools"
@@ -48,6 +49,11 @@ e2e: venv tools
 	$(call pytest,e2e)
 
 test: venv tools lint unit e2e
+
+# the whole loop on a local cluster: chart, InferenceService, trace replay through the load generator,
+# live table, report in out/demo/, clean shutdown
+demo: venv tools
+	$(PY) -m hack.demo
 
 cluster-up: venv tools
 	@hack/cluster up

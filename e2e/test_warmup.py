@@ -68,7 +68,7 @@ def test_no_request_reaches_a_pod_before_its_gate(operator: Kube, namespace: str
     _setup(operator, namespace, "gated")
     (first,) = _ready_pods(operator, namespace, "gated", 1)
     out = tmp_path / "requests.csv"
-    gen = _loadgen(operator, f"{namespace}/gated", rate=30, seconds=30, out=out)
+    gen = _loadgen(operator, f"{namespace}/gated", rate=30, seconds=45, out=out)
     time.sleep(3)
     operator.kubectl("patch", "fisvc", "-n", namespace, "gated", "--type=merge", "-p", '{"spec":{"scaling":{"minReplicas":2,"maxReplicas":2}}}')
 

@@ -135,3 +135,20 @@ def test_one_query_per_metric_whatever_the_number_of_services() -> None:
             await c.close()
 
     assert asyncio.run(go()) == len(DEFAULT_QUERIES)
+
+
+def test_arrival_history_for_the_forecaster() -> None:
+    def handler(req: httpx.Request) -> httpx.Response:
+        assert req.url.path == "/api/v1/query_range"
+        assert 'foresail_dev_inferenceservice="resnet", namespace="team-a"' in req.url.params["query"]
+        body = {"status": "success", "data": {"resultType": "matrix", "result": [{"metric": {}, "values": [[1, "2"], [2, "NaN"], [3, "4"]]}]}}
+        return httpx.Response(200, text=json.dumps(body))
+
+    async def go() -> list[tuple[float, float]]:
+        c = PromClient("http://prom", transport=httpx.MockTransport(handler))
+        try:
+            return await c.arrival_history("team-a", "resnet", 0, 3, 1)
+        finally:
+            await c.close()
+
+    assert asyncio.run(go()) == [(1.0, 2.0), (3.0, 4.0)]

@@ -106,6 +106,29 @@ class PromClient:
         except (KeyError, TypeError, ValueError) as e:
             raise MetricsError(f"malformed answer: {e!r}") from e
 
+    async def arrival_history(
+        self, namespace: str, service: str, start: float, end: float, step: float
+    ) -> list[tuple[float, float]]:
+        """The service's arrival rate over [start, end] (a range query), to warm the forecaster."""
+        promql = self.queries["arrival"].replace(
+            'foresail_dev_inferenceservice!=""', f'foresail_dev_inferenceservice="{service}", namespace="{namespace}"'
+        )
+        self.queries_run += 1
+        try:
+            resp = await asyncio.wait_for(
+                self.http.get(
+                    f"{self.url}/api/v1/query_range", params={"query": promql, "start": start, "end": end, "step": max(step, 1.0)}
+                ),
+                self.timeout * 3,
+            )
+            resp.raise_for_status()
+            result = resp.json()["data"]["result"]
+        except (httpx.HTTPError, TimeoutError, KeyError, ValueError) as e:
+            raise MetricsError(f"history of {namespace}/{service}: {e!r}") from e
+        if not result:
+            return []
+        return [(float(t), float(v)) for t, v in result[0]["values"] if math.isfinite(float(v))]
+
     async def snapshot(self, now: float) -> tuple[dict[Key, ServiceMetrics], list[str]]:
         """Metrics of every service Prometheus knows, plus the errors that hit all of them."""
         names = list(self.queries)

@@ -11,9 +11,11 @@ forecast error, panic state.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +26,7 @@ from foresail.api.conditions import Condition, set_condition
 from foresail.api.inferenceservice import InferenceService
 from foresail.api.scalingpolicy import ScalingBehavior, ScalingPolicy
 from foresail.clients.kube import Kube
-from foresail.clients.prometheus import PromClient, ServiceMetrics
+from foresail.clients.prometheus import MetricsError, PromClient, ServiceMetrics
 from foresail.controllers import metrics
 from foresail.render.isvc_status import is_warm
 from foresail.render.triton import LABEL_ISVC
@@ -52,6 +54,11 @@ class Autoscaler:
     prom: PromClient
     tick: float = 5.0
     services: dict[tuple[str, str], _Service] = field(default_factory=dict)
+    pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="autoscaler"))
+
+    async def _io(self, fn: Any, *args: Any) -> Any:
+        """Blocking API calls run on this loop's own threads, never queued behind kopf's handlers."""
+        return await asyncio.get_running_loop().run_in_executor(self.pool, functools.partial(fn, *args))
 
     async def run(self) -> None:
         while True:
@@ -66,10 +73,10 @@ class Autoscaler:
     async def tick_once(self, now: float) -> None:
         q0 = self.prom.queries_run
         isvcs, deps, pods, policies, (snap, global_errors) = await asyncio.gather(
-            asyncio.to_thread(self.kube.list, "InferenceService"),
-            asyncio.to_thread(self.kube.list, "Deployment", None, "app.kubernetes.io/managed-by=foresail"),
-            asyncio.to_thread(self.kube.list, "Pod", None, LABEL_ISVC),
-            asyncio.to_thread(self.kube.list, "ScalingPolicy"),
+            self._io(self.kube.list, "InferenceService"),
+            self._io(self.kube.list, "Deployment", None, "app.kubernetes.io/managed-by=foresail"),
+            self._io(self.kube.list, "Pod", None, LABEL_ISVC),
+            self._io(self.kube.list, "ScalingPolicy"),
             self.prom.snapshot(now),
         )
         metrics.AUTOSCALER_QUERIES.set(self.prom.queries_run - q0)
@@ -93,17 +100,38 @@ class Autoscaler:
             svc = self.services.get(key)
             if svc is None:
                 svc = _Service(self._restore(isvc))
+                await self._warm_forecaster(isvc, svc, policy_by, now)
                 self.services[key] = svc
             if now < svc.next_due:
                 continue
             try:
-                await asyncio.to_thread(
-                    self._one, isvc, dep, pods_by.get(key, []), policy_by, snap.get(key), global_errors, svc, now
-                )
+                await self._io(self._one, isvc, dep, pods_by.get(key, []), policy_by, snap.get(key), global_errors, svc, now)
             except Exception as e:
                 log.exception("%s/%s: autoscaling failed: %r", key[0], key[1], e)
         for gone in set(self.services) - seen:
             del self.services[gone]
+
+    async def _warm_forecaster(
+        self, isvc: InferenceService, svc: _Service, policies: dict[str, dict[str, Any]], now: float
+    ) -> None:
+        """A restart does not forget: feed the forecaster the service's recent history from Prometheus."""
+        sc = isvc.spec.scaling
+        pbody = policies.get(sc.policy_ref or "")
+        policy = ScalingPolicy.model_validate(pbody).behavior() if pbody else None
+        b = ScalingBehavior().resolve(policy, sc.overrides)
+        if not b.forecast_enabled:
+            return
+        try:
+            points = await self.prom.arrival_history(
+                isvc.namespace, isvc.name, now - b.forecast_history_seconds, now, b.tick_seconds
+            )
+        except MetricsError as e:
+            log.warning("%s/%s: no history for the forecaster: %s", isvc.namespace, isvc.name, e)
+            return
+        for t, rate in points:
+            svc.state.forecaster.observe(t, max(rate, 0.0))
+        if points:
+            log.info("%s/%s: forecaster warmed with %d points of history", isvc.namespace, isvc.name, len(points))
 
     @staticmethod
     def _restore(isvc: InferenceService) -> DecisionState:

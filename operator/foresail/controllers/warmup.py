@@ -23,6 +23,7 @@ import json
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -98,6 +99,11 @@ class WarmupManager:
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.stop = threading.Event()
         self.warmed = 0
+        self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="warmup")
+
+    async def _io(self, fn: Any, *args: Any) -> Any:
+        """Blocking API calls run on this loop's own threads, never queued behind kopf's handlers."""
+        return await asyncio.get_running_loop().run_in_executor(self.pool, functools.partial(fn, *args))
 
     # ------------------------------------------------------------ pod watch (thread -> queue)
 
@@ -139,7 +145,7 @@ class WarmupManager:
         while True:
             await asyncio.sleep(RETRY_SECONDS)
             try:
-                pods = await asyncio.to_thread(self.kube.list, "Pod", None, LABEL_ISVC)
+                pods = await self._io(self.kube.list, "Pod", None, LABEL_ISVC)
             except Exception as e:
                 log.warning("pod list: %r", e)
                 continue
@@ -181,9 +187,7 @@ class WarmupManager:
     async def _check_stuck(self, pod: dict[str, Any]) -> None:
         """A replica whose model never becomes ready fails its warm-up once the timeout has passed."""
         md = pod["metadata"]
-        body = await asyncio.to_thread(
-            self.kube.get, "InferenceService", md["namespace"], (md.get("labels") or {}).get(LABEL_ISVC, "")
-        )
+        body = await self._io(self.kube.get, "InferenceService", md["namespace"], (md.get("labels") or {}).get(LABEL_ISVC, ""))
         if body is None:
             return
         isvc = InferenceService.model_validate(body)
@@ -196,7 +200,7 @@ class WarmupManager:
             "WarmupTimeout",
             f"model {isvc.spec.model.name} not ready {age:.0f}s after the pod started (timeout {isvc.spec.warmup.timeout_seconds}s)",
         )
-        await asyncio.to_thread(self._fail, pod, isvc, body, f, isvc.spec.warmup.max_failures)
+        await self._io(self._fail, pod, isvc, body, f, isvc.spec.warmup.max_failures)
 
     # ------------------------------------------------------------ one pod
 
@@ -204,7 +208,7 @@ class WarmupManager:
         md = pod["metadata"]
         ns, name, uid = md["namespace"], md["name"], md["uid"]
         owner = (md.get("labels") or {}).get(LABEL_ISVC, "")
-        body = await asyncio.to_thread(self.kube.get, "InferenceService", ns, owner)
+        body = await self._io(self.kube.get, "InferenceService", ns, owner)
         if body is None:
             return
         isvc = InferenceService.model_validate(body)
@@ -250,7 +254,7 @@ class WarmupManager:
                         lats.append(ms)
                     steady_ms.append(sorted(lats[-STEADY_WINDOW:])[STEADY_WINDOW // 2])
         except WarmupFailed as f:
-            await asyncio.to_thread(self._fail, pod, isvc, body, f, spec.max_failures)
+            await self._io(self._fail, pod, isvc, body, f, spec.max_failures)
             return
         finally:
             await replica.close()
@@ -259,7 +263,7 @@ class WarmupManager:
             f"warm after {sent} requests in {took:.1f}s; first {first_ms or 0:.1f} ms, steady p50 "
             f"{', '.join(f'{x:.1f}' for x in steady_ms)} ms for batch sizes {[b for b, _ in plans]}"
         )
-        await asyncio.to_thread(self._succeed, pod, body, msg)
+        await self._io(self._succeed, pod, body, msg)
         metrics.WARMUPS.labels(ns, owner, "warm").inc()
         metrics.WARMUP_SECONDS.labels(ns, owner).observe(took)
         self.warmed += 1
