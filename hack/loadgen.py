@@ -7,7 +7,7 @@
 Arrivals are open loop: each request is sent at its scheduled time whether or not earlier ones have
 answered. Targets are the *ready* endpoints of the Service, read from its EndpointSlices and refreshed
 every ``--refresh`` seconds, used round robin (as a mesh or gateway would); ``--endpoints IP:PORT,...``
-targets fixed addresses instead. Inputs are generated from the model's metadata (batch 1).
+targets fixed addresses instead. Inputs are generated from the model's metadata (batch 1), as the operator's warm-up does.
 
 Every request is recorded (scheduled and actual send time, latency, status, endpoint). A request that
 finds ``--max-inflight`` requests already outstanding, or no ready endpoint, is recorded as an error,
@@ -36,18 +36,8 @@ import tritonclient.http.aio as triton_http
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from foresail.clients.triton import TritonReplica
 from foresail.replay import traces
-
-_NP = {
-    "FP32": np.float32,
-    "FP16": np.float16,
-    "FP64": np.float64,
-    "INT64": np.int64,
-    "INT32": np.int32,
-    "INT8": np.int8,
-    "UINT8": np.uint8,
-    "BOOL": np.bool_,
-}
 
 
 @dataclass
@@ -153,23 +143,6 @@ class Endpoints:
         return self.ready[self._i]
 
 
-async def build_inputs(client: triton_http.InferenceServerClient, model: str) -> list[triton_http.InferInput]:
-    meta = await client.get_model_metadata(model)
-    cfg = await client.get_model_config(model)
-    batched = int(cfg.get("max_batch_size", 0)) > 0
-    rng = np.random.default_rng(0)
-    inputs = []
-    for spec in meta["inputs"]:
-        shape = [d if d > 0 else 1 for d in spec["shape"]]
-        if batched:
-            shape[0] = 1
-        arr = rng.random(shape).astype(_NP.get(spec["datatype"], np.float32))
-        inp = triton_http.InferInput(spec["name"], shape, spec["datatype"])
-        inp.set_data_from_numpy(arr)
-        inputs.append(inp)
-    return inputs
-
-
 async def generate(args: argparse.Namespace, arrivals: traces.Arrivals) -> tuple[list[Record], float]:
     fixed = [e for e in (args.endpoints or "").split(",") if e]
     eps = Endpoints(args.service, fixed, args.port_name, args.refresh)
@@ -186,7 +159,12 @@ async def generate(args: argparse.Namespace, arrivals: traces.Arrivals) -> tuple
 
     if not eps.ready:
         raise SystemExit(f"loadgen: no ready endpoint for {args.service or fixed}")
-    inputs = await build_inputs(client_for(eps.ready[0]), args.model)
+    probe = TritonReplica(eps.ready[0])
+    try:
+        specs, max_batch = await probe.describe(args.model)
+    finally:
+        await probe.close()
+    inputs = TritonReplica.generated(specs, 1, max_batch > 0, seed=0)
 
     records: list[Record] = []
     inflight = 0
