@@ -44,7 +44,7 @@ def test_defaults() -> None:
 @pytest.mark.parametrize(
     ("name", "policy", "override", "expect"),
     [
-        ("defaults only", None, None, {"tick_seconds": 5, "target_utilization_percent": 70}),
+        ("defaults only", None, None, {"tick_seconds": 5, "target_utilization_percent": 80}),
         ("policy wins over defaults", ScalingBehavior(tick_seconds=2), None, {"tick_seconds": 2}),
         ("override wins over policy", ScalingBehavior(tick_seconds=2), ScalingBehavior(tick_seconds=10), {"tick_seconds": 10}),
         (

@@ -130,14 +130,14 @@ DEFAULT_BEHAVIOR = ScalingBehavior(
     stable_window_seconds=60,
     panic_window_seconds=6,
     panic_threshold_percent=200,
-    target_utilization_percent=70,
+    target_utilization_percent=80,
     max_scale_up_rate=10,
     max_scale_down_rate=2,
     scale_down_delay_seconds=300,
     forecast_enabled=True,
     forecast_history_seconds=3600,
     forecast_quantile=0.9,
-    headroom_percent=10,
+    headroom_percent=0,
 )
 
 
