@@ -268,7 +268,14 @@ def _relink(target: Path, link: Path) -> None:
 
 
 def build_triton(out: Path) -> None:
-    """The tritonserver binary and the Python backend from the nvidia-pytriton wheel."""
+    """The tritonserver binary and the Python backend from the nvidia-pytriton wheel.
+
+    The backend's Python 3.11 stub links against the system libpython3.11 (Debian's libpython3.11).
+    """
+    if "libpython3.11.so.1.0" not in subprocess.run(["ldconfig", "-p"], capture_output=True, text=True, check=False).stdout:
+        log("triton: installing Debian's libpython3.11 for the python-backend stub")
+        run(["apt-get", "update", "-qq"])
+        run(["apt-get", "install", "-y", "-qq", "libpython3.11"])
     with tempfile.TemporaryDirectory(prefix="foresail-pytriton-") as tmp:
         wheel = _pip_download(f"nvidia-pytriton=={PYTRITON_VERSION}", Path(tmp))
         with zipfile.ZipFile(wheel) as zf:

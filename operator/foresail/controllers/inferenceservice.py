@@ -150,12 +150,13 @@ def on_isvc(body: kopf.Body, **_: Any) -> None:
     reconcile(_kube(), dict(body), _now())
 
 
-@kopf.timer(*ISVC, interval=30, initial_delay=30, idle=10)
+# periodic, whatever else changes the object (the autoscaler writes status every tick)
+@kopf.timer(*ISVC, interval=30, initial_delay=30)
 def resync_isvc(body: kopf.Body, **_: Any) -> None:
     reconcile(_kube(), dict(body), _now())
 
 
-def _owner_changed(body: kopf.Body, event_type: str) -> None:
+def _owner_changed(body: kopf.Body) -> None:
     labels = body.get("metadata", {}).get("labels") or {}
     owner = labels.get(LABEL_ISVC)
     if not owner:
@@ -176,4 +177,4 @@ def _owner_changed(body: kopf.Body, event_type: str) -> None:
 )
 def on_child(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
     if event.get("type") in ("MODIFIED", "DELETED"):
-        _owner_changed(body, str(event.get("type")))
+        _owner_changed(body)
