@@ -29,6 +29,7 @@ from typing import Any
 
 from kubernetes import client, watch
 
+from foresail.api.conditions import Condition, set_condition
 from foresail.api.inferenceservice import InferenceService
 from foresail.clients.kube import ApiException, Kube, path_for
 from foresail.clients.triton import TritonReplica
@@ -333,6 +334,19 @@ class WarmupManager:
             },
         )
 
+    def _mark_failing(self, isvc: InferenceService, pod_name: str, f: WarmupFailed) -> None:
+        """WarmupFailing=True on the service at once (the reconciler clears it when no replica fails)."""
+        now = datetime.now(UTC)
+
+        def build(fresh: dict[str, Any]) -> dict[str, Any]:
+            conds = [Condition.model_validate(c) for c in (fresh.get("status") or {}).get("conditions") or []]
+            msg = f"replica {pod_name} failed warm-up ({f.reason}): {f}"
+            conds = set_condition(conds, "WarmupFailing", True, "ReplicasFailedWarmup", msg[:500], isvc.generation, now)
+            return {"conditions": [c.model_dump(by_alias=True) for c in conds]}
+
+        with contextlib.suppress(ApiException):
+            self.kube.update_status("InferenceService", isvc.namespace, isvc.name, build)
+
     def _fail(
         self, pod: dict[str, Any], isvc: InferenceService, isvc_body: dict[str, Any], f: WarmupFailed, max_failures: int
     ) -> None:
@@ -347,6 +361,7 @@ class WarmupManager:
                 "application/merge-patch+json",
             )
         self.kube.event(pod, f.reason, f"warm-up attempt {failures}/{max_failures} failed: {f}", "Warning")
+        self._mark_failing(isvc, md["name"], f)
         owner = (md.get("labels") or {}).get(LABEL_ISVC, "")
         metrics.WARMUPS.labels(md["namespace"], owner, "replaced" if failures >= max_failures else "failed").inc()
         if failures >= max_failures:
