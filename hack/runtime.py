@@ -279,10 +279,11 @@ class PodWorker(threading.Thread):
         log(f"{self.name}: sandbox {self.ns} ip {self.ip}")
 
     def teardown_sandbox(self) -> None:
-        if self.sandbox:
+        # also when setup failed half way (the namespace exists, the flag was never set)
+        if self.sandbox or Path(f"/run/netns/{self.ns}").exists():
             _ip(["netns", "del", self.ns], check=False)
             _ip(["link", "del", self.host_if], check=False)
-            self.sandbox = False
+        self.sandbox = False
 
     def teardown(self) -> None:
         self.teardown_sandbox()
