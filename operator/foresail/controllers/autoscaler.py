@@ -199,10 +199,12 @@ class Autoscaler:
             verb = "ScaledUp" if d.replicas > current else "ScaledDown"
             self.kube.event(body, verb, f"replicas {current} -> {d.replicas}: {d.reason}")
             log.info("%s/%s: %s %d -> %d: %s", ns, name, verb, current, d.replicas, d.reason)
-        self._metrics(ns, name, d, current, obs, svc, now)
+        self._metrics(ns, name, d, current, obs, svc, now, behavior.tick_seconds)
         self._status(isvc, d, m, obs, now, policy_missing)
 
-    def _metrics(self, ns: str, name: str, d: Decision, current: int, obs: Observation, svc: _Service, now: float) -> None:
+    def _metrics(
+        self, ns: str, name: str, d: Decision, current: int, obs: Observation, svc: _Service, now: float, tick: float
+    ) -> None:
         metrics.DESIRED.labels(ns, name).set(d.replicas)
         metrics.ACTUAL.labels(ns, name).set(current)
         metrics.PANIC.labels(ns, name).set(1 if d.panic else 0)
@@ -210,7 +212,7 @@ class Autoscaler:
             metrics.FORECAST_ERROR.labels(ns, name).set(svc.last_forecast[1] - obs.arrival_rps)
             svc.last_forecast = None
         if d.forecast_rps is not None and svc.last_forecast is None:
-            lead = (obs.cold_start_s or 0.0) + 5.0
+            lead = (obs.cold_start_s or 0.0) + tick  # the horizon decide() forecast for
             svc.last_forecast = (now + lead, d.forecast_rps)
 
     def _status(
