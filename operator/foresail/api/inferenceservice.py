@@ -137,6 +137,13 @@ class TritonSpec(_Model):
     env: list[EnvVar] = Field(default_factory=list, description="Extra environment variables of the Triton container.")
     resources: Resources = Field(default_factory=Resources, description="CPU and memory of the Triton container.")
     gpus_per_replica: int = Field(default=1, alias="gpusPerReplica", ge=0, le=16, description="nvidia.com/gpu per replica.")
+    gpu_product: str | None = Field(
+        default=None,
+        alias="gpuProduct",
+        max_length=128,
+        pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.]*$",
+        description="Only nodes labelled nvidia.com/gpu.product=<this> (and the tenant quota of that product); empty = any GPU.",
+    )
     max_batch_size: int | None = Field(
         default=None, alias="maxBatchSize", ge=1, le=4096, description="Batching hint: the model's max batch size."
     )

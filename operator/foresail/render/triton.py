@@ -12,6 +12,7 @@ from typing import Any
 from foresail.api.inferenceservice import InferenceService, RepositorySource
 
 __all__ = [
+    "GPU_PRODUCT_LABEL",
     "LABEL_ISVC",
     "MODEL_MOUNT",
     "WARM_GATE",
@@ -24,6 +25,7 @@ __all__ = [
 
 LABEL_ISVC = "foresail.dev/inferenceservice"
 WARM_GATE = "foresail.dev/warm"
+GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 MODEL_MOUNT = "/models"
 HTTP, GRPC, METRICS = 8000, 8001, 8002
 
@@ -132,6 +134,8 @@ def render_deployment(isvc: InferenceService) -> dict[str, Any]:
     }
     if spec.warmup.enabled:
         pod_spec["readinessGates"] = [{"conditionType": WARM_GATE}]
+    if spec.triton.gpu_product:
+        pod_spec["nodeSelector"] = {GPU_PRODUCT_LABEL: spec.triton.gpu_product}
     if spec.triton.gpus_per_replica:
         pod_spec["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
     return {
