@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from foresail.api.scalingpolicy import ScalingBehavior
-from foresail.scaling.decide import DecisionState, Observation, Settings, capacity_from_curve, decide
+from foresail.scaling.decide import DecisionState, apply_grant, Observation, Settings, capacity_from_curve, decide
 
 BEHAVIOR = ScalingBehavior(forecast_enabled=False, headroom_percent=0, target_utilization_percent=100).resolve()
 
@@ -143,8 +143,12 @@ def test_bounds(name: str, cap_grant: int | None, want: int, limit: str) -> None
     b = ScalingBehavior(
         forecast_enabled=False, headroom_percent=0, target_utilization_percent=100, max_scale_up_rate=100
     ).resolve()
-    d = decide(settings(behavior=b, gpu_cap=cap_grant), obs(10_000.0, ready=10), state(10.0), now=0.0)
+    d = decide(settings(behavior=b), obs(10_000.0, ready=10), state(10.0), now=0.0)
+    if cap_grant is not None:
+        d = apply_grant(d, cap_grant, "tenant 'a' limit of 12 nvidia.com/gpu reached")
+        assert d.reason.endswith("limited by quota to 12: tenant 'a' limit of 12 nvidia.com/gpu reached")
     assert (d.replicas, d.limited_by) == (want, limit), name
+    assert apply_grant(d, 60, "plenty") is d
 
 
 def test_panic_on_p99_over_slo_never_scales_down_while_it_lasts() -> None:

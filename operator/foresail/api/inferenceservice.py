@@ -20,6 +20,7 @@ __all__ = [
     "ModelSpec",
     "ObservedMetrics",
     "Priority",
+    "QuotaStatus",
     "Recommendation",
     "RepositorySource",
     "ScalingSpec",
@@ -285,6 +286,14 @@ class ScalingState(_Model):
     )
 
 
+class QuotaStatus(_Model):
+    tenant: str = Field(description="The tenant whose GPUs the service uses (spec.tenant, or the namespace's owner).")
+    requested_replicas: int = Field(default=0, alias="requestedReplicas", description="Replicas the autoscaler asked for.")
+    granted_replicas: int = Field(default=0, alias="grantedReplicas", description="Replicas the tenant arbiter grants.")
+    gpus_per_replica: int = Field(default=0, alias="gpusPerReplica", description="GPUs per replica.")
+    reason: str = Field(default="", description="What limits the grant, if anything.")
+
+
 class InferenceServiceStatus(_Model):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
     observed_generation: int = Field(default=0, alias="observedGeneration", description="Generation this status reflects.")
@@ -300,7 +309,10 @@ class InferenceServiceStatus(_Model):
     scaling_state: ScalingState | None = Field(
         default=None, alias="scalingState", description="Autoscaler state kept across restarts."
     )
-    conditions: list[Condition] = Field(default_factory=list, description="Ready, MetricsAvailable, ScalingActive, ...")
+    quota: QuotaStatus | None = Field(default=None, description="The tenant arbiter's grant (absent without a tenant).")
+    conditions: list[Condition] = Field(
+        default_factory=list, description="Ready, MetricsAvailable, ScalingActive, ScalingLimited, QuotaLimited, ..."
+    )
 
 
 NameStr = Annotated[str, Field(max_length=MAX_NAME_LENGTH, pattern=DNS_LABEL)]

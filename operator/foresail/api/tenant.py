@@ -86,7 +86,10 @@ class TenantSpec(_Model):
 
 class TenantUsage(_Model):
     resource: str = Field(default="nvidia.com/gpu", description="GPU resource.")
+    product: str | None = Field(default=None, description="GPU product of this quota (empty = any).")
     guaranteed: int = Field(default=0, description="Guaranteed GPUs.")
+    limit: int = Field(default=0, description="Hard cap.")
+    granted: int = Field(default=0, description="GPUs the arbiter's latest plan grants.")
     used: int = Field(default=0, description="GPUs held by the tenant's workloads.")
     borrowed: int = Field(default=0, description="GPUs held beyond the guarantee.")
     lent: int = Field(default=0, description="Guaranteed GPUs others use while this tenant does not.")
@@ -95,7 +98,13 @@ class TenantUsage(_Model):
 
 class TenantStatus(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
-    usage: list[TenantUsage] = Field(default_factory=list, description="Per GPU resource.")
+    guaranteed: int = Field(default=0, description="Guaranteed GPUs, all quotas together.")
+    used: int = Field(default=0, description="GPUs held by the tenant's workloads.")
+    borrowed: int = Field(default=0, description="GPUs held beyond the guarantees.")
+    lent: int = Field(default=0, description="Unused guaranteed GPUs that other tenants' borrowing occupies.")
+    pending: int = Field(default=0, description="GPUs the tenant's workloads want but do not hold.")
+    namespaces: list[str] = Field(default_factory=list, description="Namespaces the tenant owns now.")
+    usage: list[TenantUsage] = Field(default_factory=list, description="Per GPU resource and product.")
     holders: list[str] = Field(default_factory=list, description="Services and jobs holding GPUs (namespace/kind/name).")
     conditions: list[Condition] = Field(default_factory=list, description="Conditions of the tenant.")
 

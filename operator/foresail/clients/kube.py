@@ -28,6 +28,8 @@ _KINDS: dict[str, tuple[str, str, bool]] = {
     "ConfigMap": ("/api/v1", "configmaps", True),
     "PersistentVolumeClaim": ("/api/v1", "persistentvolumeclaims", True),
     "Pod": ("/api/v1", "pods", True),
+    "Node": ("/api/v1", "nodes", False),
+    "Namespace": ("/api/v1", "namespaces", False),
     "Job": ("/apis/batch/v1", "jobs", True),
     "ResourceQuota": ("/api/v1", "resourcequotas", True),
     "Event": ("/api/v1", "events", True),

@@ -28,9 +28,10 @@ from foresail.api.scalingpolicy import ScalingBehavior, ScalingPolicy
 from foresail.clients.kube import Kube
 from foresail.clients.prometheus import MetricsError, PromClient, ServiceMetrics
 from foresail.controllers import metrics
+from foresail.controllers.tenants import LABEL_TENANT, Arbitration, TenantArbiter
 from foresail.render.isvc_status import is_warm
 from foresail.render.triton import LABEL_ISVC
-from foresail.scaling.decide import Decision, DecisionState, Observation, Settings, decide
+from foresail.scaling.decide import Decision, DecisionState, Observation, Settings, apply_grant, decide
 
 __all__ = ["Autoscaler"]
 
@@ -46,15 +47,30 @@ class _Service:
     state: DecisionState
     next_due: float = 0.0
     last_forecast: tuple[float, float] | None = None  # (for time, forecast)
+    last_desired: int | None = None  # the last decision, the service's demand between its ticks
+
+
+@dataclass(frozen=True)
+class _Pending:
+    decision: Decision
+    metrics: ServiceMetrics
+    obs: Observation
+    tick: float
+    policy_missing: bool
 
 
 @dataclass
 class Autoscaler:
     kube: Kube
-    prom: PromClient
+    prom: PromClient | None
     tick: float = 5.0
+    arbiter: TenantArbiter = field(init=False)
+    min_runtime_s: float = 300.0
     services: dict[tuple[str, str], _Service] = field(default_factory=dict)
     pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="autoscaler"))
+
+    def __post_init__(self) -> None:
+        self.arbiter = TenantArbiter(self.kube, self.min_runtime_s)
 
     async def _io(self, fn: Any, *args: Any) -> Any:
         """Blocking API calls run on this loop's own threads, never queued behind kopf's handlers."""
@@ -71,25 +87,33 @@ class Autoscaler:
             await asyncio.sleep(max(0.0, self.tick - (time.monotonic() - started)))
 
     async def tick_once(self, now: float) -> None:
-        q0 = self.prom.queries_run
-        isvcs, deps, pods, policies, (snap, global_errors) = await asyncio.gather(
+        q0 = self.prom.queries_run if self.prom else 0
+        isvcs, deps, pods, policies, nodes, tenants, namespaces, quotas, (snap, global_errors) = await asyncio.gather(
             self._io(self.kube.list, "InferenceService"),
             self._io(self.kube.list, "Deployment", None, "app.kubernetes.io/managed-by=foresail"),
-            self._io(self.kube.list, "Pod", None, LABEL_ISVC),
+            self._io(self.kube.list, "Pod"),
             self._io(self.kube.list, "ScalingPolicy"),
-            self.prom.snapshot(now),
+            self._io(self.kube.list, "Node"),
+            self._io(self.kube.list, "Tenant"),
+            self._io(self.kube.list, "Namespace"),
+            self._io(self.kube.list, "ResourceQuota", None, LABEL_TENANT),
+            self._snapshot(now),
         )
-        metrics.AUTOSCALER_QUERIES.set(self.prom.queries_run - q0)
+        if self.prom:
+            metrics.AUTOSCALER_QUERIES.set(self.prom.queries_run - q0)
         dep_by = {(d["metadata"]["namespace"], d["metadata"]["name"]): d for d in deps}
         pods_by: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for p in pods:
-            key = (p["metadata"]["namespace"], (p["metadata"].get("labels") or {}).get(LABEL_ISVC, ""))
-            pods_by.setdefault(key, []).append(p)
+            svc_label = (p["metadata"].get("labels") or {}).get(LABEL_ISVC)
+            if svc_label:
+                pods_by.setdefault((p["metadata"]["namespace"], svc_label), []).append(p)
         policy_by = {p["metadata"]["name"]: p for p in policies}
-        seen = set()
+
+        # 1. decide for every service that is due (pure; nothing is written yet)
+        live: list[tuple[InferenceService, dict[str, Any]]] = []
+        pending: dict[tuple[str, str], _Pending] = {}
         for body in isvcs:
             key = (body["metadata"]["namespace"], body["metadata"]["name"])
-            seen.add(key)
             dep = dep_by.get(key)
             if dep is None or body["metadata"].get("deletionTimestamp"):
                 continue
@@ -97,6 +121,7 @@ class Autoscaler:
                 isvc = InferenceService.model_validate(body)
             except ValidationError:
                 continue  # the reconciler reports InvalidSpec
+            live.append((isvc, dep))
             svc = self.services.get(key)
             if svc is None:
                 svc = _Service(self._restore(isvc))
@@ -105,11 +130,33 @@ class Autoscaler:
             if now < svc.next_due:
                 continue
             try:
-                await self._io(self._one, isvc, dep, pods_by.get(key, []), policy_by, snap.get(key), global_errors, svc, now)
+                pending[key] = self._decide(isvc, dep, pods_by.get(key, []), policy_by, snap.get(key), global_errors, svc, now)
             except Exception as e:
                 log.exception("%s/%s: autoscaling failed: %r", key[0], key[1], e)
-        for gone in set(self.services) - seen:
+        for gone in set(self.services) - {(i.namespace, i.name) for i, _ in live}:
             del self.services[gone]
+
+        # 2. arbitrate GPUs across tenants on what every service wants now
+        desired = {}
+        for isvc, dep in live:
+            key = (isvc.namespace, isvc.name)
+            want = pending[key].decision.replicas if key in pending else self.services[key].last_desired
+            desired[key] = want if want is not None else int(dep["spec"].get("replicas", 0) or 0)
+        arb = self.arbiter.arbitrate([i for i, _ in live], pods, nodes, tenants, namespaces, desired, now)
+
+        # 3. act: replicas (capped by the grants), status, events; then tenants
+        for isvc, dep in live:
+            key = (isvc.namespace, isvc.name)
+            try:
+                await self._io(self._apply, isvc, dep, pending.get(key), arb, now)
+            except Exception as e:
+                log.exception("%s/%s: applying the decision failed: %r", key[0], key[1], e)
+        await self._io(self.arbiter.write, arb, pods, quotas, now)
+
+    async def _snapshot(self, now: float) -> tuple[dict[tuple[str, str], ServiceMetrics], list[str]]:
+        if self.prom is None:
+            return {}, ["no Prometheus URL configured (FORESAIL_PROMETHEUS_URL)"]
+        return await self.prom.snapshot(now)
 
     async def _warm_forecaster(
         self, isvc: InferenceService, svc: _Service, policies: dict[str, dict[str, Any]], now: float
@@ -119,7 +166,7 @@ class Autoscaler:
         pbody = policies.get(sc.policy_ref or "")
         policy = ScalingPolicy.model_validate(pbody).behavior() if pbody else None
         b = ScalingBehavior().resolve(policy, sc.overrides)
-        if not b.forecast_enabled:
+        if not b.forecast_enabled or self.prom is None:
             return
         try:
             points = await self.prom.arrival_history(
@@ -142,7 +189,7 @@ class Autoscaler:
             state.capacity.estimate = state.capacity.prior
         return state
 
-    def _one(
+    def _decide(
         self,
         isvc: InferenceService,
         dep: dict[str, Any],
@@ -152,8 +199,7 @@ class Autoscaler:
         global_errors: list[str],
         svc: _Service,
         now: float,
-    ) -> None:
-        ns, name = isvc.namespace, isvc.name
+    ) -> _Pending:
         sc = isvc.spec.scaling
         policy: ScalingBehavior | None = None
         policy_missing = False
@@ -193,14 +239,53 @@ class Autoscaler:
             fallback_after_s=sc.fallback.after_seconds,
         )
         d = decide(settings, obs, svc.state, now)
+        svc.last_desired = d.replicas
+        return _Pending(d, m, obs, behavior.tick_seconds, policy_missing)
+
+    def _apply(self, isvc: InferenceService, dep: dict[str, Any], p: _Pending | None, arb: Arbitration, now: float) -> None:
+        """Write the (granted) replicas of a due service, or cap any service its grant shrank."""
+        ns, name = isvc.namespace, isvc.name
+        key = (ns, name)
+        current = int(dep["spec"].get("replicas", 0) or 0)
+        grant = arb.grant(ns, name)
+        quota: dict[str, Any] | None = None
+        if grant is not None:
+            quota = {
+                "tenant": arb.tenant_of[key],
+                "requestedReplicas": grant.desired,
+                "grantedReplicas": grant.units,
+                "gpusPerReplica": isvc.spec.triton.gpus_per_replica,
+                "reason": grant.reason,
+            }
+        if p is None:
+            if grant is None or current <= grant.units:
+                return
+            d = Decision(current, "holding", metrics_ok=True)  # not due: only the cap applies
+        else:
+            d = p.decision
+        if grant is not None:
+            d = apply_grant(d, grant.units, grant.reason)
         if d.replicas != current:
             self.kube.scale(ns, name, d.replicas)
             body = isvc.model_dump(by_alias=True)
             verb = "ScaledUp" if d.replicas > current else "ScaledDown"
             self.kube.event(body, verb, f"replicas {current} -> {d.replicas}: {d.reason}")
             log.info("%s/%s: %s %d -> %d: %s", ns, name, verb, current, d.replicas, d.reason)
-        self._metrics(ns, name, d, current, obs, svc, now, behavior.tick_seconds)
-        self._status(isvc, d, m, obs, now, policy_missing)
+        if p is None:
+            self._quota_status(isvc, quota, arb, now)
+            return
+        self._metrics(ns, name, d, current, p.obs, self.services[key], now, p.tick)
+        self._status(isvc, d, p.metrics, p.obs, now, p.policy_missing, quota, arb.missing.get(key))
+
+    def _quota_status(self, isvc: InferenceService, quota: dict[str, Any] | None, arb: Arbitration, now: float) -> None:
+        gen, t = isvc.generation, datetime.fromtimestamp(now, UTC)
+
+        def build(fresh: dict[str, Any]) -> dict[str, Any]:
+            conds = [Condition.model_validate(c) for c in (fresh.get("status") or {}).get("conditions") or []]
+            conds = _quota_condition(conds, quota, arb.missing.get((isvc.namespace, isvc.name)), gen, t)
+            return {"quota": quota, "conditions": [c.model_dump(by_alias=True) for c in conds]}
+
+        self.kube.update_status("InferenceService", isvc.namespace, isvc.name, build)
 
     def _metrics(
         self, ns: str, name: str, d: Decision, current: int, obs: Observation, svc: _Service, now: float, tick: float
@@ -216,7 +301,15 @@ class Autoscaler:
             svc.last_forecast = (now + lead, d.forecast_rps)
 
     def _status(
-        self, isvc: InferenceService, d: Decision, m: ServiceMetrics, obs: Observation, now: float, policy_missing: bool
+        self,
+        isvc: InferenceService,
+        d: Decision,
+        m: ServiceMetrics,
+        obs: Observation,
+        now: float,
+        policy_missing: bool,
+        quota: dict[str, Any] | None,
+        missing_tenant: str | None,
     ) -> None:
         gen, t = isvc.generation, datetime.fromtimestamp(now, UTC)
         key = (isvc.namespace, isvc.name)
@@ -241,6 +334,7 @@ class Autoscaler:
                 conds = set_condition(
                     conds, "ScalingActive", d.metrics_ok, "Decided" if d.metrics_ok else "Holding", d.reason[:500], gen, t
                 )
+            conds = _quota_condition(conds, quota, missing_tenant, gen, t)
             limited = d.limited_by in ("maxReplicas", "minReplicas", "quota")
             conds = set_condition(
                 conds,
@@ -261,12 +355,29 @@ class Autoscaler:
                 "recommendation": rec,
                 "observed": {**{k: _round(v) for k, v in observed.items() if _round(v) is not None}, "time": _rfc3339(now)},
                 "scalingState": self.services[key].state.to_dict(),
+                "quota": quota,
                 "conditions": [c.model_dump(by_alias=True) for c in conds],
             }
 
         self.kube.update_status("InferenceService", isvc.namespace, isvc.name, build)
         if announce:
             self.kube.event(isvc.model_dump(by_alias=True), "MetricsUnavailable", f"holding replicas: {announce[0]}", "Warning")
+
+
+def _quota_condition(
+    conds: list[Condition], quota: dict[str, Any] | None, missing_tenant: str | None, gen: int, t: datetime
+) -> list[Condition]:
+    if missing_tenant is not None:
+        msg = f"spec.tenant: tenant {missing_tenant!r} does not exist; GPUs are not arbitrated"
+        return set_condition(conds, "QuotaLimited", False, "TenantNotFound", msg, gen, t)
+    if quota is None:
+        return [c for c in conds if c.type != "QuotaLimited"]  # no tenant: nothing to say
+    granted, asked = quota["grantedReplicas"], quota["requestedReplicas"]
+    if granted < asked:
+        msg = f"tenant {quota['tenant']!r} grants {granted} of {asked} replicas ({quota['gpusPerReplica']} GPU each): {quota['reason']}"
+        return set_condition(conds, "QuotaLimited", True, "QuotaExceeded", msg[:1000], gen, t)
+    msg = f"tenant {quota['tenant']!r} grants all {granted} replicas"
+    return set_condition(conds, "QuotaLimited", False, "WithinQuota", msg, gen, t)
 
 
 def _round(x: float | None) -> float | None:

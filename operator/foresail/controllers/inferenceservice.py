@@ -59,12 +59,16 @@ def check_repository(kube: Kube, isvc: InferenceService) -> ProblemReport | None
 
 def ensure_replicas(kube: Kube, isvc: InferenceService, created: bool) -> None:
     """A new Deployment starts at minReplicas; afterwards replicas are the autoscaler's, and this
-    reconciler only keeps them inside [minReplicas, maxReplicas] (as the autoscaler's field manager)."""
+    reconciler only keeps them inside [minReplicas, maxReplicas] (as the autoscaler's field manager),
+    lowered to the tenant arbiter's grant when there is one."""
     dep = kube.get("Deployment", isvc.namespace, isvc.name)
     if dep is None:
         return
     current = int(dep["spec"].get("replicas", 1))
     lo, hi = isvc.spec.scaling.min_replicas, isvc.spec.scaling.max_replicas
+    quota = isvc.status.quota
+    if quota is not None and quota.granted_replicas < hi:  # the tenant arbiter's grant is the harder limit
+        hi, lo = quota.granted_replicas, min(lo, quota.granted_replicas)
     want = lo if created else min(max(current, lo), hi)
     if want != current or created:
         kube.scale(isvc.namespace, isvc.name, want)

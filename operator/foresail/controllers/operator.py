@@ -45,12 +45,15 @@ async def start_warmup(memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.startup()
 async def start_autoscaler(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
     url = os.environ.get("FORESAIL_PROMETHEUS_URL")
-    if not url:
-        logger.warning("FORESAIL_PROMETHEUS_URL is not set: the autoscaler is off (replicas stay within [min, max])")
-        return
+    prom = None
+    if url:
+        prom = PromClient(url, rate_window=os.environ.get("FORESAIL_RATE_WINDOW", "30s"))
+    else:
+        logger.warning("FORESAIL_PROMETHEUS_URL is not set: services hold their replicas; tenant quotas still apply")
     tick = float(os.environ.get("FORESAIL_TICK_SECONDS", "5"))
-    prom = PromClient(url, rate_window=os.environ.get("FORESAIL_RATE_WINDOW", "30s"))
-    memo["autoscaler"] = asyncio.get_running_loop().create_task(Autoscaler(Kube(), prom, tick=tick).run(), name="autoscaler")
+    min_runtime = float(os.environ.get("FORESAIL_BATCH_MIN_RUNTIME_SECONDS", "300"))
+    loop = Autoscaler(Kube(), prom, tick=tick, min_runtime_s=min_runtime)
+    memo["autoscaler"] = asyncio.get_running_loop().create_task(loop.run(), name="autoscaler")
 
 
 @kopf.on.cleanup()

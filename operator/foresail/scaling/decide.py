@@ -13,19 +13,30 @@ windows, the forecaster, the capacity estimate) and returns a ``Decision``. The 
 4. Panic: when demand over the panic window exceeds ``panic_threshold`` x ready capacity, or p99 is over
    the SLO with a queue, enter panic for a stable window: size for the panic demand, never scale down.
 5. Safety: scale-up/down rate limits per tick, scale-down stabilization (the highest recommendation of the
-   delay window), then ``[min, max]`` and the GPU budget from the arbiter.
+   delay window), then ``[min, max]``.
+6. The GPU budget: the tenant arbiter sees every service's decision at once and grants replicas;
+   ``apply_grant`` caps a decision to its grant (below minReplicas too: quota is the harder limit).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from foresail.api.scalingpolicy import ResolvedBehavior
 from foresail.scaling.forecast import Forecaster
 from foresail.scaling.windows import TimeWindow
 
-__all__ = ["CapacityEstimator", "Decision", "DecisionState", "Observation", "Settings", "capacity_from_curve", "decide"]
+__all__ = [
+    "CapacityEstimator",
+    "Decision",
+    "DecisionState",
+    "Observation",
+    "Settings",
+    "apply_grant",
+    "capacity_from_curve",
+    "decide",
+]
 
 
 def capacity_from_curve(points: list[dict[str, float]], slo_p99_ms: float) -> float | None:
@@ -85,7 +96,6 @@ class Settings:
     slo_p99_ms: float
     fallback_replicas: int | None = None
     fallback_after_s: float = 60.0
-    gpu_cap: int | None = None  # replicas the tenant arbiter grants (None = no cap)
     stale_after_s: float = 30.0
 
 
@@ -149,9 +159,8 @@ def _valid(x: float | None) -> bool:
 
 
 def _clamp(n: int, s: Settings) -> tuple[int, str | None]:
-    hi = s.max_replicas if s.gpu_cap is None else min(s.max_replicas, s.gpu_cap)
-    if n > hi:
-        return hi, ("quota" if s.gpu_cap is not None and s.gpu_cap < s.max_replicas else "maxReplicas")
+    if n > s.max_replicas:
+        return s.max_replicas, "maxReplicas"
     if n < s.min_replicas:
         return s.min_replicas, "minReplicas"
     return n, None
@@ -179,8 +188,7 @@ def decide(s: Settings, obs: Observation, state: DecisionState, now: float) -> D
             hold = s.fallback_replicas
             reason = f"MetricsUnavailable for {now - state.metrics_bad_since:.0f}s: fallback up to {s.fallback_replicas}"
         n, limit = _clamp(hold, s)
-        if n < current and limit != "quota":  # never scale down on missing metrics
-            n = current
+        n = max(n, current) if limit != "maxReplicas" else n  # never scale down on missing metrics
         return Decision(n, reason, metrics_ok=False, limited_by=limit)
     state.metrics_bad_since = None
     assert obs.arrival_rps is not None and obs.queue is not None and obs.p99_ms is not None
@@ -256,3 +264,10 @@ def decide(s: Settings, obs: Observation, state: DecisionState, now: float) -> D
         capacity_rps=None if cap is None else round(cap, 3),
         limited_by=limited,
     )
+
+
+def apply_grant(d: Decision, granted: int, why: str) -> Decision:
+    """Cap a decision to the replicas the tenant arbiter grants."""
+    if d.replicas <= granted:
+        return d
+    return replace(d, replicas=granted, reason=f"{d.reason}; limited by quota to {granted}: {why}", limited_by="quota")
