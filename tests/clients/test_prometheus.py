@@ -152,3 +152,24 @@ def test_arrival_history_for_the_forecaster() -> None:
             await c.close()
 
     assert asyncio.run(go()) == [(1.0, 2.0), (3.0, 4.0)]
+
+
+def test_snapshot_of_one_service_filters_every_query() -> None:
+    seen: list[str] = []
+    inner = answer(GOOD)
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        seen.append(req.url.params["query"])
+        return inner.handle_request(req)
+
+    async def go() -> dict[Any, Any]:
+        c = PromClient("http://prom", transport=httpx.MockTransport(handler))
+        try:
+            out, _ = await c.snapshot(NOW, only=KEY)
+            return out
+        finally:
+            await c.close()
+
+    assert asyncio.run(go())[KEY].ok
+    assert len(seen) == len(DEFAULT_QUERIES)
+    assert all('foresail_dev_inferenceservice="resnet", namespace="team-a"' in q for q in seen)

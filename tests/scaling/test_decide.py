@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from foresail.api.scalingpolicy import ScalingBehavior
-from foresail.scaling.decide import DecisionState, apply_grant, Observation, Settings, capacity_from_curve, decide
+from foresail.scaling.decide import DecisionState, Observation, Settings, apply_grant, capacity_from_curve, decide
 
 BEHAVIOR = ScalingBehavior(forecast_enabled=False, headroom_percent=0, target_utilization_percent=100).resolve()
 

@@ -17,6 +17,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from foresail.api.evaljob import MAX_NAME_LENGTH as EVALJOB_NAME_MAX
+from foresail.api.evaljob import EvalJobSpec, EvalJobStatus
 from foresail.api.inferenceservice import MAX_NAME_LENGTH, InferenceServiceSpec, InferenceServiceStatus
 from foresail.api.scalingpolicy import ScalingPolicySpec, ScalingPolicyStatus
 from foresail.api.tenant import TenantSpec, TenantStatus
@@ -205,6 +207,23 @@ def crds() -> dict[str, dict[str, Any]]:
                 {"name": "Pending", "type": "integer", "jsonPath": ".status.pending"},
             ],
             "A team sharing the cluster's GPUs: its namespaces, GPU quotas, weight and allowed priorities.",
+        ),
+        "foresail.dev_evaljobs.yaml": _crd(
+            "EvalJob",
+            "evaljobs",
+            ["evj"],
+            "Namespaced",
+            EvalJobSpec,
+            EvalJobStatus,
+            [
+                {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+                {"name": "Progress-%", "type": "number", "jsonPath": ".status.progress.percent"},
+                {"name": "EPS", "type": "number", "jsonPath": ".status.throughput.eps", "description": "Evaluations per second."},
+                {"name": "P99-ms", "type": "number", "jsonPath": ".status.throughput.p99Ms"},
+                {"name": "Score", "type": "number", "jsonPath": ".status.results.score"},
+            ],
+            "A sharded, deterministic, resumable evaluation of a served model that yields to production traffic.",
+            name_max=EVALJOB_NAME_MAX,
         ),
         "foresail.dev_scalingpolicies.yaml": _crd(
             "ScalingPolicy",

@@ -29,6 +29,10 @@ _KINDS: dict[str, tuple[str, str, bool]] = {
     "PersistentVolumeClaim": ("/api/v1", "persistentvolumeclaims", True),
     "Pod": ("/api/v1", "pods", True),
     "Node": ("/api/v1", "nodes", False),
+    "ServiceAccount": ("/api/v1", "serviceaccounts", True),
+    "Role": ("/apis/rbac.authorization.k8s.io/v1", "roles", True),
+    "RoleBinding": ("/apis/rbac.authorization.k8s.io/v1", "rolebindings", True),
+    "EndpointSlice": ("/apis/discovery.k8s.io/v1", "endpointslices", True),
     "Namespace": ("/api/v1", "namespaces", False),
     "Job": ("/apis/batch/v1", "jobs", True),
     "ResourceQuota": ("/api/v1", "resourcequotas", True),
@@ -119,6 +123,13 @@ class Kube:
     def create(self, obj: dict[str, Any], dry_run: bool = False) -> dict[str, Any]:
         q = [("dryRun", "All")] if dry_run else []
         out: dict[str, Any] = self.request("POST", path_for(obj["kind"], obj["metadata"].get("namespace")), obj, query=q)
+        return out
+
+    def merge_patch(self, kind: str, namespace: str | None, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        """A JSON merge patch (RFC 7386) of the object's main resource."""
+        out: dict[str, Any] = self.request(
+            "PATCH", path_for(kind, namespace, name), patch, "application/merge-patch+json", [("fieldManager", FIELD_MANAGER)]
+        )
         return out
 
     def scale(self, namespace: str, name: str, replicas: int) -> None:

@@ -129,10 +129,14 @@ class PromClient:
             return []
         return [(float(t), float(v)) for t, v in result[0]["values"] if math.isfinite(float(v))]
 
-    async def snapshot(self, now: float) -> tuple[dict[Key, ServiceMetrics], list[str]]:
-        """Metrics of every service Prometheus knows, plus the errors that hit all of them."""
+    async def snapshot(self, now: float, only: Key | None = None) -> tuple[dict[Key, ServiceMetrics], list[str]]:
+        """Metrics of every service Prometheus knows (or of ``only`` one), plus the errors that hit all of them."""
         names = list(self.queries)
-        results = await asyncio.gather(*(self.query(self.queries[n]) for n in names), return_exceptions=True)
+        queries = dict(self.queries)
+        if only is not None:
+            match = f'foresail_dev_inferenceservice="{only[1]}", namespace="{only[0]}"'
+            queries = {n: q.replace('foresail_dev_inferenceservice!=""', match) for n, q in queries.items()}
+        results = await asyncio.gather(*(self.query(queries[n]) for n in names), return_exceptions=True)
         by_name: dict[str, dict[Key, list[tuple[float, float]]]] = {}
         global_errors = []
         for n, r in zip(names, results, strict=True):

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import tritonclient.http.aio as triton_http
 
-__all__ = ["InputSpec", "TritonReplica"]
+__all__ = ["EvalClient", "InputSpec", "ModelShape", "TritonReplica"]
 
 _NP = {
     "FP32": np.float32,
@@ -89,3 +90,62 @@ class TritonReplica:
         t0 = time.perf_counter()
         await self.client.infer(model, inputs)
         return (time.perf_counter() - t0) * 1000.0
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    inputs: dict[str, InputSpec]
+    outputs: list[str]
+    max_batch_size: int
+
+
+class EvalClient:
+    """Inference on many Triton replicas for the eval worker: one client per address, requests that
+    carry several items stacked on the batch dimension when the model batches."""
+
+    def __init__(self, model: str, version: str = "", timeout: float = 30.0) -> None:
+        self.model, self.version, self.timeout = model, version, timeout
+        self.clients: dict[str, triton_http.InferenceServerClient] = {}
+
+    def _client(self, address: str) -> triton_http.InferenceServerClient:
+        c = self.clients.get(address)
+        if c is None:
+            c = self.clients[address] = triton_http.InferenceServerClient(address, conn_timeout=self.timeout)
+        return c
+
+    async def close(self) -> None:
+        for c in self.clients.values():
+            await c.close()
+        self.clients.clear()
+
+    async def describe(self, address: str) -> ModelShape:
+        c = self._client(address)
+        meta = await c.get_model_metadata(self.model, self.version)
+        cfg = await c.get_model_config(self.model, self.version)
+        mbs = int(cfg.get("max_batch_size", 0) or 0)
+        inputs = {}
+        for i in meta["inputs"]:
+            shape = [int(d) for d in i["shape"]]
+            inputs[i["name"]] = InputSpec(i["name"], i["datatype"], tuple(shape[1:] if mbs > 0 else shape))
+        return ModelShape(inputs, [o["name"] for o in meta["outputs"]], mbs)
+
+    async def infer(self, address: str, shape: ModelShape, items: list[dict[str, Any]]) -> list[dict[str, npt.NDArray[Any]]]:
+        """``items``: each item's inputs by tensor name; returns each item's outputs by tensor name."""
+        if shape.max_batch_size == 0 and len(items) != 1:
+            raise ValueError("the model does not batch: one item per request")
+        inputs = []
+        for name, spec in shape.inputs.items():
+            if spec.datatype == "BYTES":
+                arr = np.array([np.asarray(it[name], dtype=np.object_) for it in items], dtype=np.object_)
+            else:
+                arr = np.array([np.asarray(it[name], dtype=_NP.get(spec.datatype, np.float32)) for it in items])
+            if shape.max_batch_size == 0:
+                arr = arr[0]
+            inp = triton_http.InferInput(name, list(arr.shape), spec.datatype)
+            inp.set_data_from_numpy(arr)
+            inputs.append(inp)
+        result = await self._client(address).infer(self.model, inputs, model_version=self.version)
+        outs = {name: result.as_numpy(name) for name in shape.outputs}
+        if shape.max_batch_size == 0:
+            return [{k: v for k, v in outs.items() if v is not None}]
+        return [{k: v[i] for k, v in outs.items() if v is not None} for i in range(len(items))]

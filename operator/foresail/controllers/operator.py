@@ -14,7 +14,7 @@ import kopf
 
 from foresail.clients.kube import Kube, load_config
 from foresail.clients.prometheus import PromClient
-from foresail.controllers import inferenceservice, metrics  # noqa: F401 - registers the handlers
+from foresail.controllers import evaljob, inferenceservice, metrics  # noqa: F401 - registers the handlers
 from foresail.controllers.autoscaler import Autoscaler
 from foresail.controllers.leader import LeaseElector
 from foresail.controllers.warmup import WarmupManager

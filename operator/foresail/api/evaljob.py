@@ -1,0 +1,295 @@
+"""The EvalJob resource (group foresail.dev, version v1alpha1, short name ``evj``): a sharded,
+deterministic, resumable evaluation of a served model over a dataset."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from foresail.api.conditions import Condition
+from foresail.api.inferenceservice import DNS_LABEL, QUANTITY, Priority
+
+__all__ = [
+    "DatasetSource",
+    "EvalJob",
+    "EvalJobSpec",
+    "EvalJobStatus",
+    "EvalMode",
+    "OutputSpec",
+    "ScorerKind",
+    "ScorerSpec",
+    "TargetSpec",
+    "TrafficSpec",
+    "spec_hash",
+]
+
+# Derived objects: "<name>-eval" (dedicated replicas, itself an InferenceService of at most 45
+# characters), "<name>-worker" (ServiceAccount/Role), "<name>-progress" (ConfigMap), the Job's pods
+MAX_NAME_LENGTH = 40
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+
+class EvalMode(StrEnum):
+    SHARED = "shared"
+    DEDICATED = "dedicated"
+
+
+class ScorerKind(StrEnum):
+    EXACT_MATCH = "exactMatch"
+    TOP1 = "top1"
+    NUMERIC_TOLERANCE = "numericTolerance"
+    PLUGIN = "plugin"
+
+
+class TargetSpec(_Model):
+    inference_service: str = Field(
+        alias="inferenceService", max_length=253, pattern=DNS_LABEL, description="InferenceService in the same namespace."
+    )
+    model: str | None = Field(
+        default=None, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$", description="Model name; default: the service's model."
+    )
+    version: str | None = Field(default=None, max_length=32, pattern=r"^[0-9]*$", description="Model version; empty = latest.")
+
+
+class ConfigMapDataset(_Model):
+    name: str = Field(min_length=1, max_length=253, pattern=DNS_LABEL, description="ConfigMap in the same namespace.")
+    key: str = Field(
+        default="dataset.jsonl", min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$", description="Key holding the JSONL."
+    )
+
+
+class PvcPath(_Model):
+    claim_name: str = Field(
+        alias="claimName", min_length=1, max_length=253, pattern=DNS_LABEL, description="PersistentVolumeClaim in the same namespace."
+    )
+    path: str = Field(
+        min_length=1,
+        max_length=1024,
+        pattern=r"^[^/](.*[^/])?$",
+        description="Path inside the claim (relative, no leading or trailing '/').",
+    )
+
+
+class DatasetSource(_Model):
+    """JSONL, one item per line: {"id", "inputs": {tensor: values}, "expected": {tensor: values} or "label"}."""
+
+    model_config = ConfigDict(
+        populate_by_name=True,
+        extra="forbid",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": "has(self.configMap) != has(self.pvc)", "message": "set exactly one of configMap or pvc"}
+            ]
+        },
+    )
+    config_map: ConfigMapDataset | None = Field(default=None, alias="configMap", description="A ConfigMap key (small datasets).")
+    pvc: PvcPath | None = Field(default=None, description="A file on a PersistentVolumeClaim.")
+    sha256: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{64}$", description="Expected sha256 of the file; the job fails on a mismatch."
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> DatasetSource:
+        if (self.config_map is None) == (self.pvc is None):
+            raise ValueError("set exactly one of configMap or pvc")
+        return self
+
+
+class ScorerSpec(_Model):
+    kind: ScorerKind = Field(default=ScorerKind.EXACT_MATCH, description="exactMatch, top1, numericTolerance or plugin.")
+    output: str | None = Field(
+        default=None, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$", description="Output tensor to score; default: the first."
+    )
+    atol: float = Field(default=1e-6, ge=0, le=1e12, description="numericTolerance: absolute tolerance.")
+    rtol: float = Field(default=1e-5, ge=0, le=1e6, description="numericTolerance: relative tolerance.")
+    plugin: str | None = Field(
+        default=None,
+        max_length=256,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_.]*(:[A-Za-z_][A-Za-z0-9_]*)?$",
+        description="plugin: an entry point name (group foresail.scorers) or module:function in the worker image.",
+    )
+
+    @model_validator(mode="after")
+    def _plugin(self) -> ScorerSpec:
+        if (self.kind == ScorerKind.PLUGIN) != (self.plugin is not None):
+            raise ValueError("scorer.plugin is required with kind plugin, and only then")
+        return self
+
+
+class TrafficSpec(_Model):
+    model_config = ConfigDict(
+        populate_by_name=True,
+        extra="forbid",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.minConcurrency <= self.maxConcurrency",
+                    "message": "traffic.minConcurrency must be <= traffic.maxConcurrency",
+                }
+            ]
+        },
+    )
+    max_concurrency: int = Field(default=32, alias="maxConcurrency", ge=1, le=4096, description="Most requests in flight per worker.")
+    min_concurrency: int = Field(default=1, alias="minConcurrency", ge=1, le=4096, description="Fewest requests in flight per worker.")
+    max_requests_per_second: float | None = Field(
+        default=None, alias="maxRequestsPerSecond", gt=0, le=1_000_000, description="Cap per worker; empty = none."
+    )
+    batch_size: int = Field(
+        default=1, alias="batchSize", ge=1, le=4096, description="Items per request (capped by the model's max batch size)."
+    )
+    request_timeout_seconds: float = Field(default=30, alias="requestTimeoutSeconds", gt=0, le=3600, description="Per request.")
+    retries: int = Field(default=3, ge=0, le=100, description="Retries of a failed request, with exponential back-off.")
+    backoff_seconds: float = Field(default=0.5, alias="backoffSeconds", gt=0, le=600, description="First back-off.")
+    target_latency_ms: float | None = Field(
+        default=None,
+        alias="targetLatencyMs",
+        gt=0,
+        le=600_000,
+        description="Adaptive concurrency backs off above this latency; default: the target's SLO in shared mode, none in dedicated.",
+    )
+    yield_to_production: bool = Field(
+        default=True,
+        alias="yieldToProduction",
+        description="shared mode: slow down as production queue depth or p99 approach the target's SLO.",
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> TrafficSpec:
+        if self.min_concurrency > self.max_concurrency:
+            raise ValueError("traffic.minConcurrency must be <= traffic.maxConcurrency")
+        return self
+
+
+class OutputSpec(_Model):
+    pvc: PvcPath | None = Field(
+        default=None, description="Where per-item results go; default: a PVC <name>-results the job owns, path results."
+    )
+    storage: str = Field(default="1Gi", pattern=QUANTITY, description="Size of the default PVC.")
+
+
+class DedicatedSpec(_Model):
+    replicas: int = Field(default=1, ge=1, le=1000, description="Eval replicas of the target (batch priority) for the job.")
+
+
+class WorkerSpec(_Model):
+    image: str | None = Field(default=None, min_length=1, description="Worker image; default: the operator's image.")
+    cpu: str = Field(default="500m", pattern=QUANTITY, description="CPU request of a worker.")
+    memory: str = Field(default="512Mi", pattern=QUANTITY, description="Memory request and limit of a worker.")
+
+
+class EvalJobSpec(_Model):
+    target: TargetSpec = Field(description="The served model to evaluate.")
+    mode: EvalMode = Field(
+        default=EvalMode.SHARED,
+        description="shared: production replicas, yielding to production traffic; dedicated: extra batch-priority replicas.",
+    )
+    dedicated: DedicatedSpec = Field(default_factory=DedicatedSpec, description="dedicated mode: the eval replicas.")
+    dataset: DatasetSource = Field(description="The items to evaluate.")
+    scorer: ScorerSpec = Field(default_factory=ScorerSpec, description="How outputs are scored.")
+    seed: int = Field(default=0, ge=0, le=2**31 - 1, description="Seed of sharding and of any per-item randomness.")
+    shards: int = Field(default=4, ge=1, le=10_000, description="Shards = indexes of the Indexed Job.")
+    parallelism: int = Field(default=2, ge=1, le=1000, description="Shards running at once.")
+    traffic: TrafficSpec = Field(default_factory=TrafficSpec, description="Request shape, concurrency bounds and retries.")
+    outputs: OutputSpec = Field(default_factory=OutputSpec, description="Where per-item results are written.")
+    worker: WorkerSpec = Field(default_factory=WorkerSpec, description="The eval-worker pods.")
+    priority: Priority = Field(default=Priority.BATCH, description="PriorityClass of workers and dedicated replicas.")
+    tenant: str | None = Field(default=None, max_length=253, pattern=DNS_LABEL, description="Tenant (default: the namespace's).")
+    suspend: bool = Field(default=False, description="Pause the job (workers stop; progress is kept) and resume later.")
+    active_deadline_seconds: int | None = Field(
+        default=None, alias="activeDeadlineSeconds", ge=1, le=30 * 86_400, description="Fail the job after this long running."
+    )
+    backoff_limit_per_index: int = Field(
+        default=3, alias="backoffLimitPerIndex", ge=0, le=100, description="Restarts of one shard before it counts as failed."
+    )
+
+
+class Progress(_Model):
+    done: int = Field(default=0, description="Items evaluated.")
+    total: int = Field(default=0, description="Items in the dataset.")
+    percent: float = Field(default=0.0, description="done / total, percent.")
+    eta_seconds: float | None = Field(default=None, alias="etaSeconds", description="Estimated seconds left.")
+
+
+class Throughput(_Model):
+    eps: float = Field(default=0.0, description="Evaluations per second, all workers.")
+    p50_ms: float | None = Field(default=None, alias="p50Ms", description="Median request latency, ms.")
+    p95_ms: float | None = Field(default=None, alias="p95Ms", description="p95 request latency, ms.")
+    p99_ms: float | None = Field(default=None, alias="p99Ms", description="p99 request latency, ms.")
+    error_rate: float = Field(default=0.0, alias="errorRate", description="Share of items that failed.")
+    throttled_seconds: float = Field(default=0.0, alias="throttledSeconds", description="Worker-seconds spent yielding.")
+    concurrency: int = Field(default=0, description="Requests in flight allowed now, all workers.")
+
+
+class ShardsStatus(_Model):
+    total: int = Field(default=0, description="Shards.")
+    completed: str = Field(default="", description="Completed indexes (e.g. 0-2,5).")
+    failed: str = Field(default="", description="Failed indexes.")
+
+
+class Provenance(_Model):
+    model: str = Field(default="", description="Model name.")
+    version: str = Field(default="", description="Model version ('' = latest).")
+    repository_digest: str = Field(default="", alias="repositoryDigest", description="sha256 of the model repository source.")
+    dataset_sha256: str = Field(default="", alias="datasetSha256", description="sha256 of the dataset file.")
+    seed: int = Field(default=0, description="Seed.")
+    worker_image: str = Field(default="", alias="workerImage", description="Worker image.")
+    spec_hash: str = Field(default="", alias="specHash", description="sha256 of the whole spec.")
+
+
+class Results(_Model):
+    score: float | None = Field(default=None, description="Share of items scored correct.")
+    scored: int = Field(default=0, description="Items scored.")
+    correct: int = Field(default=0, description="Items scored correct.")
+    errors: int = Field(default=0, description="Items that failed.")
+    per_shard: list[dict[str, Any]] = Field(default_factory=list, alias="perShard", description="Counts per shard.")
+    location: str = Field(default="", description="Where the per-item results are (pvc:<claim>/<path>).")
+
+
+class EvalJobStatus(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+    observed_generation: int = Field(default=0, alias="observedGeneration", description="Generation this status reflects.")
+    phase: str = Field(default="", description="Pending, Running, Suspended, Succeeded or Failed.")
+    start_time: str | None = Field(default=None, alias="startTime", description="When the job started running.")
+    completion_time: str | None = Field(default=None, alias="completionTime", description="When it finished.")
+    progress: Progress = Field(default_factory=Progress, description="Items done of total.")
+    throughput: Throughput = Field(default_factory=Throughput, description="Live throughput and latency.")
+    shards: ShardsStatus = Field(default_factory=ShardsStatus, description="Shard indexes by state.")
+    provenance: Provenance = Field(default_factory=Provenance, description="What exactly was evaluated.")
+    results: Results = Field(default_factory=Results, description="Scores.")
+    conditions: list[Condition] = Field(default_factory=list, description="Admitted, Running, Suspended, Succeeded, Failed.")
+
+
+class EvalJob(BaseModel):
+    """A sharded, deterministic, resumable evaluation of a served model that yields to production."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+    api_version: str = Field(default="foresail.dev/v1alpha1", alias="apiVersion")
+    kind: str = Field(default="EvalJob")
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    spec: EvalJobSpec
+    status: EvalJobStatus = Field(default_factory=EvalJobStatus)
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name", ""))
+
+    @property
+    def namespace(self) -> str:
+        return str(self.metadata.get("namespace", ""))
+
+    @property
+    def generation(self) -> int:
+        return int(self.metadata.get("generation", 0) or 0)
+
+
+def spec_hash(spec: EvalJobSpec) -> str:
+    """sha256 of the canonical JSON of the spec (suspend excluded: pausing is not a different job)."""
+    data = spec.model_dump(by_alias=True, mode="json", exclude={"suspend"})
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

@@ -1,0 +1,347 @@
+"""EvalJob reconciler: spec -> worker RBAC + progress ConfigMap + results PVC + Indexed Job (and
+dedicated eval replicas) -> status from the Job and the workers' progress reports.
+
+Level-triggered: it runs on create/update/resume, every few seconds while the job is not finished
+(live progress), and when its Job changes. Problems become conditions with reasons and Events, never
+exceptions: a missing target, dataset or outputs PVC waits (Admitted=False) and is retried; a dataset
+whose sha256 differs from the spec fails the job; editing a finished job changes nothing and says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from foresail.api.conditions import find_condition, set_condition
+from foresail.api.evaljob import EvalJob, EvalJobStatus, EvalMode, spec_hash
+from foresail.api.inferenceservice import InferenceService
+from foresail.clients.kube import ApiException, Kube
+from foresail.render.evaljob import (
+    DATA_MOUNT,
+    LABEL_EVALJOB,
+    EvalPlan,
+    Names,
+    render_eval_isvc,
+    render_job,
+    render_progress,
+    render_results_pvc,
+    render_worker_rbac,
+)
+from foresail.render.evaljob_status import Problem, finished, observe_evaljob, parse_reports
+
+__all__ = ["EVALJOB", "reconcile_evaljob"]
+
+EVALJOB = ("foresail.dev", "v1alpha1", "evaljobs")
+DEFAULT_IMAGE = "ghcr.io/foresail/foresail:0.1.0"
+_locks: dict[str, threading.Lock] = {}
+_guard = threading.Lock()
+
+
+def _lock(key: str) -> threading.Lock:
+    with _guard:
+        return _locks.setdefault(key, threading.Lock())
+
+
+def _dataset(kube: Kube, ej: EvalJob) -> tuple[str, int, Problem | None]:
+    """(sha256, items) of a ConfigMap dataset, checked against the spec; ("", 0) for a PVC (the workers
+    hash it and fail the job on a mismatch)."""
+    ds = ej.spec.dataset
+    ns = ej.namespace
+    if ds.pvc is not None:
+        if kube.get("PersistentVolumeClaim", ns, ds.pvc.claim_name) is None:
+            return (
+                "",
+                0,
+                Problem("DatasetNotFound", f"PersistentVolumeClaim {ns}/{ds.pvc.claim_name} (spec.dataset.pvc) not found"),
+            )
+        return ds.sha256 or "", 0, None
+    assert ds.config_map is not None
+    cm = kube.get("ConfigMap", ns, ds.config_map.name)
+    if cm is None:
+        return "", 0, Problem("DatasetNotFound", f"ConfigMap {ns}/{ds.config_map.name} (spec.dataset.configMap) not found")
+    key = ds.config_map.key
+    if key in (cm.get("data") or {}):
+        data = cm["data"][key].encode()
+    elif key in (cm.get("binaryData") or {}):
+        import base64
+
+        data = base64.b64decode(cm["binaryData"][key])
+    else:
+        return (
+            "",
+            0,
+            Problem("DatasetNotFound", f"ConfigMap {ns}/{ds.config_map.name} has no key {key!r} (spec.dataset.configMap.key)"),
+        )
+    sha = hashlib.sha256(data).hexdigest()
+    if ds.sha256 and ds.sha256 != sha:
+        return (
+            sha,
+            0,
+            Problem("DatasetHashMismatch", f"spec.dataset.sha256 is {ds.sha256} but the dataset's is {sha}", terminal=True),
+        )
+    return sha, sum(1 for line in data.splitlines() if line.strip()), None
+
+
+def _repository_digest(kube: Kube, isvc: InferenceService) -> str:
+    """sha256 of what the model repository is made of (a ConfigMap's data, or the PVC's identity)."""
+    repo = isvc.spec.model.repository
+    h = hashlib.sha256()
+    if repo.config_map is not None:
+        cm = kube.get("ConfigMap", isvc.namespace, repo.config_map.name) or {}
+        for k, v in sorted((cm.get("data") or {}).items()):
+            h.update(k.encode() + b"\0" + v.encode() + b"\0")
+    elif repo.pvc is not None:
+        pvc = kube.get("PersistentVolumeClaim", isvc.namespace, repo.pvc.claim_name) or {}
+        h.update(f"pvc:{pvc.get('metadata', {}).get('uid', '')}:{repo.pvc.sub_path}".encode())
+    else:
+        h.update(str(repo.storage_uri).encode())
+    return "sha256:" + h.hexdigest()
+
+
+def reconcile_evaljob(kube: Kube, body: dict[str, Any], now: datetime) -> None:
+    md = body["metadata"]
+    ns, name = md["namespace"], md["name"]
+    with _lock(f"{ns}/{name}"):
+        fresh = kube.get("EvalJob", ns, name)
+        if fresh is None or fresh["metadata"].get("deletionTimestamp"):
+            return
+        _reconcile(kube, fresh, now)
+
+
+def _reconcile(kube: Kube, fresh: dict[str, Any], now: datetime) -> None:
+    md = fresh["metadata"]
+    ns, name, gen = md["namespace"], md["name"], int(md.get("generation", 0))
+    try:
+        ej = EvalJob.model_validate(fresh)
+    except ValidationError as e:
+        msg = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors())
+        old = EvalJobStatus.model_validate(fresh.get("status") or {})
+        conds = set_condition(old.conditions, "Admitted", False, "InvalidSpec", msg[:1000], gen, now)
+        kube.patch_status("EvalJob", ns, name, {"conditions": [c.model_dump(by_alias=True) for c in conds], "phase": "Pending"})
+        kube.event(fresh, "InvalidSpec", msg, "Warning")
+        return
+    n = Names.of(name)
+    if finished(ej.status):
+        _finished(kube, ej, fresh, now)
+        return
+
+    target = kube.get("InferenceService", ns, ej.spec.target.inference_service)
+    problem: Problem | None = None
+    sha, total, isvc = "", 0, None
+    if target is None:
+        problem = Problem(
+            "TargetNotFound", f"InferenceService {ns}/{ej.spec.target.inference_service} (spec.target.inferenceService) not found"
+        )
+    else:
+        try:
+            isvc = InferenceService.model_validate(target)
+        except ValidationError:
+            problem = Problem("TargetInvalid", f"InferenceService {ns}/{ej.spec.target.inference_service} has an invalid spec")
+    if problem is None:
+        sha, total, problem = _dataset(kube, ej)
+    results_claim = n.results_pvc
+    if problem is None and ej.spec.outputs.pvc is not None:
+        results_claim = ej.spec.outputs.pvc.claim_name
+        if kube.get("PersistentVolumeClaim", ns, results_claim) is None:
+            problem = Problem("OutputsNotFound", f"PersistentVolumeClaim {ns}/{results_claim} (spec.outputs.pvc) not found")
+
+    job = kube.get("Job", ns, n.job)
+    suspend_reason: str | None = None
+    h = spec_hash(ej.spec)
+    results_dir = f"{ej.spec.outputs.pvc.path if ej.spec.outputs.pvc else 'results'}/{name}-{h[:12]}"
+    if problem is None:
+        assert isvc is not None
+        children: list[dict[str, Any]] = [*render_worker_rbac(ej), render_progress(ej)]
+        if ej.spec.outputs.pvc is None and kube.get("PersistentVolumeClaim", ns, n.results_pvc) is None:
+            children.append(render_results_pvc(ej))
+        service = isvc.name
+        if ej.spec.mode == EvalMode.DEDICATED:
+            children.append(render_eval_isvc(ej, isvc))
+            service = n.eval_isvc
+        for child in children:
+            try:
+                kube.apply(child)
+            except ApiException as e:
+                if e.status in (403, 422):  # e.g. the tenant admission policy refuses the eval replicas
+                    problem = Problem("ChildRejected", f"{child['kind']} {ns}/{child['metadata']['name']}: {_api_message(e)}")
+                    break
+                raise
+    if problem is None:
+        assert isvc is not None
+        if ej.spec.suspend:
+            suspend_reason = "UserSuspended"
+        elif ej.spec.mode == EvalMode.DEDICATED:
+            suspend_reason = _dedicated_state(kube, ns, n.eval_isvc)
+        plan = EvalPlan(
+            service=service,
+            production=isvc.name if ej.spec.mode == EvalMode.SHARED else "",
+            model=ej.spec.target.model or isvc.spec.model.name,
+            version=ej.spec.target.version or "",
+            slo_ms=isvc.spec.slo.p99_latency_ms,
+            dataset_path=f"{DATA_MOUNT}/dataset.jsonl"
+            if ej.spec.dataset.pvc is None
+            else f"{DATA_MOUNT}/{ej.spec.dataset.pvc.path}",
+            dataset_sha256=ej.spec.dataset.sha256 or "",
+            results_claim=results_claim,
+            results_dir=results_dir,
+            image=ej.spec.worker.image or os.environ.get("FORESAIL_IMAGE", DEFAULT_IMAGE),
+            prometheus_url=os.environ.get("FORESAIL_PROMETHEUS_URL", ""),
+            spec_hash=h,
+            suspend=suspend_reason is not None,
+        )
+        job = _ensure_job(kube, ej, fresh, plan, job)
+        if not ej.status.provenance.spec_hash or ej.status.provenance.spec_hash != h:
+            _provenance(kube, ej, isvc, plan, sha)
+    else:
+        prev = find_condition(ej.status.conditions, "Failed" if problem.terminal else "Admitted")
+        if prev is None or prev.reason != problem.reason:  # once per new problem, not every few seconds
+            kube.event(fresh, problem.reason, problem.message, "Warning")
+
+    cm = kube.get("ConfigMap", ns, n.progress)
+    reports = parse_reports((cm or {}).get("data"))
+    location = f"pvc:{results_claim}/{results_dir}"
+    before = finished(ej.status)
+
+    def build(latest: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            cur = EvalJob.model_validate(latest)
+        except ValidationError:
+            return None
+        st = observe_evaljob(cur, job, reports, total, location, problem, suspend_reason, now, now.timestamp())
+        new = st.model_dump(by_alias=True, exclude_none=True, exclude={"provenance"})
+        old = latest.get("status") or {}
+        return new if any(old.get(k) != v for k, v in new.items()) else None
+
+    kube.update_status("EvalJob", ns, name, build)
+    if problem is not None and problem.terminal and job is not None:
+        kube.delete("Job", ns, n.job)  # a job that cannot succeed stops its workers
+    after = kube.get("EvalJob", ns, name)
+    if after is not None and not before and finished(EvalJobStatus.model_validate(after.get("status") or {})):
+        st = EvalJobStatus.model_validate(after["status"])
+        verb = "Succeeded" if st.phase == "Succeeded" else "Failed"
+        score = f", score {st.results.score:.4f}" if st.results.score is not None else ""
+        kube.event(
+            after, verb, f"{st.progress.done}/{st.progress.total} items{score}", "Normal" if verb == "Succeeded" else "Warning"
+        )
+        if ej.spec.mode == EvalMode.DEDICATED:
+            kube.delete("InferenceService", ns, n.eval_isvc)  # the eval replicas live only as long as the job
+
+
+def _api_message(e: ApiException) -> str:
+    import json
+
+    try:
+        return str(json.loads(e.body or "{}").get("message") or e.reason)
+    except ValueError:
+        return str(e.reason)
+
+
+def _dedicated_state(kube: Kube, ns: str, eval_isvc: str) -> str | None:
+    """Suspend the workers while the eval replicas are not there (not yet warm, or taken back)."""
+    obj = kube.get("InferenceService", ns, eval_isvc)
+    st = (obj or {}).get("status") or {}
+    quota = st.get("quota") or {}
+    if quota and int(quota.get("grantedReplicas", 1)) == 0 and int(quota.get("requestedReplicas", 0)) > 0:
+        return "Preempted"
+    if int(st.get("readyReplicas", 0) or 0) == 0:
+        return "WaitingForEvalReplicas"
+    return None
+
+
+def _ensure_job(
+    kube: Kube, ej: EvalJob, fresh: dict[str, Any], plan: EvalPlan, job: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    ns, n = ej.namespace, Names.of(ej.name)
+    if job is not None and (job["metadata"].get("annotations") or {}).get("foresail.dev/spec-hash") != plan.spec_hash:
+        # a changed spec is a new run (its results go to a new directory); the old Job goes
+        kube.delete("Job", ns, n.job, job["metadata"].get("uid"))
+        kube.event(fresh, "SpecChanged", "the spec changed: restarting the evaluation with the new spec")
+        return None
+    if job is None:
+        created = kube.apply(render_job(ej, plan))
+        kube.event(fresh, "Created", f"created Job {ns}/{n.job}: {ej.spec.shards} shards, parallelism {ej.spec.parallelism}")
+        return created
+    if bool(job["spec"].get("suspend")) != plan.suspend:
+        job = kube.merge_patch("Job", ns, n.job, {"spec": {"suspend": plan.suspend}})
+        kube.event(
+            fresh,
+            "Suspended" if plan.suspend else "Resumed",
+            "workers stopped; progress is kept" if plan.suspend else "workers resume where they left off",
+        )
+    return job
+
+
+def _provenance(kube: Kube, ej: EvalJob, isvc: InferenceService, plan: EvalPlan, sha: str) -> None:
+    prov = {
+        "model": plan.model,
+        "version": plan.version,
+        "repositoryDigest": _repository_digest(kube, isvc),
+        "datasetSha256": sha or plan.dataset_sha256,
+        "seed": ej.spec.seed,
+        "workerImage": plan.image,
+        "specHash": plan.spec_hash,
+    }
+    kube.patch_status("EvalJob", ej.namespace, ej.name, {"provenance": prov})
+
+
+def _finished(kube: Kube, ej: EvalJob, fresh: dict[str, Any], now: datetime) -> None:
+    """A finished job never runs again; a later spec edit is reported, once per generation."""
+    gen = ej.generation
+    if ej.status.observed_generation >= gen:
+        return
+    msg = "the job has finished: spec changes are ignored; create a new EvalJob to evaluate again"
+    conds = set_condition(ej.status.conditions, "SpecIgnored", True, "JobFinished", msg, gen, now)
+    kube.patch_status(
+        "EvalJob", ej.namespace, ej.name, {"observedGeneration": gen, "conditions": [c.model_dump(by_alias=True) for c in conds]}
+    )
+    kube.event(fresh, "SpecIgnored", msg, "Warning")
+
+
+# ------------------------------------------------------------------ kopf wiring
+
+KUBE: Kube | None = None
+
+
+def _kube() -> Kube:
+    global KUBE
+    if KUBE is None:
+        KUBE = Kube()
+    return KUBE
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@kopf.on.resume(*EVALJOB)
+@kopf.on.create(*EVALJOB)
+@kopf.on.update(*EVALJOB, field="spec")
+def on_evaljob(body: kopf.Body, **_: Any) -> None:
+    reconcile_evaljob(_kube(), dict(body), _now())
+
+
+@kopf.timer(*EVALJOB, interval=3, initial_delay=3)
+def progress_evaljob(body: kopf.Body, **_: Any) -> None:
+    status = EvalJobStatus.model_validate(body.get("status") or {})
+    if finished(status) and status.observed_generation >= int(body["metadata"].get("generation", 0)):
+        return
+    reconcile_evaljob(_kube(), dict(body), _now())
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={LABEL_EVALJOB: kopf.PRESENT})
+def on_eval_job_change(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+    if event.get("type") not in ("MODIFIED", "DELETED"):
+        return
+    owner = (body.get("metadata", {}).get("labels") or {}).get(LABEL_EVALJOB)
+    try:
+        ej = _kube().get("EvalJob", body["metadata"]["namespace"], str(owner))
+    except ApiException:
+        return
+    if ej is not None:
+        reconcile_evaljob(_kube(), ej, _now())

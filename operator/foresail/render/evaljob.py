@@ -1,0 +1,244 @@
+"""Desired children of an EvalJob (pure): the Indexed Job of eval workers, their least-privilege
+ServiceAccount/Role/RoleBinding, the progress ConfigMap, the default results PVC, and in dedicated
+mode a batch-priority InferenceService of the target's model for the job's duration."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from foresail.api.evaljob import EvalJob, EvalMode
+from foresail.api.inferenceservice import InferenceService
+
+__all__ = [
+    "DATA_MOUNT",
+    "EXIT_BAD_INPUT",
+    "LABEL_EVALJOB",
+    "RESULTS_MOUNT",
+    "WORKER_CONFIG_ENV",
+    "EvalPlan",
+    "Names",
+    "render_eval_isvc",
+    "render_job",
+    "render_progress",
+    "render_results_pvc",
+    "render_worker_rbac",
+    "worker_config",
+]
+
+LABEL_EVALJOB = "foresail.dev/evaljob"
+WORKER_CONFIG_ENV = "FORESAIL_EVAL_CONFIG"
+DATA_MOUNT = "/data"
+RESULTS_MOUNT = "/results"
+EXIT_BAD_INPUT = 3  # the dataset or configuration is wrong: retrying cannot help (podFailurePolicy FailJob)
+
+
+@dataclass(frozen=True)
+class Names:
+    job: str
+    worker: str  # ServiceAccount, Role, RoleBinding
+    progress: str  # ConfigMap the workers report into
+    eval_isvc: str  # dedicated eval replicas
+    results_pvc: str
+
+    @classmethod
+    def of(cls, name: str) -> Names:
+        return cls(name, f"{name}-worker", f"{name}-progress", f"{name}-eval", f"{name}-results")
+
+
+@dataclass(frozen=True)
+class EvalPlan:
+    """What the operator resolved for the workers."""
+
+    service: str  # the InferenceService whose ready endpoints the workers call
+    production: str  # the production InferenceService whose load the workers yield to ("" = never yield)
+    model: str
+    version: str
+    slo_ms: float
+    dataset_path: str
+    dataset_sha256: str  # expected ("" = compute and report only)
+    results_claim: str
+    results_dir: str  # inside RESULTS_MOUNT, one directory per spec hash
+    image: str
+    prometheus_url: str
+    spec_hash: str
+    suspend: bool
+
+
+def _labels(ej: EvalJob) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "foresail-eval",
+        "app.kubernetes.io/instance": ej.name,
+        "app.kubernetes.io/component": "evaluation",
+        "app.kubernetes.io/managed-by": "foresail",
+        LABEL_EVALJOB: ej.name,
+    }
+
+
+def _owner(ej: EvalJob) -> dict[str, Any]:
+    return {
+        "apiVersion": ej.api_version,
+        "kind": ej.kind,
+        "name": ej.name,
+        "uid": ej.metadata["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _meta(ej: EvalJob, name: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "namespace": ej.namespace, "labels": _labels(ej), "ownerReferences": [_owner(ej)], **extra}
+
+
+def worker_config(ej: EvalJob, plan: EvalPlan) -> dict[str, Any]:
+    s = ej.spec
+    return {
+        "job": ej.name,
+        "namespace": ej.namespace,
+        "progressConfigMap": Names.of(ej.name).progress,
+        "plan": {k: v for k, v in asdict(plan).items() if k not in ("suspend", "image")},
+        "seed": s.seed,
+        "shards": s.shards,
+        "scorer": s.scorer.model_dump(by_alias=True, mode="json"),
+        "traffic": s.traffic.model_dump(by_alias=True, mode="json"),
+        "yield": s.mode == EvalMode.SHARED and s.traffic.yield_to_production,
+    }
+
+
+def render_job(ej: EvalJob, plan: EvalPlan) -> dict[str, Any]:
+    s = ej.spec
+    n = Names.of(ej.name)
+    if s.dataset.config_map is not None:
+        data_volume: dict[str, Any] = {
+            "name": "dataset",
+            "configMap": {
+                "name": s.dataset.config_map.name,
+                "items": [{"key": s.dataset.config_map.key, "path": "dataset.jsonl"}],
+            },
+        }
+    else:
+        assert s.dataset.pvc is not None
+        data_volume = {"name": "dataset", "persistentVolumeClaim": {"claimName": s.dataset.pvc.claim_name, "readOnly": True}}
+    container = {
+        "name": "worker",
+        "image": plan.image,
+        "args": ["eval-worker"],
+        "env": [
+            {"name": WORKER_CONFIG_ENV, "value": json.dumps(worker_config(ej, plan), sort_keys=True)},
+            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        ],
+        "resources": {
+            "requests": {"cpu": s.worker.cpu, "memory": s.worker.memory},
+            "limits": {"memory": s.worker.memory},
+        },
+        "volumeMounts": [
+            {"name": "dataset", "mountPath": DATA_MOUNT, "readOnly": True},
+            {"name": "results", "mountPath": RESULTS_MOUNT},
+        ],
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    job_spec: dict[str, Any] = {
+        "completionMode": "Indexed",
+        "completions": s.shards,
+        "parallelism": s.parallelism,
+        "backoffLimitPerIndex": s.backoff_limit_per_index,
+        "maxFailedIndexes": s.shards,  # the other shards still finish; the job fails at the end
+        "suspend": plan.suspend,
+        "podFailurePolicy": {
+            "rules": [
+                {"action": "FailJob", "onExitCodes": {"containerName": "worker", "operator": "In", "values": [EXIT_BAD_INPUT]}},
+                {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+            ]
+        },
+        "template": {
+            "metadata": {"labels": _labels(ej)},
+            "spec": {
+                "restartPolicy": "Never",
+                "serviceAccountName": n.worker,
+                "priorityClassName": f"foresail-{s.priority.value}",
+                "terminationGracePeriodSeconds": 30,
+                "securityContext": {"runAsNonRoot": True, "runAsUser": 65532, "seccompProfile": {"type": "RuntimeDefault"}},
+                "containers": [container],
+                "volumes": [data_volume, {"name": "results", "persistentVolumeClaim": {"claimName": plan.results_claim}}],
+            },
+        },
+    }
+    if s.active_deadline_seconds is not None:
+        job_spec["activeDeadlineSeconds"] = s.active_deadline_seconds
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": _meta(ej, n.job, annotations={"foresail.dev/spec-hash": plan.spec_hash}),
+        "spec": job_spec,
+    }
+
+
+def render_worker_rbac(ej: EvalJob) -> list[dict[str, Any]]:
+    """The workers may patch their own progress ConfigMap (by name) and read the endpoints they call."""
+    n = Names.of(ej.name)
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(ej, n.worker), "automountServiceAccountToken": True},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": _meta(ej, n.worker),
+            "rules": [
+                {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [n.progress], "verbs": ["get", "patch"]},
+                {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list"]},
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": _meta(ej, n.worker),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": n.worker},
+            "subjects": [{"kind": "ServiceAccount", "name": n.worker, "namespace": ej.namespace}],
+        },
+    ]
+
+
+def render_progress(ej: EvalJob) -> dict[str, Any]:
+    """Created empty; each worker merge-patches its own key ``shard-<index>``."""
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(ej, Names.of(ej.name).progress)}
+
+
+def render_results_pvc(ej: EvalJob) -> dict[str, Any]:
+    """The default results volume, owned by the job (name your own PVC in spec.outputs to keep results)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": _meta(ej, Names.of(ej.name).results_pvc),
+        "spec": {
+            # several workers write at once, possibly from several nodes
+            "accessModes": ["ReadWriteMany"],
+            "resources": {"requests": {"storage": ej.spec.outputs.storage}},
+        },
+    }
+
+
+def render_eval_isvc(ej: EvalJob, target: InferenceService) -> dict[str, Any]:
+    """Dedicated mode: replicas of the target's model at the job's (batch) priority, fixed count, owned
+    by the job; the tenant arbiter and the scheduler may take them back for production."""
+    spec = target.spec.model_dump(by_alias=True, mode="json", exclude_none=True)
+    spec["priority"] = ej.spec.priority.value
+    tenant = ej.spec.tenant or target.spec.tenant
+    if tenant:
+        spec["tenant"] = tenant
+    else:
+        spec.pop("tenant", None)
+    replicas = ej.spec.dedicated.replicas
+    spec["scaling"] = {"minReplicas": replicas, "maxReplicas": replicas, "fallback": {"replicas": replicas, "afterSeconds": 0}}
+    return {
+        "apiVersion": "foresail.dev/v1alpha1",
+        "kind": "InferenceService",
+        "metadata": _meta(ej, Names.of(ej.name).eval_isvc),
+        "spec": spec,
+    }

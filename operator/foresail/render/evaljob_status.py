@@ -1,0 +1,224 @@
+"""An EvalJob's status from its Job and its workers' progress reports (pure; ``now`` is an argument).
+
+Each worker merge-patches one key ``shard-<index>`` of the progress ConfigMap with a JSON report
+(``ShardReport``); the operator folds the reports and the Job's status into the EvalJob's status.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from foresail.api.conditions import Condition, find_condition, set_condition
+from foresail.api.evaljob import EvalJob, EvalJobStatus, Progress, Results, ShardsStatus, Throughput
+
+__all__ = ["ACTIVE_REPORT_AGE_S", "Problem", "ShardReport", "finished", "observe_evaljob", "parse_reports"]
+
+ACTIVE_REPORT_AGE_S = 15.0  # a report older than this no longer counts towards live throughput
+
+
+@dataclass(frozen=True)
+class Problem:
+    reason: str
+    message: str
+    terminal: bool = False  # the job cannot succeed (Failed), rather than waiting (Admitted=False)
+
+
+@dataclass(frozen=True)
+class ShardReport:
+    index: int
+    done: int = 0
+    total: int = 0
+    errors: int = 0
+    correct: int = 0
+    scored: int = 0
+    eps: float = 0.0
+    p50_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+    limit: int = 0
+    throttled_seconds: float = 0.0
+    finished: bool = False
+    dataset_sha256: str = ""
+    dataset_items: int = 0
+    error: str = ""
+    time: float = 0.0
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "index": self.index, "done": self.done, "total": self.total, "errors": self.errors,
+                "correct": self.correct, "scored": self.scored, "eps": round(self.eps, 3),
+                "p50Ms": self.p50_ms, "p95Ms": self.p95_ms, "p99Ms": self.p99_ms, "limit": self.limit,
+                "throttledSeconds": round(self.throttled_seconds, 3), "finished": self.finished,
+                "datasetSha256": self.dataset_sha256, "datasetItems": self.dataset_items, "error": self.error,
+                "time": round(self.time, 3),
+            },
+            sort_keys=True,
+        )  # fmt: skip
+
+    @classmethod
+    def from_json(cls, text: str) -> ShardReport:
+        d = json.loads(text)
+        return cls(
+            index=int(d["index"]), done=int(d.get("done", 0)), total=int(d.get("total", 0)), errors=int(d.get("errors", 0)),
+            correct=int(d.get("correct", 0)), scored=int(d.get("scored", 0)), eps=float(d.get("eps", 0.0)),
+            p50_ms=d.get("p50Ms"), p95_ms=d.get("p95Ms"), p99_ms=d.get("p99Ms"), limit=int(d.get("limit", 0)),
+            throttled_seconds=float(d.get("throttledSeconds", 0.0)), finished=bool(d.get("finished", False)),
+            dataset_sha256=str(d.get("datasetSha256", "")), dataset_items=int(d.get("datasetItems", 0)),
+            error=str(d.get("error", "")), time=float(d.get("time", 0.0)),
+        )  # fmt: skip
+
+
+def parse_reports(data: dict[str, str] | None) -> dict[int, ShardReport]:
+    """The progress ConfigMap's data -> reports by shard; unreadable entries are skipped."""
+    out: dict[int, ShardReport] = {}
+    for key, text in (data or {}).items():
+        if not key.startswith("shard-"):
+            continue
+        try:
+            r = ShardReport.from_json(text)
+        except (ValueError, KeyError, TypeError):
+            continue
+        out[r.index] = r
+    return out
+
+
+def _job_condition(job: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:
+    for c in ((job or {}).get("status") or {}).get("conditions") or []:
+        if c.get("type") == type_ and c.get("status") == "True":
+            return dict(c)
+    return None
+
+
+def _count(indexes: str) -> int:
+    n = 0
+    for part in filter(None, indexes.split(",")):
+        a, _, b = part.partition("-")
+        n += int(b or a) - int(a) + 1
+    return n
+
+
+def observe_evaljob(
+    ej: EvalJob,
+    job: dict[str, Any] | None,
+    reports: dict[int, ShardReport],
+    total_hint: int,
+    location: str,
+    problem: Problem | None,
+    suspend_reason: str | None,
+    now: datetime,
+    wall: float,
+) -> EvalJobStatus:
+    """``now`` stamps conditions; ``wall`` (unix seconds) ages the workers' reports."""
+    old = ej.status
+    gen = ej.generation
+    conds: list[Condition] = list(old.conditions)
+    st = EvalJobStatus.model_validate(old.model_dump(by_alias=True))
+    st.observed_generation = gen
+
+    # progress, throughput, results from the reports
+    total = total_hint or sum(r.total for r in reports.values())
+    done = sum(r.done for r in reports.values())
+    active = [r for r in reports.values() if not r.finished and wall - r.time <= ACTIVE_REPORT_AGE_S]
+    eps = sum(r.eps for r in active)
+    st.progress = Progress(
+        done=done,
+        total=total,
+        percent=round(100.0 * done / total, 2) if total else 0.0,
+        eta_seconds=round((total - done) / eps, 1) if eps > 0 and total > done else (0.0 if total and done >= total else None),
+    )
+    weighted = [(r.p50_ms, r.eps) for r in active if r.p50_ms is not None]
+    st.throughput = Throughput(
+        eps=round(eps, 3),
+        p50_ms=round(sum(p * w for p, w in weighted) / sum(w for _, w in weighted), 3)
+        if weighted and sum(w for _, w in weighted) > 0
+        else None,
+        p95_ms=max((r.p95_ms for r in active if r.p95_ms is not None), default=None),
+        p99_ms=max((r.p99_ms for r in active if r.p99_ms is not None), default=None),
+        error_rate=round(sum(r.errors for r in reports.values()) / done, 4) if done else 0.0,
+        throttled_seconds=round(sum(r.throttled_seconds for r in reports.values()), 3),
+        concurrency=sum(r.limit for r in active),
+    )
+    if not active and old.throughput.p99_ms is not None and reports:
+        # keep the last live latency figures once the workers are done (the column stays meaningful)
+        st.throughput.p50_ms, st.throughput.p95_ms, st.throughput.p99_ms = (
+            old.throughput.p50_ms,
+            old.throughput.p95_ms,
+            old.throughput.p99_ms,
+        )
+    scored = sum(r.scored for r in reports.values())
+    correct = sum(r.correct for r in reports.values())
+    st.results = Results(
+        score=round(correct / scored, 6) if scored else None,
+        scored=scored,
+        correct=correct,
+        errors=sum(r.errors for r in reports.values()),
+        per_shard=[
+            {"index": r.index, "done": r.done, "total": r.total, "correct": r.correct, "scored": r.scored, "errors": r.errors}
+            for r in sorted(reports.values(), key=lambda r: r.index)
+        ],
+        location=location,
+    )
+    js = (job or {}).get("status") or {}
+    st.shards = ShardsStatus(total=ej.spec.shards, completed=js.get("completedIndexes", ""), failed=js.get("failedIndexes") or "")
+    shas = {r.dataset_sha256 for r in reports.values() if r.dataset_sha256}
+    if shas and not st.provenance.dataset_sha256:
+        st.provenance.dataset_sha256 = sorted(shas)[0]
+
+    # conditions and phase
+    failed_shard = next((r for r in sorted(reports.values(), key=lambda r: r.index) if r.error), None)
+    complete, failed = _job_condition(job, "Complete"), _job_condition(job, "Failed")
+    if problem is not None and problem.terminal:
+        conds = set_condition(conds, "Failed", True, problem.reason, problem.message, gen, now)
+        conds = set_condition(conds, "Running", False, problem.reason, problem.message, gen, now)
+        st.phase = "Failed"
+    elif problem is not None:
+        conds = set_condition(conds, "Admitted", False, problem.reason, problem.message, gen, now)
+        conds = set_condition(conds, "Running", False, "NotAdmitted", problem.message, gen, now)
+        st.phase = "Pending"
+    elif complete is not None:
+        conds = set_condition(conds, "Admitted", True, "Admitted", "target, dataset and outputs found", gen, now)
+        conds = set_condition(conds, "Succeeded", True, "AllShardsCompleted", f"{ej.spec.shards} shards, {done} items", gen, now)
+        conds = set_condition(conds, "Running", False, "Completed", "all shards completed", gen, now)
+        conds = set_condition(conds, "Suspended", False, "Completed", "the job completed", gen, now)
+        st.phase = "Succeeded"
+        st.completion_time = st.completion_time or str(complete.get("lastTransitionTime") or "")
+    elif failed is not None:
+        msg = f"{failed.get('reason', 'Failed')}: {failed.get('message', '')}"
+        if failed_shard is not None:
+            msg += f"; shard {failed_shard.index}: {failed_shard.error}"
+        conds = set_condition(conds, "Failed", True, str(failed.get("reason") or "JobFailed"), msg[:1000], gen, now)
+        conds = set_condition(conds, "Running", False, "Failed", msg[:1000], gen, now)
+        st.phase = "Failed"
+        st.completion_time = st.completion_time or str(failed.get("lastTransitionTime") or "")
+    elif suspend_reason is not None:
+        conds = set_condition(conds, "Admitted", True, "Admitted", "target, dataset and outputs found", gen, now)
+        conds = set_condition(conds, "Suspended", True, suspend_reason, _suspend_message(suspend_reason), gen, now)
+        conds = set_condition(conds, "Running", False, "Suspended", _suspend_message(suspend_reason), gen, now)
+        st.phase = "Suspended"
+    else:
+        conds = set_condition(conds, "Admitted", True, "Admitted", "target, dataset and outputs found", gen, now)
+        conds = set_condition(conds, "Suspended", False, "Running", "workers are running", gen, now)
+        running = job is not None and (js.get("active", 0) or 0) > 0
+        msg = f"{_count(js.get('completedIndexes', ''))}/{ej.spec.shards} shards done, {done}/{total} items"
+        conds = set_condition(conds, "Running", True, "Running" if running else "Starting", msg, gen, now)
+        st.phase = "Running"
+        if running and not st.start_time:
+            st.start_time = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    st.conditions = conds
+    return st
+
+
+def _suspend_message(reason: str) -> str:
+    return {
+        "UserSuspended": "spec.suspend is true: workers stopped; progress is kept and the job resumes when it is false",
+        "Preempted": "the eval replicas were taken back for production (tenant arbiter or scheduler); resumes when they return",
+        "WaitingForEvalReplicas": "waiting for the dedicated eval replicas to be warm",
+    }.get(reason, reason)
+
+
+def finished(status: EvalJobStatus) -> bool:
+    return any((c := find_condition(status.conditions, t)) is not None and c.status == "True" for t in ("Succeeded", "Failed"))

@@ -1,0 +1,191 @@
+"""EvalJob rendering and status (pure): named cases."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from foresail.api.evaljob import EvalJob, EvalJobSpec, spec_hash
+from foresail.api.inferenceservice import InferenceService
+from foresail.render.evaljob import (
+    WORKER_CONFIG_ENV,
+    EvalPlan,
+    render_eval_isvc,
+    render_job,
+    render_worker_rbac,
+    worker_config,
+)
+from foresail.render.evaljob_status import Problem, ShardReport, finished, observe_evaljob, parse_reports
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+WALL = NOW.timestamp()
+
+
+def evaljob(**spec: Any) -> EvalJob:
+    base: dict[str, Any] = {
+        "target": {"inferenceService": "classifier"},
+        "dataset": {"configMap": {"name": "iris"}},
+        "scorer": {"kind": "top1", "output": "PROBS"},
+        "shards": 4,
+        "parallelism": 2,
+    }
+    base.update(spec)
+    return EvalJob.model_validate(
+        {"metadata": {"name": "iris-eval", "namespace": "team-a", "uid": "u-1", "generation": 1}, "spec": base}
+    )
+
+
+def plan(**kw: Any) -> EvalPlan:
+    base: dict[str, Any] = dict(
+        service="classifier", production="classifier", model="classifier", version="", slo_ms=100.0,
+        dataset_path="/data/dataset.jsonl", dataset_sha256="", results_claim="iris-eval-results",
+        results_dir="results/iris-eval-abc", image="ghcr.io/foresail/foresail:0.1.0", prometheus_url="http://prom:9090",
+        spec_hash="abc", suspend=False,
+    )  # fmt: skip
+    base.update(kw)
+    return EvalPlan(**base)
+
+
+def test_job_is_indexed_with_per_index_backoff_and_a_failure_policy() -> None:
+    job = render_job(evaljob(), plan())
+    spec = job["spec"]
+    assert (spec["completionMode"], spec["completions"], spec["parallelism"], spec["backoffLimitPerIndex"]) == (
+        "Indexed",
+        4,
+        2,
+        3,
+    )
+    rules = spec["podFailurePolicy"]["rules"]
+    assert rules[0]["action"] == "FailJob" and rules[0]["onExitCodes"]["values"] == [3]
+    assert rules[1] == {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}
+    pod = spec["template"]["spec"]
+    assert pod["restartPolicy"] == "Never" and pod["priorityClassName"] == "foresail-batch"
+    assert pod["serviceAccountName"] == "iris-eval-worker"
+    assert pod["volumes"][0]["configMap"] == {"name": "iris", "items": [{"key": "dataset.jsonl", "path": "dataset.jsonl"}]}
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    cfg = json.loads(env[WORKER_CONFIG_ENV]["value"])
+    assert cfg["plan"]["service"] == "classifier" and cfg["yield"] is True and cfg["shards"] == 4
+    assert job["metadata"]["annotations"] == {"foresail.dev/spec-hash": "abc"}
+    assert job["metadata"]["ownerReferences"][0]["uid"] == "u-1"
+
+
+def test_worker_may_patch_only_its_own_progress() -> None:
+    sa, role, binding = render_worker_rbac(evaljob())
+    assert sa["kind"] == "ServiceAccount" and binding["subjects"][0]["name"] == "iris-eval-worker"
+    cm_rule = role["rules"][0]
+    assert cm_rule == {
+        "apiGroups": [""],
+        "resources": ["configmaps"],
+        "resourceNames": ["iris-eval-progress"],
+        "verbs": ["get", "patch"],
+    }
+
+
+def test_dedicated_eval_replicas_are_batch_with_a_fixed_count() -> None:
+    target = InferenceService.model_validate(
+        {
+            "metadata": {"name": "classifier", "namespace": "team-a"},
+            "spec": {
+                "model": {"name": "classifier", "repository": {"configMap": {"name": "models"}}},
+                "slo": {"p99LatencyMs": 100},
+                "priority": "critical",
+                "tenant": "team-a",
+                "scaling": {"minReplicas": 2, "maxReplicas": 8},
+            },
+        }
+    )
+    ej = evaljob(mode="dedicated", dedicated={"replicas": 3})
+    child = render_eval_isvc(ej, target)
+    assert child["metadata"]["name"] == "iris-eval-eval"
+    assert child["spec"]["priority"] == "batch" and child["spec"]["tenant"] == "team-a"
+    assert child["spec"]["scaling"]["minReplicas"] == child["spec"]["scaling"]["maxReplicas"] == 3
+    InferenceService.model_validate(child)  # a valid InferenceService
+    assert worker_config(ej, plan(production=""))["yield"] is False
+
+
+@pytest.mark.parametrize(
+    ("name", "spec", "error"),
+    [
+        (
+            "both dataset sources",
+            {"dataset": {"configMap": {"name": "a"}, "pvc": {"claimName": "b", "path": "d.jsonl"}}},
+            "exactly one of configMap or pvc",
+        ),
+        ("plugin without a name", {"scorer": {"kind": "plugin"}}, "scorer.plugin is required"),
+        ("concurrency bounds", {"traffic": {"minConcurrency": 8, "maxConcurrency": 4}}, "minConcurrency must be <="),
+        ("absolute results path", {"outputs": {"pvc": {"claimName": "r", "path": "/abs"}}}, "String should match pattern"),
+    ],
+)
+def test_invalid_specs(name: str, spec: dict[str, Any], error: str) -> None:
+    with pytest.raises(ValidationError, match=error):
+        evaljob(**spec)
+
+
+def test_spec_hash_ignores_suspend_only() -> None:
+    a = evaljob().spec
+    assert spec_hash(a) == spec_hash(EvalJobSpec.model_validate({**a.model_dump(by_alias=True), "suspend": True}))
+    assert spec_hash(a) != spec_hash(EvalJobSpec.model_validate({**a.model_dump(by_alias=True), "seed": 7}))
+
+
+def job_status(**st: Any) -> dict[str, Any]:
+    return {"status": st}
+
+
+def report(index: int, **kw: Any) -> ShardReport:
+    base: dict[str, Any] = {"index": index, "time": WALL - 1, "total": 25}
+    base.update(kw)
+    return ShardReport(**base)
+
+
+CASES: list[tuple[str, dict[str, Any] | None, dict[int, ShardReport], Problem | None, str | None, str, dict[str, str]]] = [
+    ("target missing: waits", None, {}, Problem("TargetNotFound", "InferenceService team-a/x not found"), None, "Pending", {"Admitted": "False/TargetNotFound"}),
+    ("hash mismatch: fails", None, {}, Problem("DatasetHashMismatch", "differs", terminal=True), None, "Failed", {"Failed": "True/DatasetHashMismatch"}),
+    ("running", job_status(active=2, completedIndexes="0"), {0: report(0, done=25, finished=True), 1: report(1, done=10, eps=50.0, p99_ms=40.0, limit=8)}, None, None, "Running", {"Running": "True/Running", "Admitted": "True/Admitted"}),
+    ("suspended by the user", job_status(), {}, None, "UserSuspended", "Suspended", {"Suspended": "True/UserSuspended"}),
+    ("eval replicas preempted", job_status(), {}, None, "Preempted", "Suspended", {"Suspended": "True/Preempted"}),
+    ("complete", job_status(completedIndexes="0-3", conditions=[{"type": "Complete", "status": "True", "lastTransitionTime": "2026-11-30T12:00:00Z"}]), {i: report(i, done=25, correct=20, scored=25, finished=True) for i in range(4)}, None, None, "Succeeded", {"Succeeded": "True/AllShardsCompleted"}),
+    ("failed by the pod failure policy", job_status(conditions=[{"type": "Failed", "status": "True", "reason": "PodFailurePolicy", "message": "exit code 3"}]), {2: report(2, error="dataset line 7: bad JSON")}, None, None, "Failed", {"Failed": "True/PodFailurePolicy"}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "job", "reports", "problem", "suspend", "phase", "conds"), CASES, ids=[c[0] for c in CASES])
+def test_observe(
+    name: str,
+    job: dict[str, Any] | None,
+    reports: dict[int, ShardReport],
+    problem: Problem | None,
+    suspend: str | None,
+    phase: str,
+    conds: dict[str, str],
+) -> None:
+    st = observe_evaljob(evaljob(), job, reports, 100, "pvc:r/results", problem, suspend, NOW, WALL)
+    assert st.phase == phase
+    got = {c.type: f"{c.status}/{c.reason}" for c in st.conditions}
+    for k, v in conds.items():
+        assert got[k] == v, (k, got)
+    assert finished(st) == (phase in ("Succeeded", "Failed"))
+
+
+def test_observe_folds_progress_and_throughput() -> None:
+    reports = {
+        0: report(0, done=25, finished=True, correct=24, scored=25),
+        1: report(1, done=10, eps=50.0, p50_ms=10.0, p95_ms=30.0, p99_ms=40.0, limit=8, throttled_seconds=2.0, errors=1),
+        2: report(2, done=5, eps=150.0, p50_ms=20.0, p99_ms=60.0, limit=16, time=WALL - 60),  # stale: not live
+    }
+    st = observe_evaljob(evaljob(), job_status(active=2), reports, 100, "pvc:r/results", None, None, NOW, WALL)
+    assert (st.progress.done, st.progress.total, st.progress.percent) == (40, 100, 40.0)
+    assert st.progress.eta_seconds == pytest.approx(60 / 50.0)
+    assert (st.throughput.eps, st.throughput.p99_ms, st.throughput.concurrency) == (50.0, 40.0, 8)
+    assert st.throughput.error_rate == pytest.approx(1 / 40)
+    assert (st.results.correct, st.results.scored, st.results.score) == (24, 25, 0.96)
+    assert [s["index"] for s in st.results.per_shard] == [0, 1, 2]
+
+
+def test_reports_round_trip_and_junk_is_skipped() -> None:
+    r = report(3, done=7, p99_ms=12.5, error="x")
+    data = {"shard-3": r.to_json(), "shard-9": "{not json", "other": "1"}
+    assert parse_reports(data) == {3: r}
