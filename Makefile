@@ -13,7 +13,7 @@ help:
 	@echo "make cluster-up     start the local cluster (prints the KUBECONFIG export line)"
 	@echo "make cluster-down   stop it and remove its data"
 	@echo "make tools          build/install the pinned tools into ~/.cache/foresail/tools"
-	@echo "make generate       regenerate crds/ and the chart's CRDs from operator/foresail/api"
+	@echo "make generate       regenerate crds/ and the chart's CRDs from operator/foresail/api, copy the admission policy"
 
 $(VENV)/.installed: pyproject.toml
 	@echo "[make] creating $(VENV) and installing foresail[dev]"
@@ -27,10 +27,12 @@ venv: $(VENV)/.installed
 tools:
 	@$(PYTHON) hack/tools.py ensure
 
-# CRDs come from the pydantic models (a unit test fails when these files drift)
+# CRDs come from the pydantic models; the chart installs a copy of the admission policy (unit tests
+# fail when these files drift)
 generate: venv
 	$(PY) -m foresail.api.crd crds
 	$(PY) -m foresail.api.crd charts/foresail/crds
+	cp policies/admission/tenant-rules.yaml charts/foresail/files/tenant-rules.yaml
 
 lint: venv
 	$(VENV)/bin/ruff check operator hack tests e2e
