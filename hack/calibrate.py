@@ -76,12 +76,15 @@ AVG_PARTS = (
 )
 
 
-def measure(model: str, grpc: int, concurrency: int, interval_ms: int) -> dict[str, Any]:
+def measure(
+    model: str, port: int, concurrency: int, interval_ms: int, protocol: str = "grpc", batch: int = 1
+) -> dict[str, Any]:
+    """One perf_analyzer run; ``throughput_rps`` counts inferences (items: requests x ``batch``)."""
     pa = tools.TOOLS_BY_NAME["perf_analyzer"].ensure()
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "pa.csv"
         cmd = [
-            str(pa / "bin/perf_analyzer"), "-m", model, "-u", f"127.0.0.1:{grpc}", "-i", "grpc",
+            str(pa / "bin/perf_analyzer"), "-m", model, "-u", f"127.0.0.1:{port}", "-i", protocol, "-b", str(batch),
             f"--concurrency-range={concurrency}:{concurrency}", f"--measurement-interval={interval_ms}",
             "--stability-percentage=50", "--max-trials=10", "--percentile=99", "-f", str(out),
         ]  # fmt: skip

@@ -527,9 +527,17 @@ class PodWorker(threading.Thread):
         self.kill_all(grace)
         for c in self.containers:
             if c.proc is not None or "running" in c.state:
-                c.state = {"terminated": {"exitCode": 0, "reason": "Completed", "finishedAt": now_iso()}}
+                rc = c.proc.poll() if c.proc is not None else None
+                code = 137 if rc is None else (128 - rc if rc < 0 else rc)  # killed by signal N: 128 + N
+                reason = "Completed" if code == 0 else "Error"
+                c.state = {"terminated": {"exitCode": code, "reason": reason, "finishedAt": now_iso()}}
                 c.proc = None
+            c.done = True
         self.teardown()
+        # like the kubelet: a deleted pod reaches a terminal phase (with its containers' exit codes) before
+        # it goes; controllers that hold a finalizer on it (Jobs) act on that phase
+        with contextlib.suppress(Exception):
+            self.sync_status(pod)
         md = pod["metadata"]
         body = {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0, "preconditions": {"uid": self.uid}}
         with contextlib.suppress(urllib.error.HTTPError):

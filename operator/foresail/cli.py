@@ -1,7 +1,7 @@
 """The ``foresail`` command line.
 
-``run`` starts the operator; ``version`` prints the version. Further subcommands arrive with the
-capabilities they drive (``replay``, ``eval-worker``, ``status``).
+``run`` starts the operator; ``replay`` tests a scaling policy against a trace; ``eval-worker`` runs
+one shard of an EvalJob (in the pods of its Indexed Job); ``version`` prints the version.
 """
 
 from __future__ import annotations
@@ -24,7 +24,15 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--no-leader-election", action="store_true", help="act without holding the Lease (a single replica)")
     p_rep = sub.add_parser("replay", help="what-if: a trace through Foresail, baselines and the oracle")
     _replay_args(p_rep)
+    sub.add_parser(
+        "eval-worker",
+        help="one shard of an EvalJob (configured by $FORESAIL_EVAL_CONFIG and $JOB_COMPLETION_INDEX, set by the operator)",
+    )
     args = parser.parse_args(argv)
+    if args.cmd == "eval-worker":
+        from foresail.controllers.evalworker import main as eval_worker
+
+        return eval_worker()
     if args.cmd == "replay":
         return _replay(args)
     if args.cmd == "version":

@@ -61,7 +61,8 @@ def test_job_is_indexed_with_per_index_backoff_and_a_failure_policy() -> None:
     )
     rules = spec["podFailurePolicy"]["rules"]
     assert rules[0]["action"] == "FailJob" and rules[0]["onExitCodes"]["values"] == [3]
-    assert rules[1] == {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}
+    assert rules[1]["action"] == "Ignore" and rules[1]["onExitCodes"]["values"] == [143]
+    assert rules[2] == {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}
     pod = spec["template"]["spec"]
     assert pod["restartPolicy"] == "Never" and pod["priorityClassName"] == "foresail-batch"
     assert pod["serviceAccountName"] == "iris-eval-worker"
@@ -69,6 +70,7 @@ def test_job_is_indexed_with_per_index_backoff_and_a_failure_policy() -> None:
     env = {e["name"]: e for e in pod["containers"][0]["env"]}
     cfg = json.loads(env[WORKER_CONFIG_ENV]["value"])
     assert cfg["plan"]["service"] == "classifier" and cfg["yield"] is True and cfg["shards"] == 4
+    assert {"datasetPath", "datasetSha256", "resultsDir", "prometheusUrl", "sloMs", "production", "model"} <= set(cfg["plan"])
     assert job["metadata"]["annotations"] == {"foresail.dev/spec-hash": "abc"}
     assert job["metadata"]["ownerReferences"][0]["uid"] == "u-1"
 

@@ -172,6 +172,14 @@ class OutputSpec(_Model):
         default=None, description="Where per-item results go; default: a PVC <name>-results the job owns, path results."
     )
     storage: str = Field(default="1Gi", pattern=QUANTITY, description="Size of the default PVC.")
+    record_outputs: bool = Field(
+        default=False,
+        alias="recordOutputs",
+        description=(
+            "Keep the raw output tensors in the per-item results. Floating-point outputs can differ in their last "
+            "bits with the batch a request landed in, so such files are not byte-identical across runs."
+        ),
+    )
 
 
 class DedicatedSpec(_Model):

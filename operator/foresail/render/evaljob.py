@@ -14,6 +14,7 @@ from foresail.api.inferenceservice import InferenceService
 __all__ = [
     "DATA_MOUNT",
     "EXIT_BAD_INPUT",
+    "EXIT_STOPPED",
     "LABEL_EVALJOB",
     "RESULTS_MOUNT",
     "WORKER_CONFIG_ENV",
@@ -32,6 +33,7 @@ WORKER_CONFIG_ENV = "FORESAIL_EVAL_CONFIG"
 DATA_MOUNT = "/data"
 RESULTS_MOUNT = "/results"
 EXIT_BAD_INPUT = 3  # the dataset or configuration is wrong: retrying cannot help (podFailurePolicy FailJob)
+EXIT_STOPPED = 143  # stopped by SIGTERM (suspend, preemption, drain) with the shard unfinished: not a failure
 
 
 @dataclass(frozen=True)
@@ -97,13 +99,19 @@ def worker_config(ej: EvalJob, plan: EvalPlan) -> dict[str, Any]:
         "job": ej.name,
         "namespace": ej.namespace,
         "progressConfigMap": Names.of(ej.name).progress,
-        "plan": {k: v for k, v in asdict(plan).items() if k not in ("suspend", "image")},
+        "plan": {_camel(k): v for k, v in asdict(plan).items() if k not in ("suspend", "image")},
         "seed": s.seed,
         "shards": s.shards,
         "scorer": s.scorer.model_dump(by_alias=True, mode="json"),
         "traffic": s.traffic.model_dump(by_alias=True, mode="json"),
         "yield": s.mode == EvalMode.SHARED and s.traffic.yield_to_production,
+        "recordOutputs": s.outputs.record_outputs,
     }
+
+
+def _camel(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(w.capitalize() for w in rest)
 
 
 def render_job(ej: EvalJob, plan: EvalPlan) -> dict[str, Any]:
@@ -155,6 +163,8 @@ def render_job(ej: EvalJob, plan: EvalPlan) -> dict[str, Any]:
         "podFailurePolicy": {
             "rules": [
                 {"action": "FailJob", "onExitCodes": {"containerName": "worker", "operator": "In", "values": [EXIT_BAD_INPUT]}},
+                # stopped on purpose, or disrupted: the replacement resumes; no retry is used up
+                {"action": "Ignore", "onExitCodes": {"containerName": "worker", "operator": "In", "values": [EXIT_STOPPED]}},
                 {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
             ]
         },

@@ -1,0 +1,292 @@
+"""EvalJobs end to end: eval workers (run by the local runtime from the Foresail image) against a real
+Triton serving the classifier model, through the operator installed by the chart.
+
+One classifier service for the module. The dataset is 400 items whose labels are the model's own
+argmax, except every 10th, which is wrong on purpose: a correct evaluation scores exactly 0.9.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import sys
+import time
+import types
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+from e2e.helpers import Kube, condition, prom_query, wait_for
+from e2e.triton import MODELS, configmap_items, model_configmap
+from hack.cluster import Cluster
+
+N_ITEMS = 400
+
+
+def _predict() -> Any:
+    """The classifier's own ``predict`` (its module imports Triton's backend utils: stub them)."""
+    sys.modules.setdefault("triton_python_backend_utils", types.ModuleType("triton_python_backend_utils"))
+    spec = importlib.util.spec_from_file_location("classifier_model", MODELS / "classifier/1/model.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.predict
+
+
+def dataset() -> str:
+    rng = np.random.default_rng(7)
+    x = rng.normal([5.8, 3.0, 3.8, 1.2], [0.8, 0.4, 1.7, 0.7], size=(4 * N_ITEMS, 4)).astype(np.float32).round(2)
+    probs, cls = _predict()(x)
+    # no near ties: float results differ in the last bits with the batch a request lands in, and a
+    # near tie could flip the argmax (the label must not depend on batching)
+    top2 = np.sort(probs, axis=1)[:, -2:]
+    x, cls = x[top2[:, 1] - top2[:, 0] > 1e-3][:N_ITEMS], cls[top2[:, 1] - top2[:, 0] > 1e-3][:N_ITEMS]
+    assert len(x) == N_ITEMS
+    lines = []
+    for i in range(N_ITEMS):
+        label = int(cls[i, 0]) if i % 10 else (int(cls[i, 0]) + 1) % 3  # every 10th label is wrong
+        lines.append(json.dumps({"id": f"item-{i:04d}", "inputs": {"FEATURES": x[i].tolist()}, "label": label}))
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def evalns(operator: Kube) -> Iterator[str]:
+    """A namespace with a Ready classifier InferenceService and the dataset ConfigMap."""
+    ns = f"t-{uuid.uuid4().hex[:8]}"
+    operator.kubectl("create", "namespace", ns)
+    operator.cluster.wait_default_service_account(ns)
+    cm = model_configmap("models", ["classifier"])
+    operator.create(cm, ns)
+    operator.create(
+        {
+            "apiVersion": "foresail.dev/v1alpha1",
+            "kind": "InferenceService",
+            "metadata": {"name": "classifier"},
+            "spec": {
+                "model": {"name": "classifier", "repository": {"configMap": {"name": "models", "items": configmap_items(cm)}}},
+                "triton": {"image": "nvcr.io/nvidia/tritonserver:24.08-py3"},
+                "slo": {"p99LatencyMs": 200},
+                "scaling": {"minReplicas": 1, "maxReplicas": 1},
+            },
+        },
+        ns,
+    )
+    operator.kubectl("create", "configmap", "iris", "-n", ns, f"--from-literal=dataset.jsonl={dataset()}")
+    wait_for(
+        "the classifier Ready",
+        lambda: (c := condition(operator.get("fisvc", "-n", ns, "classifier"), "Ready")) and c["status"] == "True",
+        timeout=180,
+        interval=1,
+    )
+    yield ns
+    operator.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
+def _evaljob(name: str, **spec: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "target": {"inferenceService": "classifier"},
+        "dataset": {"configMap": {"name": "iris"}},
+        "scorer": {"kind": "top1", "output": "PROBS"},
+        "seed": 1,
+        "shards": 4,
+        "parallelism": 2,
+        "traffic": {"maxConcurrency": 8, "batchSize": 4},
+    }
+    for k, v in spec.items():
+        base[k] = {**base[k], **v} if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+    return {"apiVersion": "foresail.dev/v1alpha1", "kind": "EvalJob", "metadata": {"name": name}, "spec": base}
+
+
+def _status(kube: Kube, ns: str, name: str) -> dict[str, Any]:
+    st: dict[str, Any] = kube.get("evj", "-n", ns, name).get("status") or {}
+    return st
+
+
+def _finished(kube: Kube, ns: str, name: str, timeout: float = 240) -> dict[str, Any]:
+    def done() -> dict[str, Any] | None:
+        st = _status(kube, ns, name)
+        return st if st.get("phase") in ("Succeeded", "Failed") else None
+
+    return wait_for(f"EvalJob {name} finished", done, timeout=timeout, interval=1)
+
+
+def _results(cluster: Cluster, ns: str, name: str) -> bytes:
+    (path,) = (cluster.dir / "pvcs" / ns / f"{name}-results").glob(f"results/{name}-*/results.jsonl")
+    return path.read_bytes()
+
+
+def _check_results(data: bytes) -> None:
+    rows = [json.loads(line) for line in data.splitlines()]
+    ids = [r["id"] for r in rows]
+    assert len(ids) == N_ITEMS and len(set(ids)) == N_ITEMS, "every item exactly once"
+    assert sum(1 for r in rows if r.get("correct")) == N_ITEMS * 9 // 10
+
+
+def test_evaljob_scores_correctly_with_live_progress(operator: Kube, evalns: str) -> None:
+    ns = evalns
+    operator.apply(_evaljob("base", traffic={"maxRequestsPerSecond": 3}), ns)  # ~17 s: long enough to watch
+    live = wait_for(
+        "live progress and throughput in status",
+        lambda: (
+            (st := _status(operator, ns, "base")).get("phase") == "Running"
+            and st.get("throughput", {}).get("eps", 0) > 0
+            and 0 < st.get("progress", {}).get("done", 0) < N_ITEMS
+            and st
+        ),
+        timeout=120,
+        interval=0.5,
+    )
+    assert live["throughput"]["p99Ms"] is not None and live["progress"]["total"] == N_ITEMS
+    st = _finished(operator, ns, "base")
+    assert st["phase"] == "Succeeded", st.get("conditions")
+    assert st["results"]["score"] == pytest.approx(0.9)
+    assert (st["progress"]["done"], st["results"]["scored"], st["results"]["errors"]) == (N_ITEMS, N_ITEMS, 0)
+    assert st["shards"]["completed"] == "0-3"
+    sha = hashlib.sha256(dataset().encode()).hexdigest()
+    prov = st["provenance"]
+    assert prov["datasetSha256"] == sha and prov["seed"] == 1 and prov["model"] == "classifier"
+    assert prov["repositoryDigest"].startswith("sha256:") and len(prov["specHash"]) == 64
+    _check_results(_results(operator.cluster, ns, "base"))
+    cols = operator.kubectl("get", "evj", "-n", ns, "base").stdout
+    assert "EPS" in cols and "SCORE" in cols and "0.9" in cols, cols
+
+    # a finished job ignores spec edits, and says so
+    operator.kubectl("patch", "evj", "-n", ns, "base", "--type=merge", "-p", '{"spec":{"seed":2}}')
+    wait_for(
+        "SpecIgnored on the finished job",
+        lambda: (c := condition(operator.get("evj", "-n", ns, "base"), "SpecIgnored")) and c["status"] == "True",
+        timeout=30,
+    )
+    assert _status(operator, ns, "base")["phase"] == "Succeeded"
+
+
+def test_killed_worker_resumes_without_loss_or_duplicates(operator: Kube, evalns: str) -> None:
+    ns = evalns
+    # slow enough to kill a worker half way: 100 items per shard at 10 requests/s of one item
+    operator.apply(_evaljob("killed", traffic={"maxRequestsPerSecond": 10, "batchSize": 1}), ns)
+
+    def half_done_shard() -> tuple[int, dict[str, Any]] | None:
+        cm = operator.get("configmap", "-n", ns, "killed-progress").get("data") or {}
+        for text in cm.values():
+            r = json.loads(text)
+            if 0.3 <= r["done"] / max(r["total"], 1) < 0.9 and not r["finished"]:
+                pods = [p for p in operator.pods(ns, "foresail.dev/evaljob=killed")
+                        if p["metadata"].get("annotations", {}).get("batch.kubernetes.io/job-completion-index") == str(r["index"])
+                        and p["status"].get("phase") == "Running"]  # fmt: skip
+                if pods:
+                    return r["index"], pods[0]
+        return None
+
+    _, pod = wait_for("a shard about half done", half_done_shard, timeout=120, interval=0.5)
+    operator.kubectl("delete", "pod", "-n", ns, pod["metadata"]["name"], "--grace-period=0", "--force")
+    st = _finished(operator, ns, "killed")
+    assert st["phase"] == "Succeeded", st.get("conditions")
+    assert st["results"]["score"] == pytest.approx(0.9)
+    data = _results(operator.cluster, ns, "killed")
+    _check_results(data)
+    wait_for("the baseline job's results", lambda: _results(operator.cluster, ns, "base"), timeout=5)
+    assert data == _results(operator.cluster, ns, "base"), "the same items and seed give byte-identical results"
+
+
+def test_suspend_resume_and_delete(operator: Kube, evalns: str) -> None:
+    ns = evalns
+    operator.apply(_evaljob("paused", traffic={"maxRequestsPerSecond": 10, "batchSize": 1}), ns)
+    wait_for(
+        "some progress",
+        lambda: _status(operator, ns, "paused").get("progress", {}).get("done", 0) >= 40,
+        timeout=120,
+        interval=0.5,
+    )
+    operator.kubectl("patch", "evj", "-n", ns, "paused", "--type=merge", "-p", '{"spec":{"suspend":true}}')
+    wait_for(
+        "Suspended with no worker running",
+        lambda: (
+            _status(operator, ns, "paused").get("phase") == "Suspended"
+            and not [
+                p for p in operator.pods(ns, "foresail.dev/evaljob=paused") if p["status"].get("phase") in ("Pending", "Running")
+            ]
+        ),
+        timeout=60,
+        interval=0.5,
+    )
+    kept = _status(operator, ns, "paused")["progress"]["done"]
+    assert kept >= 40
+    operator.kubectl("patch", "evj", "-n", ns, "paused", "--type=merge", "-p", '{"spec":{"suspend":false}}')
+    resumed = wait_for(
+        "running again", lambda: (s := _status(operator, ns, "paused")).get("phase") == "Running" and s, timeout=30
+    )
+    assert resumed["progress"]["done"] >= kept, "progress survives a suspension"
+    st = _finished(operator, ns, "paused")
+    assert st["phase"] == "Succeeded" and st["results"]["score"] == pytest.approx(0.9)
+    _check_results(_results(operator.cluster, ns, "paused"))
+
+    operator.apply(_evaljob("doomed", traffic={"maxRequestsPerSecond": 5, "batchSize": 1}), ns)
+    wait_for("doomed running", lambda: operator.pods(ns, "foresail.dev/evaljob=doomed"), timeout=60)
+    operator.kubectl("delete", "evj", "-n", ns, "doomed")
+    wait_for("its Job and pods gone", lambda: not operator.pods(ns, "foresail.dev/evaljob=doomed")
+             and operator.kubectl("get", "job", "-n", ns, "doomed", check=False).returncode != 0, timeout=60)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "spec", "condition_type", "reason"),
+    [
+        ("no-target", {"target": {"inferenceService": "nope"}}, "Admitted", "TargetNotFound"),
+        ("no-dataset", {"dataset": {"configMap": {"name": "nope"}}}, "Admitted", "DatasetNotFound"),
+        ("bad-hash", {"dataset": {"configMap": {"name": "iris"}, "sha256": "0" * 64}}, "Failed", "DatasetHashMismatch"),
+    ],
+)
+def test_problems_are_conditions(
+    operator: Kube, evalns: str, name: str, spec: dict[str, Any], condition_type: str, reason: str
+) -> None:
+    ns = evalns
+    operator.apply(_evaljob(name, **spec), ns)
+    c = wait_for(
+        f"{condition_type}={reason}",
+        lambda: (c := condition(operator.get("evj", "-n", ns, name), condition_type)) and c["reason"] == reason and c,
+        timeout=30,
+    )
+    assert c["status"] == ("True" if condition_type == "Failed" else "False")
+    assert "spec." in c["message"], c["message"]
+    assert not operator.pods(ns, f"foresail.dev/evaljob={name}"), "no worker for a job that cannot run"
+    operator.kubectl("delete", "evj", "-n", ns, name)
+
+
+def test_invalid_evaljob_is_rejected_at_admission(operator: Kube, evalns: str) -> None:
+    bad = _evaljob("invalid", dataset={"configMap": {"name": "iris"}, "pvc": {"claimName": "x", "path": "d.jsonl"}})
+    out = operator.kubectl("create", "-n", evalns, "-f", "-", input=json.dumps(bad), check=False)
+    assert out.returncode != 0 and "exactly one of configMap or pvc" in out.stderr, out.stderr
+
+
+def _served(cluster: Cluster, ns: str, service: str) -> float:
+    q = f'sum(nv_inference_request_success{{namespace="{ns}", foresail_dev_inferenceservice="{service}"}})'
+    rows = prom_query(cluster, q)
+    return float(rows[0]["value"][1]) if rows else 0.0
+
+
+def test_dedicated_mode_runs_on_its_own_batch_replicas(operator: Kube, evalns: str) -> None:
+    ns = evalns
+    before = _served(operator.cluster, ns, "classifier")
+    operator.apply(_evaljob("dedi", mode="dedicated", dedicated={"replicas": 1}), ns)
+    waiting = wait_for(
+        "the job waiting for its eval replicas",
+        lambda: (
+            (c := condition(operator.get("evj", "-n", ns, "dedi"), "Suspended")) and c["reason"] == "WaitingForEvalReplicas" and c
+        ),
+        timeout=30,
+    )
+    assert waiting["status"] == "True"
+    child = operator.get("fisvc", "-n", ns, "dedi-eval")
+    assert child["spec"]["priority"] == "batch" and child["metadata"]["ownerReferences"][0]["name"] == "dedi"
+    st = _finished(operator, ns, "dedi", timeout=300)
+    assert st["phase"] == "Succeeded" and st["results"]["score"] == pytest.approx(0.9)
+    wait_for(
+        "the eval replicas removed after the job",
+        lambda: operator.kubectl("get", "fisvc", "-n", ns, "dedi-eval", check=False).returncode != 0,
+        timeout=60,
+    )
+    time.sleep(3)  # a scrape interval or two
+    assert _served(operator.cluster, ns, "classifier") == before, "evaluation traffic reached the production replicas"

@@ -1,0 +1,276 @@
+"""``foresail eval-worker``: one shard of an EvalJob, in a pod of its Indexed Job.
+
+The IO around the pure ``evaluation`` core: the dataset file (checked against its sha256), the ready
+endpoints of the target's Service (EndpointSlices), Triton (async HTTP, several items per request
+when the model batches), the target's production signals (Prometheus, to yield), progress reports
+(a merge patch of the worker's own key in the job's progress ConfigMap, the only object its Role
+lets it write) and the results directory on the job's PVC. Exit codes: 0 done,
+143 stopped by SIGTERM with the shard unfinished and everything flushed (suspend, preemption,
+drain: the failure policy ignores it and a later pod resumes), 3 the dataset or configuration cannot
+work (the failure policy fails the job), 1 anything else (retried up to ``backoffLimitPerIndex``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from foresail.clients.kube import Kube, load_config
+from foresail.clients.prometheus import PromClient
+from foresail.clients.triton import EvalClient, ModelShape
+from foresail.evaluation.dataset import DatasetError, Item, load_jsonl, sha256_hex
+from foresail.evaluation.limiter import AIMDLimiter, production_pressure
+from foresail.evaluation.progress import ShardProgress
+from foresail.evaluation.results import ResultStore, merge_if_complete
+from foresail.evaluation.runner import run_shard
+from foresail.evaluation.scoring import make_scorer
+from foresail.evaluation.sharding import shard_items
+from foresail.render.evaljob import EXIT_BAD_INPUT, EXIT_STOPPED, RESULTS_MOUNT, WORKER_CONFIG_ENV
+from foresail.render.evaljob_status import ShardReport
+
+__all__ = ["main"]
+
+log = logging.getLogger("foresail.eval-worker")
+ENDPOINT_WAIT_S = 600.0
+
+
+class BadInput(Exception):
+    """The dataset or the configuration cannot work; retrying will not help."""
+
+
+@dataclass
+class Endpoints:
+    """Ready addresses of a Service, from its EndpointSlices, refreshed in the background."""
+
+    kube: Kube
+    namespace: str
+    service: str
+    port_name: str = "http"
+    addresses: list[str] = field(default_factory=list)
+    _rr: itertools.count[int] = field(default_factory=itertools.count)
+
+    def refresh(self) -> list[str]:
+        out: list[str] = []
+        for s in self.kube.list("EndpointSlice", self.namespace, f"kubernetes.io/service-name={self.service}"):
+            port = next((p.get("port") for p in s.get("ports") or [] if p.get("name") == self.port_name), None)
+            if port is None:
+                continue
+            for ep in s.get("endpoints") or []:
+                if (ep.get("conditions") or {}).get("ready") is False:
+                    continue
+                out.extend(f"{a}:{port}" for a in ep.get("addresses") or [])
+        self.addresses = sorted(set(out))
+        return self.addresses
+
+    def next(self) -> str:
+        if not self.addresses:
+            raise ConnectionError(f"no ready endpoints of Service {self.namespace}/{self.service}")
+        return self.addresses[next(self._rr) % len(self.addresses)]
+
+    async def keep_fresh(self, period: float = 2.0) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self.refresh)
+            except Exception as e:
+                log.warning("endpoints of %s not refreshed: %r", self.service, e)
+            await asyncio.sleep(period)
+
+
+def _load(plan: dict[str, Any], seed: int, shards: int, index: int) -> tuple[list[Item], str, int]:
+    path = Path(plan["datasetPath"])
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise BadInput(f"dataset {path}: {e.strerror}") from None
+    sha = sha256_hex(data)
+    if plan.get("datasetSha256") and plan["datasetSha256"] != sha:
+        raise BadInput(f"dataset sha256 is {sha}, spec.dataset.sha256 says {plan['datasetSha256']}")
+    try:
+        items = load_jsonl(data)
+    except DatasetError as e:
+        raise BadInput(f"dataset: {e}") from None
+    return shard_items(items, index, seed, shards), sha, len(items)
+
+
+async def run(config: dict[str, Any], index: int, kube: Kube, stop: asyncio.Event) -> int:
+    plan, traffic = config["plan"], config["traffic"]
+    ns, progress_cm = config["namespace"], config["progressConfigMap"]
+    seed, shards = int(config["seed"]), int(config["shards"])
+    sha, n_items, total = "", 0, 0
+
+    sequence = itertools.count()
+    newest = {"sent": -1}
+    order = threading.Lock()
+
+    def send(n: int, r: ShardReport) -> None:
+        # a cancelled report's thread still runs: never let an older report land after a newer one
+        with order:
+            if n < newest["sent"]:
+                return
+            newest["sent"] = n
+            kube.merge_patch("ConfigMap", ns, progress_cm, {"data": {f"shard-{index}": r.to_json()}})
+
+    async def publish(r: ShardReport) -> None:
+        try:
+            await asyncio.to_thread(send, next(sequence), r)
+        except Exception as e:  # progress is best effort; results on the volume are what counts
+            log.warning("progress not reported: %r", e)
+
+    try:
+        mine, sha, n_items = _load(plan, seed, shards, index)
+        sc = config["scorer"]
+        scorer = make_scorer(sc["kind"], sc.get("output"), sc.get("atol", 1e-6), sc.get("rtol", 1e-5), sc.get("plugin"))
+        scorer.check(mine)
+    except (BadInput, ValueError) as e:
+        log.error("shard %d: %s", index, e)
+        await publish(ShardReport(index=index, error=str(e)[:500], dataset_sha256=sha, time=time.time()))
+        return EXIT_BAD_INPUT
+    total = len(mine)
+    store = ResultStore(Path(RESULTS_MOUNT) / plan["resultsDir"], index)
+    endpoints = Endpoints(kube, ns, plan["service"])
+    refresher = asyncio.create_task(endpoints.keep_fresh())
+    client = EvalClient(plan["model"], plan.get("version", ""), float(traffic["requestTimeoutSeconds"]))
+    prom = (
+        PromClient(plan["prometheusUrl"])
+        if config.get("yield") and plan.get("prometheusUrl") and plan.get("production")
+        else None
+    )
+    tasks: list[asyncio.Task[None]] = [refresher]
+    try:
+        shape = await _describe(client, endpoints, stop)
+        if shape is None:
+            return EXIT_STOPPED if stop.is_set() else 1
+        batch = min(int(traffic["batchSize"]), shape.max_batch_size or 1)
+        target = traffic.get("targetLatencyMs") or (plan["sloMs"] if config.get("yield") else None)
+        limiter = AIMDLimiter(
+            int(traffic["minConcurrency"]), int(traffic["maxConcurrency"]), latency_target_ms=float(target) if target else None
+        )
+        if prom is not None:
+            tasks.append(asyncio.create_task(_yield(prom, ns, plan["production"], float(plan["sloMs"]), endpoints, limiter)))
+
+        async def infer(items: list[Item]) -> list[dict[str, npt.NDArray[Any]]]:
+            return await client.infer(endpoints.next(), shape, [it.inputs for it in items])
+
+        async def report(p: ShardProgress) -> None:
+            await publish(_report(p, sha, n_items))
+
+        summary = await run_shard(
+            mine,
+            store,
+            infer,
+            scorer,
+            limiter,
+            time.monotonic,
+            report,
+            batch_size=batch,
+            max_rps=traffic.get("maxRequestsPerSecond"),
+            retries=int(traffic["retries"]),
+            backoff_s=float(traffic["backoffSeconds"]),
+            timeout_s=float(traffic["requestTimeoutSeconds"]),
+            stop=stop,
+            record_outputs=bool(config.get("recordOutputs", False)),
+        )
+        if summary.stopped:
+            # not 0: a Succeeded pod would mark the index complete; the Job's failure policy ignores this code
+            log.info("shard %d: stopped at %d/%d; the next pod resumes", index, summary.done, total)
+            return EXIT_STOPPED
+        merged = merge_if_complete(store.directory, shards)
+        log.info("shard %d: %d items, %d errors%s", index, summary.done, summary.errors, f"; merged {merged}" if merged else "")
+        return 0
+    finally:
+        for t in tasks:
+            t.cancel()
+        await client.close()
+        if prom is not None:
+            await prom.close()
+
+
+async def _describe(client: EvalClient, endpoints: Endpoints, stop: asyncio.Event) -> ModelShape | None:
+    """The model's inputs and batching, from the first endpoint that answers (waiting for one)."""
+    deadline = time.monotonic() + ENDPOINT_WAIT_S
+    last: Exception | None = None
+    while time.monotonic() < deadline and not stop.is_set():
+        for addr in list(endpoints.addresses):
+            try:
+                return await client.describe(addr)
+            except Exception as e:
+                last = e
+        await asyncio.sleep(1.0)
+    log.error("no endpoint of %s answered within %.0fs: %r", endpoints.service, ENDPOINT_WAIT_S, last)
+    return None
+
+
+async def _yield(prom: PromClient, ns: str, service: str, slo_ms: float, endpoints: Endpoints, limiter: AIMDLimiter) -> None:
+    """Production signals -> pressure on the limiter, every 2 s. No signal counts as full pressure."""
+    while True:
+        now = time.time()
+        try:
+            snap, _ = await prom.snapshot(now, only=(ns, service))
+            m = snap.get((ns, service))
+            replicas = max(len(endpoints.addresses), 1)
+            if m is None or m.queue is None or m.p99_ms is None:
+                pressure = 1.0
+            else:
+                pressure = production_pressure(m.queue / replicas, m.p99_ms, slo_ms)
+        except Exception as e:
+            log.warning("production signals unavailable: %r", e)
+            pressure = 1.0
+        limiter.set_pressure(pressure, time.monotonic())
+        await asyncio.sleep(2.0)
+
+
+def _report(p: ShardProgress, sha: str, n_items: int) -> ShardReport:
+    return ShardReport(
+        index=p.shard,
+        done=p.done,
+        total=p.total,
+        errors=p.errors,
+        correct=p.correct,
+        scored=p.scored,
+        eps=p.eps,
+        p50_ms=p.p50_ms,
+        p95_ms=p.p95_ms,
+        p99_ms=p.p99_ms,
+        limit=p.limit,
+        throttled_seconds=p.throttled_s,
+        finished=p.finished,
+        dataset_sha256=sha,
+        dataset_items=n_items,
+        time=time.time(),
+    )
+
+
+def main() -> int:
+    logging.basicConfig(
+        level=os.environ.get("FORESAIL_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per Prometheus query is noise
+    raw = os.environ.get(WORKER_CONFIG_ENV)
+    index = os.environ.get("JOB_COMPLETION_INDEX")
+    if not raw or index is None:
+        log.error("%s and JOB_COMPLETION_INDEX must be set (the operator's Indexed Job sets both)", WORKER_CONFIG_ENV)
+        return EXIT_BAD_INPUT
+    config = json.loads(raw)
+
+    async def go() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        load_config()
+        return await run(config, int(index), Kube(), stop)
+
+    np.seterr(all="ignore")
+    return asyncio.run(go())
