@@ -3,8 +3,9 @@
     .venv/bin/python -m hack.bench_evaljob [--out out/bench] [--quick]
 
 1. Throughput: evaluations/s of the eval worker's core (``evaluation.runner`` with the worker's own
-   Triton client, HTTP) at a fixed concurrency bound, relative to ``perf_analyzer``'s throughput at the
-   same concurrency and batch size (HTTP). Also the adaptive limiter (1..bound) on its own.
+   Triton client, gRPC) at a fixed concurrency bound, relative to ``perf_analyzer``'s throughput at the
+   same concurrency and batch size (gRPC). Also the adaptive limiter (1..bound) on its own, and the
+   simplest possible tritonclient loop (the Python client library's ceiling on this machine).
 2. Shared mode: production traffic at 70% of the replica's capacity at the SLO (open loop, the load
    generator), alone and then with an evaluation yielding to it (production pressure from Triton's own
    queue and p99 metrics, as the worker reads them through Prometheus), and with one that does not yield.
@@ -48,6 +49,7 @@ from hack.calibrate import measure, start_triton
 from hack.cluster import REPO
 
 MODEL = "emulated"
+FLUSH_EVERY_S = 0.25  # as the worker: results reach the disk (fsync) at least this often
 
 
 def dataset(n: int, seed: int = 3) -> list[Item]:
@@ -60,7 +62,7 @@ def dataset(n: int, seed: int = 3) -> list[Item]:
 
 
 async def evaluate(
-    http: int,
+    port: int,
     items: list[Item],
     directory: Path,
     lo: int,
@@ -70,9 +72,10 @@ async def evaluate(
     slo_ms: float | None = None,
     stop_at: int | None = None,
 ) -> dict[str, Any]:
-    """Run the worker core on ``items``; ``pressure_from``: Triton's metrics port to yield to production."""
+    """Run the worker core (gRPC, as the worker) on ``items``; ``pressure_from``: Triton's metrics port to
+    yield to production."""
     client = EvalClient(MODEL)
-    addr = f"127.0.0.1:{http}"
+    addr = f"127.0.0.1:{port}"
     shape = await client.describe(addr)
     limiter = AIMDLimiter(lo, hi, initial=lo, latency_target_ms=slo_ms)
     store = ResultStore(directory, 0)
@@ -99,7 +102,7 @@ async def evaluate(
     try:
         summary = await run_shard(
             items, store, infer, make_scorer("numericTolerance", "OUTPUT0", 1e-5, 1e-5), limiter, time.monotonic, report,
-            batch_size=batch, stop=stop, report_every_s=0.5, record_outputs=False,
+            batch_size=batch, stop=stop, report_every_s=0.5, record_outputs=False, flush_every_s=FLUSH_EVERY_S,
         )  # fmt: skip
     finally:
         if task is not None:
@@ -161,15 +164,36 @@ def production(http: int, rate: float, seconds: float, tmp: Path, name: str) -> 
     return {k: s[k] for k in ("requests", "errors", "achieved_rps", "p50_ms", "p99_ms", "max_ms")}
 
 
+async def bare(port: int, conc: int, batch: int, n: int) -> float:
+    """Items/s of the simplest possible tritonclient gRPC loop at a fixed concurrency: the library's ceiling."""
+    import tritonclient.grpc.aio as triton_grpc
+
+    c = triton_grpc.InferenceServerClient(f"127.0.0.1:{port}")
+    x = np.random.default_rng(0).random((batch, 16)).astype(np.float32)
+    sem = asyncio.Semaphore(conc)
+
+    async def one() -> None:
+        async with sem:
+            inp = triton_grpc.InferInput("INPUT0", [batch, 16], "FP32")
+            inp.set_data_from_numpy(x)
+            await c.infer(MODEL, [inp])
+
+    t0 = time.monotonic()
+    await asyncio.gather(*(one() for _ in range(n // batch)))
+    dt = time.monotonic() - t0
+    await c.close()
+    return round((n // batch) * batch / dt, 1)
+
+
 async def shared(
-    http: int, metrics: int, rate: float, seconds: float, slo: float, tmp: Path, yield_: bool, n: int
+    http: int, grpc: int, metrics: int, rate: float, seconds: float, slo: float, tmp: Path, yield_: bool, n: int
 ) -> dict[str, Any]:
     out = tmp / f"shared-{yield_}.json"
     proc = loadgen(http, rate, seconds, out)
     await asyncio.sleep(3)  # production first
     items = dataset(n, seed=5)
     ev = await asyncio.wait_for(
-        evaluate(http, items, tmp / f"shared-{yield_}", 1, 16, 1, metrics if yield_ else None, slo if yield_ else None,
+        evaluate(grpc, items, tmp / f"shared-{yield_}", 1, 16, 1, metrics if yield_ else None, slo if yield_ else None,
                  stop_at=None),
         timeout=seconds + 120,
     )  # fmt: skip
@@ -190,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     out = REPO / args.out
     out.mkdir(parents=True, exist_ok=True)
     n = 1000 if args.quick else 4000
-    proc, http, _grpc, logf = start_triton(REPO / "e2e/models", MODEL, {})
+    proc, http, grpc, logf = start_triton(REPO / "e2e/models", MODEL, {})
     metrics = _metrics_port(logf)
     results: dict[str, Any] = {"model": MODEL, "items": n}
     try:
@@ -200,13 +224,15 @@ def main(argv: list[str] | None = None) -> int:
             # 1. throughput at equal concurrency bounds
             rows = []
             for conc, batch in ((8, 1), (16, 1), (8, 4)):
-                pa = measure(MODEL, http, conc, 3000, protocol="http", batch=batch)
-                fixed = asyncio.run(evaluate(http, dataset(n), tmp / f"fixed-{conc}-{batch}", conc, conc, batch))
-                adaptive = asyncio.run(evaluate(http, dataset(n), tmp / f"aimd-{conc}-{batch}", 1, conc, batch))
+                pa = measure(MODEL, grpc, conc, 3000, protocol="grpc", batch=batch)
+                fixed = asyncio.run(evaluate(grpc, dataset(n), tmp / f"fixed-{conc}-{batch}", conc, conc, batch))
+                adaptive = asyncio.run(evaluate(grpc, dataset(n), tmp / f"aimd-{conc}-{batch}", 1, conc, batch))
+                loop = asyncio.run(bare(grpc, conc, batch, n))
                 rows.append({
                     "concurrency": conc, "batch": batch, "perf_analyzer_eps": pa["throughput_rps"],
                     "eval_eps": fixed["eps"], "ratio": round(fixed["eps"] / pa["throughput_rps"], 3),
                     "eval_adaptive_eps": adaptive["eps"], "adaptive_ratio": round(adaptive["eps"] / pa["throughput_rps"], 3),
+                    "bare_tritonclient_eps": loop, "bare_ratio": round(loop / pa["throughput_rps"], 3),
                     "accuracy": fixed["accuracy"], "pa_p99_ms": pa["p99_ms"],
                 })  # fmt: skip
                 print(json.dumps(rows[-1]), flush=True)
@@ -223,15 +249,15 @@ def main(argv: list[str] | None = None) -> int:
                 "capacity_rps": capacity,
                 "production_rps": rate,
                 "alone": production(http, rate, seconds, tmp, "alone"),
-                "with_yielding_eval": asyncio.run(shared(http, metrics, rate, seconds, slo, tmp, True, n)),
-                "with_greedy_eval": asyncio.run(shared(http, metrics, rate, seconds, slo, tmp, False, n)),
+                "with_yielding_eval": asyncio.run(shared(http, grpc, metrics, rate, seconds, slo, tmp, True, n)),
+                "with_greedy_eval": asyncio.run(shared(http, grpc, metrics, rate, seconds, slo, tmp, False, n)),
             }
             print(json.dumps(results["shared"]), flush=True)
             # 3. resume
             items = dataset(n, seed=9)
-            whole = asyncio.run(evaluate(http, items, tmp / "whole", 8, 8, 4))
-            first = asyncio.run(evaluate(http, items, tmp / "resumed", 8, 8, 4, stop_at=n // 2))
-            second = asyncio.run(evaluate(http, items, tmp / "resumed", 8, 8, 4))
+            whole = asyncio.run(evaluate(grpc, items, tmp / "whole", 8, 8, 4))
+            first = asyncio.run(evaluate(grpc, items, tmp / "resumed", 8, 8, 4, stop_at=n // 2))
+            second = asyncio.run(evaluate(grpc, items, tmp / "resumed", 8, 8, 4))
             same = (tmp / "whole/shard-0.final.jsonl").read_bytes() == (tmp / "resumed/shard-0.final.jsonl").read_bytes()
             results["resume"] = {
                 "uninterrupted_s": whole["wall_s"],
@@ -263,13 +289,13 @@ def _metrics_port(logf: Path) -> int:
 
 def _markdown(r: dict[str, Any]) -> str:
     lines = [
-        "| concurrency | batch | perf_analyzer items/s | eval worker EPS (fixed bound) | ratio | adaptive EPS | ratio |",
-        "|---|---|---|---|---|---|---|",
+        "| concurrency | batch | perf_analyzer items/s (gRPC) | eval worker EPS (fixed bound) | ratio | adaptive EPS | ratio | bare tritonclient loop | ratio |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for t in r["throughput"]:
         lines.append(
             f"| {t['concurrency']} | {t['batch']} | {t['perf_analyzer_eps']} | {t['eval_eps']} | {t['ratio']:.1%} | "
-            f"{t['eval_adaptive_eps']} | {t['adaptive_ratio']:.1%} |"
+            f"{t['eval_adaptive_eps']} | {t['adaptive_ratio']:.1%} | {t['bare_tritonclient_eps']} | {t['bare_ratio']:.1%} |"
         )
     s = r["shared"]
     lines += [

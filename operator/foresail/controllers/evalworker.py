@@ -44,6 +44,7 @@ __all__ = ["main"]
 
 log = logging.getLogger("foresail.eval-worker")
 ENDPOINT_WAIT_S = 600.0
+FLUSH_EVERY_S = 0.25  # one fsync per quarter second, not per answer; a kill redoes at most that much
 
 
 class BadInput(Exception):
@@ -57,7 +58,7 @@ class Endpoints:
     kube: Kube
     namespace: str
     service: str
-    port_name: str = "http"
+    port_name: str = "grpc"
     addresses: list[str] = field(default_factory=list)
     _rr: itertools.count[int] = field(default_factory=itertools.count)
 
@@ -181,6 +182,7 @@ async def run(config: dict[str, Any], index: int, kube: Kube, stop: asyncio.Even
             timeout_s=float(traffic["requestTimeoutSeconds"]),
             stop=stop,
             record_outputs=bool(config.get("recordOutputs", False)),
+            flush_every_s=FLUSH_EVERY_S,
         )
         if summary.stopped:
             # not 0: a Succeeded pod would mark the index complete; the Job's failure policy ignores this code
