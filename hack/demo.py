@@ -29,6 +29,19 @@ from hack.cluster import REPO, Cluster
 TRACE = REPO.parent / "shared/traces/AzureLLMInferenceTrace_conv.csv"
 
 
+# the demo's namespace belongs to a tenant: its GPUs are arbitrated and shown by `kubectl get tenants`
+TENANT: dict[str, Any] = {
+    "apiVersion": "foresail.dev/v1alpha1",
+    "kind": "Tenant",
+    "metadata": {"name": "demo"},
+    "spec": {
+        "namespaces": ["default"],
+        "gpus": [{"resource": "nvidia.com/gpu", "guaranteed": 8, "limit": 16}],
+        "allowedPriorities": ["critical", "standard", "batch"],
+    },
+}
+
+
 def _isvc() -> dict[str, Any]:
     obj: dict[str, Any] = yaml.safe_load((REPO / "crds/examples/inferenceservice.yaml").read_text())
     obj["metadata"]["name"] = "demo"
@@ -105,6 +118,12 @@ def _report(out: Path, rows: list[dict[str, Any]], summary: dict[str, Any], slo:
         "",
         "![timeline](demo.png)",
         "",
+        "Tenant at the end (`kubectl get tenants`):",
+        "",
+        "```",
+        summary.get("tenants", "").rstrip(),
+        "```",
+        "",
         "| t (s) | replicas | warm | arrival rps | queue | p99 ms | reason |",
         "|---|---|---|---|---|---|---|",
         *[
@@ -140,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
         kube.kubectl("apply", "-f", str(REPO / "policies/scaling"))
         kube.kubectl("apply", "-f", str(REPO / "crds/examples/emulated-model.yaml"))
+        kube.apply(TENANT)
         kube.create(_isvc())
         print("[demo] waiting for the InferenceService to be Ready (warm)", flush=True)
         deadline = time.monotonic() + 180
@@ -173,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         if gen.returncode != 0:
             raise SystemExit(f"demo: load generator failed: {err[-2000:]}")
         summary = json.loads((out / "loadgen.json").read_text())
+        summary["tenants"] = kube.kubectl("get", "tenants").stdout
         _report(out, rows, summary, 150.0)
         print(f"[demo] report: {out / 'report.md'} and {out / 'demo.png'}", flush=True)
     finally:
