@@ -164,7 +164,13 @@ def _reconcile(kube: Kube, fresh: dict[str, Any], now: datetime) -> None:
         if ej.spec.mode == EvalMode.DEDICATED:
             children.append(render_eval_isvc(ej, isvc))
             service = n.eval_isvc
-        for child in children:
+        settled = (
+            job is not None
+            and (job["metadata"].get("annotations") or {}).get("foresail.dev/spec-hash") == h
+            and ej.status.observed_generation == ej.generation
+        )
+        # children are applied when the job starts or its spec changes, not on every progress tick
+        for child in [] if settled else children:
             try:
                 kube.apply(child)
             except ApiException as e:
