@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from foresail.api.conditions import Condition
 from foresail.api.inferenceservice import DNS_LABEL, QUANTITY, Priority
+from foresail.api.meta import Resource
 
 __all__ = [
     "DatasetSource",
@@ -274,27 +275,14 @@ class EvalJobStatus(BaseModel):
     conditions: list[Condition] = Field(default_factory=list, description="Admitted, Running, Suspended, Succeeded, Failed.")
 
 
-class EvalJob(BaseModel):
+class EvalJob(Resource):
     """A sharded, deterministic, resumable evaluation of a served model that yields to production."""
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
     api_version: str = Field(default="foresail.dev/v1alpha1", alias="apiVersion")
     kind: str = Field(default="EvalJob")
-    metadata: dict[str, Any] = Field(default_factory=dict)
     spec: EvalJobSpec
     status: EvalJobStatus = Field(default_factory=EvalJobStatus)
-
-    @property
-    def name(self) -> str:
-        return str(self.metadata.get("name", ""))
-
-    @property
-    def namespace(self) -> str:
-        return str(self.metadata.get("namespace", ""))
-
-    @property
-    def generation(self) -> int:
-        return int(self.metadata.get("generation", 0) or 0)
 
 
 def spec_hash(spec: EvalJobSpec) -> str:

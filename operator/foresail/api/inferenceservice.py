@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from foresail.api.conditions import Condition
+from foresail.api.meta import Resource
 from foresail.api.scalingpolicy import ScalingBehavior
 
 __all__ = [
@@ -318,24 +319,11 @@ class InferenceServiceStatus(_Model):
 NameStr = Annotated[str, Field(max_length=MAX_NAME_LENGTH, pattern=DNS_LABEL)]
 
 
-class InferenceService(_Model):
+class InferenceService(Resource):
     """A Triton deployment of a model repository with a latency SLO, autoscaled ahead of demand."""
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
     api_version: str = Field(default="foresail.dev/v1alpha1", alias="apiVersion")
     kind: str = Field(default="InferenceService")
-    metadata: dict[str, Any] = Field(default_factory=dict)
     spec: InferenceServiceSpec
     status: InferenceServiceStatus = Field(default_factory=InferenceServiceStatus)
-
-    @property
-    def name(self) -> str:
-        return str(self.metadata.get("name", ""))
-
-    @property
-    def namespace(self) -> str:
-        return str(self.metadata.get("namespace", ""))
-
-    @property
-    def generation(self) -> int:
-        return int(self.metadata.get("generation", 0) or 0)

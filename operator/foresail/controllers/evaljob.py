@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import kopf
@@ -22,6 +21,7 @@ from foresail.api.conditions import find_condition, set_condition
 from foresail.api.evaljob import EvalJob, EvalJobStatus, EvalMode, spec_hash
 from foresail.api.inferenceservice import InferenceService
 from foresail.clients.kube import ApiException, Kube
+from foresail.controllers.handlers import kube, object_lock, utcnow
 from foresail.render.evaljob import (
     DATA_MOUNT,
     LABEL_EVALJOB,
@@ -39,15 +39,6 @@ __all__ = ["EVALJOB", "reconcile_evaljob"]
 
 EVALJOB = ("foresail.dev", "v1alpha1", "evaljobs")
 DEFAULT_IMAGE = "ghcr.io/foresail/foresail:0.1.0"
-_locks: dict[str, threading.Lock] = {}
-_guard = threading.Lock()
-
-
-def _lock(key: str) -> threading.Lock:
-    with _guard:
-        return _locks.setdefault(key, threading.Lock())
-
-
 def _dataset(kube: Kube, ej: EvalJob) -> tuple[str, int, Problem | None]:
     """(sha256, items) of a ConfigMap dataset, checked against the spec; ("", 0) for a PVC (the workers
     hash it and fail the job on a mismatch)."""
@@ -107,7 +98,7 @@ def _repository_digest(kube: Kube, isvc: InferenceService) -> str:
 def reconcile_evaljob(kube: Kube, body: dict[str, Any], now: datetime) -> None:
     md = body["metadata"]
     ns, name = md["namespace"], md["name"]
-    with _lock(f"{ns}/{name}"):
+    with object_lock(f"{ns}/{name}"):
         fresh = kube.get("EvalJob", ns, name)
         if fresh is None or fresh["metadata"].get("deletionTimestamp"):
             return
@@ -311,25 +302,11 @@ def _finished(kube: Kube, ej: EvalJob, fresh: dict[str, Any], now: datetime) -> 
 
 # ------------------------------------------------------------------ kopf wiring
 
-KUBE: Kube | None = None
-
-
-def _kube() -> Kube:
-    global KUBE
-    if KUBE is None:
-        KUBE = Kube()
-    return KUBE
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 @kopf.on.resume(*EVALJOB)
 @kopf.on.create(*EVALJOB)
 @kopf.on.update(*EVALJOB, field="spec")
 def on_evaljob(body: kopf.Body, **_: Any) -> None:
-    reconcile_evaljob(_kube(), dict(body), _now())
+    reconcile_evaljob(kube(), dict(body), utcnow())
 
 
 @kopf.timer(*EVALJOB, interval=3, initial_delay=3)
@@ -337,7 +314,7 @@ def progress_evaljob(body: kopf.Body, **_: Any) -> None:
     status = EvalJobStatus.model_validate(body.get("status") or {})
     if finished(status) and status.observed_generation >= int(body["metadata"].get("generation", 0)):
         return
-    reconcile_evaljob(_kube(), dict(body), _now())
+    reconcile_evaljob(kube(), dict(body), utcnow())
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={LABEL_EVALJOB: kopf.PRESENT})
@@ -346,8 +323,8 @@ def on_eval_job_change(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
         return
     owner = (body.get("metadata", {}).get("labels") or {}).get(LABEL_EVALJOB)
     try:
-        ej = _kube().get("EvalJob", body["metadata"]["namespace"], str(owner))
+        ej = kube().get("EvalJob", body["metadata"]["namespace"], str(owner))
     except ApiException:
         return
     if ej is not None:
-        reconcile_evaljob(_kube(), ej, _now())
+        reconcile_evaljob(kube(), ej, utcnow())

@@ -7,8 +7,7 @@ whenever a child it owns changes or disappears (drift repair).
 
 from __future__ import annotations
 
-import threading
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import kopf
@@ -17,6 +16,7 @@ from pydantic import ValidationError
 from foresail.api.conditions import set_condition
 from foresail.api.inferenceservice import InferenceService, InferenceServiceStatus
 from foresail.clients.kube import ApiException, Kube
+from foresail.controllers.handlers import kube, object_lock, utcnow
 from foresail.render.isvc_status import ProblemReport, observe
 from foresail.render.triton import LABEL_ISVC, render_children
 
@@ -26,19 +26,6 @@ ISVC = ("foresail.dev", "v1alpha1", "inferenceservices")
 RECONCILER_FIELDS = {
     "observed_generation", "replicas", "ready_replicas", "warm_replicas", "starting_replicas", "desired_replicas", "selector", "conditions",
 }  # fmt: skip
-_locks: dict[str, threading.Lock] = {}
-_locks_guard = threading.Lock()
-
-
-def _lock(key: str) -> threading.Lock:
-    with _locks_guard:
-        return _locks.setdefault(key, threading.Lock())
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def check_repository(kube: Kube, isvc: InferenceService) -> ProblemReport | None:
     repo = isvc.spec.model.repository
     ns = isvc.namespace
@@ -79,7 +66,7 @@ def ensure_replicas(kube: Kube, isvc: InferenceService, created: bool) -> None:
 def reconcile(kube: Kube, body: dict[str, Any], now: datetime) -> InferenceServiceStatus | None:
     md = body["metadata"]
     ns, name = md["namespace"], md["name"]
-    with _lock(f"{ns}/{name}"):
+    with object_lock(f"{ns}/{name}"):
         fresh = kube.get("InferenceService", ns, name)  # act on the newest version, not the event's
         if fresh is None or fresh["metadata"].get("deletionTimestamp"):
             return None
@@ -137,27 +124,17 @@ def reconcile(kube: Kube, body: dict[str, Any], now: datetime) -> InferenceServi
 
 # ------------------------------------------------------------------ kopf wiring
 
-KUBE: Kube | None = None
-
-
-def _kube() -> Kube:
-    global KUBE
-    if KUBE is None:
-        KUBE = Kube()
-    return KUBE
-
-
 @kopf.on.resume(*ISVC)
 @kopf.on.create(*ISVC)
 @kopf.on.update(*ISVC, field="spec")
 def on_isvc(body: kopf.Body, **_: Any) -> None:
-    reconcile(_kube(), dict(body), _now())
+    reconcile(kube(), dict(body), utcnow())
 
 
 # periodic, whatever else changes the object (the autoscaler writes status every tick)
 @kopf.timer(*ISVC, interval=30, initial_delay=30)
 def resync_isvc(body: kopf.Body, **_: Any) -> None:
-    reconcile(_kube(), dict(body), _now())
+    reconcile(kube(), dict(body), utcnow())
 
 
 def _owner_changed(body: kopf.Body) -> None:
@@ -167,11 +144,11 @@ def _owner_changed(body: kopf.Body) -> None:
         return
     ns = body["metadata"]["namespace"]
     try:
-        isvc = _kube().get("InferenceService", ns, owner)
+        isvc = kube().get("InferenceService", ns, owner)
     except ApiException:
         return
     if isvc is not None:
-        reconcile(_kube(), isvc, _now())
+        reconcile(kube(), isvc, utcnow())
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": "foresail", LABEL_ISVC: kopf.PRESENT})
