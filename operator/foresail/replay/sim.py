@@ -16,12 +16,12 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from foresail.replay.traces import Arrivals
 
-__all__ = ["PolicyView", "ReplicaModel", "SimConfig", "SimResult", "simulate"]
+__all__ = ["PolicyView", "ReplicaModel", "SimConfig", "SimResult", "p99_by_window", "recovery_s", "simulate"]
 
 
 @dataclass(frozen=True)
@@ -125,6 +125,41 @@ def _p99(values: list[float]) -> float:
         return 0.0
     xs = sorted(values)
     return xs[min(len(xs) - 1, math.ceil(0.99 * len(xs)) - 1)]
+
+
+def p99_by_window(
+    times: Sequence[float], latencies_ms: Sequence[float], window_s: float = 1.0, horizon: float | None = None
+) -> list[float | None]:
+    """p99 (nearest rank) of the requests *arriving* in each window ``[k w, (k+1) w)`` from 0 to ``horizon``
+    (default: the last arrival); ``None`` for a window without arrivals. Unserved requests (latency
+    ``inf``) count as over any SLO. The same figure for simulated and for recorded requests."""
+    if window_s <= 0:
+        raise ValueError(f"window_s must be > 0, got {window_s}")
+    end = horizon if horizon is not None else max(times, default=0.0)
+    by: list[list[float]] = [[] for _ in range(int(end // window_s) + 1)]
+    for t, lat in zip(times, latencies_ms, strict=True):
+        k = int(t // window_s)
+        if t >= 0 and k < len(by):
+            by[k].append(lat)
+    return [_p99(lats) if lats else None for lats in by]
+
+
+def recovery_s(
+    p99s: Sequence[float | None], window_s: float, slo_ms: float, since: float, hold_s: float | None = None
+) -> float | None:
+    """Seconds from ``since`` (a step in the load) until the windowed p99 is within the SLO and stays there:
+    to the last window (``hold_s`` None), or for at least ``hold_s`` (so that a later, unrelated blip does not
+    count as the step's). 0.0 if it never left the SLO, ``None`` if it never recovers. Windows ending at or
+    before ``since`` are ignored; windows without arrivals count as within."""
+    first = next((k for k in range(len(p99s)) if (k + 1) * window_s > since), len(p99s))
+    if first == len(p99s):
+        return 0.0  # nothing after ``since``: it never left the SLO
+    ok = [p is None or p <= slo_ms for p in p99s]
+    span = len(p99s) if hold_s is None else max(1, math.ceil(hold_s / window_s - 1e-9))
+    for j in range(first, len(p99s)):
+        if all(ok[j : j + span]):
+            return max(0.0, j * window_s - since)
+    return None
 
 
 def simulate(arr: Arrivals, cfg: SimConfig, policy: Callable[[PolicyView], int], horizon: float | None = None) -> SimResult:
