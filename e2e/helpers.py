@@ -60,18 +60,6 @@ class Kube:
         return items
 
 
-def condition(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
-    for c in obj.get("status", {}).get("conditions", []) or []:
-        if c.get("type") == type_:
-            return dict(c)
-    return None
-
-
-def is_ready(pod: dict[str, Any]) -> bool:
-    c = condition(pod, "Ready")
-    return c is not None and c.get("status") == "True"
-
-
 def pause_deployment(
     name: str, replicas: int, gpus: int = 0, priority_class: str | None = None, **pod_extra: Any
 ) -> dict[str, Any]:

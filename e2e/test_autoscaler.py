@@ -11,7 +11,8 @@ from typing import Any
 
 import yaml
 
-from e2e.helpers import Kube, condition, is_ready, wait_for
+from e2e.helpers import Kube, wait_for
+from foresail.api.objects import condition, pod_is_ready
 from foresail.clients.prometheus import PromClient, ServiceMetrics
 from hack import netns
 from hack.cluster import REPO, Cluster
@@ -90,7 +91,7 @@ def test_scales_up_under_load_and_back_down_with_real_triton(operator: Kube, nam
     operator.create(_isvc("auto"), namespace)
     wait_for(
         "1 ready replica",
-        lambda: (p := operator.pods(namespace, "foresail.dev/inferenceservice=auto")) and all(map(is_ready, p)) and len(p) == 1,
+        lambda: (p := operator.pods(namespace, "foresail.dev/inferenceservice=auto")) and all(map(pod_is_ready, p)) and len(p) == 1,
         timeout=120,
     )
 

@@ -7,7 +7,8 @@ import json
 import uuid
 from typing import Any
 
-from e2e.helpers import Kube, condition, is_ready, pause_deployment, wait_for
+from e2e.helpers import Kube, pause_deployment, wait_for
+from foresail.api.objects import condition, pod_is_ready
 
 
 def test_nodes_advertise_gpus(kube: Kube) -> None:
@@ -25,7 +26,7 @@ def test_gpu_deployment_schedules_and_overask_stays_pending(kube: Kube, namespac
 
     def two_ready() -> list[dict[str, Any]] | None:
         pods = kube.pods(namespace, "app=one-gpu")
-        return pods if len(pods) == 2 and all(map(is_ready, pods)) else None
+        return pods if len(pods) == 2 and all(map(pod_is_ready, pods)) else None
 
     pods = wait_for("2 Ready GPU pods", two_ready)
     for p in pods:
@@ -57,7 +58,7 @@ def test_readiness_gate_holds_pod_until_condition_true(kube: Kube, namespace: st
     # containers are ready, the gate is not: the pod must stay NotReady
     assert condition(pod, "ContainersReady")["status"] == "True"  # type: ignore[index]
     for _ in range(8):
-        assert not is_ready(kube.get("pod", "-n", namespace, name))
+        assert not pod_is_ready(kube.get("pod", "-n", namespace, name))
 
     def slice_ready() -> list[dict[str, Any]]:
         slices = kube.get("endpointslices", "-n", namespace)["items"]
@@ -80,10 +81,10 @@ def test_readiness_gate_holds_pod_until_condition_true(kube: Kube, namespace: st
         kube.kubectl("patch", "pod", "-n", namespace, name, "--subresource=status", "--type=strategic", "-p", json.dumps(patch))
 
     set_gate("True")
-    wait_for("pod Ready after the gate turns True", lambda: is_ready(kube.get("pod", "-n", namespace, name)))
+    wait_for("pod Ready after the gate turns True", lambda: pod_is_ready(kube.get("pod", "-n", namespace, name)))
     wait_for("EndpointSlice marks the pod ready", lambda: all(ep["conditions"]["ready"] for ep in slice_ready()))
     set_gate("False")
-    wait_for("pod NotReady after the gate turns False", lambda: not is_ready(kube.get("pod", "-n", namespace, name)))
+    wait_for("pod NotReady after the gate turns False", lambda: not pod_is_ready(kube.get("pod", "-n", namespace, name)))
 
 
 def test_resource_quota_rejects_gpu_overask(kube: Kube, namespace: str) -> None:
@@ -127,19 +128,19 @@ def test_priority_preemption_frees_gpus_for_higher_priority(kube: Kube, namespac
         kube.apply(pause_deployment("filler", replicas=n, gpus=g, priority_class=low), namespace)
         wait_for(
             "all GPUs taken by low priority",
-            lambda: (p := kube.pods(namespace, "app=filler")) and sum(map(is_ready, p)) == n,
+            lambda: (p := kube.pods(namespace, "app=filler")) and sum(map(pod_is_ready, p)) == n,
         )
         kube.apply(pause_deployment("urgent", replicas=1, gpus=g, priority_class=high), namespace)
         urgent = wait_for(
             "the high-priority pod Ready",
-            lambda: next((p for p in kube.pods(namespace, "app=urgent") if is_ready(p)), None),
+            lambda: next((p for p in kube.pods(namespace, "app=urgent") if pod_is_ready(p)), None),
             timeout=90,
         )
         assert urgent["spec"]["nodeName"]
         events = kube.get("events", "-n", namespace)["items"]
         assert any(e.get("reason") == "Preempted" for e in events), [e.get("reason") for e in events]
         fillers = kube.pods(namespace, "app=filler")
-        assert sum(map(is_ready, fillers)) == n - 1, "exactly one low-priority pod gave way"
+        assert sum(map(pod_is_ready, fillers)) == n - 1, "exactly one low-priority pod gave way"
     finally:
         kube.kubectl("delete", "deployment", "--all", "-n", namespace, "--wait=false")
         kube.kubectl("delete", "priorityclass", low, high, "--wait=false", check=False)

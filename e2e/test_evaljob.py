@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from e2e.helpers import Kube, condition, prom_query, wait_for
+from e2e.helpers import Kube, prom_query, wait_for
 from e2e.triton import MODELS, configmap_items, model_configmap
+from foresail.api.objects import condition
 from hack.cluster import Cluster
 
 N_ITEMS = 400

@@ -20,8 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from e2e.conftest import SYSTEM_NS
-from e2e.helpers import Kube, condition, is_ready, wait_for
+from e2e.helpers import Kube, wait_for
 from foresail.api.inferenceservice import InferenceService
+from foresail.api.objects import condition, pod_is_ready
 from foresail.render.triton import render_children
 from hack import tools
 from hack.cluster import REPO
@@ -44,7 +45,7 @@ def test_helm_lint() -> None:
 def test_operator_runs_restricted_with_one_leader(operator: Kube) -> None:
     def two_ready() -> list[dict[str, Any]] | None:
         pods = operator.pods(SYSTEM_NS, "app.kubernetes.io/name=foresail")
-        return pods if len(pods) == 2 and all(map(is_ready, pods)) else None
+        return pods if len(pods) == 2 and all(map(pod_is_ready, pods)) else None
 
     pods = wait_for("2 Ready operator pods", two_ready, timeout=60)
     for p in pods:

@@ -9,17 +9,13 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from e2e.helpers import Kube, condition, http_in_cluster, is_ready, prom_query, wait_for
+from e2e.helpers import Kube, http_in_cluster, prom_query, wait_for
 from e2e.triton import model_configmap, service, triton_deployment
+from foresail.api.objects import condition, parse_rfc3339, pod_is_ready
 from hack.cluster import REPO, Cluster
-
-
-def _ts(s: str) -> float:
-    return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
 
 
 def _deploy(kube: Kube, ns: str, name: str, replicas: int = 1, env: dict[str, str] | None = None) -> None:
@@ -30,7 +26,7 @@ def _deploy(kube: Kube, ns: str, name: str, replicas: int = 1, env: dict[str, st
 def _ready_pods(kube: Kube, ns: str, app: str, n: int, timeout: float = 90) -> list[dict[str, Any]]:
     def ready() -> list[dict[str, Any]] | None:
         pods = [p for p in kube.pods(ns, f"app={app}") if not p["metadata"].get("deletionTimestamp")]
-        return pods if len(pods) == n and all(map(is_ready, pods)) else None
+        return pods if len(pods) == n and all(map(pod_is_ready, pods)) else None
 
     return wait_for(f"{n} Ready {app} pods", ready, timeout=timeout)
 
@@ -46,8 +42,8 @@ def _loadgen(cluster: Cluster, *args: str, timeout: float = 180) -> dict[str, An
 def test_triton_pod_ready_only_when_triton_is_ready(kube: Kube, namespace: str) -> None:
     _deploy(kube, namespace, "slowload", env={"FORESAIL_EMULATED_INIT_DELAY_S": "3"})
     (pod,) = _ready_pods(kube, namespace, "slowload", 1)
-    started = _ts(pod["status"]["containerStatuses"][0]["state"]["running"]["startedAt"])
-    ready_at = _ts(condition(pod, "Ready")["lastTransitionTime"])  # type: ignore[index]
+    started = parse_rfc3339(pod["status"]["containerStatuses"][0]["state"]["running"]["startedAt"])
+    ready_at = parse_rfc3339(condition(pod, "Ready")["lastTransitionTime"])  # type: ignore[index]
     assert ready_at - started >= 3.0, "Ready must wait for the model to load (3 s)"
     ip = pod["status"]["podIP"]
     code, _ = http_in_cluster(kube.cluster, f"http://{ip}:8000/v2/health/ready")
@@ -117,11 +113,11 @@ def test_crash_restarts_and_delete_cleans_up(kube: Kube, namespace: str) -> None
     triton = [p for p in pids if "tritonserver" in Path(f"/proc/{p}/cmdline").read_bytes().decode(errors="replace")]
     assert triton, pids
     os.kill(int(triton[0]), signal.SIGKILL)
-    wait_for("pod NotReady after the crash", lambda: not is_ready(kube.get("pod", "-n", namespace, name)), timeout=20)
+    wait_for("pod NotReady after the crash", lambda: not pod_is_ready(kube.get("pod", "-n", namespace, name)), timeout=20)
 
     def back_ready() -> dict[str, Any] | None:
         p = kube.get("pod", "-n", namespace, name)
-        return p if is_ready(p) and p["status"]["containerStatuses"][0]["restartCount"] >= 1 else None
+        return p if pod_is_ready(p) and p["status"]["containerStatuses"][0]["restartCount"] >= 1 else None
 
     back = wait_for("pod Ready again after a restart", back_ready, timeout=90)
     assert back["status"]["containerStatuses"][0]["lastState"]["terminated"]["exitCode"] == 137

@@ -23,7 +23,8 @@ from typing import Any
 
 import pytest
 
-from e2e.helpers import Kube, is_ready, pause_deployment, wait_for
+from e2e.helpers import Kube, pause_deployment, wait_for
+from foresail.api.objects import pod_is_ready
 from hack.cluster import REPO
 
 TOTAL_GPUS = 32
@@ -99,7 +100,7 @@ def _ready_pods(kube: Kube, ns: str, name: str) -> int:
     return sum(
         1
         for p in kube.pods(ns, f"foresail.dev/inferenceservice={name}")
-        if is_ready(p) and not p["metadata"].get("deletionTimestamp")
+        if pod_is_ready(p) and not p["metadata"].get("deletionTimestamp")
     )
 
 

@@ -11,21 +11,17 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
 
-from e2e.helpers import Kube, condition, is_ready, wait_for
+from e2e.helpers import Kube, wait_for
+from foresail.api.objects import condition, parse_rfc3339, pod_is_ready
 from hack.cluster import REPO
 
 COLD_EXTRA_MS = 200
-
-
-def _ts(s: str) -> float:
-    return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
 
 
 def _isvc(name: str, **spec: Any) -> dict[str, Any]:
@@ -46,7 +42,7 @@ def _setup(kube: Kube, ns: str, name: str, **spec: Any) -> None:
 def _ready_pods(kube: Kube, ns: str, name: str, n: int, timeout: float = 120) -> list[dict[str, Any]]:
     def ready() -> list[dict[str, Any]] | None:
         pods = [p for p in kube.pods(ns, f"foresail.dev/inferenceservice={name}") if not p["metadata"].get("deletionTimestamp")]
-        return pods if len(pods) == n and all(map(is_ready, pods)) else None
+        return pods if len(pods) == n and all(map(pod_is_ready, pods)) else None
 
     return wait_for(f"{n} Ready pods of {name}", ready, timeout=timeout)
 
@@ -107,7 +103,7 @@ def test_no_request_reaches_a_pod_before_its_gate(operator: Kube, namespace: str
     assert gen.returncode == 0, stderr
     assert not violations, violations
     (new,) = [p for p in _ready_pods(operator, namespace, "gated", 2) if p["metadata"]["uid"] != first["metadata"]["uid"]]
-    warm_at = _ts(condition(new, "foresail.dev/warm")["lastTransitionTime"])  # type: ignore[index]
+    warm_at = parse_rfc3339(condition(new, "foresail.dev/warm")["lastTransitionTime"])  # type: ignore[index]
     # scale-down safety: warm replicas carry a high deletion cost, so never-warm ones go first
     assert new["metadata"]["annotations"]["controller.kubernetes.io/pod-deletion-cost"] == "1000"
     to_new = [r for r in _rows(out) if r["endpoint"].startswith(new["status"]["podIP"] + ":")]

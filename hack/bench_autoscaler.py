@@ -53,6 +53,7 @@ if __package__ in (None, ""):
 
 import yaml
 
+from foresail.api.objects import is_condition_true
 from foresail.api.scalingpolicy import ResolvedBehavior, ScalingBehavior, ScalingPolicy
 from foresail.replay import policies, traces
 from foresail.replay.run import Scenario, run_scenario
@@ -218,8 +219,8 @@ def reaction_sim(args: argparse.Namespace, out: Path) -> dict[str, Any]:
 def instant_reaction(arr: traces.Arrivals, cap: float, slo: float, cold: float, shape: Shape, tick: float) -> SimResult:
     """Start, at the step, the replicas the high rate needs at 70% (run_scenario's warm-start rule): the best any
     reactive policy can do with this cold start and per-replica queues."""
-    before = max(1, math.ceil(shape.low / (cap * 0.7)))
-    after = max(1, math.ceil(shape.high / (cap * 0.7)))
+    before = policies.initial_replicas(shape.low, cap)
+    after = policies.initial_replicas(shape.high, cap)
     cfg = SimConfig(model=REPLAY_MODEL, slo_ms=slo, cold_start_s=cold, tick_s=tick, initial_replicas=before)
     return simulate(arr, cfg, lambda v: after if v.now >= shape.at else before)
 
@@ -355,10 +356,6 @@ def _isvc_path(name: str) -> str:
     return f"/apis/foresail.dev/v1alpha1/namespaces/{NS}/inferenceservices/{name}"
 
 
-def _cond(obj: dict[str, Any], type_: str) -> str | None:
-    return next((c.get("status") for c in obj.get("status", {}).get("conditions", []) or [] if c.get("type") == type_), None)
-
-
 def create_and_wait(
     c: Cluster, name: str, overrides: dict[str, Any] | None, max_replicas: int, cold_requests: int | None, min_replicas: int = 1
 ) -> float:
@@ -372,7 +369,7 @@ def create_and_wait(
     while True:
         try:
             st = c.api("GET", _isvc_path(name))
-            if _cond(st, "Ready") == "True" and int(st.get("status", {}).get("warmReplicas", 0)) >= min_replicas:
+            if is_condition_true(st, "Ready") and int(st.get("status", {}).get("warmReplicas", 0)) >= min_replicas:
                 break
         except Exception:
             pass
@@ -671,7 +668,7 @@ def closed_loop(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     scale = peak_rps / busiest
     max_replicas = math.ceil(2.5 * args.peak_replicas)  # room above the plan: the replica count is measured, not capped
     # a running system, as `foresail replay` assumes: the replicas the first 10 s need at 70% of the capacity prior
-    warm = max(1, math.ceil(sum(per[:10]) / 10 * scale / (CLUSTER_CAPACITY_RPS * 0.7)))
+    warm = policies.initial_replicas(sum(per[:10]) / 10 * scale, CLUSTER_CAPACITY_RPS)
     log(
         f"closed-loop: {trace.name} 600-1500 s, compress {compress:g} ({seconds:g} s), rate x{scale:.2f} (busiest 10 s {peak_rps:.0f} rps)"
     )

@@ -24,8 +24,9 @@ from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from e2e.helpers import Kube, is_ready
+from e2e.helpers import Kube
 from e2e.triton import model_configmap, service, triton_deployment
+from foresail.api.objects import pod_is_ready
 from hack import tools
 from hack.cluster import REPO, Cluster
 
@@ -34,7 +35,7 @@ def wait_ready(kube: Kube, ns: str, app: str, n: int, timeout: float = 120) -> l
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         pods = [p for p in kube.pods(ns, f"app={app}") if not p["metadata"].get("deletionTimestamp")]
-        if len(pods) == n and all(map(is_ready, pods)):
+        if len(pods) == n and all(map(pod_is_ready, pods)):
             return pods
         time.sleep(0.1)
     raise TimeoutError(f"{n} ready {app} pods")

@@ -43,6 +43,7 @@ from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make `hack` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from foresail.api.objects import is_condition_true
 from hack import tools
 
 REPO = Path(__file__).resolve().parent.parent
@@ -593,13 +594,7 @@ class Cluster:
     def wait_nodes_ready(self, timeout: float = 60.0) -> None:
         def ready() -> bool:
             items = self.api("GET", "/api/v1/nodes")["items"]
-            ok = [
-                n
-                for n in items
-                for c in n.get("status", {}).get("conditions", [])
-                if c["type"] == "Ready" and c["status"] == "True"
-            ]
-            return len(ok) == self.nodes
+            return sum(1 for n in items if is_condition_true(n, "Ready")) == self.nodes
 
         self._wait("all nodes Ready", ready, timeout=timeout, comp="kwok")
 

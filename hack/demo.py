@@ -22,7 +22,8 @@ if __package__ in (None, ""):
 
 import yaml
 
-from e2e.helpers import Kube, condition
+from e2e.helpers import Kube
+from foresail.api.objects import condition
 from hack import tools
 from hack.cluster import REPO, Cluster
 

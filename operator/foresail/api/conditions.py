@@ -7,6 +7,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from foresail.api.objects import format_rfc3339
+
 __all__ = ["Condition", "ConditionStatus", "find_condition", "set_condition"]
 
 
@@ -33,10 +35,6 @@ class Condition(BaseModel):
     )
 
 
-def _rfc3339(now: datetime) -> str:
-    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def find_condition(conditions: list[Condition], type_: str) -> Condition | None:
     return next((c for c in conditions if c.type == type_), None)
 
@@ -61,7 +59,7 @@ def set_condition(
         reason=reason,
         message=message,
         observed_generation=generation,
-        last_transition_time=_rfc3339(now) if changed or old is None else old.last_transition_time,
+        last_transition_time=format_rfc3339(now) if changed or old is None else old.last_transition_time,
     )
     out = [c for c in conditions if c.type != type_]
     out.append(new)

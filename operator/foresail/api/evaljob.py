@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from foresail.api.conditions import Condition
 from foresail.api.inferenceservice import DNS_LABEL, QUANTITY, Priority
-from foresail.api.meta import Resource
+from foresail.api.meta import Resource, SpecModel
 
 __all__ = [
     "DatasetSource",
@@ -33,10 +33,6 @@ __all__ = [
 MAX_NAME_LENGTH = 40
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="forbid")
-
-
 class EvalMode(StrEnum):
     SHARED = "shared"
     DEDICATED = "dedicated"
@@ -49,7 +45,7 @@ class ScorerKind(StrEnum):
     PLUGIN = "plugin"
 
 
-class TargetSpec(_Model):
+class TargetSpec(SpecModel):
     inference_service: str = Field(
         alias="inferenceService", max_length=253, pattern=DNS_LABEL, description="InferenceService in the same namespace."
     )
@@ -59,14 +55,14 @@ class TargetSpec(_Model):
     version: str | None = Field(default=None, max_length=32, pattern=r"^[0-9]*$", description="Model version; empty = latest.")
 
 
-class ConfigMapDataset(_Model):
+class ConfigMapDataset(SpecModel):
     name: str = Field(min_length=1, max_length=253, pattern=DNS_LABEL, description="ConfigMap in the same namespace.")
     key: str = Field(
         default="dataset.jsonl", min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$", description="Key holding the JSONL."
     )
 
 
-class PvcPath(_Model):
+class PvcPath(SpecModel):
     claim_name: str = Field(
         alias="claimName", min_length=1, max_length=253, pattern=DNS_LABEL, description="PersistentVolumeClaim in the same namespace."
     )
@@ -78,7 +74,7 @@ class PvcPath(_Model):
     )
 
 
-class DatasetSource(_Model):
+class DatasetSource(SpecModel):
     """JSONL, one item per line: {"id", "inputs": {tensor: values}, "expected": {tensor: values} or "label"}."""
 
     model_config = ConfigDict(
@@ -103,7 +99,7 @@ class DatasetSource(_Model):
         return self
 
 
-class ScorerSpec(_Model):
+class ScorerSpec(SpecModel):
     kind: ScorerKind = Field(default=ScorerKind.EXACT_MATCH, description="exactMatch, top1, numericTolerance or plugin.")
     output: str | None = Field(
         default=None, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$", description="Output tensor to score; default: the first."
@@ -124,7 +120,7 @@ class ScorerSpec(_Model):
         return self
 
 
-class TrafficSpec(_Model):
+class TrafficSpec(SpecModel):
     model_config = ConfigDict(
         populate_by_name=True,
         extra="forbid",
@@ -168,7 +164,7 @@ class TrafficSpec(_Model):
         return self
 
 
-class OutputSpec(_Model):
+class OutputSpec(SpecModel):
     pvc: PvcPath | None = Field(
         default=None, description="Where per-item results go; default: a PVC <name>-results the job owns, path results."
     )
@@ -183,17 +179,17 @@ class OutputSpec(_Model):
     )
 
 
-class DedicatedSpec(_Model):
+class DedicatedSpec(SpecModel):
     replicas: int = Field(default=1, ge=1, le=1000, description="Eval replicas of the target (batch priority) for the job.")
 
 
-class WorkerSpec(_Model):
+class WorkerSpec(SpecModel):
     image: str | None = Field(default=None, min_length=1, description="Worker image; default: the operator's image.")
     cpu: str = Field(default="500m", pattern=QUANTITY, description="CPU request of a worker.")
     memory: str = Field(default="512Mi", pattern=QUANTITY, description="Memory request and limit of a worker.")
 
 
-class EvalJobSpec(_Model):
+class EvalJobSpec(SpecModel):
     target: TargetSpec = Field(description="The served model to evaluate.")
     mode: EvalMode = Field(
         default=EvalMode.SHARED,
@@ -219,14 +215,14 @@ class EvalJobSpec(_Model):
     )
 
 
-class Progress(_Model):
+class Progress(SpecModel):
     done: int = Field(default=0, description="Items evaluated.")
     total: int = Field(default=0, description="Items in the dataset.")
     percent: float = Field(default=0.0, description="done / total, percent.")
     eta_seconds: float | None = Field(default=None, alias="etaSeconds", description="Estimated seconds left.")
 
 
-class Throughput(_Model):
+class Throughput(SpecModel):
     eps: float = Field(default=0.0, description="Evaluations per second, all workers.")
     p50_ms: float | None = Field(default=None, alias="p50Ms", description="Median request latency, ms.")
     p95_ms: float | None = Field(default=None, alias="p95Ms", description="p95 request latency, ms.")
@@ -236,13 +232,13 @@ class Throughput(_Model):
     concurrency: int = Field(default=0, description="Requests in flight allowed now, all workers.")
 
 
-class ShardsStatus(_Model):
+class ShardsStatus(SpecModel):
     total: int = Field(default=0, description="Shards.")
     completed: str = Field(default="", description="Completed indexes (e.g. 0-2,5).")
     failed: str = Field(default="", description="Failed indexes.")
 
 
-class Provenance(_Model):
+class Provenance(SpecModel):
     model: str = Field(default="", description="Model name.")
     version: str = Field(default="", description="Model version ('' = latest).")
     repository_digest: str = Field(default="", alias="repositoryDigest", description="sha256 of the model repository source.")
@@ -252,7 +248,7 @@ class Provenance(_Model):
     spec_hash: str = Field(default="", alias="specHash", description="sha256 of the whole spec.")
 
 
-class Results(_Model):
+class Results(SpecModel):
     score: float | None = Field(default=None, description="Share of items scored correct.")
     scored: int = Field(default=0, description="Items scored.")
     correct: int = Field(default=0, description="Items scored correct.")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from foresail.api.conditions import Condition
-from foresail.api.meta import Resource
+from foresail.api.meta import Resource, SpecModel
 from foresail.api.scalingpolicy import ScalingBehavior
 
 __all__ = [
@@ -41,10 +41,6 @@ DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 QUANTITY = r"^\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)(([KMGTPE]i)|[numkMGTPE]|[eE][-+]?[0-9]+)?$"
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="forbid", use_enum_values=False)
-
-
 class Priority(StrEnum):
     """Priority classes; the chart installs a PriorityClass for each (foresail-<priority>)."""
 
@@ -53,14 +49,14 @@ class Priority(StrEnum):
     BATCH = "batch"
 
 
-class PvcSource(_Model):
+class PvcSource(SpecModel):
     claim_name: str = Field(
         alias="claimName", min_length=1, max_length=253, description="PersistentVolumeClaim in the same namespace."
     )
     sub_path: str = Field(default="", alias="subPath", description="Directory inside the claim holding the model repository.")
 
 
-class ConfigMapSource(_Model):
+class ConfigMapSource(SpecModel):
     name: str = Field(min_length=1, max_length=253, description="ConfigMap in the same namespace.")
     items: list[dict[str, str]] = Field(
         default_factory=list,
@@ -68,7 +64,7 @@ class ConfigMapSource(_Model):
     )
 
 
-class RepositorySource(_Model):
+class RepositorySource(SpecModel):
     """Where the Triton model repository comes from: exactly one of pvc, configMap or storageUri."""
 
     model_config = ConfigDict(
@@ -100,7 +96,7 @@ class RepositorySource(_Model):
         return self
 
 
-class VersionPolicy(_Model):
+class VersionPolicy(SpecModel):
     """Triton's version_policy: the latest N versions, all versions, or specific ones."""
 
     latest: int | None = Field(default=None, ge=1, le=100, description="Serve the latest N versions.")
@@ -108,7 +104,7 @@ class VersionPolicy(_Model):
     specific: list[int] | None = Field(default=None, description="Serve exactly these versions.")
 
 
-class ModelSpec(_Model):
+class ModelSpec(SpecModel):
     name: str = Field(
         min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$", description="Model name in the Triton repository."
     )
@@ -118,22 +114,22 @@ class ModelSpec(_Model):
     )
 
 
-class ResourceList(_Model):
+class ResourceList(SpecModel):
     cpu: str | None = Field(default=None, pattern=QUANTITY, description="CPU quantity, e.g. 2 or 500m.")
     memory: str | None = Field(default=None, pattern=QUANTITY, description="Memory quantity, e.g. 16Gi.")
 
 
-class Resources(_Model):
+class Resources(SpecModel):
     requests: ResourceList = Field(default_factory=ResourceList, description="Requests of the Triton container (GPUs excluded).")
     limits: ResourceList = Field(default_factory=ResourceList, description="Limits of the Triton container (GPUs excluded).")
 
 
-class EnvVar(_Model):
+class EnvVar(SpecModel):
     name: str = Field(min_length=1, max_length=256, pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$", description="Variable name.")
     value: str = Field(default="", description="Variable value.")
 
 
-class TritonSpec(_Model):
+class TritonSpec(SpecModel):
     image: str = Field(default=DEFAULT_TRITON_IMAGE, min_length=1, description="Triton server image.")
     args: list[str] = Field(default_factory=list, description="Extra tritonserver arguments (appended).")
     env: list[EnvVar] = Field(default_factory=list, description="Extra environment variables of the Triton container.")
@@ -151,14 +147,14 @@ class TritonSpec(_Model):
     )
 
 
-class SloSpec(_Model):
+class SloSpec(SpecModel):
     p99_latency_ms: float = Field(alias="p99LatencyMs", gt=0, le=600_000, description="Target p99 request latency, milliseconds.")
     queue_time_ms: float | None = Field(
         default=None, alias="queueTimeMs", gt=0, le=600_000, description="Optional target p99 queue time, milliseconds."
     )
 
 
-class FallbackSpec(_Model):
+class FallbackSpec(SpecModel):
     """What to do while metrics are missing, NaN, infinite or stale: hold, and never scale down."""
 
     replicas: int | None = Field(
@@ -172,7 +168,7 @@ class FallbackSpec(_Model):
     )
 
 
-class ScalingSpec(_Model):
+class ScalingSpec(SpecModel):
     model_config = ConfigDict(
         populate_by_name=True,
         extra="forbid",
@@ -208,7 +204,7 @@ class ScalingSpec(_Model):
         return self
 
 
-class WarmupSpec(_Model):
+class WarmupSpec(SpecModel):
     enabled: bool = Field(default=True, description="Gate readiness on a warm-up (readiness gate foresail.dev/warm).")
     inputs: list[dict[str, Any]] = Field(
         default_factory=list,
@@ -230,7 +226,7 @@ class WarmupSpec(_Model):
     )
 
 
-class InferenceServiceSpec(_Model):
+class InferenceServiceSpec(SpecModel):
     model: ModelSpec = Field(description="The model to serve and where its repository comes from.")
     triton: TritonSpec = Field(default_factory=TritonSpec, description="The Triton container.")
     slo: SloSpec = Field(description="The latency objective the autoscaler keeps.")
@@ -244,7 +240,7 @@ class InferenceServiceSpec(_Model):
     )
 
 
-class Recommendation(_Model):
+class Recommendation(SpecModel):
     replicas: int = Field(ge=0, description="Recommended replicas.")
     reason: str = Field(description="Why.")
     time: str = Field(description="When (RFC 3339).")
@@ -256,7 +252,7 @@ class Recommendation(_Model):
     capacity_rps: float | None = Field(default=None, alias="capacityRps", description="Requests/s per replica within the SLO.")
 
 
-class ObservedMetrics(_Model):
+class ObservedMetrics(SpecModel):
     age_seconds: float | None = Field(default=None, alias="ageSeconds", description="Age of the newest scraped sample.")
     arrival_rps: float | None = Field(default=None, alias="arrivalRps", description="Arrival rate, requests/s.")
     queue_depth: float | None = Field(default=None, alias="queueDepth", description="Pending requests across replicas.")
@@ -264,7 +260,7 @@ class ObservedMetrics(_Model):
     time: str | None = Field(default=None, description="When the metrics were sampled (RFC 3339).")
 
 
-class ColdStartStatus(_Model):
+class ColdStartStatus(SpecModel):
     p50_seconds: float | None = Field(default=None, alias="p50Seconds", description="Median create-to-warm seconds.")
     p90_seconds: float | None = Field(default=None, alias="p90Seconds", description="p90 create-to-warm seconds.")
     samples: int = Field(default=0, description="Starts measured.")
@@ -273,7 +269,7 @@ class ColdStartStatus(_Model):
     )
 
 
-class ScalingState(_Model):
+class ScalingState(SpecModel):
     """What the autoscaler keeps across operator restarts."""
 
     recommendations: list[list[float]] = Field(
@@ -287,7 +283,7 @@ class ScalingState(_Model):
     )
 
 
-class QuotaStatus(_Model):
+class QuotaStatus(SpecModel):
     tenant: str = Field(description="The tenant whose GPUs the service uses (spec.tenant, or the namespace's owner).")
     requested_replicas: int = Field(default=0, alias="requestedReplicas", description="Replicas the autoscaler asked for.")
     granted_replicas: int = Field(default=0, alias="grantedReplicas", description="Replicas the tenant arbiter grants.")
@@ -295,7 +291,7 @@ class QuotaStatus(_Model):
     reason: str = Field(default="", description="What limits the grant, if anything.")
 
 
-class InferenceServiceStatus(_Model):
+class InferenceServiceStatus(SpecModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
     observed_generation: int = Field(default=0, alias="observedGeneration", description="Generation this status reflects.")
     replicas: int = Field(default=0, description="Replicas that exist.")

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-__all__ = ["Resource"]
+__all__ = ["Resource", "SpecModel", "validation_message"]
+
+
+class SpecModel(BaseModel):
+    """Base of every spec/status part: camelCase aliases accepted alongside field names, unknown fields refused."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
 
 class Resource(BaseModel):
@@ -24,3 +30,8 @@ class Resource(BaseModel):
     @property
     def generation(self) -> int:
         return int(self.metadata.get("generation", 0) or 0)
+
+
+def validation_message(e: ValidationError) -> str:
+    """One line naming each invalid field by its path: ``spec.scaling.minReplicas: Input should be ...``."""
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors())

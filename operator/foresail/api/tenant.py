@@ -8,21 +8,18 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from foresail.api.conditions import Condition
 from foresail.api.inferenceservice import DNS_LABEL, Priority
+from foresail.api.meta import SpecModel
 
 __all__ = ["GpuQuota", "Tenant", "TenantSpec", "TenantStatus", "TenantUsage"]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="forbid")
-
-
-class LabelSelector(_Model):
+class LabelSelector(SpecModel):
     match_labels: dict[str, str] = Field(
         default_factory=dict, alias="matchLabels", description="Namespaces with all of these labels."
     )
 
 
-class GpuQuota(_Model):
+class GpuQuota(SpecModel):
     """GPUs of one resource (and optionally one GPU product) for a tenant."""
 
     model_config = ConfigDict(
@@ -50,7 +47,7 @@ class GpuQuota(_Model):
         return self
 
 
-class TenantSpec(_Model):
+class TenantSpec(SpecModel):
     model_config = ConfigDict(
         populate_by_name=True,
         extra="forbid",
@@ -84,7 +81,7 @@ class TenantSpec(_Model):
         return self
 
 
-class TenantUsage(_Model):
+class TenantUsage(SpecModel):
     resource: str = Field(default="nvidia.com/gpu", description="GPU resource.")
     product: str | None = Field(default=None, description="GPU product of this quota (empty = any).")
     guaranteed: int = Field(default=0, description="Guaranteed GPUs.")

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from foresail.api.conditions import Condition, set_condition
 from foresail.api.inferenceservice import InferenceService
+from foresail.api.objects import format_rfc3339, group_by_label, pod_is_live, pod_is_ready
 from foresail.api.scalingpolicy import ScalingBehavior, ScalingPolicy
 from foresail.clients.kube import Kube
 from foresail.clients.prometheus import MetricsError, PromClient, ServiceMetrics
@@ -36,10 +37,6 @@ from foresail.scaling.decide import Decision, DecisionState, Observation, Settin
 __all__ = ["Autoscaler"]
 
 log = logging.getLogger("foresail.autoscaler")
-
-
-def _rfc3339(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -102,11 +99,7 @@ class Autoscaler:
         if self.prom:
             metrics.AUTOSCALER_QUERIES.set(self.prom.queries_run - q0)
         dep_by = {(d["metadata"]["namespace"], d["metadata"]["name"]): d for d in deps}
-        pods_by: dict[tuple[str, str], list[dict[str, Any]]] = {}
-        for p in pods:
-            svc_label = (p["metadata"].get("labels") or {}).get(LABEL_ISVC)
-            if svc_label:
-                pods_by.setdefault((p["metadata"]["namespace"], svc_label), []).append(p)
+        pods_by = group_by_label(pods, LABEL_ISVC)
         policy_by = {p["metadata"]["name"]: p for p in policies}
 
         # 1. decide for every service that is due (pure; nothing is written yet)
@@ -211,12 +204,8 @@ class Autoscaler:
                 policy = ScalingPolicy.model_validate(pbody).behavior()
         behavior = ScalingBehavior().resolve(policy, sc.overrides)
         svc.next_due = now + behavior.tick_seconds - 0.5
-        live = [
-            p
-            for p in pods
-            if not p["metadata"].get("deletionTimestamp") and p.get("status", {}).get("phase") not in ("Succeeded", "Failed")
-        ]
-        ready = sum(1 for p in live if is_warm(p) or (not isvc.spec.warmup.enabled and _ready(p)))
+        live = [p for p in pods if pod_is_live(p)]
+        ready = sum(1 for p in live if is_warm(p) or (not isvc.spec.warmup.enabled and pod_is_ready(p)))
         current = int(dep["spec"].get("replicas", 0) or 0)
         cold = isvc.status.cold_start.p90_seconds if isvc.status.cold_start else None
         m = m or ServiceMetrics(errors=[*global_errors, "no series for this service"])
@@ -345,7 +334,7 @@ class Autoscaler:
                 gen,
                 t,
             )
-            rec: dict[str, Any] = {"replicas": d.replicas, "reason": d.reason, "time": _rfc3339(now), "panic": d.panic}
+            rec: dict[str, Any] = {"replicas": d.replicas, "reason": d.reason, "time": format_rfc3339(now), "panic": d.panic}
             for k, v in (("demandRps", d.demand_rps), ("forecastRps", d.forecast_rps), ("capacityRps", d.capacity_rps)):
                 if v is not None:
                     rec[k] = v
@@ -353,7 +342,7 @@ class Autoscaler:
             return {
                 "desiredReplicas": d.replicas,
                 "recommendation": rec,
-                "observed": {**{k: _round(v) for k, v in observed.items() if _round(v) is not None}, "time": _rfc3339(now)},
+                "observed": {**{k: _round(v) for k, v in observed.items() if _round(v) is not None}, "time": format_rfc3339(now)},
                 "scalingState": self.services[key].state.to_dict(),
                 "quota": quota,
                 "conditions": [c.model_dump(by_alias=True) for c in conds],
@@ -382,7 +371,3 @@ def _quota_condition(
 
 def _round(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else round(x, 3)
-
-
-def _ready(pod: dict[str, Any]) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in pod.get("status", {}).get("conditions") or [])

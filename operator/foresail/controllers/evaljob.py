@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from foresail.api.conditions import find_condition, set_condition
 from foresail.api.evaljob import EvalJob, EvalJobStatus, EvalMode, spec_hash
 from foresail.api.inferenceservice import InferenceService
+from foresail.api.meta import validation_message
 from foresail.clients.kube import ApiException, Kube
 from foresail.controllers.handlers import kube, object_lock, utcnow
 from foresail.render.evaljob import (
@@ -111,7 +112,7 @@ def _reconcile(kube: Kube, fresh: dict[str, Any], now: datetime) -> None:
     try:
         ej = EvalJob.model_validate(fresh)
     except ValidationError as e:
-        msg = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors())
+        msg = validation_message(e)
         old = EvalJobStatus.model_validate(fresh.get("status") or {})
         conds = set_condition(old.conditions, "Admitted", False, "InvalidSpec", msg[:1000], gen, now)
         kube.patch_status("EvalJob", ns, name, {"conditions": [c.model_dump(by_alias=True) for c in conds], "phase": "Pending"})

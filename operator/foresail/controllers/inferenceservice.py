@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from foresail.api.conditions import set_condition
 from foresail.api.inferenceservice import InferenceService, InferenceServiceStatus
+from foresail.api.meta import validation_message
 from foresail.clients.kube import ApiException, Kube
 from foresail.controllers.handlers import kube, object_lock, utcnow
 from foresail.render.isvc_status import ProblemReport, observe
@@ -73,7 +74,7 @@ def reconcile(kube: Kube, body: dict[str, Any], now: datetime) -> InferenceServi
         try:
             isvc = InferenceService.model_validate(fresh)
         except ValidationError as e:
-            msg = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors())
+            msg = validation_message(e)
             old = InferenceServiceStatus.model_validate(fresh.get("status") or {})
             conds = set_condition(old.conditions, "Ready", False, "InvalidSpec", msg[:1000], int(md.get("generation", 0)), now)
             kube.patch_status("InferenceService", ns, name, {"conditions": [c.model_dump(by_alias=True) for c in conds]})

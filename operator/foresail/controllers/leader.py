@@ -14,6 +14,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from foresail.api.objects import parse_rfc3339
 from foresail.clients.kube import ApiException, Kube, path_for
 
 __all__ = ["LeaseElector"]
@@ -26,9 +27,8 @@ def _fmt(t: datetime) -> str:
 
 
 def _parse(s: str | None) -> datetime | None:
-    if not s:
-        return None
-    return datetime.fromisoformat(s.replace("Z", "+00:00"))
+    t = parse_rfc3339(s)
+    return None if t is None else datetime.fromtimestamp(t, UTC)
 
 
 class LeaseElector:

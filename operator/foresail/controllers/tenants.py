@@ -17,10 +17,11 @@ from pydantic import ValidationError
 
 from foresail.api.conditions import Condition, set_condition
 from foresail.api.inferenceservice import InferenceService
+from foresail.api.objects import parse_rfc3339, pod_is_live
 from foresail.api.tenant import Tenant, TenantStatus, TenantUsage
 from foresail.clients.kube import ApiException, Kube
 from foresail.quota.arbiter import Grant, Plan, Snapshot, Workload, arbitrate
-from foresail.quota.snapshot import Ownership, gpu_supply, live, namespace_owners, parse_time, quota_hard, tenant_quotas
+from foresail.quota.snapshot import Ownership, gpu_supply, namespace_owners, quota_hard, tenant_quotas
 from foresail.render.triton import LABEL_ISVC
 
 __all__ = ["LABEL_TENANT", "QUOTA_NAME", "Arbitration", "TenantArbiter"]
@@ -87,8 +88,8 @@ class TenantArbiter:
                 missing[key] = t
                 continue
             tenant_of[key] = t
-            mine = [p for p in pods_by.get(key, []) if live(p) and (p.get("spec") or {}).get("nodeName")]
-            young = [p for p in mine if (parse_time((p.get("status") or {}).get("startTime")) or now) > now - self.min_runtime_s]
+            mine = [p for p in pods_by.get(key, []) if pod_is_live(p) and (p.get("spec") or {}).get("nodeName")]
+            young = [p for p in mine if (parse_rfc3339((p.get("status") or {}).get("startTime")) or now) > now - self.min_runtime_s]
             workloads.append(
                 Workload(
                     kind=ISVC_KIND,
@@ -99,7 +100,7 @@ class TenantArbiter:
                     gpus=isvc.spec.triton.gpus_per_replica,
                     desired=desired.get(key, 0),
                     held=len(mine),
-                    created=parse_time(isvc.metadata.get("creationTimestamp")) or now,
+                    created=parse_rfc3339(isvc.metadata.get("creationTimestamp")) or now,
                     protected=len(young),
                     resource=GPU,
                     product=isvc.spec.triton.gpu_product,

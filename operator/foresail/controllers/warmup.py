@@ -31,6 +31,7 @@ from kubernetes import client, watch
 
 from foresail.api.conditions import Condition, set_condition
 from foresail.api.inferenceservice import InferenceService
+from foresail.api.objects import condition, format_rfc3339, parse_rfc3339
 from foresail.clients.kube import ApiException, Kube, path_for
 from foresail.clients.triton import TritonReplica
 from foresail.controllers import metrics
@@ -50,29 +51,16 @@ STEADY_WINDOW = 5
 RETRY_SECONDS = 5.0
 
 
-def _ts(s: str | None) -> float | None:
-    if not s:
-        return None
-    return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
-
-
-def _cond(pod: dict[str, Any], type_: str) -> dict[str, Any] | None:
-    for c in pod.get("status", {}).get("conditions") or []:
-        if c.get("type") == type_:
-            return dict(c)
-    return None
-
-
 def needs_warmup(pod: dict[str, Any]) -> bool:
     gates = [g.get("conditionType") for g in pod.get("spec", {}).get("readinessGates") or []]
     if WARM_GATE not in gates or pod["metadata"].get("deletionTimestamp"):
         return False
     if pod.get("status", {}).get("phase") != "Running" or not pod.get("status", {}).get("podIP"):
         return False
-    warm = _cond(pod, WARM_GATE)
+    warm = condition(pod, WARM_GATE)
     if warm is not None and warm.get("status") == "True":
         return False
-    ready = _cond(pod, "ContainersReady")
+    ready = condition(pod, "ContainersReady")
     return ready is not None and ready.get("status") == "True"
 
 
@@ -81,7 +69,7 @@ def stuck_before_ready(pod: dict[str, Any]) -> bool:
     gates = [g.get("conditionType") for g in pod.get("spec", {}).get("readinessGates") or []]
     if WARM_GATE not in gates or pod["metadata"].get("deletionTimestamp") or pod.get("status", {}).get("phase") != "Running":
         return False
-    ready = _cond(pod, "ContainersReady")
+    ready = condition(pod, "ContainersReady")
     return ready is None or ready.get("status") != "True"
 
 
@@ -192,7 +180,7 @@ class WarmupManager:
         if body is None:
             return
         isvc = InferenceService.model_validate(body)
-        started = _ts(pod.get("status", {}).get("startTime")) or _ts(md.get("creationTimestamp")) or time.time()
+        started = parse_rfc3339(pod.get("status", {}).get("startTime")) or parse_rfc3339(md.get("creationTimestamp")) or time.time()
         age = time.time() - started
         if age < isvc.spec.warmup.timeout_seconds:
             self.not_before[md["uid"]] = time.monotonic() + min(RETRY_SECONDS, isvc.spec.warmup.timeout_seconds - age)
@@ -272,7 +260,7 @@ class WarmupManager:
         log.info("%s/%s: %s", ns, name, msg)
 
     def _set_gate(self, pod: dict[str, Any], status: str, reason: str, message: str) -> None:
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = format_rfc3339(time.time())
         cond = {"type": WARM_GATE, "status": status, "reason": reason, "message": message[:1000], "lastTransitionTime": now}
         md = pod["metadata"]
         self.kube.request(
@@ -285,10 +273,10 @@ class WarmupManager:
     def _succeed(self, pod: dict[str, Any], isvc_body: dict[str, Any], message: str) -> None:
         md = pod["metadata"]
         now = time.time()
-        created = _ts(md.get("creationTimestamp"))
+        created = parse_rfc3339(md.get("creationTimestamp"))
         timings = {
-            "scheduled_s": _delta(created, _ts((_cond(pod, "PodScheduled") or {}).get("lastTransitionTime"))),
-            "containers_ready_s": _delta(created, _ts((_cond(pod, "ContainersReady") or {}).get("lastTransitionTime"))),
+            "scheduled_s": _delta(created, parse_rfc3339((condition(pod, "PodScheduled") or {}).get("lastTransitionTime"))),
+            "containers_ready_s": _delta(created, parse_rfc3339((condition(pod, "ContainersReady") or {}).get("lastTransitionTime"))),
             "warm_s": _delta(created, now),
         }
         try:

@@ -5,25 +5,21 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
+from foresail.api.objects import GPU_PRODUCT_LABEL, is_condition_true, parse_rfc3339, pod_is_live
 from foresail.api.tenant import Tenant
 from foresail.quota.arbiter import Quota, TenantQuotas
 
 __all__ = [
-    "GPU_PRODUCT_LABEL",
     "Ownership",
     "gpu_supply",
-    "live",
     "namespace_owners",
-    "parse_time",
     "pod_gpus",
     "quota_hard",
     "tenant_quotas",
 ]
 
-GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 _GPU_TAINT_KEYS = {"nvidia.com/gpu"}  # Foresail's pods tolerate this one
 
 
@@ -33,16 +29,10 @@ class Ownership:
     conflicts: dict[str, list[str]]  # tenant -> messages about namespaces another tenant already owns
 
 
-def parse_time(ts: str | None) -> float | None:
-    if not ts:
-        return None
-    return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
-
-
 def namespace_owners(tenants: Sequence[Tenant], namespaces: Mapping[str, Mapping[str, str]]) -> Ownership:
     """Which tenant owns each namespace: listed names first, then label selectors; the oldest tenant
     (then the first by name) wins a namespace two claim, and the other is told."""
-    order = sorted(tenants, key=lambda t: (parse_time(t.metadata.get("creationTimestamp")) or 0.0, str(t.metadata.get("name"))))
+    order = sorted(tenants, key=lambda t: (parse_rfc3339(t.metadata.get("creationTimestamp")) or 0.0, str(t.metadata.get("name"))))
     owner: dict[str, str] = {}
     conflicts: dict[str, list[str]] = defaultdict(list)
 
@@ -72,11 +62,6 @@ def tenant_quotas(t: Tenant) -> TenantQuotas:
     )
 
 
-def live(pod: Mapping[str, Any]) -> bool:
-    """Holds its resources: not terminated and not being deleted."""
-    return not pod["metadata"].get("deletionTimestamp") and pod.get("status", {}).get("phase") not in ("Succeeded", "Failed")
-
-
 def pod_gpus(pod: Mapping[str, Any], resource: str = "nvidia.com/gpu") -> int:
     """GPUs a pod requests (extended resources: requests equal limits; either may be given)."""
     total = 0
@@ -91,10 +76,10 @@ def pod_gpus(pod: Mapping[str, Any], resource: str = "nvidia.com/gpu") -> int:
 
 
 def _schedulable(node: Mapping[str, Any]) -> bool:
-    spec, status = node.get("spec") or {}, node.get("status") or {}
+    spec = node.get("spec") or {}
     if spec.get("unschedulable"):
         return False
-    if not any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []):
+    if not is_condition_true(node, "Ready"):
         return False
     return not any(
         t.get("effect") in ("NoSchedule", "NoExecute") and t.get("key") not in _GPU_TAINT_KEYS for t in spec.get("taints") or []
@@ -120,7 +105,7 @@ def gpu_supply(
         free[(resource, product_of[name])] += alloc
     for p in pods:
         node = (p.get("spec") or {}).get("nodeName")
-        if node not in product_of or not live(p) or arbitrated(p):
+        if node not in product_of or not pod_is_live(p) or arbitrated(p):
             continue
         key = (resource, product_of[node])
         free[key] = max(0, free[key] - pod_gpus(p, resource))
@@ -137,7 +122,7 @@ def quota_hard(
     owned = set(namespaces)
     for p in pods:
         ns = p["metadata"].get("namespace")
-        if ns in owned and live(p):
+        if ns in owned and pod_is_live(p):
             used[ns] += pod_gpus(p, resource)
     total = sum(used.values())
     return {ns: max(0, limit - (total - used[ns])) for ns in namespaces}

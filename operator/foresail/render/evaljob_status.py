@@ -13,6 +13,7 @@ from typing import Any
 
 from foresail.api.conditions import Condition, find_condition, set_condition
 from foresail.api.evaljob import EvalJob, EvalJobStatus, Progress, Results, ShardsStatus, Throughput
+from foresail.api.objects import condition
 
 __all__ = ["ACTIVE_REPORT_AGE_S", "Problem", "ShardReport", "finished", "observe_evaljob", "parse_reports"]
 
@@ -84,13 +85,6 @@ def parse_reports(data: dict[str, str] | None) -> dict[int, ShardReport]:
             continue
         out[r.index] = r
     return out
-
-
-def _job_condition(job: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:
-    for c in ((job or {}).get("status") or {}).get("conditions") or []:
-        if c.get("type") == type_ and c.get("status") == "True":
-            return dict(c)
-    return None
 
 
 def _count(indexes: str) -> int:
@@ -170,7 +164,7 @@ def observe_evaljob(
 
     # conditions and phase
     failed_shard = next((r for r in sorted(reports.values(), key=lambda r: r.index) if r.error), None)
-    complete, failed = _job_condition(job, "Complete"), _job_condition(job, "Failed")
+    complete, failed = (c if (c := condition(job, t)) and c.get("status") == "True" else None for t in ("Complete", "Failed"))
     if problem is not None and problem.terminal:
         conds = set_condition(conds, "Failed", True, problem.reason, problem.message, gen, now)
         conds = set_condition(conds, "Running", False, problem.reason, problem.message, gen, now)

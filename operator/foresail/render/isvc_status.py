@@ -7,6 +7,7 @@ from typing import Any
 
 from foresail.api.conditions import Condition, set_condition
 from foresail.api.inferenceservice import InferenceService, InferenceServiceStatus
+from foresail.api.objects import condition_status, is_condition_true, pod_is_live, pod_is_ready
 from foresail.render.triton import LABEL_ISVC, WARM_GATE
 
 __all__ = ["ProblemReport", "is_warm", "observe"]
@@ -20,15 +21,8 @@ class ProblemReport:
         self.message = message
 
 
-def _cond(obj: dict[str, Any], type_: str) -> str | None:
-    for c in obj.get("status", {}).get("conditions") or []:
-        if c.get("type") == type_:
-            return str(c.get("status"))
-    return None
-
-
 def is_warm(pod: dict[str, Any]) -> bool:
-    return _cond(pod, WARM_GATE) == "True"
+    return is_condition_true(pod, WARM_GATE)
 
 
 def observe(
@@ -40,12 +34,8 @@ def observe(
 ) -> InferenceServiceStatus:
     """Status with replica counts and the Ready condition; other fields of the old status are kept."""
     old = isvc.status
-    live = [
-        p
-        for p in pods
-        if not p["metadata"].get("deletionTimestamp") and p.get("status", {}).get("phase") not in ("Succeeded", "Failed")
-    ]
-    ready = sum(1 for p in live if _cond(p, "Ready") == "True")
+    live = [p for p in pods if pod_is_live(p)]
+    ready = sum(1 for p in live if pod_is_ready(p))
     warm = sum(1 for p in live if is_warm(p)) if isvc.spec.warmup.enabled else ready
     dep_status = (deployment or {}).get("status", {})
     desired = int((deployment or {}).get("spec", {}).get("replicas", 0) or 0)
@@ -67,7 +57,7 @@ def observe(
     failing = [
         p["metadata"]["name"]
         for p in live
-        if any(c.get("type") == WARM_GATE and c.get("status") == "False" for c in p.get("status", {}).get("conditions") or [])
+        if condition_status(p, WARM_GATE) == "False"
     ]
     if failing:
         conds = set_condition(

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from foresail.api.inferenceservice import InferenceService, RepositorySource
+from foresail.api.objects import GPU_PRODUCT_LABEL
 
 __all__ = [
-    "GPU_PRODUCT_LABEL",
     "LABEL_ISVC",
     "MODEL_MOUNT",
     "WARM_GATE",
@@ -25,7 +25,6 @@ __all__ = [
 
 LABEL_ISVC = "foresail.dev/inferenceservice"
 WARM_GATE = "foresail.dev/warm"
-GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 MODEL_MOUNT = "/models"
 HTTP, GRPC, METRICS = 8000, 8001, 8002
 

@@ -26,11 +26,16 @@ from foresail.replay.traces import Arrivals
 from foresail.scaling.decide import DecisionState, Observation, Settings, decide
 from foresail.scaling.windows import TimeWindow
 
-__all__ = ["BASELINE_TICKS", "foresail_policy", "hpa_policy", "keda_policy", "kpa_policy", "oracle_policy", "static_policy"]
+__all__ = ["BASELINE_TICKS", "foresail_policy", "hpa_policy", "initial_replicas", "keda_policy", "kpa_policy", "oracle_policy", "static_policy"]
 
 Policy = Callable[[PolicyView], int]
 BASELINE_TICKS = {"hpa": 15.0, "keda": 15.0, "kpa": 2.0, "static": 60.0, "oracle": 1.0}
-TARGET = 0.7
+TARGET = 0.7  # the baselines' target utilization, and the utilization a replayed system starts at
+
+
+def initial_replicas(rate_rps: float, capacity_rps: float) -> int:
+    """Replicas a running system has for ``rate_rps`` at the start of a replay (at the baselines' target utilization)."""
+    return max(1, math.ceil(rate_rps / (capacity_rps * TARGET)))
 
 
 def foresail_policy(

@@ -69,7 +69,7 @@ def run_scenario(
         pol, tick = _policy(name, sc, cap)
         # every policy starts from a running system: the replicas the first 10 s need at 70% utilization
         first = sum(1 for t in sc.arrivals.times if t < 10.0) / 10.0
-        start = max(1, math.ceil(first / (cap * 0.7))) if name != "static" else pol(_first_view())
+        start = policies.initial_replicas(first, cap) if name != "static" else pol(_first_view())
         cfg = SimConfig(
             model=sc.model,
             slo_ms=sc.slo_ms,
