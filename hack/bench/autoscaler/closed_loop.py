@@ -11,14 +11,14 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from foresail.api.scalingpolicy import ScalingBehavior
+from foresail.api.scalingpolicy import ResolvedBehavior, ScalingBehavior
 from foresail.replay import policies, traces
 from foresail.replay.figures import agreement, busiest_window_rps, integrate, share_within, step_samples
 from foresail.replay.run import Scenario, run_scenario
 from hack.bench.autoscaler.markdown import closed_loop_markdown
 from hack.bench.autoscaler.predict import arrivals_of, predict, sim_models
 from hack.bench.autoscaler.reaction_cluster import stem
-from hack.bench.autoscaler.sampling import ClusterRun, cold_start, initial_pods, load_run, run_load, samples_of
+from hack.bench.autoscaler.sampling import ClusterRun, cold_and_lead, cold_start, initial_pods, load_run, run_load, samples_of
 from hack.bench.autoscaler.session import cluster_session, create_and_wait
 from hack.bench.autoscaler.settings import (
     CLUSTER_CAPACITY_RPS,
@@ -50,13 +50,47 @@ def _real(run: ClusterRun, seconds: float, cs: dict[str, Any]) -> dict[str, Any]
     }
 
 
+def _predictions(
+    run: ClusterRun, real: dict[str, Any], behavior: ResolvedBehavior, max_replicas: int, seconds: float
+) -> dict[str, Any]:
+    """The simulator configured like the cluster, per replica model, and how far it is from the real run."""
+    cold, lead = cold_and_lead(real["cold_start"])
+    out: dict[str, Any] = {}
+    for label, model in sim_models().items():
+        sim = predict(run, model, behavior, cold, lead, max_replicas)
+        rs = integrate(step_samples(initial_pods(run), ((t, n) for t, n, _ in sim.replicas_t)), 0.0, seconds)
+        share = sim.within_slo(CLUSTER_SLO_MS)
+        out[label] = {
+            "model": {
+                "base_ms": round(model.base_ms, 2),
+                "per_item_ms": round(model.per_item_ms, 3),
+                "max_batch": model.max_batch,
+            },
+            "within_slo": round(share, 5),
+            "replica_seconds": round(rs, 1),
+            "peak_replicas": max((n for _, n, _ in sim.replicas_t), default=1),
+            **agreement(real["within_slo"], real["replica_seconds"], share, rs),
+        }
+    return out
+
+
+def _stock_replay(run: ClusterRun, cold: float, max_replicas: int) -> dict[str, Any]:
+    """What the stock `foresail replay` makes of the same arrivals with its own conventions (capacity at the SLO
+    from the model instead of the operator's prior, a 30 s rate window, a warm start), with the oracle."""
+    behavior = balanced().merged(ScalingBehavior.model_validate(DEMO_OVERRIDES))
+    scenario = Scenario("closed-loop", arrivals_of(run), EMULATED, CLUSTER_SLO_MS, cold, behavior, 1, max_replicas)
+    stock, _ = run_scenario(scenario, ("foresail", "hpa", "kpa", "oracle"), progress=False)
+    return stock
+
+
 def closed_loop(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     trace = TRACES / f"AzureLLMInferenceTrace_{args.trace}.csv"
     compress = 6.0 if args.quick else args.compress
     seconds = 900.0 / compress
     behavior = resolved(DEMO_OVERRIDES)
-    cut = traces.reshape(traces.load_trace(str(trace)), compress=compress, start=600.0, duration=900.0, seed=args.seed)
-    per = traces.per_second(cut)
+    per = traces.per_second(
+        traces.reshape(traces.load_trace(str(trace)), compress=compress, start=600.0, duration=900.0, seed=args.seed)
+    )
     plan_rps = CLUSTER_CAPACITY_RPS * behavior.target_utilization_percent / 100.0
     peak_rps = args.peak_replicas * plan_rps / (1 + behavior.headroom_percent / 100.0)
     scale = peak_rps / busiest_window_rps(per, 10)
@@ -77,31 +111,7 @@ def closed_loop(args: argparse.Namespace, out: Path) -> dict[str, Any]:
             )
             source = ["--trace", str(trace), "--start", "600", "--compress", f"{compress:g}", "--rate-scale", f"{scale:.4f}", "--seed", str(args.seed)]  # fmt: skip
             run = run_load(c, "closed", out, prefix, source, seconds, settle)
-    cs = cold_start(run)
-    cold = float(cs["median_s"] or cs["p50_s"] or 10.0)
-    lead = float(cs["p90_s"] or cold)
-    real = _real(run, seconds, cs)
-    predictions: dict[str, Any] = {}
-    for label, model in sim_models().items():
-        sim = predict(run, model, behavior, cold, lead, max_replicas)
-        rs = integrate(step_samples(initial_pods(run), ((t, n) for t, n, _ in sim.replicas_t)), 0.0, seconds)
-        share = sim.within_slo(CLUSTER_SLO_MS)
-        predictions[label] = {
-            "model": {
-                "base_ms": round(model.base_ms, 2),
-                "per_item_ms": round(model.per_item_ms, 3),
-                "max_batch": model.max_batch,
-            },
-            "within_slo": round(share, 5),
-            "replica_seconds": round(rs, 1),
-            "peak_replicas": max((n for _, n, _ in sim.replicas_t), default=1),
-            **agreement(real["within_slo"], real["replica_seconds"], share, rs),
-        }
-    # what the stock `foresail replay` makes of the same arrivals with its own conventions (capacity at the SLO
-    # from the model instead of the operator's prior, a 30 s rate window, a warm start), with the oracle
-    stock_behavior = balanced().merged(ScalingBehavior.model_validate(DEMO_OVERRIDES))
-    scenario = Scenario("closed-loop", arrivals_of(run), EMULATED, CLUSTER_SLO_MS, cold, stock_behavior, 1, max_replicas)
-    stock, _ = run_scenario(scenario, ("foresail", "hpa", "kpa", "oracle"), progress=False)
+    real = _real(run, seconds, cold_start(run))
     result = {
         "benchmark": "closed-loop",
         "emulated_cold_requests": 20 if args.cold_requests is None else args.cold_requests,
@@ -117,8 +127,8 @@ def closed_loop(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         "behavior": behavior.model_dump(),
         "rate_window_s": RATE_WINDOW_S,
         "real": real,
-        "predicted": predictions,
-        "replay_stock": stock,
+        "predicted": _predictions(run, real, behavior, max_replicas, seconds),
+        "replay_stock": _stock_replay(run, cold_and_lead(real["cold_start"])[0], max_replicas),
         "timeline": run.samples,
     }
     write_report(out, prefix, result, closed_loop_markdown(result))

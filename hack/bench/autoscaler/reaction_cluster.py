@@ -14,7 +14,7 @@ from foresail.replay.figures import integrate, reaction_figures, step_samples, v
 from hack.bench.autoscaler.markdown import reaction_markdown
 from hack.bench.autoscaler.predict import predict, sim_models
 from hack.bench.autoscaler.reaction_sim import Shape
-from hack.bench.autoscaler.sampling import ClusterRun, cold_start, initial_pods, load_run, run_load, samples_of
+from hack.bench.autoscaler.sampling import ClusterRun, cold_and_lead, cold_start, initial_pods, load_run, run_load, samples_of
 from hack.bench.autoscaler.session import cluster_session, create_and_wait, delete_and_wait
 from hack.bench.autoscaler.settings import CLUSTER_CAPACITY_RPS, CLUSTER_SLO_MS, RATE_WINDOW_S, log, resolved
 from hack.bench.report import write_report
@@ -46,8 +46,7 @@ def _runs(args: argparse.Namespace, out: Path, shapes: list[Shape]) -> dict[str,
 
 def _rows(shape: Shape, run: ClusterRun, behavior: ResolvedBehavior) -> list[dict[str, Any]]:
     cs = cold_start(run)
-    cold = float(cs["median_s"] or cs["p50_s"] or 10.0)
-    lead = float(cs["p90_s"] or cold)
+    cold, lead = cold_and_lead(cs)
     common = {"shape": shape.kind, "profile": shape.spec(), "cold_start_s": round(cold, 1)}
     goal = round(cold + 2 * behavior.tick_seconds, 1) if shape.kind == "step" else None
     rows = [

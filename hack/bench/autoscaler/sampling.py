@@ -22,7 +22,7 @@ from hack.loadgen import in_cluster
 from hack.loadgen.records import read_csv
 from hack.testbed.cluster import Cluster
 
-__all__ = ["ClusterRun", "Sampler", "cold_start", "initial_pods", "load_run", "run_load", "samples_of"]
+__all__ = ["ClusterRun", "Sampler", "cold_and_lead", "cold_start", "initial_pods", "load_run", "run_load", "samples_of"]
 
 
 def _cpu_times() -> tuple[float, float]:
@@ -149,6 +149,12 @@ def cold_start(run: ClusterRun) -> dict[str, Any]:
         "recent_s": recent,
         "median_s": round(statistics.median(recent), 1) if recent else None,
     }
+
+
+def cold_and_lead(cs: dict[str, Any]) -> tuple[float, float]:
+    """The cold start to simulate (the measured median, else p50, else 10 s) and the forecast lead (p90)."""
+    cold = float(cs["median_s"] or cs["p50_s"] or 10.0)
+    return cold, float(cs["p90_s"] or cold)
 
 
 def samples_of(run: ClusterRun, key: str = "pods") -> list[tuple[float, float]]:
