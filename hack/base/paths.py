@@ -15,8 +15,9 @@ HACK = REPO / "hack"
 VENV = REPO / ".venv"
 OUT = REPO / "out"
 E2E_MODELS = REPO / "e2e" / "models"
-# the shared traces sit beside the checkout (not in it): the demo and the benchmarks read them
-SHARED_TRACES = REPO.parent / "shared" / "traces"
+# the shared traces (not in the checkout) that the demo and the benchmarks replay: FORESAIL_TRACES, else
+# shared/traces beside the checkout
+SHARED_TRACES = Path(os.environ.get("FORESAIL_TRACES", REPO.parent / "shared" / "traces"))
 
 
 def run_root() -> Path:
