@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 from typing import Any
 
+from hack.base.log import logger
+
 __all__ = ["Endpoints"]
+
+log = logger("loadgen", stderr=True)  # stdout carries the summary
 
 
 class Endpoints:
@@ -46,7 +49,7 @@ class Endpoints:
             try:
                 self.ready = await asyncio.to_thread(self.load)
             except Exception as e:  # keep the last good set; report once per failure
-                print(f"[loadgen] endpoint refresh failed: {e!r}", file=sys.stderr)
+                log(f"endpoint refresh failed: {e!r}")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.refresh)
 
