@@ -50,7 +50,7 @@ def operator(cluster: Cluster) -> Iterator[Kube]:
     )
     out = helm(
         cluster, "install", "foresail", str(REPO / "charts/foresail"), "-n", SYSTEM_NS, "--wait", "--timeout=120s",
-        f"--set=prometheus.url={cluster.network.prometheus_url}", "--set=prometheus.rateWindow=10s", "--set=autoscaler.tickSeconds=2",
+        f"--set=prometheus.url={cluster.network.prometheus_url}", "--set=prometheus.rateWindow=10s", "--set=autoscaler.loopSeconds=2",
         "--set=tenants.batchMinRuntimeSeconds=0",
     )  # fmt: skip
     assert out.returncode == 0, out.stderr

@@ -13,15 +13,16 @@ import yaml
 
 from e2e.helpers import Kube, wait_for
 from foresail.api.objects import condition, pod_is_ready
-from foresail.clients.prometheus import PromClient, ServiceMetrics
+from foresail.clients.prometheus import PromClient
+from foresail.scaling.observe import ServiceSignals
 from hack import netns
 from hack.cluster import REPO, Cluster
 
 
 def _snapshot(
     cluster: Cluster, queries: dict[str, str] | None = None, stale_after: float = 30.0
-) -> dict[tuple[str, str], ServiceMetrics]:
-    async def go() -> dict[tuple[str, str], ServiceMetrics]:
+) -> dict[tuple[str, str], ServiceSignals]:
+    async def go() -> dict[tuple[str, str], ServiceSignals]:
         client = PromClient(cluster.network.prometheus_url, queries=queries, rate_window="10s", stale_after=stale_after)
         try:
             out, _ = await client.snapshot(time.time())

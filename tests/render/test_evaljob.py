@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from foresail.api.evaljob import EvalJob, EvalJobSpec, spec_hash
 from foresail.api.inferenceservice import InferenceService
+from foresail.api.reasons import Problem, Reason
 from foresail.render.evaljob import (
     WORKER_CONFIG_ENV,
     EvalPlan,
@@ -19,7 +20,7 @@ from foresail.render.evaljob import (
     render_worker_rbac,
     worker_config,
 )
-from foresail.render.evaljob_status import Problem, ShardReport, finished, observe_evaljob, parse_reports
+from foresail.render.evaljob_status import ShardReport, finished, observe_evaljob, parse_reports
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 WALL = NOW.timestamp()
@@ -143,12 +144,12 @@ def report(index: int, **kw: Any) -> ShardReport:
     return ShardReport(**base)
 
 
-CASES: list[tuple[str, dict[str, Any] | None, dict[int, ShardReport], Problem | None, str | None, str, dict[str, str]]] = [
-    ("target missing: waits", None, {}, Problem("TargetNotFound", "InferenceService team-a/x not found"), None, "Pending", {"Admitted": "False/TargetNotFound"}),
-    ("hash mismatch: fails", None, {}, Problem("DatasetHashMismatch", "differs", terminal=True), None, "Failed", {"Failed": "True/DatasetHashMismatch"}),
+CASES: list[tuple[str, dict[str, Any] | None, dict[int, ShardReport], Problem | None, Reason | None, str, dict[str, str]]] = [
+    ("target missing: waits", None, {}, Problem(Reason.TARGET_NOT_FOUND, "InferenceService team-a/x not found"), None, "Pending", {"Admitted": "False/TargetNotFound"}),
+    ("hash mismatch: fails", None, {}, Problem(Reason.DATASET_HASH_MISMATCH, "differs", terminal=True), None, "Failed", {"Failed": "True/DatasetHashMismatch"}),
     ("running", job_status(active=2, completedIndexes="0"), {0: report(0, done=25, finished=True), 1: report(1, done=10, eps=50.0, p99_ms=40.0, limit=8)}, None, None, "Running", {"Running": "True/Running", "Admitted": "True/Admitted"}),
-    ("suspended by the user", job_status(), {}, None, "UserSuspended", "Suspended", {"Suspended": "True/UserSuspended"}),
-    ("eval replicas preempted", job_status(), {}, None, "Preempted", "Suspended", {"Suspended": "True/Preempted"}),
+    ("suspended by the user", job_status(), {}, None, Reason.USER_SUSPENDED, "Suspended", {"Suspended": "True/UserSuspended"}),
+    ("eval replicas preempted", job_status(), {}, None, Reason.PREEMPTED, "Suspended", {"Suspended": "True/Preempted"}),
     ("complete", job_status(completedIndexes="0-3", conditions=[{"type": "Complete", "status": "True", "lastTransitionTime": "2026-11-30T12:00:00Z"}]), {i: report(i, done=25, correct=20, scored=25, finished=True) for i in range(4)}, None, None, "Succeeded", {"Succeeded": "True/AllShardsCompleted"}),
     ("failed by the pod failure policy", job_status(conditions=[{"type": "Failed", "status": "True", "reason": "PodFailurePolicy", "message": "exit code 3"}]), {2: report(2, error="dataset line 7: bad JSON")}, None, None, "Failed", {"Failed": "True/PodFailurePolicy"}),
 ]  # fmt: skip
@@ -160,7 +161,7 @@ def test_observe(
     job: dict[str, Any] | None,
     reports: dict[int, ShardReport],
     problem: Problem | None,
-    suspend: str | None,
+    suspend: Reason | None,
     phase: str,
     conds: dict[str, str],
 ) -> None:

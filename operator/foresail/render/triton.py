@@ -10,12 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from foresail.api.inferenceservice import InferenceService, RepositorySource
-from foresail.api.objects import GPU_PRODUCT_LABEL
+from foresail.api.objects import GPU_PRODUCT_LABEL, LABEL_ISVC, WARM_GATE
 
 __all__ = [
-    "LABEL_ISVC",
     "MODEL_MOUNT",
-    "WARM_GATE",
     "child_labels",
     "render_children",
     "render_deployment",
@@ -23,8 +21,6 @@ __all__ = [
     "render_service",
 ]
 
-LABEL_ISVC = "foresail.dev/inferenceservice"
-WARM_GATE = "foresail.dev/warm"
 MODEL_MOUNT = "/models"
 HTTP, GRPC, METRICS = 8000, 8001, 8002
 
@@ -57,12 +53,11 @@ def _meta(isvc: InferenceService, name: str) -> dict[str, Any]:
 def _volume(source: RepositorySource) -> dict[str, Any]:
     if source.pvc is not None:
         return {"name": "models", "persistentVolumeClaim": {"claimName": source.pvc.claim_name, "readOnly": True}}
-    if source.config_map is not None:
-        cm: dict[str, Any] = {"name": source.config_map.name}
-        if source.config_map.items:
-            cm["items"] = [dict(i) for i in source.config_map.items]
-        return {"name": "models", "configMap": cm}
-    return {"name": "models", "emptyDir": {}}
+    assert source.config_map is not None  # the API admits exactly one of pvc and configMap
+    cm: dict[str, Any] = {"name": source.config_map.name}
+    if source.config_map.items:
+        cm["items"] = [dict(i) for i in source.config_map.items]
+    return {"name": "models", "configMap": cm}
 
 
 def triton_args(isvc: InferenceService) -> list[str]:

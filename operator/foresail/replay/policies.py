@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from foresail.api.scalingpolicy import ResolvedBehavior
 from foresail.replay.sim import PolicyView
 from foresail.replay.traces import Arrivals
-from foresail.scaling.decide import DecisionState, Observation, Settings, decide
+from foresail.scaling.decide import DecisionState, Observation, ServiceSettings, decide
 from foresail.scaling.windows import TimeWindow
 
 __all__ = ["BASELINE_TICKS", "foresail_policy", "hpa_policy", "initial_replicas", "keda_policy", "kpa_policy", "oracle_policy", "static_policy"]
@@ -43,14 +43,13 @@ def foresail_policy(
 ) -> Policy:
     state = DecisionState()
     state.capacity.estimate = state.capacity.prior = capacity_rps
-    settings = Settings(behavior=behavior, min_replicas=min_r, max_replicas=max_r, slo_p99_ms=slo_ms)
+    settings = ServiceSettings(behavior=behavior, min_replicas=min_r, max_replicas=max_r, slo_p99_ms=slo_ms)
 
     def policy(v: PolicyView) -> int:
         obs = Observation(
             arrival_rps=v.arrival_rps,
             queue=v.queue,
             p99_ms=v.p99_ms,
-            sample_age_s=1.0,
             ready=v.ready,
             starting=v.starting,
             current=v.current,
