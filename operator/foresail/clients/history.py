@@ -6,6 +6,8 @@ import asyncio
 import math
 import time
 
+import httpx
+
 from foresail.clients.prometheus import MetricsError, PromClient
 from foresail.replay.traces import Arrivals, profile_from_rates
 
@@ -21,7 +23,9 @@ def parse_since(since: str) -> int:
     return int(since[:-1]) * _UNITS[since[-1]]
 
 
-def arrivals_from_prometheus(url: str, service: str, since: str, step_s: int = 15, seed: int = 0) -> Arrivals:
+def arrivals_from_prometheus(
+    url: str, service: str, since: str, step_s: int = 15, seed: int = 0, transport: httpx.AsyncBaseTransport | None = None
+) -> Arrivals:
     """Poisson arrivals following the service's recorded arrival rate (1-minute rate) over ``since``."""
     ns, _, name = service.partition("/")
     if not ns or not name:
@@ -30,7 +34,7 @@ def arrivals_from_prometheus(url: str, service: str, since: str, step_s: int = 1
     step = max(step_s, math.ceil(seconds / 10_000))  # Prometheus answers at most 11,000 points per series
 
     async def pull() -> list[tuple[float, float]]:
-        prom = PromClient(url, rate_window="1m", timeout=30.0)
+        prom = PromClient(url, rate_window="1m", timeout=30.0, transport=transport)
         try:
             end = time.time()
             return await prom.arrival_history(ns, name, end - seconds, end, step)

@@ -41,18 +41,19 @@ def render_resource_quota(tenant: Tenant, namespace: str, hard_gpus: int, resour
     }
 
 
-def _key(q: dict[str, Any]) -> tuple[str, str]:
-    md = q["metadata"]
-    return md["namespace"], (md.get("labels") or {}).get(LABEL_TENANT, "")
-
-
 def quota_changes(
     desired: Sequence[dict[str, Any]], existing: Sequence[dict[str, Any]]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(to apply, to delete): desired quotas whose hard limits differ from (or lack) the existing one of
-    their namespace and tenant, and existing ones no tenant wants any more."""
-    have = {_key(q): q for q in existing}
-    want = {_key(q): q for q in desired}
-    apply = [q for k, q in want.items() if (have.get(k) or {}).get("spec", {}).get("hard") != q["spec"]["hard"]]
-    delete = [q for k, q in have.items() if k not in want]
+    """(to apply, to delete). A namespace has one backstop (its name is fixed): a desired quota is
+    applied when the existing one differs in its limit or tenant (apply updates it in place), and an
+    existing one is deleted only when no tenant owns its namespace any more."""
+    have = {q["metadata"]["namespace"]: q for q in existing}
+    want = {q["metadata"]["namespace"]: q for q in desired}
+
+    def same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+        labels = (a["metadata"].get("labels") or {}).get(LABEL_TENANT), (b["metadata"].get("labels") or {}).get(LABEL_TENANT)
+        return labels[0] == labels[1] and (a.get("spec") or {}).get("hard") == (b.get("spec") or {}).get("hard")
+
+    apply = [q for ns, q in want.items() if ns not in have or not same(q, have[ns])]
+    delete = [q for ns, q in have.items() if ns not in want]
     return apply, delete
