@@ -23,6 +23,7 @@ import yaml
 from kubernetes import client
 
 from foresail.clients.kube import Kube, path_for
+from tests.fakes.http import send_json
 
 __all__ = ["FakeApiServer", "Request"]
 
@@ -101,12 +102,7 @@ class FakeApiServer:
                 with server._lock:
                     server.requests.append(req)
                     code, answer = server._answer(req)
-                data = json.dumps(answer).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, code, answer)
 
             do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _handle
 

@@ -144,15 +144,15 @@ def _warmup(st: InferenceServiceStatus, pods: Sequence[Mapping[str, Any]]) -> li
             else "not measured yet"
         )
     ]
-    live = [p for p in pods if pod_is_live(p)]
-    out.append(f"Warm-up      {len(live)} pods")
-    for p in sorted(live, key=lambda p: str(p["metadata"]["name"])):
-        gate = condition(p, WARM_GATE)
-        state = "warm" if gate and gate.get("status") == "True" else "failed" if gate and gate.get("status") == "False" else "warming"
-        msg = str((gate or {}).get("message") or "")
+    rows = []
+    for p in sorted((p for p in pods if pod_is_live(p)), key=lambda p: str(p["metadata"]["name"])):
+        gate = condition(p, WARM_GATE) or {}
+        state = {"True": "warm", "False": "failed"}.get(str(gate.get("status")), "warming")
         phase = (p.get("status") or {}).get("phase", "?")
-        out.append(f"  {p['metadata']['name']:<40} {phase:<9} {state:<8} {msg[:100]}")
-    return out
+        rows.append((state, f"  {p['metadata']['name']:<40} {phase:<9} {state:<8} {str(gate.get('message') or '')[:100]}"))
+    counts = ", ".join(f"{sum(1 for s, _ in rows if s == k)} {k}" for k in ("warm", "warming", "failed"))
+    out.append(f"Warm-up      {len(rows)} pods: {counts}")
+    return [*out, *(line for _, line in rows)]
 
 
 def _conditions(st: InferenceServiceStatus, now: float) -> list[str]:

@@ -88,7 +88,6 @@ class WarmupManager:
         self.not_before: dict[str, float] = {}
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.stop = threading.Event()
-        self.warmed = 0
         self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="warmup")
 
     async def _io(self, fn: Any, *args: Any) -> Any:
@@ -257,7 +256,6 @@ class WarmupManager:
         await self._io(self._succeed, pod, body, msg)
         telemetry.WARMUPS.labels(ns, owner, "warm").inc()
         telemetry.WARMUP_SECONDS.labels(ns, owner).observe(took)
-        self.warmed += 1
         self.not_before.pop(uid, None)
         log.info("%s/%s: %s", ns, name, msg)
 

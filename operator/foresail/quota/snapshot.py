@@ -1,6 +1,6 @@
 """Build the arbiter's snapshot from Kubernetes objects (pure: dicts and API models in, values out).
 
-``build_snapshot`` is what the autoscaler calls once per tick on the objects it listed: which tenant
+``arbitrate_services`` is what the autoscaler calls once per pass on the objects it listed: which tenant
 owns each namespace, which tenant each service belongs to, every service's workload (its desired and
 held replicas, the batch minimum-runtime rule), the GPU supply; ``Arbitration`` holds the plan with
 that context for the writers (services' grants, Tenant status, the ResourceQuota backstop).
@@ -25,7 +25,6 @@ __all__ = [
     "Membership",
     "Ownership",
     "arbitrate_services",
-    "build_snapshot",
     "gpu_supply",
     "namespace_owners",
     "pod_gpus",
@@ -231,30 +230,6 @@ class Arbitration:
         )
 
 
-def build_snapshot(
-    tenants: Sequence[Tenant],
-    namespace_labels: Mapping[str, Mapping[str, str]],
-    isvcs: Sequence[InferenceService],
-    pods: Sequence[dict[str, Any]],
-    nodes: Iterable[Mapping[str, Any]],
-    desired: Mapping[Key, int],
-    batch_min_runtime_s: float,
-    now: float,
-) -> tuple[Snapshot, Membership, Ownership]:
-    """The arbiter's input from the listed objects (``desired``: every service's replicas this tick)."""
-    own = namespace_owners(tenants, namespace_labels)
-    names = [str(t.metadata.get("name")) for t in tenants]
-    by_service = group_by_label(pods, LABEL_ISVC)
-    workloads, members = service_workloads(isvcs, by_service, desired, own.owner, names, batch_min_runtime_s, now)
-
-    def arbitrated(p: Mapping[str, Any]) -> bool:
-        svc = (p["metadata"].get("labels") or {}).get(LABEL_ISVC)
-        return svc is not None and (p["metadata"]["namespace"], svc) in members.tenant_of
-
-    snap = Snapshot(tuple(tenant_quotas(t) for t in tenants), tuple(workloads), gpu_supply(nodes, pods, arbitrated, GPU))
-    return snap, members, own
-
-
 def arbitrate_services(
     tenants: Sequence[Tenant],
     namespace_labels: Mapping[str, Mapping[str, str]],
@@ -265,6 +240,16 @@ def arbitrate_services(
     batch_min_runtime_s: float,
     now: float,
 ) -> Arbitration:
-    """``build_snapshot`` then ``arbitrate``: the grants of one tick."""
-    snap, members, own = build_snapshot(tenants, namespace_labels, isvcs, pods, nodes, desired, batch_min_runtime_s, now)
+    """The grants of one pass, from the objects listed (``desired``: every service's replicas now):
+    who owns which namespace, which tenant each service belongs to, the workloads, the GPU supply."""
+    own = namespace_owners(tenants, namespace_labels)
+    names = [str(t.metadata.get("name")) for t in tenants]
+    by_service = group_by_label(pods, LABEL_ISVC)
+    workloads, members = service_workloads(isvcs, by_service, desired, own.owner, names, batch_min_runtime_s, now)
+
+    def arbitrated(p: Mapping[str, Any]) -> bool:
+        svc = (p["metadata"].get("labels") or {}).get(LABEL_ISVC)
+        return svc is not None and (p["metadata"]["namespace"], svc) in members.tenant_of
+
+    snap = Snapshot(tuple(tenant_quotas(t) for t in tenants), tuple(workloads), gpu_supply(nodes, pods, arbitrated, GPU))
     return Arbitration(arbitrate(snap), members, own, tuple(tenants))
