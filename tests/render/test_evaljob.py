@@ -15,6 +15,7 @@ from foresail.api.reasons import Problem, Reason
 from foresail.render.evaljob import (
     WORKER_CONFIG_ENV,
     EvalPlan,
+    eval_plan,
     render_eval_isvc,
     render_job,
     render_worker_rbac,
@@ -192,3 +193,28 @@ def test_reports_round_trip_and_junk_is_skipped() -> None:
     r = report(3, done=7, p99_ms=12.5, error="x")
     data = {"shard-3": r.to_json(), "shard-9": "{not json", "other": "1"}
     assert parse_reports(data) == {3: r}
+
+
+CLASSIFIER = InferenceService.model_validate(
+    {
+        "metadata": {"name": "classifier", "namespace": "team-a", "uid": "u-2"},
+        "spec": {"model": {"name": "iris", "repository": {"configMap": {"name": "m"}}}, "slo": {"p99LatencyMs": 80}},
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "spec", "want"),
+    [
+        ("shared: the target's Service, yielding to it", {}, {"service": "classifier", "production": "classifier", "model": "iris"}),
+        ("dedicated: its own replicas, yielding to nobody", {"mode": "dedicated"}, {"service": "iris-eval-eval", "production": ""}),
+        ("a model and version named by the job", {"target": {"inferenceService": "classifier", "model": "other", "version": "2"}}, {"model": "other", "version": "2"}),
+        ("a dataset on a PVC", {"dataset": {"pvc": {"claimName": "d", "path": "sets/iris.jsonl"}}}, {"dataset_path": "/data/sets/iris.jsonl"}),
+        ("the job's own worker image", {"worker": {"image": "me/worker:1"}}, {"image": "me/worker:1"}),
+        ("the operator's image otherwise", {}, {"image": "ghcr.io/foresail/foresail:0.1.0", "slo_ms": 80.0}),
+    ],
+)
+def test_eval_plan(name: str, spec: dict[str, Any], want: dict[str, Any]) -> None:
+    p = eval_plan(evaljob(**spec), CLASSIFIER, "claim", "results/x", "h", False, "ghcr.io/foresail/foresail:0.1.0", "http://prom")
+    got = {k: getattr(p, k) for k in want}
+    assert got == want, name

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from foresail.api.conditions import Condition
-from foresail.api.meta import validation_message
+from foresail.api.meta import Resource, validation_message
 from foresail.api.reasons import Problem, Reason
 
 __all__ = [
@@ -167,13 +167,12 @@ class ScalingPolicyStatus(BaseModel):
     conditions: list[Condition] = Field(default_factory=list, description="Conditions of the policy.")
 
 
-class ScalingPolicy(BaseModel):
+class ScalingPolicy(Resource):
     """A named preset of scaling behaviour that InferenceServices reference with scaling.policyRef."""
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
     api_version: str = Field(default="foresail.dev/v1alpha1", alias="apiVersion")
     kind: str = Field(default="ScalingPolicy")
-    metadata: dict[str, Any] = Field(default_factory=dict)
     spec: ScalingPolicySpec = Field(default_factory=ScalingPolicySpec)
     status: ScalingPolicyStatus = Field(default_factory=ScalingPolicyStatus)
 

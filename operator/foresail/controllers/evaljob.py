@@ -10,6 +10,7 @@ whose sha256 differs from the spec fails the job; editing a finished job changes
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -24,10 +25,10 @@ from foresail.api.reasons import ConditionType, Problem, Reason
 from foresail.clients.kube import ApiException, Kube
 from foresail.controllers.handlers import kube, object_lock, settings, utcnow
 from foresail.render.evaljob import (
-    DATA_MOUNT,
     LABEL_EVALJOB,
     EvalPlan,
     Names,
+    eval_plan,
     render_eval_isvc,
     render_job,
     render_progress,
@@ -103,114 +104,108 @@ def reconcile_evaljob(kube: Kube, body: dict[str, Any], now: datetime) -> None:
         _reconcile(kube, fresh, now)
 
 
+@dataclass(frozen=True)
+class _Admission:
+    """What admitting a job found: its target, dataset and outputs, or the problem with them."""
+
+    isvc: InferenceService | None = None
+    sha: str = ""  # the dataset's sha256 (ConfigMap datasets; workers hash PVC datasets)
+    total: int = 0  # items in the dataset, when known here
+    results_claim: str = ""
+    problem: Problem | None = None
+
+
+def _admit(kube: Kube, ej: EvalJob) -> _Admission:
+    ns, target = ej.namespace, ej.spec.target.inference_service
+    body = kube.get("InferenceService", ns, target)
+    if body is None:
+        return _Admission(problem=Problem(Reason.TARGET_NOT_FOUND, f"InferenceService {ns}/{target} (spec.target.inferenceService) not found"))
+    try:
+        isvc = InferenceService.model_validate(body)
+    except ValidationError:
+        return _Admission(problem=Problem(Reason.TARGET_INVALID, f"InferenceService {ns}/{target} has an invalid spec"))
+    sha, total, problem = _dataset(kube, ej)
+    if problem is not None:
+        return _Admission(isvc, sha, total, problem=problem)
+    claim = Names.of(ej.name).results_pvc
+    if ej.spec.outputs.pvc is not None:
+        claim = ej.spec.outputs.pvc.claim_name
+        if kube.get("PersistentVolumeClaim", ns, claim) is None:
+            return _Admission(isvc, sha, total, claim, Problem(Reason.OUTPUTS_NOT_FOUND, f"PersistentVolumeClaim {ns}/{claim} (spec.outputs.pvc) not found"))
+    return _Admission(isvc, sha, total, claim)
+
+
+def _apply_children(kube: Kube, ej: EvalJob, isvc: InferenceService, job: dict[str, Any] | None, h: str) -> Problem | None:
+    """Worker RBAC, progress ConfigMap, results PVC and dedicated replicas, when the job starts or its spec
+    changes (not on every progress tick); a child admission refuses is a problem, not an exception."""
+    settled = (
+        job is not None
+        and (job["metadata"].get("annotations") or {}).get("foresail.dev/spec-hash") == h
+        and ej.status.observed_generation == ej.generation
+    )
+    if settled:
+        return None
+    n = Names.of(ej.name)
+    children: list[dict[str, Any]] = [*render_worker_rbac(ej), render_progress(ej)]
+    if ej.spec.outputs.pvc is None and kube.get("PersistentVolumeClaim", ej.namespace, n.results_pvc) is None:
+        children.append(render_results_pvc(ej))
+    if ej.spec.mode == EvalMode.DEDICATED:
+        children.append(render_eval_isvc(ej, isvc))
+    for child in children:
+        try:
+            kube.apply(child)
+        except ApiException as e:
+            if e.status in (403, 422):  # e.g. the tenant admission policy refuses the eval replicas
+                return Problem(Reason.CHILD_REJECTED, f"{child['kind']} {ej.namespace}/{child['metadata']['name']}: {_api_message(e)}")
+            raise
+    return None
+
+
 def _reconcile(kube: Kube, fresh: dict[str, Any], now: datetime) -> None:
     md = fresh["metadata"]
-    ns, name, gen = md["namespace"], md["name"], int(md.get("generation", 0))
+    ns, name = md["namespace"], md["name"]
     try:
         ej = EvalJob.model_validate(fresh)
     except ValidationError as e:
-        msg = validation_message(e)
-        old = EvalJobStatus.model_validate(fresh.get("status") or {})
-        conds = set_condition(old.conditions, ConditionType.ADMITTED, False, Reason.INVALID_SPEC, msg[:1000], gen, now)
-        kube.patch_status(
-            "EvalJob", ns, name, {"conditions": [c.model_dump(by_alias=True, mode="json") for c in conds], "phase": "Pending"}
-        )
-        kube.event(fresh, Reason.INVALID_SPEC, msg, "Warning")
+        _invalid(kube, fresh, validation_message(e), now)
         return
-    n = Names.of(name)
     if finished(ej.status):
         _finished(kube, ej, fresh, now)
         return
-
-    target = kube.get("InferenceService", ns, ej.spec.target.inference_service)
-    problem: Problem | None = None
-    sha, total, isvc = "", 0, None
-    if target is None:
-        problem = Problem(
-            Reason.TARGET_NOT_FOUND, f"InferenceService {ns}/{ej.spec.target.inference_service} (spec.target.inferenceService) not found"
-        )
-    else:
-        try:
-            isvc = InferenceService.model_validate(target)
-        except ValidationError:
-            problem = Problem(Reason.TARGET_INVALID, f"InferenceService {ns}/{ej.spec.target.inference_service} has an invalid spec")
-    if problem is None:
-        sha, total, problem = _dataset(kube, ej)
-    results_claim = n.results_pvc
-    if problem is None and ej.spec.outputs.pvc is not None:
-        results_claim = ej.spec.outputs.pvc.claim_name
-        if kube.get("PersistentVolumeClaim", ns, results_claim) is None:
-            problem = Problem(Reason.OUTPUTS_NOT_FOUND, f"PersistentVolumeClaim {ns}/{results_claim} (spec.outputs.pvc) not found")
-
+    n = Names.of(name)
+    adm = _admit(kube, ej)
+    problem = adm.problem
     job = kube.get("Job", ns, n.job)
-    suspend_reason: Reason | None = None
     h = spec_hash(ej.spec)
     results_dir = f"{ej.spec.outputs.pvc.path if ej.spec.outputs.pvc else 'results'}/{name}-{h[:12]}"
+    suspend_reason: Reason | None = None
     if problem is None:
-        assert isvc is not None
-        children: list[dict[str, Any]] = [*render_worker_rbac(ej), render_progress(ej)]
-        if ej.spec.outputs.pvc is None and kube.get("PersistentVolumeClaim", ns, n.results_pvc) is None:
-            children.append(render_results_pvc(ej))
-        service = isvc.name
-        if ej.spec.mode == EvalMode.DEDICATED:
-            children.append(render_eval_isvc(ej, isvc))
-            service = n.eval_isvc
-        settled = (
-            job is not None
-            and (job["metadata"].get("annotations") or {}).get("foresail.dev/spec-hash") == h
-            and ej.status.observed_generation == ej.generation
-        )
-        # children are applied when the job starts or its spec changes, not on every progress tick
-        for child in [] if settled else children:
-            try:
-                kube.apply(child)
-            except ApiException as e:
-                if e.status in (403, 422):  # e.g. the tenant admission policy refuses the eval replicas
-                    problem = Problem(Reason.CHILD_REJECTED, f"{child['kind']} {ns}/{child['metadata']['name']}: {_api_message(e)}")
-                    break
-                raise
+        assert adm.isvc is not None
+        problem = _apply_children(kube, ej, adm.isvc, job, h)
     if problem is None:
-        assert isvc is not None
+        assert adm.isvc is not None
         if ej.spec.suspend:
             suspend_reason = Reason.USER_SUSPENDED
         elif ej.spec.mode == EvalMode.DEDICATED:
             suspend_reason = _dedicated_state(kube, ns, n.eval_isvc)
-        plan = EvalPlan(
-            service=service,
-            production=isvc.name if ej.spec.mode == EvalMode.SHARED else "",
-            model=ej.spec.target.model or isvc.spec.model.name,
-            version=ej.spec.target.version or "",
-            slo_ms=isvc.spec.slo.p99_latency_ms,
-            dataset_path=f"{DATA_MOUNT}/dataset.jsonl"
-            if ej.spec.dataset.pvc is None
-            else f"{DATA_MOUNT}/{ej.spec.dataset.pvc.path}",
-            dataset_sha256=ej.spec.dataset.sha256 or "",
-            results_claim=results_claim,
-            results_dir=results_dir,
-            image=ej.spec.worker.image or settings().worker_image,
-            prometheus_url=settings().prometheus_url,
-            spec_hash=h,
-            suspend=suspend_reason is not None,
-        )
+        s = settings()
+        plan = eval_plan(ej, adm.isvc, adm.results_claim, results_dir, h, suspend_reason is not None, s.worker_image, s.prometheus_url)
         job = _ensure_job(kube, ej, fresh, plan, job)
-        if not ej.status.provenance.spec_hash or ej.status.provenance.spec_hash != h:
-            _provenance(kube, ej, isvc, plan, sha)
+        if ej.status.provenance.spec_hash != h:
+            _provenance(kube, ej, adm.isvc, plan, adm.sha)
     else:
         prev = find_condition(ej.status.conditions, ConditionType.FAILED if problem.terminal else ConditionType.ADMITTED)
         if prev is None or prev.reason != problem.reason:  # once per new problem, not every few seconds
             kube.event(fresh, problem.reason, problem.message, "Warning")
-
-    cm = kube.get("ConfigMap", ns, n.progress)
-    reports = parse_reports((cm or {}).get("data"))
-    location = f"pvc:{results_claim}/{results_dir}"
-    before = finished(ej.status)
+    reports = parse_reports((kube.get("ConfigMap", ns, n.progress) or {}).get("data"))
+    location = f"pvc:{adm.results_claim or n.results_pvc}/{results_dir}"
 
     def build(latest: dict[str, Any]) -> dict[str, Any] | None:
         try:
             cur = EvalJob.model_validate(latest)
         except ValidationError:
             return None
-        st = observe_evaljob(cur, job, reports, total, location, problem, suspend_reason, now, now.timestamp())
+        st = observe_evaljob(cur, job, reports, adm.total, location, problem, suspend_reason, now, now.timestamp())
         new = st.model_dump(by_alias=True, exclude_none=True, exclude={"provenance"})
         old = latest.get("status") or {}
         return new if any(old.get(k) != v for k, v in new.items()) else None
@@ -218,16 +213,31 @@ def _reconcile(kube: Kube, fresh: dict[str, Any], now: datetime) -> None:
     kube.update_status("EvalJob", ns, name, build)
     if problem is not None and problem.terminal and job is not None:
         kube.delete("Job", ns, n.job)  # a job that cannot succeed stops its workers
-    after = kube.get("EvalJob", ns, name)
-    if after is not None and not before and finished(EvalJobStatus.model_validate(after.get("status") or {})):
-        st = EvalJobStatus.model_validate(after["status"])
-        verb = Reason.SUCCEEDED if st.phase == "Succeeded" else Reason.FAILED
-        score = f", score {st.results.score:.4f}" if st.results.score is not None else ""
-        kube.event(
-            after, verb, f"{st.progress.done}/{st.progress.total} items{score}", "Normal" if verb == "Succeeded" else "Warning"
-        )
-        if ej.spec.mode == EvalMode.DEDICATED:
-            kube.delete("InferenceService", ns, n.eval_isvc)  # the eval replicas live only as long as the job
+    _announce_finish(kube, ej)
+
+
+def _invalid(kube: Kube, fresh: dict[str, Any], msg: str, now: datetime) -> None:
+    md = fresh["metadata"]
+    old = EvalJobStatus.model_validate(fresh.get("status") or {})
+    gen = int(md.get("generation", 0))
+    conds = set_condition(old.conditions, ConditionType.ADMITTED, False, Reason.INVALID_SPEC, msg[:1000], gen, now)
+    kube.patch_status(
+        "EvalJob", md["namespace"], md["name"], {"conditions": [c.model_dump(by_alias=True, mode="json") for c in conds], "phase": "Pending"}
+    )
+    kube.event(fresh, Reason.INVALID_SPEC, msg, "Warning")
+
+
+def _announce_finish(kube: Kube, ej: EvalJob) -> None:
+    """The Event of a job that has just finished (and the end of its dedicated replicas)."""
+    after = kube.get("EvalJob", ej.namespace, ej.name)
+    if after is None or finished(ej.status) or not finished(EvalJobStatus.model_validate(after.get("status") or {})):
+        return
+    st = EvalJobStatus.model_validate(after["status"])
+    verb = Reason.SUCCEEDED if st.phase == "Succeeded" else Reason.FAILED
+    score = f", score {st.results.score:.4f}" if st.results.score is not None else ""
+    kube.event(after, verb, f"{st.progress.done}/{st.progress.total} items{score}", "Normal" if verb == Reason.SUCCEEDED else "Warning")
+    if ej.spec.mode == EvalMode.DEDICATED:
+        kube.delete("InferenceService", ej.namespace, Names.of(ej.name).eval_isvc)  # the eval replicas live only as long as the job
 
 
 def _api_message(e: ApiException) -> str:

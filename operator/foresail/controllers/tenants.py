@@ -62,8 +62,8 @@ class TenantArbiter:
         self._quotas(arb, pods, quotas)
         listed = {str(b["metadata"]["name"]): b for b in tenant_bodies}
         for t in arb.tenants:
-            name = str(t.metadata.get("name"))
-            gen = int(t.metadata.get("generation", 0) or 0)
+            name = t.name
+            gen = t.generation
             # the listed object is fresh enough to skip a no-op write
             if tenant_status_patch(name, gen, arb, listed.get(name, {}).get("status") or {}, now) is None:
                 continue
@@ -78,7 +78,7 @@ class TenantArbiter:
         desired = [
             render_resource_quota(t, ns, hard, GPU)
             for t in arb.tenants
-            for ns, hard in quota_hard(t, arb.ownership.owned_by(str(t.metadata.get("name"))), pods, GPU).items()
+            for ns, hard in quota_hard(t, arb.ownership.owned_by(t.name), pods, GPU).items()
         ]
         to_apply, to_delete = quota_changes(desired, existing)
         for q in to_apply:

@@ -52,7 +52,7 @@ class Ownership:
 def namespace_owners(tenants: Sequence[Tenant], namespaces: Mapping[str, Mapping[str, str]]) -> Ownership:
     """Which tenant owns each namespace: listed names first, then label selectors; the oldest tenant
     (then the first by name) wins a namespace two claim, and the other is told."""
-    order = sorted(tenants, key=lambda t: (parse_rfc3339(t.metadata.get("creationTimestamp")) or 0.0, str(t.metadata.get("name"))))
+    order = sorted(tenants, key=lambda t: (parse_rfc3339(t.metadata.get("creationTimestamp")) or 0.0, t.name))
     owner: dict[str, str] = {}
     conflicts: dict[str, list[str]] = defaultdict(list)
 
@@ -63,20 +63,20 @@ def namespace_owners(tenants: Sequence[Tenant], namespaces: Mapping[str, Mapping
 
     for t in order:
         for ns in t.spec.namespaces:
-            claim(ns, str(t.metadata.get("name")))
+            claim(ns, t.name)
     for t in order:
         sel = t.spec.namespace_selector
         if sel is None:
             continue
         for ns, labels in sorted(namespaces.items()):
             if all(labels.get(k) == v for k, v in sel.match_labels.items()) and ns not in t.spec.namespaces:
-                claim(ns, str(t.metadata.get("name")))
+                claim(ns, t.name)
     return Ownership(owner, dict(conflicts))
 
 
 def tenant_quotas(t: Tenant) -> TenantQuotas:
     return TenantQuotas(
-        name=str(t.metadata.get("name")),
+        name=t.name,
         quotas=tuple(Quota(q.resource, q.product, q.guaranteed, q.limit) for q in t.spec.gpus),
         weight=t.spec.weight,
     )
@@ -243,7 +243,7 @@ def arbitrate_services(
     """The grants of one pass, from the objects listed (``desired``: every service's replicas now):
     who owns which namespace, which tenant each service belongs to, the workloads, the GPU supply."""
     own = namespace_owners(tenants, namespace_labels)
-    names = [str(t.metadata.get("name")) for t in tenants]
+    names = [t.name for t in tenants]
     by_service = group_by_label(pods, LABEL_ISVC)
     workloads, members = service_workloads(isvcs, by_service, desired, own.owner, names, batch_min_runtime_s, now)
 

@@ -19,7 +19,7 @@ LABEL_TENANT = "foresail.dev/tenant"
 
 
 def render_resource_quota(tenant: Tenant, namespace: str, hard_gpus: int, resource: str = "nvidia.com/gpu") -> dict[str, Any]:
-    name = str(tenant.metadata.get("name"))
+    name = tenant.name
     return {
         "apiVersion": "v1",
         "kind": "ResourceQuota",

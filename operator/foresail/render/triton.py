@@ -11,6 +11,7 @@ from typing import Any
 
 from foresail.api.inferenceservice import InferenceService, RepositorySource
 from foresail.api.objects import GPU_PRODUCT_LABEL, LABEL_ISVC, WARM_GATE
+from foresail.render.meta import child_meta, standard_labels
 
 __all__ = [
     "MODEL_MOUNT",
@@ -26,28 +27,11 @@ HTTP, GRPC, METRICS = 8000, 8001, 8002
 
 
 def child_labels(isvc: InferenceService) -> dict[str, str]:
-    return {
-        "app.kubernetes.io/name": "triton",
-        "app.kubernetes.io/instance": isvc.name,
-        "app.kubernetes.io/component": "inference",
-        "app.kubernetes.io/managed-by": "foresail",
-        LABEL_ISVC: isvc.name,
-    }
-
-
-def owner_reference(isvc: InferenceService) -> dict[str, Any]:
-    return {
-        "apiVersion": isvc.api_version,
-        "kind": isvc.kind,
-        "name": isvc.name,
-        "uid": isvc.metadata["uid"],
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
+    return standard_labels("triton", isvc.name, "inference", LABEL_ISVC)
 
 
 def _meta(isvc: InferenceService, name: str) -> dict[str, Any]:
-    return {"name": name, "namespace": isvc.namespace, "labels": child_labels(isvc), "ownerReferences": [owner_reference(isvc)]}
+    return child_meta(isvc, name, child_labels(isvc))
 
 
 def _volume(source: RepositorySource) -> dict[str, Any]:
