@@ -313,7 +313,7 @@ class InferenceServiceStatus(SpecModel):
     )
     quota: QuotaStatus | None = Field(default=None, description="The tenant arbiter's grant (absent without a tenant).")
     conditions: list[Condition] = Field(
-        default_factory=list, description="Ready, MetricsAvailable, ScalingActive, ScalingLimited, QuotaLimited, ..."
+        default_factory=list, description="Ready, WarmupFailing, MetricsAvailable, ScalingActive, ScalingLimited and QuotaLimited."
     )
 
 
