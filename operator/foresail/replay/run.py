@@ -1,118 +1,156 @@
-"""``foresail replay``: one scenario through Foresail's decision code, the baselines and the oracle.
+"""``foresail replay``: one scenario through Foresail's decision code, the baselines and the oracles.
 
-Output: JSON (per policy: share of requests within the SLO, share of 1-minute windows with p99 within
-the SLO, GPU-seconds and the ratio to the oracle, scale actions), a markdown table and a PNG (arrivals,
-replicas and p99 over time, one panel per policy).
+Every policy starts ``prior_s`` seconds before the scored window (the scenario's arrivals include that prior)
+from the replicas the first 10 s need at 70% utilization; requests arriving and GPU-seconds spent before
+``prior_s`` are not scored. Per policy: share of requests within the SLO (rejected ones miss), share of
+1-minute windows with p99 within the SLO, GPU-seconds and their ratio to the denominators: the clairvoyant
+oracle at 100% (``gpu_vs_oracle``), the clairvoyant oracle capped at the target share (default 99.5%:
+``gpu_vs_oracle_capped``) and, with a frontier, the best baseline tuned in hindsight on the scored window
+(``gpu_vs_hindsight``). ``run_seeds`` repeats a scenario over seeds and reports mean, min and max.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from foresail.api.scalingpolicy import ScalingBehavior
-from foresail.replay import policies
+from foresail.replay import oracle, policies
+from foresail.replay.progress import Bar
 from foresail.replay.sim import ReplicaModel, SimConfig, SimResult, simulate
-from foresail.replay.traces import Arrivals, per_second
+from foresail.replay.traces import Arrivals
 
-__all__ = ["Scenario", "markdown", "plot", "run_scenario"]
+__all__ = ["ALL", "CAPPED", "Scenario", "aggregate", "capped_oracle", "markdown", "run_scenario", "run_seeds", "write"]
 
-ALL = ("foresail", "hpa", "keda", "kpa", "static", "oracle")
+CAPPED = "oracle-capped"
+ALL = ("foresail", "hpa", "keda", "kpa", "static", "oracle", CAPPED)
+BASELINES = ("hpa", "keda", "kpa", "static")
 
 
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    arrivals: Arrivals
+    arrivals: Arrivals  # the prior, then the scored window
     model: ReplicaModel
     slo_ms: float
     cold_start_s: float
     behavior: ScalingBehavior
     min_replicas: int = 1
     max_replicas: int = 1000
+    prior_s: float = 0.0
+    routing: str = "round-robin"
+    connections: int = 64
+    connection_lifetime_s: float = 60.0
+    queue_max: int = 0
+    queue_timeout_ms: float = 0.0
+    seed: int = 0
+    target_share: float = 0.995
+    knobs: dict[str, float] = field(default_factory=dict)  # per policy; missing: its default
 
-
-def _policy(name: str, sc: Scenario, cap: float) -> tuple[policies.Policy, float]:
-    resolved = ScalingBehavior().resolve(sc.behavior)
-    if name == "foresail":
-        return policies.foresail_policy(
-            resolved, cap, sc.slo_ms, sc.cold_start_s, sc.min_replicas, sc.max_replicas
-        ), resolved.tick_seconds
-    if name == "hpa":
-        return policies.hpa_policy(cap), policies.BASELINE_TICKS["hpa"]
-    if name == "keda":
-        return policies.keda_policy(cap), policies.BASELINE_TICKS["keda"]
-    if name == "kpa":
-        return policies.kpa_policy(cap), policies.BASELINE_TICKS["kpa"]
-    if name == "static":
-        return policies.static_policy(sc.arrivals, cap), policies.BASELINE_TICKS["static"]
-    if name == "oracle":
-        return policies.oracle_policy(sc.arrivals, cap, sc.cold_start_s), policies.BASELINE_TICKS["oracle"]
-    raise ValueError(f"unknown policy {name!r}; known: {ALL}")
-
-
-def run_scenario(
-    sc: Scenario, names: tuple[str, ...] = ALL, progress: bool = True
-) -> tuple[dict[str, Any], dict[str, SimResult]]:
-    cap = sc.model.capacity_rps(sc.slo_ms)
-    if cap <= 0:
-        raise ValueError(f"a replica cannot meet a {sc.slo_ms} ms SLO at all (batch of 1 takes {sc.model.batch_ms(1)} ms)")
-    results: dict[str, SimResult] = {}
-    rows: dict[str, Any] = {}
-    for i, name in enumerate(names):
-        t0 = time.monotonic()
-        pol, tick = _policy(name, sc, cap)
-        # every policy starts from a running system: the replicas the first 10 s need at 70% utilization
-        first = sum(1 for t in sc.arrivals.times if t < 10.0) / 10.0
-        start = policies.initial_replicas(first, cap) if name != "static" else pol(_first_view())
-        cfg = SimConfig(
-            model=sc.model,
-            slo_ms=sc.slo_ms,
-            cold_start_s=sc.cold_start_s,
-            tick_s=tick,
-            initial_replicas=max(start, sc.min_replicas),
-            min_replicas=sc.min_replicas,
-            max_replicas=sc.max_replicas,
+    def config(self, tick_s: float, initial: int) -> SimConfig:
+        return SimConfig(
+            model=self.model,
+            slo_ms=self.slo_ms,
+            cold_start_s=self.cold_start_s,
+            tick_s=tick_s,
+            initial_replicas=max(initial, self.min_replicas),
+            min_replicas=self.min_replicas,
+            max_replicas=self.max_replicas,
+            routing=self.routing,
+            connections=self.connections,
+            connection_lifetime_s=self.connection_lifetime_s,
+            queue_max=self.queue_max,
+            queue_timeout_ms=self.queue_timeout_ms,
+            score_from_s=self.prior_s,
+            seed=self.seed,
         )
-        res = simulate(sc.arrivals, cfg, pol)
-        results[name] = res
-        rows[name] = {
-            "within_slo": round(res.within_slo(sc.slo_ms), 5),
-            "windows_within_slo": round(res.windows_within_slo(sc.slo_ms), 4),
-            "gpu_seconds": round(res.gpu_seconds, 1),
-            "scale_actions": res.scale_actions,
-            "peak_replicas": max((r for _, r, _ in res.replicas_t), default=cfg.initial_replicas),
-            "sim_seconds": round(time.monotonic() - t0, 2),
-        }
-        if progress:
-            bar = "#" * (i + 1) + "." * (len(names) - i - 1)
-            print(
-                f"\r[replay {sc.name}] [{bar}] {name}: {rows[name]['within_slo']:.4f} within SLO",
-                end="",
-                file=sys.stderr,
-                flush=True,
-            )
-    if progress:
-        print(file=sys.stderr)
-    oracle = rows.get("oracle", {}).get("gpu_seconds")
-    for r in rows.values():
-        r["gpu_vs_oracle"] = round(r["gpu_seconds"] / oracle, 3) if oracle else None
-    summary = {
-        "scenario": sc.name,
-        "requests": len(sc.arrivals),
-        "duration_s": round(sc.arrivals.duration, 1),
-        "slo_p99_ms": sc.slo_ms,
-        "cold_start_s": sc.cold_start_s,
-        "capacity_rps_per_replica": round(cap, 1),
-        "model": {"base_ms": sc.model.base_ms, "per_item_ms": sc.model.per_item_ms, "max_batch": sc.model.max_batch},
-        "policies": rows,
+
+
+def _initial(sc: Scenario, cap: float) -> int:
+    first = float(np.count_nonzero(sc.arrivals.times < 10.0)) / 10.0
+    return policies.initial_replicas(first, cap)
+
+
+def _row(res: SimResult, sc: Scenario, initial: int, knob: float | None) -> dict[str, Any]:
+    n = res.requests()
+    return {
+        "within_slo": round(res.within_slo(sc.slo_ms), 5),
+        "windows_within_slo": round(res.windows_within_slo(sc.slo_ms), 4),
+        "rejected": round(res.rejected() / n, 5) if n else 0.0,
+        "gpu_seconds": round(res.gpu_seconds, 1),
+        "scale_actions": res.scale_actions,
+        "peak_replicas": res.peak_replicas(initial),
+        "knob": knob,
+        "sim_seconds": round(res.wall_s, 3),
+        "requests_per_s": round(len(res.arrivals) / max(res.wall_s, 1e-9)),
     }
-    return summary, results
+
+
+def simulate_policy(
+    sc: Scenario, name: str, cap: float, knob: float | None = None, bar: Bar | None = None
+) -> tuple[SimResult, dict[str, Any]]:
+    knob = sc.knobs.get(name, knob)
+    pol, tick = policies.make(
+        name,
+        arrivals=sc.arrivals,
+        capacity_rps=cap,
+        slo_ms=sc.slo_ms,
+        cold_start_s=sc.cold_start_s,
+        behavior=ScalingBehavior().resolve(sc.behavior),
+        min_replicas=sc.min_replicas,
+        max_replicas=sc.max_replicas,
+        knob=knob,
+    )
+    start = pol(_first_view()) if name == "static" else _initial(sc, cap)
+    res = simulate(sc.arrivals, sc.config(tick, start), pol, progress=bar.sim(name) if bar else None)
+    shown = knob if knob is not None else policies.KNOBS[name].default if name in policies.KNOBS else None
+    if name == "foresail" and shown is None:
+        shown = getattr(ScalingBehavior().resolve(sc.behavior), policies.FORESAIL_KNOB)
+    return res, _row(res, sc, start, shown)
+
+
+def capped_oracle(sc: Scenario, cap: float, bar: Bar | None = None, steps: int = 5) -> tuple[SimResult, dict[str, Any]]:
+    """The cheapest plateau-greedy plan (``oracle.Plateaus``) whose simulated share meets ``sc.target_share``:
+    the budget of estimated misses doubles from the target's misses until the share fails, then bisects."""
+    plateaus = oracle.Plateaus(sc.arrivals, cap, sc.cold_start_s, sc.prior_s)
+    scored = int(np.count_nonzero(sc.arrivals.times >= sc.prior_s))
+
+    def attempt(budget: float, first: bool = False) -> tuple[SimResult, dict[str, Any]]:
+        plan = plateaus.plan(budget)
+        start = int(max(plan[0], 1))
+        res = simulate(sc.arrivals, sc.config(1.0, start), oracle.plan_policy(plan), progress=bar.sim(CAPPED) if bar and first else None)
+        row = _row(res, sc, start, None)
+        row["budget"] = round(budget, 1)
+        return res, row
+
+    best = attempt(0.0, first=True)
+    if best[0].within_slo(sc.slo_ms) < sc.target_share:
+        return best  # even the full plan misses the target: nothing to give up
+    ok, bad = 0.0, None
+    budget = max((1.0 - sc.target_share) * scored, 1.0)
+    for _ in range(12):
+        if bad is not None:
+            break
+        trial = attempt(budget)
+        if trial[0].within_slo(sc.slo_ms) >= sc.target_share:
+            ok, best = budget, min(best, trial, key=lambda x: x[0].gpu_seconds)
+            budget *= 2
+        else:
+            bad = budget
+    for _ in range(steps if bad is not None else 0):
+        mid = (ok + bad) / 2  # type: ignore[operator]
+        trial = attempt(mid)
+        if trial[0].within_slo(sc.slo_ms) >= sc.target_share:
+            ok, best = mid, min(best, trial, key=lambda x: x[0].gpu_seconds)
+        else:
+            bad = mid
+    return best
 
 
 def _first_view() -> Any:
@@ -121,65 +159,176 @@ def _first_view() -> Any:
     return PolicyView(0.0, 0.0, 0.0, 0.0, 0, 0, 0)
 
 
+def frontier(sc: Scenario, cap: float, names: tuple[str, ...], bar: Bar | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Each causal policy's SLO share and GPU-seconds over its knob's grid."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    swept = replace(sc, knobs={})
+    for name in names:
+        if name not in policies.KNOBS:
+            continue
+        pts = []
+        for k in policies.KNOBS[name].grid:
+            _, row = simulate_policy(swept, name, cap, k, bar)
+            pts.append({"knob": k, "within_slo": row["within_slo"], "gpu_seconds": row["gpu_seconds"], "rejected": row["rejected"]})
+        out[name] = pts
+    return out
+
+
+def hindsight_best(front: dict[str, list[dict[str, Any]]], target: float) -> dict[str, Any] | None:
+    """The cheapest baseline setting that met ``target`` on the scored window (knowing it in hindsight)."""
+    ok = [{"policy": n, **p} for n in BASELINES for p in front.get(n, []) if p["within_slo"] >= target]
+    return min(ok, key=lambda p: p["gpu_seconds"]) if ok else None
+
+
+def run_scenario(
+    sc: Scenario, names: tuple[str, ...] = ALL, progress: bool = True, with_frontier: bool = False
+) -> tuple[dict[str, Any], dict[str, SimResult]]:
+    cap = sc.model.capacity_rps(sc.slo_ms)
+    if cap <= 0:
+        raise ValueError(f"a replica cannot meet a {sc.slo_ms} ms SLO at all (batch of 1 takes {sc.model.batch_ms(1)} ms)")
+    sweep = tuple(n for n in names if n in policies.KNOBS) if with_frontier else ()
+    bar = Bar(sc.name, len(names) + sum(len(policies.KNOBS[n].grid) for n in sweep), enabled=progress)
+    results: dict[str, SimResult] = {}
+    rows: dict[str, Any] = {}
+    t0 = time.monotonic()
+    for name in names:
+        res, row = capped_oracle(sc, cap, bar) if name == CAPPED else simulate_policy(sc, name, cap, bar=bar)
+        results[name], rows[name] = res, row
+    front = frontier(sc, cap, sweep, bar) if sweep else None
+    best = hindsight_best(front, sc.target_share) if front else None
+    denominators = {
+        "gpu_vs_oracle": rows.get("oracle", {}).get("gpu_seconds"),
+        "gpu_vs_oracle_capped": rows.get(CAPPED, {}).get("gpu_seconds"),
+        "gpu_vs_hindsight": best["gpu_seconds"] if best else None,
+    }
+    for r in rows.values():
+        for key, d in denominators.items():
+            r[key] = round(r["gpu_seconds"] / d, 3) if d else None
+    summary: dict[str, Any] = {
+        "scenario": sc.name,
+        "requests": int(np.count_nonzero(sc.arrivals.times >= sc.prior_s)),
+        "prior_s": sc.prior_s,
+        "duration_s": round(sc.arrivals.duration - sc.prior_s, 1),
+        "slo_p99_ms": sc.slo_ms,
+        "cold_start_s": sc.cold_start_s,
+        "capacity_rps_per_replica": round(cap, 1),
+        "routing": sc.routing,
+        "connections": {"count": sc.connections, "mean_lifetime_s": sc.connection_lifetime_s} if sc.routing == "per-connection" else None,
+        "queue": {"max": sc.queue_max, "timeout_ms": sc.queue_timeout_ms},
+        "seed": sc.seed,
+        "target_share": sc.target_share,
+        "model": {"base_ms": sc.model.base_ms, "per_item_ms": sc.model.per_item_ms, "max_batch": sc.model.max_batch},
+        "policies": rows,
+        "hindsight_best": best,
+        "frontier": front,
+        "wall_s": round(time.monotonic() - t0, 2),
+    }
+    return summary, results
+
+
+# ------------------------------------------------------------------ several seeds
+
+NUMERIC = ("within_slo", "windows_within_slo", "rejected", "gpu_seconds", "gpu_vs_oracle", "gpu_vs_oracle_capped",
+           "gpu_vs_hindsight", "peak_replicas", "scale_actions")  # fmt: skip
+
+
+def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean, min and max over seeds of every figure of every policy (the first run's settings)."""
+    out = {k: v for k, v in runs[0].items() if k not in ("policies", "frontier", "hindsight_best", "seed", "wall_s")}
+    out["seeds"] = [r["seed"] for r in runs]
+    out["wall_s"] = round(sum(r["wall_s"] for r in runs), 2)
+    pols: dict[str, Any] = {}
+    for name in runs[0]["policies"]:
+        pols[name] = {"knob": runs[0]["policies"][name].get("knob")}
+        for key in NUMERIC:
+            vals = [r["policies"][name][key] for r in runs if r["policies"][name].get(key) is not None]
+            if vals:
+                pols[name][key] = {"mean": round(float(np.mean(vals)), 5), "min": min(vals), "max": max(vals)}
+    out["policies"] = pols
+    if runs[0].get("frontier"):
+        out["frontier"] = {
+            name: [
+                {
+                    "knob": pt["knob"],
+                    "within_slo": round(float(np.mean([r["frontier"][name][i]["within_slo"] for r in runs])), 5),
+                    "gpu_seconds": round(float(np.mean([r["frontier"][name][i]["gpu_seconds"] for r in runs])), 1),
+                }
+                for i, pt in enumerate(pts)
+            ]
+            for name, pts in runs[0]["frontier"].items()
+        }
+        out["hindsight_best"] = [r["hindsight_best"] for r in runs]
+    return out
+
+
+def run_seeds(
+    build: Callable[[int], Scenario], seeds: list[int], names: tuple[str, ...] = ALL, progress: bool = True,
+    with_frontier: bool = False,
+) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, SimResult], Scenario]:  # fmt: skip
+    """The scenario for each seed; the aggregate, the per-seed summaries, and the first seed's results."""
+    runs: list[dict[str, Any]] = []
+    first: tuple[dict[str, SimResult], Scenario] | None = None
+    for seed in seeds:
+        sc = build(seed)
+        summary, results = run_scenario(sc, names, progress, with_frontier)
+        runs.append(summary)
+        first = first or (results, sc)
+    assert first is not None
+    return aggregate(runs), runs, first[0], first[1]
+
+
+# ------------------------------------------------------------------ report
+
+
+def _fig(x: Any, pct: bool = False, suffix: str = "") -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, dict):
+        a, b, c = (_fig(x[k], pct) for k in ("mean", "min", "max"))
+        return f"{a}{suffix} ({b}-{c})" if x["min"] != x["max"] else f"{a}{suffix}"
+    return f"{100 * x:.2f}%" if pct else f"{x:g}"
+
+
 def markdown(summary: dict[str, Any]) -> str:
+    seeds = summary.get("seeds")
     lines = [
-        f"**{summary['scenario']}**: {summary['requests']} requests over {summary['duration_s']} s, SLO p99 {summary['slo_p99_ms']} ms, "
-        f"cold start {summary['cold_start_s']} s, {summary['capacity_rps_per_replica']} rps per replica at the SLO",
+        f"**{summary['scenario']}**: {summary['requests']} scored requests over {summary['duration_s']} s after a "
+        f"{summary['prior_s']:g} s unscored prior, SLO p99 {summary['slo_p99_ms']} ms, cold start {summary['cold_start_s']} s, "
+        f"{summary['capacity_rps_per_replica']} rps per replica at the SLO; routing **{summary['routing']}**"
+        + (f", {summary['connections']['count']} connections (mean lifetime {summary['connections']['mean_lifetime_s']:g} s)" if summary.get("connections") else "")
+        + (f"; bounded queue {summary['queue']['max'] or 'unbounded'} / timeout {summary['queue']['timeout_ms'] or 'none'} ms" if summary["queue"]["max"] or summary["queue"]["timeout_ms"] else "")
+        + (f"; mean (min-max) over seeds {seeds}" if seeds else ""),
         "",
-        "| policy | requests within SLO | 1-min windows within SLO | GPU-seconds | vs oracle | peak replicas | scale actions |",
-        "|---|---|---|---|---|---|---|",
-    ]
+        "| policy | knob | requests within SLO | rejected | 1-min windows within SLO | GPU-seconds | vs oracle | vs oracle "
+        f"{100 * summary['target_share']:g}% | vs hindsight-best | peak replicas |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]  # fmt: skip
     for name, r in summary["policies"].items():
         lines.append(
-            f"| {name} | {100 * r['within_slo']:.2f}% | {100 * r['windows_within_slo']:.1f}% | {r['gpu_seconds']:.0f} | "
-            f"{r['gpu_vs_oracle'] if r['gpu_vs_oracle'] is not None else '-'}x | {r['peak_replicas']} | {r['scale_actions']} |"
+            f"| {name} | {_fig(r.get('knob'))} | {_fig(r['within_slo'], True)} | {_fig(r['rejected'], True)} | "
+            f"{_fig(r['windows_within_slo'], True)} | {_fig(r['gpu_seconds'])} | {_fig(r.get('gpu_vs_oracle'), suffix='x')} | "
+            f"{_fig(r.get('gpu_vs_oracle_capped'), suffix='x')} | {_fig(r.get('gpu_vs_hindsight'), suffix='x')} | {_fig(r['peak_replicas'])} |"
         )
+    best = summary.get("hindsight_best")
+    for b in best if isinstance(best, list) else [best]:
+        if b:
+            lines.append(f"\nHindsight-best baseline: {b['policy']} at knob {b['knob']:g}: {100 * b['within_slo']:.2f}%, {b['gpu_seconds']:.0f} GPU-s")
+    if summary.get("frontier"):
+        lines += ["", "Frontier (knob: share within SLO / GPU-seconds):", ""]
+        for name, pts in summary["frontier"].items():
+            lines.append(f"- {name}: " + ", ".join(f"{p['knob']:g}: {100 * p['within_slo']:.2f}% / {p['gpu_seconds']:.0f}" for p in pts))
     return "\n".join(lines) + "\n"
 
 
-def plot(summary: dict[str, Any], arrivals: Arrivals, results: dict[str, SimResult], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = list(results)
-    fig, axes = plt.subplots(len(names), 1, figsize=(12, 2.4 * len(names)), sharex=True, squeeze=False)
-    rate = per_second(arrivals)
-    for ax, name in zip(axes[:, 0], names, strict=True):
-        res = results[name]
-        ax.plot(range(len(rate)), rate, color="0.75", lw=0.6, label="arrivals/s")
-        ax2 = ax.twinx()
-        ts = [t for t, _, _ in res.replicas_t]
-        ax2.step(ts, [r for _, r, _ in res.replicas_t], where="post", color="C0", lw=1.2, label="replicas (GPUs)")
-        ax2.step(ts, [r for _, _, r in res.replicas_t], where="post", color="C2", lw=0.8, label="ready")
-        buckets: dict[int, list[float]] = {}
-        for t, lat in zip(res.arrivals, res.latencies_ms, strict=True):
-            buckets.setdefault(int(t // 10), []).append(lat)
-        p99 = {k * 10: sorted(v)[min(len(v) - 1, math.ceil(0.99 * len(v)) - 1)] for k, v in buckets.items()}
-        over = [(t, v) for t, v in p99.items() if v > summary["slo_p99_ms"]]
-        if over:
-            ax.scatter(
-                [t for t, _ in over], [max(rate) * 0.95] * len(over), marker="|", color="C3", s=30, label="10 s with p99 > SLO"
-            )
-        r = summary["policies"][name]
-        ax.set_title(
-            f"{name}: {100 * r['within_slo']:.2f}% within SLO, {r['gpu_vs_oracle']}x oracle GPU-seconds", fontsize=9, loc="left"
-        )
-        ax.set_ylabel("req/s")
-        ax2.set_ylabel("replicas")
-        ax.legend(loc="upper left", fontsize=7)
-        ax2.legend(loc="upper right", fontsize=7)
-    axes[-1, 0].set_xlabel("seconds")
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-
-
-def write(summary: dict[str, Any], arrivals: Arrivals, results: dict[str, SimResult], out: Path, png: bool = True) -> None:
+def write(summary: dict[str, Any], sc: Scenario, results: dict[str, SimResult], out: Path, png: bool = True,
+          per_seed: list[dict[str, Any]] | None = None) -> None:  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     stem = summary["scenario"]
-    (out / f"{stem}.json").write_text(json.dumps(summary, indent=1))
+    (out / f"{stem}.json").write_text(json.dumps({**summary, "per_seed": per_seed} if per_seed else summary, indent=1))
     (out / f"{stem}.md").write_text(markdown(summary))
     if png:
-        plot(summary, arrivals, results, out / f"{stem}.png")
+        from foresail.replay import plots
+
+        plots.timeline(summary if not per_seed else per_seed[0], sc, results, out / f"{stem}.png")
+        if summary.get("frontier"):
+            plots.frontier(summary, out / f"{stem}-frontier.png")
