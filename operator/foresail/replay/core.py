@@ -39,7 +39,7 @@ ST, SEQ, QH, QT, QL, BH, EX = range(7)
 # replica float columns
 RDY, BUSY = 0, 1
 # int state
-AI, NREADY, GWH, GWT, GWL, RR, HOLD, QUEUED, EXEC, NSCR, EVS, EVK, DIRTY = range(13)
+AI, NREADY, GWH, GWT, GWL, RR, HOLD, QUEUED, EXEC, NSCR, EVS, EVK, DIRTY, LIVE = range(14)
 # float state
 LAST, GPU, NEXTEV = 0, 1, 2
 # float config
@@ -47,7 +47,7 @@ BASE, PER, TIMEOUT, LIFETIME, SCRAPE, SCORE_FROM, END = range(7)
 # int config
 MAXB, ROUTE, QMAX, NCONN = range(4)
 INF = math.inf
-LO_MS, LOG_RATIO, NB = sg.LO_MS, sg.LOG_RATIO, sg.BUCKETS
+LO_MS, RATIO, LOG_RATIO, NB = sg.LO_MS, sg.RATIO, sg.LOG_RATIO, sg.BUCKETS
 C_ARRIVED, C_COMPLETED, C_REJECTED, C_STARTED, C_WAIT_S = 0, 1, 2, 3, 4
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 MIX1, MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
@@ -74,12 +74,19 @@ def _jit(f: F) -> F:
     return cast(F, numba.njit(cache=True, nogil=True)(f))
 
 
+def _inline(f: F) -> F:
+    """A helper of the event loop, inlined into it (numba IR inlining: no call overhead per request)."""
+    if not HAVE_NUMBA:  # pragma: no cover
+        return f
+    return cast(F, numba.njit(cache=True, nogil=True, inline="always")(f))
+
+
 def ensure_numba() -> None:
     if not HAVE_NUMBA:
         raise ReplayExtraMissing("the replay needs numba and matplotlib: pip install 'foresail[replay]'")
 
 
-@_jit
+@_inline
 def _rand(rng: Any) -> Any:
     """splitmix64 (``reference._Rng`` is the same in Python)."""
     rng[0] += GOLDEN
@@ -89,7 +96,7 @@ def _rand(rng: Any) -> Any:
     return z ^ (z >> S31)
 
 
-@_jit
+@_inline
 def _account(t: float, g: Any, gi: Any, cf: Any) -> None:
     last = g[LAST]
     if t > last:
@@ -119,7 +126,7 @@ def _scan(gi: Any, g: Any, ri: Any, rf: Any) -> None:
     g[NEXTEV], gi[EVK], gi[EVS], gi[DIRTY] = best_t, best_k, best_s, 0
 
 
-@_jit
+@_inline
 def _start_batch(i: int, t: float, t_arr: Any, work: Any, status: Any, nxt: Any, ri: Any, rf: Any, gi: Any, g: Any, cf: Any, ci: Any, ctr: Any) -> None:  # fmt: skip
     n, wsum, head, tail = 0, 0.0, -1, -1
     timeout = cf[TIMEOUT]
@@ -159,7 +166,7 @@ def _start_batch(i: int, t: float, t_arr: Any, work: Any, status: Any, nxt: Any,
             g[NEXTEV], gi[EVK], gi[EVS] = busy, 0, i
 
 
-@_jit
+@_inline
 def _pick(t: float, ri: Any, ready: Any, gi: Any, cf: Any, ci: Any, rng: Any, conn_slot: Any, conn_seq: Any, conn_exp: Any) -> int:  # fmt: skip
     nr = gi[NREADY]
     mode = ci[ROUTE]
@@ -191,7 +198,7 @@ def _pick(t: float, ri: Any, ready: Any, gi: Any, cf: Any, ci: Any, rng: Any, co
     return int(s)
 
 
-@_jit
+@_inline
 def _dispatch(j: int, t: float, t_arr: Any, work: Any, status: Any, nxt: Any, ri: Any, rf: Any, ready: Any, gi: Any, g: Any, cf: Any, ci: Any, ctr: Any, rng: Any, conn_slot: Any, conn_seq: Any, conn_exp: Any) -> None:  # fmt: skip
     if gi[NREADY] == 0:
         nxt[j] = -1
@@ -220,7 +227,7 @@ def _dispatch(j: int, t: float, t_arr: Any, work: Any, status: Any, nxt: Any, ri
         _start_batch(s, t, t_arr, work, status, nxt, ri, rf, gi, g, cf, ci, ctr)
 
 
-@_jit
+@_inline
 def _release(i: int, ri: Any, gi: Any) -> None:
     ri[i, ST] = FREE
     gi[HOLD] -= 1
@@ -228,7 +235,55 @@ def _release(i: int, ri: Any, gi: Any) -> None:
 
 
 @_jit
-def run_until(until: float, t_arr: Any, work: Any, lat: Any, status: Any, nxt: Any, ri: Any, rf: Any, ready: Any, gi: Any, g: Any, cf: Any, ci: Any, ctr: Any, hist: Any, rng: Any, conn_slot: Any, conn_seq: Any, conn_exp: Any, ring_t: Any, ring_c: Any, ring_h: Any) -> None:  # fmt: skip
+def _observe(gi: Any, ri: Any, ring_t: Any, ring_c: Any, ring_h: Any, backs: Any, obs: Any) -> None:
+    """What the policy sees at a tick (``signals.view_from_scrapes`` computes the same in Python): per window
+    arrivals, completions, rejections, in-flight growth (per second), mean queue wait (ms), p99 (ms); and the
+    live (starting + ready) replica count into ``gi[LIVE]``."""
+    nring = ring_t.shape[0]
+    newest = gi[NSCR] - 1
+    kn = newest % nring
+    for w in range(backs.shape[0]):
+        back = min(backs[w], newest)
+        ko = (newest - back) % nring
+        span = ring_t[kn] - ring_t[ko]
+        if span <= 0:
+            for c in range(6):
+                obs[w, c] = 0.0
+            continue
+        done = (ring_c[kn, C_COMPLETED] - ring_c[ko, C_COMPLETED]) / span
+        rej = (ring_c[kn, C_REJECTED] - ring_c[ko, C_REJECTED]) / span
+        growth = (ring_c[kn, 5] + ring_c[kn, 6] - ring_c[ko, 5] - ring_c[ko, 6]) / span
+        started = ring_c[kn, C_STARTED] - ring_c[ko, C_STARTED]
+        obs[w, 0] = done + rej + growth
+        obs[w, 1] = done
+        obs[w, 2] = rej
+        obs[w, 3] = growth
+        obs[w, 4] = 1000.0 * (ring_c[kn, C_WAIT_S] - ring_c[ko, C_WAIT_S]) / started if started > 0 else 0.0
+        total = 0
+        for b in range(NB):
+            total += ring_h[kn, b] - ring_h[ko, b]
+        p99 = 0.0
+        if total > 0:
+            rank = math.ceil(0.99 * total)
+            cum = 0
+            for b in range(NB):
+                cnt = ring_h[kn, b] - ring_h[ko, b]
+                if cum + cnt >= rank:
+                    lo = LO_MS * RATIO ** float(b) if b > 0 else 0.0  # float exponents: C pow, as in Python
+                    hi = LO_MS * RATIO ** float(b + 1)
+                    p99 = lo + (hi - lo) * (rank - cum) / max(cnt, 1)
+                    break
+                cum += cnt
+        obs[w, 5] = p99
+    live = 0
+    for s in range(ri.shape[0]):
+        if ri[s, ST] == STARTING or ri[s, ST] == READY:
+            live += 1
+    gi[LIVE] = live
+
+
+@_jit
+def run_until(until: float, t_arr: Any, work: Any, lat: Any, status: Any, nxt: Any, ri: Any, rf: Any, ready: Any, gi: Any, g: Any, cf: Any, ci: Any, ctr: Any, hist: Any, rng: Any, conn_slot: Any, conn_seq: Any, conn_exp: Any, ring_t: Any, ring_c: Any, ring_h: Any, backs: Any, obs: Any) -> None:  # fmt: skip
     n = t_arr.shape[0]
     nring = ring_t.shape[0]
     while True:
@@ -296,6 +351,7 @@ def run_until(until: float, t_arr: Any, work: Any, lat: Any, status: Any, nxt: A
             ctr[C_ARRIVED] += 1
             _dispatch(ai, ta, t_arr, work, status, nxt, ri, rf, ready, gi, g, cf, ci, ctr, rng, conn_slot, conn_seq, conn_exp)  # fmt: skip
     _account(until, g, gi, cf)
+    _observe(gi, ri, ring_t, ring_c, ring_h, backs, obs)
 
 
 _compile_s: list[float] = []
@@ -324,6 +380,7 @@ class Core:
         connection_lifetime_s: float,
         scrape_s: float,
         ring: int,
+        backs: list[int],
         score_from: float,
         end: float,
         seed: int,
@@ -337,7 +394,7 @@ class Core:
         self.ri = np.zeros((8, 7), np.int64)
         self.rf = np.zeros((8, 2))
         self.ready = np.zeros(8, np.int64)
-        self.gi = np.zeros(13, np.int64)
+        self.gi = np.zeros(14, np.int64)
         self.g = np.zeros(3)
         self.g[NEXTEV] = INF
         self.cf = np.array([base_ms, per_item_ms, queue_timeout_s, connection_lifetime_s, scrape_s, score_from, end])
@@ -351,6 +408,8 @@ class Core:
         self.ring_t = np.zeros(ring)
         self.ring_c = np.zeros((ring, sg.COUNTERS))
         self.ring_h = np.zeros((ring, sg.BUCKETS), np.int64)
+        self.backs = np.array(backs, np.int64)
+        self.obs = np.zeros((len(backs), 6))
         self.next_seq = 0
 
     # ------------------------------------------------------------------ the compiled part
@@ -360,7 +419,7 @@ class Core:
         t0 = time.perf_counter()
         run_until(until, self.t_arr, self.work, self.lat, self.status, self.nxt, self.ri, self.rf, self.ready, self.gi, self.g,
                   self.cf, self.ci, self.ctr, self.hist, self.rng, self.conn_slot, self.conn_seq, self.conn_exp,
-                  self.ring_t, self.ring_c, self.ring_h)  # fmt: skip
+                  self.ring_t, self.ring_c, self.ring_h, self.backs, self.obs)  # fmt: skip
         if first:
             _compile_s.append(time.perf_counter() - t0)
 
@@ -420,6 +479,11 @@ class Core:
     @property
     def holding(self) -> int:
         return int(self.gi[HOLD])
+
+    @property
+    def n_live(self) -> int:
+        """Replicas starting or ready, as of the last ``run``."""
+        return int(self.gi[LIVE])
 
     @property
     def n_ready(self) -> int:

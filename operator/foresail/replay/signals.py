@@ -29,6 +29,7 @@ __all__ = [
     "WindowSignals",
     "bucket_of",
     "histogram_p99",
+    "view_from_obs",
     "view_from_scrapes",
 ]
 
@@ -59,8 +60,8 @@ def histogram_p99(counts: npt.NDArray[np.int64], q: float = 0.99) -> float:
     cum = np.cumsum(counts)
     k = int(np.searchsorted(cum, rank))
     before = int(cum[k - 1]) if k > 0 else 0
-    lo = LO_MS * RATIO**k if k > 0 else 0.0
-    hi = LO_MS * RATIO ** (k + 1)
+    lo = LO_MS * RATIO ** float(k) if k > 0 else 0.0
+    hi = LO_MS * RATIO ** float(k + 1)
     return lo + (hi - lo) * (rank - before) / max(int(counts[k]), 1)
 
 
@@ -114,6 +115,17 @@ def _window(
     done, rej = d[C_COMPLETED] / span, d[C_REJECTED] / span
     wait = 1000.0 * d[C_WAIT_S] / d[C_STARTED] if d[C_STARTED] > 0 else 0.0
     return WindowSignals(w, float(done + rej + growth), float(done), float(rej), float(growth), float(wait), histogram_p99(h_new - h_old))
+
+
+def view_from_obs(
+    now: float, obs: npt.NDArray[np.float64], queue: float, executing: float, ready: int, starting: int, current: int
+) -> PolicyView:
+    """The view from the compiled core's observation rows (``WINDOWS``, then the rate window; columns
+    arrivals, completions, rejections, in-flight growth, mean queue wait, p99)."""
+    rows = obs.tolist()
+    sigs = tuple(WindowSignals(w, *row) for w, row in zip(WINDOWS, rows, strict=False))
+    rate = rows[-1]
+    return PolicyView(now, rate[0], queue, rate[5], ready, starting, current, in_flight=queue + executing, windows=sigs)
 
 
 def view_from_scrapes(

@@ -241,6 +241,7 @@ def simulate(
         connection_lifetime_s=cfg.connection_lifetime_s,
         scrape_s=cfg.scrape_s,
         ring=ring,
+        backs=[round(w / cfg.scrape_s) for w in (*signals.WINDOWS, cfg.rate_window_s)],
         score_from=cfg.score_from_s,
         end=end,
         seed=cfg.seed,
@@ -254,18 +255,17 @@ def simulate(
         core.run(t)
         if (t > end and core.drained) or t > end + 3600:
             break
-        live = core.live()
-        view = signals.view_from_scrapes(
-            t, core.ring_t, core.ring_c, core.ring_h, core.scrapes - 1, cfg.scrape_s, cfg.rate_window_s,
-            core.n_ready, len(live) - core.n_ready, len(live),
-        )  # fmt: skip
+        live, ready = core.n_live, core.n_ready
+        newest = core.ring_c[(core.scrapes - 1) % ring]
+        view = signals.view_from_obs(t, core.obs, float(newest[signals.G_QUEUED]), float(newest[signals.G_EXECUTING]),
+                                     ready, live - ready, live)  # fmt: skip
         want = min(max(int(policy(view)), cfg.min_replicas), cfg.max_replicas)
-        if want != len(live):
-            if want > len(live):
-                for _ in range(want - len(live)):
+        if want != live:
+            if want > live:
+                for _ in range(want - live):
                     core.add(t + cfg.cold_start_s)
             else:
-                core.remove(t, len(live) - want)
+                core.remove(t, live - want)
             res.scale_actions += t >= cfg.score_from_s
         res.replicas_t.append((t, core.holding, core.n_ready))
         if progress is not None and time.perf_counter() - shown > 0.2:
