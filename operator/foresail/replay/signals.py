@@ -60,8 +60,8 @@ def histogram_p99(counts: npt.NDArray[np.int64], q: float = 0.99) -> float:
     cum = np.cumsum(counts)
     k = int(np.searchsorted(cum, rank))
     before = int(cum[k - 1]) if k > 0 else 0
-    lo = LO_MS * RATIO ** float(k) if k > 0 else 0.0
-    hi = LO_MS * RATIO ** float(k + 1)
+    lo = LO_MS * math.pow(RATIO, k) if k > 0 else 0.0
+    hi = LO_MS * math.pow(RATIO, k + 1)
     return lo + (hi - lo) * (rank - before) / max(int(counts[k]), 1)
 
 
