@@ -115,42 +115,47 @@ def simulate_policy(
     return res, _row(res, sc, start, shown)
 
 
-def capped_oracle(sc: Scenario, cap: float, bar: Bar | None = None, steps: int = 5) -> tuple[SimResult, dict[str, Any]]:
-    """The cheapest plateau-greedy plan (``oracle.Plateaus``) whose simulated share meets ``sc.target_share``:
-    the budget of estimated misses doubles from the target's misses until the share fails, then bisects."""
+def capped_oracle(sc: Scenario, cap: float, bar: Bar | None = None, trials: int = 6) -> tuple[SimResult, dict[str, Any]]:
+    """The cheapest plateau-greedy plan (``oracle.Plateaus``) whose simulated share meets ``sc.target_share``.
+
+    The budget of estimated misses is searched by regula falsi on the simulated misses: growing 4x until a
+    plan misses the target, then interpolating between the last plan that met it and the first that did not."""
     plateaus = oracle.Plateaus(sc.arrivals, cap, sc.cold_start_s, sc.prior_s)
     scored = int(np.count_nonzero(sc.arrivals.times >= sc.prior_s))
+    allowed = (1.0 - sc.target_share) * scored
 
-    def attempt(budget: float, first: bool = False) -> tuple[SimResult, dict[str, Any]]:
+    def attempt(budget: float, first: bool = False) -> tuple[SimResult, float, float]:
         plan = plateaus.plan(budget)
-        start = int(max(plan[0], 1))
-        res = simulate(sc.arrivals, sc.config(1.0, start), oracle.plan_policy(plan), progress=bar.sim(CAPPED) if bar and first else None)
-        row = _row(res, sc, start, None)
-        row["budget"] = round(budget, 1)
-        return res, row
+        res = simulate(sc.arrivals, sc.config(1.0, int(max(plan[0], 1))), oracle.plan_policy(plan),
+                       progress=bar.sim(CAPPED) if bar and first else None)  # fmt: skip
+        return res, budget, (1.0 - res.within_slo(sc.slo_ms)) * scored
+
+    def row(best: tuple[SimResult, float, float]) -> tuple[SimResult, dict[str, Any]]:
+        out = _row(best[0], sc, best[0].replicas_t[0][1] if best[0].replicas_t else 1, None)
+        out["budget"] = round(best[1], 1)
+        return best[0], out
 
     best = attempt(0.0, first=True)
-    if best[0].within_slo(sc.slo_ms) < sc.target_share:
-        return best  # even the full plan misses the target: nothing to give up
-    ok, bad = 0.0, None
-    budget = max((1.0 - sc.target_share) * scored, 1.0)
-    for _ in range(12):
-        if bad is not None:
-            break
+    if best[2] > allowed:
+        return row(best)  # even the full plan misses the target: nothing to give up
+    lo, hi = (0.0, best[2]), None
+    budget = 4.0 * max(allowed, 1.0)
+    for _ in range(trials):
         trial = attempt(budget)
-        if trial[0].within_slo(sc.slo_ms) >= sc.target_share:
-            ok, best = budget, min(best, trial, key=lambda x: x[0].gpu_seconds)
-            budget *= 2
+        res, _, misses = trial
+        if misses <= allowed:
+            lo = (budget, misses)
+            if res.gpu_seconds < best[0].gpu_seconds:
+                best = trial
         else:
-            bad = budget
-    for _ in range(steps if bad is not None else 0):
-        mid = (ok + bad) / 2  # type: ignore[operator]
-        trial = attempt(mid)
-        if trial[0].within_slo(sc.slo_ms) >= sc.target_share:
-            ok, best = mid, min(best, trial, key=lambda x: x[0].gpu_seconds)
-        else:
-            bad = mid
-    return best
+            hi = (budget, misses)
+        if hi is None:
+            budget *= 4.0
+            continue
+        span = hi[0] - lo[0]
+        guess = lo[0] + (allowed - lo[1]) * span / max(hi[1] - lo[1], 1e-9)
+        budget = min(max(guess, lo[0] + 0.1 * span), hi[0] - 0.1 * span)
+    return row(best)
 
 
 def _first_view() -> Any:
