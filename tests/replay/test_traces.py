@@ -131,6 +131,6 @@ def test_arrivals_are_immutable_arrays() -> None:
     with pytest.raises(ValueError, match="read-only"):
         arr.times[0] = 5.0
     with pytest.raises(AttributeError):
-        arr.times = np.zeros(2)  # type: ignore[misc]
+        arr.times = np.zeros(2)
     with pytest.raises(traces.TraceError, match="same length"):
         traces.Arrivals([0.0], [1.0, 2.0])
