@@ -38,7 +38,8 @@ import numpy as np
 import numpy.typing as npt
 
 from foresail.replay import signals
-from foresail.replay.core import ROUTINGS, Core
+from foresail.replay.core import Core
+from foresail.replay.kernel import ROUTINGS
 from foresail.replay.signals import PolicyView
 from foresail.replay.traces import Arrivals
 
