@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ import numpy as np
 
 from foresail.api.scalingpolicy import ScalingBehavior
 from foresail.replay import day, plots, policies, traces
-from foresail.replay.run import ALL, Scenario, markdown, run_scenario, run_seeds
+from foresail.replay.run import ALL, Scenario, markdown, run_scenario, run_seeds, simulate_policy
 from foresail.replay.sim import ROUTINGS, ReplicaModel, SimConfig, simulate
 
 __all__ = ["main"]
@@ -100,12 +101,17 @@ def bench_day(out: Path, cold_start_s: float, quick: bool) -> dict[str, Any]:
     summary, _ = run_scenario(sc, ALL, progress=True)
     wall = time.monotonic() - t0
     speed = {n: r["requests_per_s"] for n, r in summary["policies"].items()}
+    routing = {}
+    for name in ROUTINGS[1:]:
+        _, row = simulate_policy(replace(sc, routing=name), "hpa", MODEL.capacity_rps(SLO_MS))
+        routing[name] = row["requests_per_s"]
     result = {"benchmark": "replay-day", "requests": len(arr), "wall_s": round(wall, 1), "trace_s": round(load_s, 1),
-              "requests_per_s": speed, "summary": summary}  # fmt: skip
+              "requests_per_s": speed, "hpa_requests_per_s_by_routing": routing, "summary": summary}  # fmt: skip
     md = (
         f"24-hour synthetic trace ({len(arr):,} requests; {day.__name__}): all {len(ALL)} policies in {wall:.0f} s "
         f"(goal < 120 s; the capped oracle is several simulations)\n\n| policy | simulated requests/s |\n|---|---|\n"
         + "".join(f"| {n} | {v / 1e6:.2f} M |\n" for n, v in speed.items())
+        + "".join(f"| hpa, {n} routing | {v / 1e6:.2f} M |\n" for n, v in routing.items())
         + "\n"
         + markdown(summary)
     )

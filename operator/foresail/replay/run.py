@@ -26,7 +26,20 @@ from foresail.replay.progress import Bar
 from foresail.replay.sim import ReplicaModel, SimConfig, SimResult, simulate
 from foresail.replay.traces import Arrivals
 
-__all__ = ["ALL", "CAPPED", "Scenario", "aggregate", "capped_oracle", "markdown", "run_scenario", "run_seeds", "write"]
+__all__ = [
+    "ALL",
+    "CAPPED",
+    "Scenario",
+    "aggregate",
+    "capped_oracle",
+    "frontier",
+    "hindsight_best",
+    "markdown",
+    "run_scenario",
+    "run_seeds",
+    "simulate_policy",
+    "write",
+]
 
 CAPPED = "oracle-capped"
 ALL = ("foresail", "hpa", "keda", "kpa", "static", "oracle", CAPPED)
