@@ -105,7 +105,7 @@ def _replay(args: argparse.Namespace) -> int:
     from foresail.api.scalingpolicy import ScalingBehavior, ScalingPolicy
     from foresail.replay import traces
     from foresail.replay.run import Scenario, markdown, run_seeds, write
-    from foresail.replay.sim import ReplicaModel
+    from foresail.replay.sim import ReplicaModel, Serving
 
     try:
         if args.from_prometheus:
@@ -146,12 +146,13 @@ def _replay(args: argparse.Namespace) -> int:
             else ScalingBehavior()
         )
 
+        serving = Serving(args.routing, args.connections, args.connection_lifetime, args.queue_max, args.queue_timeout_ms)
+
         def build(seed: int) -> Scenario:
             final = traces.reshape(cut, rate_scale=factor, seed=seed, method=args.scale_method) if factor != 1.0 else cut
             return Scenario(
-                args.name, final, model, round(slo, 2), args.cold_start, behavior, prior_s=prior, routing=args.routing,
-                connections=args.connections, connection_lifetime_s=args.connection_lifetime, queue_max=args.queue_max,
-                queue_timeout_ms=args.queue_timeout_ms, seed=seed, target_share=args.target_share,
+                args.name, final, model, round(slo, 2), args.cold_start, behavior, prior_s=prior, serving=serving, seed=seed,
+                target_share=args.target_share,
             )  # fmt: skip
 
         names = tuple(n.strip() for n in args.policies.split(",") if n.strip())

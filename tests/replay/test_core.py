@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from foresail.replay.reference import simulate_reference
-from foresail.replay.sim import PolicyView, ReplicaModel, SimConfig, SimResult, simulate
+from foresail.replay.sim import PolicyView, ReplicaModel, Serving, SimConfig, SimResult, simulate
 from foresail.replay.traces import Arrivals, profile_arrivals
 
 MODEL = ReplicaModel(base_ms=10.0, per_item_ms=2.0, max_batch=8)
@@ -19,7 +19,9 @@ BURST = [0.5, 0.5001, 0.5002, 0.5003]
 
 def run(times: list[float], replicas: int = 1, work: list[float] | None = None, **kw: object) -> SimResult:
     arr = Arrivals(times, work or [1.0] * len(times))
-    cfg = SimConfig(model=kw.pop("model", MODEL), slo_ms=100.0, cold_start_s=0.0, initial_replicas=replicas, **kw)  # type: ignore[arg-type]
+    model = kw.pop("model", MODEL)
+    assert isinstance(model, ReplicaModel)
+    cfg = SimConfig(model=model, slo_ms=100.0, cold_start_s=0.0, initial_replicas=replicas, serving=Serving(**kw))  # type: ignore[arg-type]
     return simulate(arr, cfg, lambda v: replicas)
 
 
@@ -53,7 +55,7 @@ def test_routing(name: str, routing: str, connections: int, work: list[float] | 
 
 def test_per_connection_routing_with_many_connections_uses_both_replicas_and_is_seeded() -> None:
     arr = profile_arrivals("constant", {"rate": 200}, 20, seed=1)
-    cfg = SimConfig(model=MODEL, slo_ms=100.0, cold_start_s=0.0, initial_replicas=2, routing="per-connection", seed=4)
+    cfg = SimConfig(model=MODEL, slo_ms=100.0, cold_start_s=0.0, initial_replicas=2, serving=Serving("per-connection"), seed=4)
     a, b = simulate(arr, cfg, lambda v: 2), simulate(arr, cfg, lambda v: 2)
     c = simulate(arr, replace(cfg, seed=5), lambda v: 2)
     assert np.array_equal(a.latencies_ms, b.latencies_ms)
@@ -144,8 +146,8 @@ def test_the_compiled_core_equals_the_python_reference(routing: str, queue_max: 
 
         return p
 
-    cfg = SimConfig(model=MODEL, slo_ms=100.0, cold_start_s=4.0, tick_s=3.0, initial_replicas=1, routing=routing, connections=6,
-                    connection_lifetime_s=3.0, queue_max=queue_max, queue_timeout_ms=timeout_ms, score_from_s=5.0, seed=9)  # fmt: skip
+    serving = Serving(routing, connections=6, connection_lifetime_s=3.0, queue_max=queue_max, queue_timeout_ms=timeout_ms)
+    cfg = SimConfig(model=MODEL, slo_ms=100.0, cold_start_s=4.0, tick_s=3.0, initial_replicas=1, serving=serving, score_from_s=5.0, seed=9)
     va: list[PolicyView] = []
     vb: list[PolicyView] = []
     a, b = simulate(arr, cfg, policy(va)), simulate_reference(arr, cfg, policy(vb))
@@ -159,8 +161,8 @@ def test_the_compiled_core_equals_the_python_reference(routing: str, queue_max: 
 
 def test_a_bad_setting_names_the_field() -> None:
     with pytest.raises(ValueError, match="routing: 'random' unknown"):
-        SimConfig(model=MODEL, slo_ms=1.0, cold_start_s=0.0, routing="random")
+        Serving("random")
     with pytest.raises(ValueError, match="queue_max must be >= 0"):
-        SimConfig(model=MODEL, slo_ms=1.0, cold_start_s=0.0, queue_max=-1)
+        Serving(queue_max=-1)
     with pytest.raises(ValueError, match="tick_s must be > 0"):
         SimConfig(model=MODEL, slo_ms=1.0, cold_start_s=0.0, tick_s=0.0)

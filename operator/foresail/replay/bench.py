@@ -35,7 +35,7 @@ import numpy as np
 from foresail.api.scalingpolicy import ScalingBehavior
 from foresail.replay import day, plots, policies, traces
 from foresail.replay.run import ALL, Scenario, markdown, run_scenario, run_seeds, simulate_policy
-from foresail.replay.sim import ROUTINGS, ReplicaModel, SimConfig, simulate
+from foresail.replay.sim import ROUTINGS, ReplicaModel, Serving, SimConfig, simulate
 
 __all__ = ["main"]
 
@@ -87,7 +87,7 @@ def bench_compile(out: Path) -> dict[str, Any]:
 def _warm_up() -> None:
     arr = traces.profile_arrivals("constant", {"rate": 50.0}, 5.0, seed=1)
     for routing in ROUTINGS:
-        simulate(arr, SimConfig(MODEL, SLO_MS, 1.0, routing=routing, queue_max=4), lambda v: 2)
+        simulate(arr, SimConfig(MODEL, SLO_MS, 1.0, serving=Serving(routing, queue_max=4)), lambda v: 2)
 
 
 def bench_day(out: Path, cold_start_s: float, quick: bool) -> dict[str, Any]:
@@ -103,7 +103,7 @@ def bench_day(out: Path, cold_start_s: float, quick: bool) -> dict[str, Any]:
     speed = {n: r["requests_per_s"] for n, r in summary["policies"].items()}
     routing = {}
     for name in ROUTINGS[1:]:
-        _, row = simulate_policy(replace(sc, routing=name), "hpa", MODEL.capacity_rps(SLO_MS))
+        _, row = simulate_policy(replace(sc, serving=Serving(name)), "hpa", MODEL.capacity_rps(SLO_MS))
         routing[name] = row["requests_per_s"]
     result = {"benchmark": "replay-day", "requests": len(arr), "wall_s": round(wall, 1), "trace_s": round(load_s, 1),
               "requests_per_s": speed, "hpa_requests_per_s_by_routing": routing, "summary": summary}  # fmt: skip
@@ -142,7 +142,7 @@ def _window(whole: traces.Arrivals, factor: float, seed: int, start: float, end:
 def _one(out: Path, name: str, whole: traces.Arrivals, factor: float, cold: float, routing: str, seeds: int) -> dict[str, Any]:
     def scenario(seed: int, start: float, end: float, label: str, knobs: dict[str, float]) -> Scenario:
         return Scenario(label, _window(whole, factor, seed, start, end), MODEL, SLO_MS, cold, ScalingBehavior(),
-                        prior_s=PRIOR_S, routing=routing, seed=seed, target_share=TARGET, knobs=knobs)  # fmt: skip
+                        prior_s=PRIOR_S, serving=Serving(routing), seed=seed, target_share=TARGET, knobs=knobs)  # fmt: skip
 
     log(f"{name}: tuning on 600-1500 s")
     tuned, _ = run_scenario(scenario(1, 0.0, 1500.0, f"{name}-tune", {}), policies.CAUSAL, progress=True, with_frontier=True)

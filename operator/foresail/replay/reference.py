@@ -60,7 +60,7 @@ class _Sim:
         self.scrapes: list[tuple[float, list[float], np.ndarray]] = []  # type: ignore[type-arg]
         self.rr = 0
         self.rng = _Rng(cfg.seed)
-        self.conns: list[tuple[_Replica | None, float]] = [(None, 0.0)] * cfg.connections
+        self.conns: list[tuple[_Replica | None, float]] = [(None, 0.0)] * cfg.serving.connections
         self.ai = 0
         self.gpu, self.last = 0.0, 0.0
 
@@ -86,7 +86,7 @@ class _Sim:
             self.last = t
 
     def start_batch(self, r: _Replica, t: float) -> None:
-        timeout = self.cfg.queue_timeout_ms / 1000.0
+        timeout = self.cfg.serving.queue_timeout_ms / 1000.0
         wsum = 0.0
         while r.queue and len(r.batch) < self.cfg.model.max_batch:
             j = r.queue.popleft()
@@ -102,10 +102,10 @@ class _Sim:
             r.busy_until = t + (self.cfg.model.base_ms + self.cfg.model.per_item_ms * wsum) / 1000.0
 
     def pick(self, t: float, ready: list[_Replica]) -> _Replica:
-        if self.cfg.routing == "round-robin":
+        if self.cfg.serving.routing == "round-robin":
             self.rr += 1
             return ready[(self.rr - 1) % len(ready)]
-        if self.cfg.routing == "least-outstanding":
+        if self.cfg.serving.routing == "least-outstanding":
             start = self.rr % len(ready)
             self.rr += 1
             rotated = [ready[(start + j) % len(ready)] for j in range(len(ready))]
@@ -114,7 +114,7 @@ class _Sim:
         rep, expires = self.conns[c]
         if rep is None or rep.state != "ready" or t >= expires:
             rep = ready[self.rng.next() % len(ready)]
-            life = self.cfg.connection_lifetime_s
+            life = self.cfg.serving.connection_lifetime_s
             if life > 0:
                 u = ((self.rng.next() >> 11) + 1.0) * (1.0 / 9007199254740992.0)
                 self.conns[c] = (rep, t - life * math.log(u))
@@ -128,7 +128,7 @@ class _Sim:
             self.gateway.append(j)
             return
         r = self.pick(t, ready)
-        if self.cfg.queue_max > 0 and len(r.queue) >= self.cfg.queue_max:
+        if self.cfg.serving.queue_max > 0 and len(r.queue) >= self.cfg.serving.queue_max:
             self.status[j] = 2
             self.ctr[2] += 1
             return

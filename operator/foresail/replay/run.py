@@ -23,7 +23,7 @@ import numpy as np
 from foresail.api.scalingpolicy import ScalingBehavior
 from foresail.replay import oracle, policies
 from foresail.replay.progress import Bar
-from foresail.replay.sim import ReplicaModel, SimConfig, SimResult, simulate
+from foresail.replay.sim import ReplicaModel, Serving, SimConfig, SimResult, simulate
 from foresail.replay.traces import Arrivals
 
 __all__ = [
@@ -57,11 +57,7 @@ class Scenario:
     min_replicas: int = 1
     max_replicas: int = 1000
     prior_s: float = 0.0
-    routing: str = "round-robin"
-    connections: int = 64
-    connection_lifetime_s: float = 60.0
-    queue_max: int = 0
-    queue_timeout_ms: float = 0.0
+    serving: Serving = field(default_factory=Serving)
     seed: int = 0
     target_share: float = 0.995
     knobs: dict[str, float] = field(default_factory=dict)  # per policy; missing: its default
@@ -75,11 +71,7 @@ class Scenario:
             initial_replicas=max(initial, self.min_replicas),
             min_replicas=self.min_replicas,
             max_replicas=self.max_replicas,
-            routing=self.routing,
-            connections=self.connections,
-            connection_lifetime_s=self.connection_lifetime_s,
-            queue_max=self.queue_max,
-            queue_timeout_ms=self.queue_timeout_ms,
+            serving=self.serving,
             score_from_s=self.prior_s,
             seed=self.seed,
         )
@@ -230,9 +222,11 @@ def run_scenario(
         "slo_p99_ms": sc.slo_ms,
         "cold_start_s": sc.cold_start_s,
         "capacity_rps_per_replica": round(cap, 1),
-        "routing": sc.routing,
-        "connections": {"count": sc.connections, "mean_lifetime_s": sc.connection_lifetime_s} if sc.routing == "per-connection" else None,
-        "queue": {"max": sc.queue_max, "timeout_ms": sc.queue_timeout_ms},
+        "routing": sc.serving.routing,
+        "connections": {"count": sc.serving.connections, "mean_lifetime_s": sc.serving.connection_lifetime_s}
+        if sc.serving.routing == "per-connection"
+        else None,
+        "queue": {"max": sc.serving.queue_max, "timeout_ms": sc.serving.queue_timeout_ms},
         "seed": sc.seed,
         "target_share": sc.target_share,
         "model": {"base_ms": sc.model.base_ms, "per_item_ms": sc.model.per_item_ms, "max_batch": sc.model.max_batch},

@@ -47,6 +47,7 @@ __all__ = [
     "ROUTINGS",
     "PolicyView",
     "ReplicaModel",
+    "Serving",
     "SimConfig",
     "SimResult",
     "p99_by_window",
@@ -95,6 +96,27 @@ class ReplicaModel:
 
 
 @dataclass(frozen=True)
+class Serving:
+    """How requests reach the replicas (``routing``; client connections for ``per-connection``) and Triton's
+    bounded queue (``queue_max``: max_queue_size, 0 = unbounded; ``queue_timeout_ms``: 0 = none)."""
+
+    routing: str = "round-robin"
+    connections: int = 64
+    connection_lifetime_s: float = 60.0
+    queue_max: int = 0
+    queue_timeout_ms: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.routing not in ROUTINGS:
+            raise ValueError(f"routing: {self.routing!r} unknown; expected one of {list(ROUTINGS)}")
+        if self.queue_max < 0 or self.connections < 1:
+            raise ValueError(f"queue_max must be >= 0 and connections >= 1 (got {self.queue_max}, {self.connections})")
+        for name in ("connection_lifetime_s", "queue_timeout_ms"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
 class SimConfig:
     model: ReplicaModel
     slo_ms: float
@@ -105,28 +127,19 @@ class SimConfig:
     initial_replicas: int = 1
     min_replicas: int = 1
     max_replicas: int = 1000
-    routing: str = "round-robin"
-    connections: int = 64
-    connection_lifetime_s: float = 60.0
-    queue_max: int = 0  # Triton's max_queue_size; 0 = unbounded
-    queue_timeout_ms: float = 0.0  # Triton's default_timeout_microseconds / 1000; 0 = none
+    serving: Serving = field(default_factory=Serving)
     score_from_s: float = 0.0  # the prior before it is not scored
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.routing not in ROUTINGS:
-            raise ValueError(f"routing: {self.routing!r} unknown; expected one of {list(ROUTINGS)}")
         for name in ("tick_s", "scrape_s", "rate_window_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        for name in ("cold_start_s", "connection_lifetime_s", "queue_timeout_ms", "score_from_s"):
+        for name in ("cold_start_s", "score_from_s"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.queue_max < 0 or self.connections < 1 or self.model.max_batch < 1:
-            raise ValueError(
-                f"queue_max must be >= 0, connections >= 1, max_batch >= 1 "
-                f"(got {self.queue_max}, {self.connections}, {self.model.max_batch})"
-            )
+        if self.model.max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {self.model.max_batch}")
 
 
 @dataclass
@@ -233,11 +246,11 @@ def simulate(
         base_ms=cfg.model.base_ms,
         per_item_ms=cfg.model.per_item_ms,
         max_batch=cfg.model.max_batch,
-        routing=cfg.routing,
-        queue_max=cfg.queue_max,
-        queue_timeout_s=cfg.queue_timeout_ms / 1000.0,
-        connections=cfg.connections,
-        connection_lifetime_s=cfg.connection_lifetime_s,
+        routing=cfg.serving.routing,
+        queue_max=cfg.serving.queue_max,
+        queue_timeout_s=cfg.serving.queue_timeout_ms / 1000.0,
+        connections=cfg.serving.connections,
+        connection_lifetime_s=cfg.serving.connection_lifetime_s,
         scrape_s=cfg.scrape_s,
         ring=ring,
         backs=[round(w / cfg.scrape_s) for w in (*signals.WINDOWS, cfg.rate_window_s)],
