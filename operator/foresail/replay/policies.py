@@ -65,7 +65,7 @@ class Knob:
 
 _TARGETS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 KNOBS = {
-    "foresail": Knob(FORESAIL_KNOB, None, (40.0, 50.0, 60.0, 70.0, 80.0, 90.0)),
+    "foresail": Knob(FORESAIL_KNOB, None, (50.0, 60.0, 70.0, 80.0, 90.0, 100.0)),
     "hpa": Knob("target utilization", TARGET, _TARGETS),
     "keda": Knob("target utilization", TARGET, _TARGETS),
     "kpa": Knob("target utilization", TARGET, _TARGETS),

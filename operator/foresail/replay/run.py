@@ -292,13 +292,20 @@ def run_seeds(
 # ------------------------------------------------------------------ report
 
 
+def _num(x: float, pct: bool) -> str:
+    if pct:
+        return f"{100 * x:.2f}%"
+    return f"{x:.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
 def _fig(x: Any, pct: bool = False, suffix: str = "") -> str:
+    """A figure, or mean (min-max) over seeds."""
     if x is None:
         return "-"
     if isinstance(x, dict):
-        a, b, c = (_fig(x[k], pct) for k in ("mean", "min", "max"))
-        return f"{a}{suffix} ({b}-{c})" if x["min"] != x["max"] else f"{a}{suffix}"
-    return f"{100 * x:.2f}%" if pct else f"{x:g}"
+        mean = _num(x["mean"], pct) + suffix
+        return mean if x["min"] == x["max"] else f"{mean} ({_num(x['min'], pct)}-{_num(x['max'], pct)})"
+    return _num(x, pct) + suffix
 
 
 def markdown(summary: dict[str, Any]) -> str:
@@ -322,9 +329,14 @@ def markdown(summary: dict[str, Any]) -> str:
             f"{_fig(r.get('gpu_vs_oracle_capped'), suffix='x')} | {_fig(r.get('gpu_vs_hindsight'), suffix='x')} | {_fig(r['peak_replicas'])} |"
         )
     best = summary.get("hindsight_best")
-    for b in best if isinstance(best, list) else [best]:
-        if b:
-            lines.append(f"\nHindsight-best baseline: {b['policy']} at knob {b['knob']:g}: {100 * b['within_slo']:.2f}%, {b['gpu_seconds']:.0f} GPU-s")
+    picks = [b for b in (best if isinstance(best, list) else [best]) if b]
+    if picks:
+        names = sorted({f"{b['policy']} {b['knob']:g}" for b in picks})
+        lines.append(
+            f"\nHindsight-best baseline on the scored window: {', '.join(names)} ({len(picks)} of "
+            f"{len(best) if isinstance(best, list) else 1} runs reach the target), "
+            f"{sum(b['gpu_seconds'] for b in picks) / len(picks):.0f} GPU-s, {100 * sum(b['within_slo'] for b in picks) / len(picks):.2f}% within SLO"
+        )
     if summary.get("frontier"):
         lines += ["", "Frontier (knob: share within SLO / GPU-seconds):", ""]
         for name, pts in summary["frontier"].items():
