@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from foresail.cli import main
+from foresail.replay.policies import KNOBS
 
 
 @pytest.fixture
@@ -47,7 +48,7 @@ def test_replay_frontier_writes_the_frontier_figure(trace: Path, tmp_path: Path)
                "--frontier", "--cold-start", "2", "--name", "f", "--out", str(out)])  # fmt: skip
     assert rc == 0
     summary = json.loads((out / "f.json").read_text())
-    assert [p["knob"] for p in summary["frontier"]["static"]] == [0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+    assert [p["knob"] for p in summary["frontier"]["static"]] == list(KNOBS["static"].grid)
     assert summary["policies"]["oracle"]["gpu_vs_oracle"] == 1.0
     assert (out / "f.png").is_file() and (out / "f-frontier.png").is_file()
 

@@ -7,8 +7,9 @@ import pytest
 
 from foresail.api.scalingpolicy import ScalingBehavior
 from foresail.replay import oracle
+from foresail.replay.policies import KNOBS
 from foresail.replay.run import CAPPED, Scenario, hindsight_best, run_scenario
-from foresail.replay.sim import ReplicaModel
+from foresail.replay.sim import ReplicaModel, Serving
 from foresail.replay.traces import Arrivals, profile_arrivals, superpose
 
 MODEL = ReplicaModel(base_ms=20.0, per_item_ms=2.0, max_batch=16)
@@ -82,4 +83,15 @@ def test_the_capped_oracle_meets_the_target_for_less_than_the_full_oracle() -> N
     assert capped["gpu_seconds"] <= full["gpu_seconds"]
     assert capped["gpu_vs_oracle_capped"] == 1.0
     assert summary["requests"] == int(np.count_nonzero(arr.times >= 60.0))
-    assert [p["knob"] for p in summary["frontier"]["static"]] == [0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+    assert [p["knob"] for p in summary["frontier"]["static"]] == list(KNOBS["static"].grid)
+
+
+def test_under_uneven_routing_the_capped_oracle_plans_with_less_capacity_per_replica() -> None:
+    arr = profile_arrivals("constant", {"rate": 600}, 120, seed=1)
+    serving = Serving("per-connection", connections=12, connection_lifetime_s=0.0)
+    sc = Scenario("pinned", arr, MODEL, 60.0, 2.0, ScalingBehavior(), prior_s=20.0, serving=serving, target_share=0.99)
+    summary, _ = run_scenario(sc, ("oracle", CAPPED), progress=False)
+    full, capped = summary["policies"]["oracle"], summary["policies"][CAPPED]
+    assert full["within_slo"] < 0.99  # the even-spread plan overloads the replicas holding more connections
+    assert capped["within_slo"] >= 0.99
+    assert capped["capacity_factor"] < 1.0

@@ -63,13 +63,13 @@ class Knob:
     grid: tuple[float, ...] = field(default=())
 
 
-_TARGETS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+_TARGETS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 KNOBS = {
-    "foresail": Knob(FORESAIL_KNOB, None, (50.0, 60.0, 70.0, 80.0, 90.0, 100.0)),
+    "foresail": Knob(FORESAIL_KNOB, None, (30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 100.0)),
     "hpa": Knob("target utilization", TARGET, _TARGETS),
     "keda": Knob("target utilization", TARGET, _TARGETS),
     "kpa": Knob("target utilization", TARGET, _TARGETS),
-    "static": Knob("replicas as a share of the busiest 10 s' need", 1.0, (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)),
+    "static": Knob("replicas as a share of the busiest 10 s' need", 1.0, (0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 2.0)),
 }
 
 
