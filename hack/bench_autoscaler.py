@@ -187,7 +187,7 @@ def reaction_sim(args: argparse.Namespace, out: Path) -> dict[str, Any]:
                     "peak_replicas": max(n for _, n, _ in instant.replicas_t),
                 }
             for name, res in results.items():
-                fig = reaction_figures(list(res.arrivals), res.latencies_ms, slo, shape.at, shape.duration, kind)
+                fig = reaction_figures(res.arrivals.tolist(), res.latencies_ms.tolist(), slo, shape.at, shape.duration, kind)
                 pol = summary["policies"][name]
                 rows.append(
                     {
@@ -621,7 +621,7 @@ def reaction_cluster(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         goal = rows[-1]["goal_recovery_s"]
         for label, model in sim_models().items():
             sim = predict(run, model, behavior, cold, lead, 12)
-            sfig = reaction_figures(list(sim.arrivals), sim.latencies_ms, CLUSTER_SLO_MS, shape.at, shape.duration, shape.kind)
+            sfig = reaction_figures(sim.arrivals.tolist(), sim.latencies_ms.tolist(), CLUSTER_SLO_MS, shape.at, shape.duration, shape.kind)
             rows.append(
                 {
                     **common,
