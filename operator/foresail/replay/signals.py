@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from foresail.scaling.signals import WINDOWS, WindowSignals
+
 __all__ = [
     "BUCKETS",
     "COUNTERS",
@@ -36,7 +38,6 @@ __all__ = [
 # counter columns of a scrape: cumulative counters, then gauges
 C_ARRIVED, C_COMPLETED, C_REJECTED, C_STARTED, C_WAIT_S, G_QUEUED, G_EXECUTING = range(7)
 COUNTERS = 7
-WINDOWS = (2.0, 10.0, 60.0)
 LO_MS = 0.1
 RATIO = 1.025
 LOG_RATIO = math.log(RATIO)
@@ -63,17 +64,6 @@ def histogram_p99(counts: npt.NDArray[np.int64], q: float = 0.99) -> float:
     lo = LO_MS * math.pow(RATIO, k) if k > 0 else 0.0
     hi = LO_MS * math.pow(RATIO, k + 1)
     return lo + (hi - lo) * (rank - before) / max(int(counts[k]), 1)
-
-
-@dataclass(frozen=True)
-class WindowSignals:
-    window_s: float
-    arrival_rps: float
-    completion_rps: float
-    rejection_rps: float
-    queue_growth_rps: float
-    mean_queue_wait_ms: float
-    p99_ms: float
 
 
 @dataclass(frozen=True)
