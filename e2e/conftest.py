@@ -31,9 +31,9 @@ def cluster() -> Iterator[Cluster]:
 
 @pytest.fixture(scope="session")
 def operator(cluster: Cluster) -> Iterator[Kube]:
-    """The operator installed by the chart (two replicas, tick 2 s) in a namespace enforcing Pod Security
+    """The operator installed by the chart (two replicas, loop every 2 s) in a namespace enforcing Pod Security
     Standards ``restricted``; the admin client."""
-    values = {"prometheus.rateWindow": "10s", "autoscaler.tickSeconds": "2", "tenants.batchMinRuntimeSeconds": "0"}
+    values = {"prometheus.rateWindow": "10s", "autoscaler.loopSeconds": "2", "tenants.batchMinRuntimeSeconds": "0"}
     install_foresail(cluster, values, restricted=True)
     yield cluster.kube
     uninstall_foresail(cluster)

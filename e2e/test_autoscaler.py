@@ -11,7 +11,8 @@ from typing import Any
 import yaml
 
 from foresail.api.objects import is_condition_true, pod_is_live, pod_is_ready
-from foresail.clients.prometheus import PromClient, ServiceMetrics
+from foresail.clients.prometheus import PromClient
+from foresail.scaling.observe import ServiceSignals
 from hack.base import netns
 from hack.base.kube import Kube
 from hack.base.paths import REPO
@@ -22,8 +23,8 @@ from hack.testbed.cluster import Cluster
 
 def _snapshot(
     cluster: Cluster, queries: dict[str, str] | None = None, stale_after: float = 30.0
-) -> dict[tuple[str, str], ServiceMetrics]:
-    async def go() -> dict[tuple[str, str], ServiceMetrics]:
+) -> dict[tuple[str, str], ServiceSignals]:
+    async def go() -> dict[tuple[str, str], ServiceSignals]:
         client = PromClient(cluster.network.prometheus_url, queries=queries, rate_window="10s", stale_after=stale_after)
         try:
             out, _ = await client.snapshot(time.time())

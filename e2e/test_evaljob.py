@@ -219,6 +219,7 @@ def test_suspend_resume_and_delete(operator: Kube, cluster: Cluster, evalns: str
     kept = _status(operator, ns, "paused")["progress"]["done"]
     assert kept >= 40
     operator.kubectl("patch", "evj", "-n", ns, "paused", "--type=merge", "-p", '{"spec":{"suspend":false}}')
+
     def running_again() -> dict[str, Any] | None:
         st = _status(operator, ns, "paused")
         return st if st.get("phase") in ("Running", "Succeeded") else None

@@ -178,6 +178,7 @@ INVALID = [
     ),
     ("missing model", {"model": None}, "spec.model: Required value"),
     ("zero SLO", {"slo": {"p99LatencyMs": 0}}, "spec.slo.p99LatencyMs"),
+    ("storage URI", {"model": {"name": "m", "repository": {"storageUri": "s3://b/m"}}}, "storageUri is not supported yet"),
 ]
 
 

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     c.up()
     try:
         log("helm install foresail")
-        install_foresail(c, {"prometheus.rateWindow": "10s", "autoscaler.tickSeconds": "2"})
+        install_foresail(c, {"prometheus.rateWindow": "10s", "autoscaler.loopSeconds": "2"})
         c.kube.kubectl("apply", "-f", str(REPO / "crds/examples/emulated-model.yaml"))
         c.kube.apply(TENANT)
         c.kube.create(isvc())

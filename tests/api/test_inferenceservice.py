@@ -8,7 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from foresail.api.inferenceservice import DEFAULT_TRITON_IMAGE, Priority
-from foresail.api.scalingpolicy import DEFAULT_BEHAVIOR, ScalingBehavior
+from foresail.api.reasons import Reason
+from foresail.api.scalingpolicy import DEFAULT_BEHAVIOR, ScalingBehavior, resolve_policy
 from tests.builders import IsvcBuilder
 
 INVALID: list[tuple[str, str, Any, str]] = [
@@ -19,6 +20,11 @@ INVALID: list[tuple[str, str, Any, str]] = [
     ("missing model", "spec.model", None, "model"),
     ("two repository sources", "spec.model.repository", {"configMap": {"name": "a"}, "storageUri": "s3://b/c"}, "exactly one"),
     ("no repository source", "spec.model.repository", {}, "exactly one"),
+    ("storage URI, not supported yet", "spec.model.repository", {"storageUri": "s3://b/c"}, "storageUri is not supported yet"),
+    ("removed: queueTimeMs", "spec.slo.queueTimeMs", 50, "queueTimeMs"),
+    ("removed: versionPolicy", "spec.model.versionPolicy", {"latest": 1}, "versionPolicy"),
+    ("removed: triton.maxBatchSize", "spec.triton.maxBatchSize", 8, "maxBatchSize"),
+    ("warm-up batch cap below 1", "spec.warmup.maxBatchSize", 0, "maxBatchSize"),
     ("zero SLO", "spec.slo.p99LatencyMs", 0, "p99LatencyMs"),
     ("unknown field", "spec.replicas", 3, "replicas"),
     ("bad policy name", "spec.scaling.policyRef", "Not_A_Name", "policyRef"),
@@ -85,3 +91,30 @@ def test_quantities(quantity: str, ok: bool) -> None:
     else:
         with pytest.raises(ValidationError, match="memory"):
             b.build()
+
+
+POLICIES: dict[str, dict[str, Any]] = {
+    "fast": {"metadata": {"name": "fast"}, "spec": {"tickSeconds": 2, "headroomPercent": 20}},
+    "broken": {"metadata": {"name": "broken"}, "spec": {"tickSeconds": 0.5}},
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "ref", "override", "tick", "headroom", "problem"),
+    [
+        ("no policy: defaults", None, None, 5, 0, None),
+        ("no policy, an override", None, ScalingBehavior(tick_seconds=3), 3, 0, None),
+        ("the named policy", "fast", None, 2, 20, None),
+        ("an override wins over the policy", "fast", ScalingBehavior(headroom_percent=5), 2, 5, None),
+        ("a missing policy: defaults and the override, reported", "gone", ScalingBehavior(tick_seconds=3), 3, 0, Reason.POLICY_NOT_FOUND),
+        ("an invalid policy: defaults, reported", "broken", None, 5, 0, Reason.POLICY_INVALID),
+    ],
+)
+def test_resolve_policy(
+    name: str, ref: str | None, override: ScalingBehavior | None, tick: float, headroom: float, problem: Reason | None
+) -> None:
+    got = resolve_policy(ref, override, POLICIES)
+    assert (got.behavior.tick_seconds, got.behavior.headroom_percent) == (tick, headroom), name
+    assert (got.problem.reason if got.problem else None) == problem, name
+    if got.problem is not None:
+        assert repr(ref) in got.problem.message

@@ -9,29 +9,17 @@ from typing import Any
 import httpx
 import pytest
 
+from foresail.clients.history import arrivals_from_prometheus, parse_since
 from foresail.clients.prometheus import DEFAULT_QUERIES, PromClient
+from tests.fakes.prometheus import answer
+from tests.fakes.prometheus import series as fake_series
 
 NOW = 1_000_000.0
 KEY = ("team-a", "resnet")
 
 
 def series(value: str, ns: str = "team-a", svc: str = "resnet", ts: float = NOW) -> dict[str, Any]:
-    return {"metric": {"namespace": ns, "foresail_dev_inferenceservice": svc}, "value": [ts, value]}
-
-
-def answer(results: dict[str, list[dict[str, Any]]], status: int = 200, raw: str | None = None) -> httpx.MockTransport:
-    """Route each default query (recognised by a fragment) to its result list."""
-    marks = {"arrival": "nv_inference_request_(success", "queue": "sum by", "p99": "quantile", "freshness": "timestamp("}
-
-    def handler(req: httpx.Request) -> httpx.Response:
-        if raw is not None:
-            return httpx.Response(status, text=raw)
-        q = req.url.params["query"]
-        name = next(n for n in ("freshness", "p99", "arrival", "queue") if marks[n] in q)
-        body = {"status": "success", "data": {"resultType": "vector", "result": results.get(name, [])}}
-        return httpx.Response(status, text=json.dumps(body))
-
-    return httpx.MockTransport(handler)
+    return fake_series(value, ns, svc, ts)
 
 
 GOOD = {"arrival": [series("12.5")], "queue": [series("3")], "p99": [series("80")], "freshness": [series(str(NOW - 2))]}
@@ -173,3 +161,30 @@ def test_snapshot_of_one_service_filters_every_query() -> None:
     assert asyncio.run(go())[KEY].ok
     assert len(seen) == len(DEFAULT_QUERIES)
     assert all('foresail_dev_inferenceservice="resnet", namespace="team-a"' in q for q in seen)
+
+
+@pytest.mark.parametrize(
+    ("name", "since", "step"), [("an hour at 15 s", "1h", 15), ("a week: at most 10,000 points", "7d", 61), ("two days", "2d", 18)]
+)
+def test_replay_history_is_one_range_query_of_the_same_rate(name: str, since: str, step: int) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        seen.append(req)
+        values = [[t, "5"] for t in range(0, 600, 15)]
+        body = {"status": "success", "data": {"resultType": "matrix", "result": [{"metric": {}, "values": values}]}}
+        return httpx.Response(200, text=json.dumps(body))
+
+    arr = arrivals_from_prometheus("http://prom", "team-a/resnet", since, transport=httpx.MockTransport(handler))
+    assert len(arr.times) > 0, name
+    (req,) = seen
+    assert req.url.path == "/api/v1/query_range"
+    assert 'foresail_dev_inferenceservice="resnet", namespace="team-a"}[1m]' in req.url.params["query"]
+    assert float(req.url.params["step"]) == step
+    assert float(req.url.params["end"]) - float(req.url.params["start"]) == parse_since(since)
+
+
+@pytest.mark.parametrize(("name", "service", "since"), [("no namespace", "resnet", "1h"), ("bad unit", "a/b", "3y"), ("no number", "a/b", "d")])
+def test_replay_history_refuses_bad_arguments(name: str, service: str, since: str) -> None:
+    with pytest.raises(ValueError, match=r"--service|--since"):
+        arrivals_from_prometheus("http://prom", service, since)

@@ -36,7 +36,7 @@ def wl(
 
 def snap(tenants: list[TenantQuotas], workloads: list[Workload], supply: int | dict[str | None, int] = 32) -> Snapshot:
     by_product = {None: supply} if isinstance(supply, int) else supply
-    return Snapshot(tuple(tenants), tuple(workloads), {(GPU, p): n for p, n in by_product.items()}, now=1000.0)
+    return Snapshot(tuple(tenants), tuple(workloads), {(GPU, p): n for p, n in by_product.items()})
 
 
 def units(plan: Plan, tenant: str, name: str, kind: str = "InferenceService") -> int:

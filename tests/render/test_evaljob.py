@@ -11,15 +11,17 @@ from pydantic import ValidationError
 
 from foresail.api.evaljob import EvalJob, EvalJobSpec, spec_hash
 from foresail.api.inferenceservice import InferenceService
+from foresail.api.reasons import Problem, Reason
 from foresail.render.evaljob import (
     WORKER_CONFIG_ENV,
     EvalPlan,
+    eval_plan,
     render_eval_isvc,
     render_job,
     render_worker_rbac,
     worker_config,
 )
-from foresail.render.evaljob_status import Problem, ShardReport, finished, observe_evaljob, parse_reports
+from foresail.render.evaljob_status import ShardReport, finished, observe_evaljob, parse_reports
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 WALL = NOW.timestamp()
@@ -143,12 +145,12 @@ def report(index: int, **kw: Any) -> ShardReport:
     return ShardReport(**base)
 
 
-CASES: list[tuple[str, dict[str, Any] | None, dict[int, ShardReport], Problem | None, str | None, str, dict[str, str]]] = [
-    ("target missing: waits", None, {}, Problem("TargetNotFound", "InferenceService team-a/x not found"), None, "Pending", {"Admitted": "False/TargetNotFound"}),
-    ("hash mismatch: fails", None, {}, Problem("DatasetHashMismatch", "differs", terminal=True), None, "Failed", {"Failed": "True/DatasetHashMismatch"}),
+CASES: list[tuple[str, dict[str, Any] | None, dict[int, ShardReport], Problem | None, Reason | None, str, dict[str, str]]] = [
+    ("target missing: waits", None, {}, Problem(Reason.TARGET_NOT_FOUND, "InferenceService team-a/x not found"), None, "Pending", {"Admitted": "False/TargetNotFound"}),
+    ("hash mismatch: fails", None, {}, Problem(Reason.DATASET_HASH_MISMATCH, "differs", terminal=True), None, "Failed", {"Failed": "True/DatasetHashMismatch"}),
     ("running", job_status(active=2, completedIndexes="0"), {0: report(0, done=25, finished=True), 1: report(1, done=10, eps=50.0, p99_ms=40.0, limit=8)}, None, None, "Running", {"Running": "True/Running", "Admitted": "True/Admitted"}),
-    ("suspended by the user", job_status(), {}, None, "UserSuspended", "Suspended", {"Suspended": "True/UserSuspended"}),
-    ("eval replicas preempted", job_status(), {}, None, "Preempted", "Suspended", {"Suspended": "True/Preempted"}),
+    ("suspended by the user", job_status(), {}, None, Reason.USER_SUSPENDED, "Suspended", {"Suspended": "True/UserSuspended"}),
+    ("eval replicas preempted", job_status(), {}, None, Reason.PREEMPTED, "Suspended", {"Suspended": "True/Preempted"}),
     ("complete", job_status(completedIndexes="0-3", conditions=[{"type": "Complete", "status": "True", "lastTransitionTime": "2026-11-30T12:00:00Z"}]), {i: report(i, done=25, correct=20, scored=25, finished=True) for i in range(4)}, None, None, "Succeeded", {"Succeeded": "True/AllShardsCompleted"}),
     ("failed by the pod failure policy", job_status(conditions=[{"type": "Failed", "status": "True", "reason": "PodFailurePolicy", "message": "exit code 3"}]), {2: report(2, error="dataset line 7: bad JSON")}, None, None, "Failed", {"Failed": "True/PodFailurePolicy"}),
 ]  # fmt: skip
@@ -160,7 +162,7 @@ def test_observe(
     job: dict[str, Any] | None,
     reports: dict[int, ShardReport],
     problem: Problem | None,
-    suspend: str | None,
+    suspend: Reason | None,
     phase: str,
     conds: dict[str, str],
 ) -> None:
@@ -191,3 +193,28 @@ def test_reports_round_trip_and_junk_is_skipped() -> None:
     r = report(3, done=7, p99_ms=12.5, error="x")
     data = {"shard-3": r.to_json(), "shard-9": "{not json", "other": "1"}
     assert parse_reports(data) == {3: r}
+
+
+CLASSIFIER = InferenceService.model_validate(
+    {
+        "metadata": {"name": "classifier", "namespace": "team-a", "uid": "u-2"},
+        "spec": {"model": {"name": "iris", "repository": {"configMap": {"name": "m"}}}, "slo": {"p99LatencyMs": 80}},
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "spec", "want"),
+    [
+        ("shared: the target's Service, yielding to it", {}, {"service": "classifier", "production": "classifier", "model": "iris"}),
+        ("dedicated: its own replicas, yielding to nobody", {"mode": "dedicated"}, {"service": "iris-eval-eval", "production": ""}),
+        ("a model and version named by the job", {"target": {"inferenceService": "classifier", "model": "other", "version": "2"}}, {"model": "other", "version": "2"}),
+        ("a dataset on a PVC", {"dataset": {"pvc": {"claimName": "d", "path": "sets/iris.jsonl"}}}, {"dataset_path": "/data/sets/iris.jsonl"}),
+        ("the job's own worker image", {"worker": {"image": "me/worker:1"}}, {"image": "me/worker:1"}),
+        ("the operator's image otherwise", {}, {"image": "ghcr.io/foresail/foresail:0.1.0", "slo_ms": 80.0}),
+    ],
+)
+def test_eval_plan(name: str, spec: dict[str, Any], want: dict[str, Any]) -> None:
+    p = eval_plan(evaljob(**spec), CLASSIFIER, "claim", "results/x", "h", False, "ghcr.io/foresail/foresail:0.1.0", "http://prom")
+    got = {k: getattr(p, k) for k in want}
+    assert got == want, name

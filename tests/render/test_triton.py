@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from foresail.render.triton import LABEL_ISVC, WARM_GATE, render_children, render_deployment, render_pdb, render_service
+from foresail.api.objects import LABEL_ISVC, WARM_GATE
+from foresail.render.triton import render_children, render_deployment, render_pdb, render_service
 from tests.builders import IsvcBuilder
 
 

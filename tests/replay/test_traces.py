@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from foresail.replay import traces
@@ -94,3 +95,42 @@ def test_profile_arrivals_follow_the_rate() -> None:
     assert 350 <= before <= 650
     assert 4500 <= after <= 5500
     assert arr == traces.profile_arrivals(kind, params, 100.0, seed=3)
+
+
+@pytest.mark.parametrize(
+    ("name", "k", "low", "high"),
+    [("whole copies", 3.0, 300, 300), ("a thinned extra copy", 2.5, 230, 270), ("less than one copy", 0.5, 30, 70)],
+)
+def test_superpose_adds_time_shifted_copies(name: str, k: float, low: int, high: int) -> None:
+    arr = traces.Arrivals([float(i) + 0.25 for i in range(100)], [float(i % 3) for i in range(100)])
+    out = traces.superpose(arr, k, seed=4)
+    assert low <= len(out) <= high, name
+    assert list(out.times) == sorted(out.times)
+    assert out.times.min() >= 0.0 and out.times.max() < 100.0  # wrapped around the trace's span
+    assert out == traces.superpose(arr, k, seed=4)
+    if k >= 1:
+        assert set(arr.times) <= set(out.times)  # the first copy is the trace itself
+
+
+def test_superposition_keeps_the_bursts_poisson_smooths_them() -> None:
+    # one burst of 50 requests within 0.1 s every 10 s
+    times = [b * 10.0 + i * 0.002 for b in range(10) for i in range(50)]
+    arr = traces.Arrivals(times, [1.0] * len(times))
+    sup = traces.reshape(arr, rate_scale=6, seed=1, method="superpose")
+    poi = traces.reshape(arr, rate_scale=6, seed=1, method="poisson")
+    assert len(sup) == 6 * len(arr)
+    busiest = max(np.histogram(sup.times, bins=np.arange(0, 101, 0.1))[0])
+    assert busiest >= 50  # a whole burst lands in one 100 ms window
+    assert max(np.histogram(poi.times, bins=np.arange(0, 101, 0.1))[0]) < busiest
+    with pytest.raises(traces.TraceError, match="method: 'copies' unknown"):
+        traces.reshape(arr, rate_scale=6, method="copies")
+
+
+def test_arrivals_are_immutable_arrays() -> None:
+    arr = traces.Arrivals([0.0, 1.0], [1.0, 2.0])
+    with pytest.raises(ValueError, match="read-only"):
+        arr.times[0] = 5.0
+    with pytest.raises(AttributeError):
+        arr.times = np.zeros(2)
+    with pytest.raises(traces.TraceError, match="same length"):
+        traces.Arrivals([0.0], [1.0, 2.0])

@@ -7,14 +7,15 @@ from dataclasses import replace
 
 import pytest
 
+from foresail.api.reasons import DecisionReason, Limit
 from foresail.api.scalingpolicy import ScalingBehavior
-from foresail.scaling.decide import DecisionState, Observation, Settings, apply_grant, capacity_from_curve, decide
+from foresail.scaling.decide import DecisionState, Observation, ServiceSettings, apply_grant, decide
 
 BEHAVIOR = ScalingBehavior(forecast_enabled=False, headroom_percent=0, target_utilization_percent=100).resolve()
 
 
-def settings(**kw: object) -> Settings:
-    base = Settings(behavior=BEHAVIOR, min_replicas=1, max_replicas=50, slo_p99_ms=100.0)
+def settings(**kw: object) -> ServiceSettings:
+    base = ServiceSettings(behavior=BEHAVIOR, min_replicas=1, max_replicas=50, slo_p99_ms=100.0)
     return replace(base, **kw)  # type: ignore[arg-type]
 
 
@@ -26,14 +27,12 @@ def obs(
     current: int | None = None,
     queue: float | None = 0.0,
     p99: float | None = 50.0,
-    age: float | None = 1.0,
     cold: float | None = 10.0,
 ) -> Observation:
     return Observation(
         arrival_rps=rps,
         queue=queue,
         p99_ms=p99,
-        sample_age_s=age,
         ready=ready,
         starting=starting,
         current=ready + starting if current is None else current,
@@ -56,15 +55,14 @@ def state(cap: float | None = 10.0, learn: float = 0.0) -> DecisionState:
         ("NaN p99", obs(p99=math.nan, ready=4)),
         ("infinite queue", obs(queue=math.inf, ready=4)),
         ("negative rate", obs(-1.0, ready=4)),
-        ("stale sample", obs(age=120.0, ready=4)),
-        ("no sample time", obs(age=None, ready=4)),
+        ("missing queue", obs(queue=None, ready=4)),
     ],
 )
 def test_bad_metrics_hold_replicas(name: str, o: Observation) -> None:
     d = decide(settings(), o, state(), now=100.0)
     assert d.replicas == 4, name
-    assert not d.metrics_ok
-    assert d.reason.startswith("MetricsUnavailable")
+    assert not d.signals_ok
+    assert d.reason == DecisionReason.METRICS_UNAVAILABLE
 
 
 def test_fallback_applies_only_upward_and_only_after_its_delay() -> None:
@@ -72,7 +70,8 @@ def test_fallback_applies_only_upward_and_only_after_its_delay() -> None:
     s = settings(fallback_replicas=6, fallback_after_s=60)
     assert decide(s, obs(None, ready=2), st, now=0.0).replicas == 2
     assert decide(s, obs(None, ready=2), st, now=59.0).replicas == 2
-    assert decide(s, obs(None, ready=2), st, now=60.0).replicas == 6
+    d = decide(s, obs(None, ready=2), st, now=60.0)
+    assert (d.replicas, d.reason) == (6, DecisionReason.METRICS_FALLBACK)
     # a fallback below the current replicas never scales down
     st2 = state()
     assert decide(settings(fallback_replicas=1, fallback_after_s=0), obs(None, ready=8), st2, now=0.0).replicas == 8
@@ -133,20 +132,20 @@ def test_scale_up_rate_limit() -> None:
     b = ScalingBehavior(forecast_enabled=False, headroom_percent=0, target_utilization_percent=100, max_scale_up_rate=2).resolve()
     d = decide(settings(behavior=b), obs(1000.0, ready=3), state(10.0), now=0.0)
     assert d.replicas == 6
-    assert d.limited_by == "maxScaleUpRate"
+    assert d.limited_by == Limit.MAX_SCALE_UP_RATE
 
 
 @pytest.mark.parametrize(
-    ("name", "cap_grant", "want", "limit"), [("max replicas", None, 50, "maxReplicas"), ("quota grant", 12, 12, "quota")]
+    ("name", "cap_grant", "want", "limit"), [("max replicas", None, 50, Limit.MAX_REPLICAS), ("quota grant", 12, 12, Limit.QUOTA)]
 )
-def test_bounds(name: str, cap_grant: int | None, want: int, limit: str) -> None:
+def test_bounds(name: str, cap_grant: int | None, want: int, limit: Limit) -> None:
     b = ScalingBehavior(
         forecast_enabled=False, headroom_percent=0, target_utilization_percent=100, max_scale_up_rate=100
     ).resolve()
     d = decide(settings(behavior=b), obs(10_000.0, ready=10), state(10.0), now=0.0)
     if cap_grant is not None:
         d = apply_grant(d, cap_grant, "tenant 'a' limit of 12 nvidia.com/gpu reached")
-        assert d.reason.endswith("limited by quota to 12: tenant 'a' limit of 12 nvidia.com/gpu reached")
+        assert d.message.endswith("limited by quota to 12: tenant 'a' limit of 12 nvidia.com/gpu reached")
     assert (d.replicas, d.limited_by) == (want, limit), name
     assert apply_grant(d, 60, "plenty") is d
 
@@ -199,20 +198,6 @@ def test_forecast_scales_ahead_of_a_ramp() -> None:
         db = decide(settings(behavior=behind), obs(rps, ready=5, cold=60.0), sb, now=float(t))
     assert da.forecast_rps is not None and da.forecast_rps > 115 + 50  # planning for ~60 s ahead
     assert da.replicas > db.replicas
-
-
-@pytest.mark.parametrize(
-    ("name", "slo", "want"),
-    [("between points", 60.0, 85.0), ("all meet", 500.0, 300.0), ("none meets", 10.0, None)],
-)
-def test_capacity_from_curve(name: str, slo: float, want: float | None) -> None:
-    curve = [
-        {"concurrency": 1, "throughput_rps": 40.0, "p99_ms": 30.0},
-        {"concurrency": 4, "throughput_rps": 100.0, "p99_ms": 70.0},
-        {"concurrency": 16, "throughput_rps": 300.0, "p99_ms": 150.0},
-    ]
-    got = capacity_from_curve(curve, slo)
-    assert got == (pytest.approx(want) if want is not None else None), name
 
 
 def test_capacity_is_learned_from_pressure() -> None:

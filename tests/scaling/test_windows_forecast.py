@@ -34,9 +34,20 @@ def test_is_steady(name: str, lat: list[float], window: int, tol: float, steady:
     assert is_steady(lat, window, tol) is steady, name
 
 
-@pytest.mark.parametrize(("mbs", "sizes"), [(0, [1]), (1, [1]), (8, [1, 2, 4, 8]), (12, [1, 2, 4, 8, 12])])
-def test_warmup_batch_sizes(mbs: int, sizes: list[int]) -> None:
-    assert warmup_batch_sizes(mbs) == sizes
+@pytest.mark.parametrize(
+    ("name", "mbs", "cap", "sizes"),
+    [
+        ("no batching", 0, None, [1]),
+        ("batch of one", 1, None, [1]),
+        ("powers of two", 8, None, [1, 2, 4, 8]),
+        ("and the maximum", 12, None, [1, 2, 4, 8, 12]),
+        ("capped by spec.warmup.maxBatchSize", 64, 8, [1, 2, 4, 8]),
+        ("a cap above the model's own maximum changes nothing", 8, 64, [1, 2, 4, 8]),
+        ("a cap on a model that does not batch", 0, 8, [1]),
+    ],
+)
+def test_warmup_batch_sizes(name: str, mbs: int, cap: int | None, sizes: list[int]) -> None:
+    assert warmup_batch_sizes(mbs, cap) == sizes, name
 
 
 def test_cold_start_estimate_uses_recent_starts() -> None:

@@ -73,7 +73,9 @@ def _rows(shape: Shape, run: ClusterRun, behavior: ResolvedBehavior) -> list[dic
                 **common,
                 "policy": f"simulated: {label}",
                 "goal_recovery_s": goal,
-                **reaction_figures(list(sim.arrivals), sim.latencies_ms, CLUSTER_SLO_MS, shape.at, shape.duration, shape.kind),
+                **reaction_figures(
+                    sim.arrivals.tolist(), sim.latencies_ms.tolist(), CLUSTER_SLO_MS, shape.at, shape.duration, shape.kind
+                ),
                 "gpu_seconds": round(integrate(replicas, 0.0, shape.duration), 1),
                 "gpu_vs_oracle": None,
                 "peak_replicas": max((n for _, n, _ in sim.replicas_t), default=1),

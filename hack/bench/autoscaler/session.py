@@ -57,7 +57,7 @@ def cluster_session() -> Iterator[Cluster]:
     c.up()
     try:
         log("helm install foresail")
-        install_foresail(c, {"prometheus.rateWindow": f"{RATE_WINDOW_S:.0f}s", "autoscaler.tickSeconds": "1"})
+        install_foresail(c, {"prometheus.rateWindow": f"{RATE_WINDOW_S:.0f}s", "autoscaler.loopSeconds": "1"})
         c.kube.kubectl("apply", "-f", str(REPO / "crds/examples/emulated-model.yaml"))
         yield c
     finally:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import ConfigDict, Field, model_validator
 
@@ -27,7 +27,6 @@ __all__ = [
     "ScalingSpec",
     "SloSpec",
     "TritonSpec",
-    "VersionPolicy",
     "WarmupSpec",
 ]
 
@@ -64,8 +63,11 @@ class ConfigMapSource(SpecModel):
     )
 
 
+STORAGE_URI_UNSUPPORTED = "spec.model.repository.storageUri is not supported yet: use pvc or configMap"
+
+
 class RepositorySource(SpecModel):
-    """Where the Triton model repository comes from: exactly one of pvc, configMap or storageUri."""
+    """Where the Triton model repository comes from: exactly one of pvc or configMap (storageUri is refused for now)."""
 
     model_config = ConfigDict(
         populate_by_name=True,
@@ -75,7 +77,8 @@ class RepositorySource(SpecModel):
                 {
                     "rule": "(has(self.pvc) ? 1 : 0) + (has(self.configMap) ? 1 : 0) + (has(self.storageUri) ? 1 : 0) == 1",
                     "message": "exactly one of pvc, configMap or storageUri must be set",
-                }
+                },
+                {"rule": "!has(self.storageUri)", "message": STORAGE_URI_UNSUPPORTED},
             ]
         },
     )
@@ -85,7 +88,7 @@ class RepositorySource(SpecModel):
         default=None,
         alias="storageUri",
         pattern=r"^(s3|gs|https?|pvc)://.+",
-        description="A storage URI (s3://, gs://, https://) fetched into an emptyDir by an init step.",
+        description="Not supported yet: refused at admission (a later version fetches s3://, gs:// and https:// URIs).",
     )
 
     @model_validator(mode="after")
@@ -93,24 +96,18 @@ class RepositorySource(SpecModel):
         n = sum(x is not None for x in (self.pvc, self.config_map, self.storage_uri))
         if n != 1:
             raise ValueError("exactly one of pvc, configMap or storageUri must be set")
+        if self.storage_uri is not None:
+            raise ValueError(STORAGE_URI_UNSUPPORTED)
         return self
-
-
-class VersionPolicy(SpecModel):
-    """Triton's version_policy: the latest N versions, all versions, or specific ones."""
-
-    latest: int | None = Field(default=None, ge=1, le=100, description="Serve the latest N versions.")
-    all: bool | None = Field(default=None, description="Serve every version in the repository.")
-    specific: list[int] | None = Field(default=None, description="Serve exactly these versions.")
 
 
 class ModelSpec(SpecModel):
     name: str = Field(
         min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$", description="Model name in the Triton repository."
     )
-    repository: RepositorySource = Field(description="Where the model repository comes from.")
-    version_policy: VersionPolicy | None = Field(
-        default=None, alias="versionPolicy", description="Which model versions to serve."
+    repository: RepositorySource = Field(
+        description="Where the model repository comes from. Which versions Triton serves is the model's "
+        "version_policy in its config.pbtxt."
     )
 
 
@@ -142,15 +139,11 @@ class TritonSpec(SpecModel):
         pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.]*$",
         description="Only nodes labelled nvidia.com/gpu.product=<this> (and the tenant quota of that product); empty = any GPU.",
     )
-    max_batch_size: int | None = Field(
-        default=None, alias="maxBatchSize", ge=1, le=4096, description="Batching hint: the model's max batch size."
-    )
 
 
 class SloSpec(SpecModel):
-    p99_latency_ms: float = Field(alias="p99LatencyMs", gt=0, le=600_000, description="Target p99 request latency, milliseconds.")
-    queue_time_ms: float | None = Field(
-        default=None, alias="queueTimeMs", gt=0, le=600_000, description="Optional target p99 queue time, milliseconds."
+    p99_latency_ms: float = Field(
+        alias="p99LatencyMs", gt=0, le=600_000, description="Target p99 request latency (queueing included), milliseconds."
     )
 
 
@@ -211,6 +204,14 @@ class WarmupSpec(SpecModel):
         description="Warm-up inputs [{name, datatype, shape, data}]; empty = generated from the model's metadata.",
     )
     requests: int = Field(default=20, ge=1, le=10_000, description="Minimum warm-up requests per batch size.")
+    max_batch_size: int | None = Field(
+        default=None,
+        alias="maxBatchSize",
+        ge=1,
+        le=4096,
+        description="Largest batch the generated warm-up sends (1, the powers of two below it, and it); "
+        "default and upper bound: the model's max_batch_size. Not used with explicit inputs.",
+    )
     steadiness_percent: float = Field(
         default=15.0,
         alias="steadinessPercent",
@@ -242,10 +243,14 @@ class InferenceServiceSpec(SpecModel):
 
 class Recommendation(SpecModel):
     replicas: int = Field(ge=0, description="Recommended replicas.")
-    reason: str = Field(description="Why.")
+    reason: str = Field(
+        description="What set the replicas: MetricsUnavailable, MetricsFallback, NoCapacityEstimate, StableDemand, "
+        "ForecastDemand, QueueBacklog, Panic, ScaleDownStabilized or NotDue."
+    )
+    message: str = Field(default="", description="The decision's figures, in words.")
     time: str = Field(description="When (RFC 3339).")
     panic: bool = Field(default=False, description="Whether the autoscaler was in panic mode.")
-    demand_rps: float | None = Field(default=None, alias="demandRps", description="Average arrival rate over the stable window.")
+    stable_rps: float | None = Field(default=None, alias="stableRps", description="Average arrival rate over the stable window.")
     forecast_rps: float | None = Field(
         default=None, alias="forecastRps", description="Upper forecast of the arrival rate at now + lead time."
     )
@@ -299,7 +304,7 @@ class InferenceServiceStatus(SpecModel):
     warm_replicas: int = Field(default=0, alias="warmReplicas", description="Replicas whose warm-up gate is True.")
     starting_replicas: int = Field(default=0, alias="startingReplicas", description="Replicas not yet warm.")
     desired_replicas: int = Field(default=0, alias="desiredReplicas", description="Replicas the autoscaler wants.")
-    selector: str = Field(default="", description="Label selector of the replicas (for the scale subresource).")
+    selector: str = Field(default="", description="Label selector of the replicas' pods (foresail.dev/inferenceservice=<name>).")
     recommendation: Recommendation | None = Field(default=None, description="The autoscaler's last recommendation.")
     observed: ObservedMetrics | None = Field(default=None, description="Last observed metrics.")
     cold_start: ColdStartStatus | None = Field(default=None, alias="coldStart", description="Measured cold-start estimate.")
@@ -308,11 +313,9 @@ class InferenceServiceStatus(SpecModel):
     )
     quota: QuotaStatus | None = Field(default=None, description="The tenant arbiter's grant (absent without a tenant).")
     conditions: list[Condition] = Field(
-        default_factory=list, description="Ready, MetricsAvailable, ScalingActive, ScalingLimited, QuotaLimited, ..."
+        default_factory=list, description="Ready, WarmupFailing, MetricsAvailable, ScalingActive, ScalingLimited and QuotaLimited."
     )
 
-
-NameStr = Annotated[str, Field(max_length=MAX_NAME_LENGTH, pattern=DNS_LABEL)]
 
 
 class InferenceService(Resource):

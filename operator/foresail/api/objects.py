@@ -12,6 +12,8 @@ from typing import Any, overload
 
 __all__ = [
     "GPU_PRODUCT_LABEL",
+    "LABEL_ISVC",
+    "WARM_GATE",
     "condition",
     "condition_status",
     "format_rfc3339",
@@ -20,10 +22,16 @@ __all__ = [
     "parse_rfc3339",
     "pod_is_live",
     "pod_is_ready",
+    "pod_is_warm",
+    "spec_replicas",
 ]
 
 # The label NVIDIA's GPU feature discovery puts on nodes (and Foresail's nodeSelector uses to pin a product)
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
+# The label on every child (and pod) of an InferenceService: its name
+LABEL_ISVC = "foresail.dev/inferenceservice"
+# The readiness gate of an InferenceService's pods: True once the warm-up passed
+WARM_GATE = "foresail.dev/warm"
 
 
 def condition(obj: Mapping[str, Any] | None, type_: str) -> dict[str, Any] | None:
@@ -54,6 +62,16 @@ def pod_is_live(pod: Mapping[str, Any]) -> bool:
 def pod_is_ready(pod: Mapping[str, Any]) -> bool:
     """The pod's Ready condition is True (every container ready and every readiness gate True)."""
     return is_condition_true(pod, "Ready")
+
+
+def pod_is_warm(pod: Mapping[str, Any]) -> bool:
+    """The pod passed its warm-up: its readiness gate ``foresail.dev/warm`` is True."""
+    return is_condition_true(pod, WARM_GATE)
+
+
+def spec_replicas(obj: Mapping[str, Any] | None) -> int:
+    """``spec.replicas`` of a Deployment (or Scale); 0 when the object or the field is absent."""
+    return int(((obj or {}).get("spec") or {}).get("replicas", 0) or 0)
 
 
 def group_by_label(objs: Iterable[dict[str, Any]], label: str) -> dict[tuple[str, str], list[dict[str, Any]]]:

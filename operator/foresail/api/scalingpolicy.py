@@ -2,17 +2,30 @@
 
 Every field is optional in a policy or an inline override; ``ScalingBehavior.resolve`` layers
 defaults <- policy <- overrides, and the result is a ``ResolvedBehavior`` with every value set.
+``resolve_policy`` does that for a service from the listed policies (pure).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from foresail.api.conditions import Condition
+from foresail.api.meta import Resource, validation_message
+from foresail.api.reasons import Problem, Reason
 
-__all__ = ["DEFAULT_BEHAVIOR", "ResolvedBehavior", "ScalingBehavior", "ScalingPolicy", "ScalingPolicySpec"]
+__all__ = [
+    "DEFAULT_BEHAVIOR",
+    "PolicyResolution",
+    "ResolvedBehavior",
+    "ScalingBehavior",
+    "ScalingPolicy",
+    "ScalingPolicySpec",
+    "resolve_policy",
+]
 
 
 class ScalingBehavior(BaseModel):
@@ -32,7 +45,11 @@ class ScalingBehavior(BaseModel):
     )
 
     tick_seconds: float | None = Field(
-        default=None, alias="tickSeconds", ge=1, le=300, description="Autoscaler decision period, seconds."
+        default=None,
+        alias="tickSeconds",
+        ge=1,
+        le=300,
+        description="How often the autoscaler decides for the service, seconds (rounded up to the operator's loop period).",
     )
     stable_window_seconds: float | None = Field(
         default=None, alias="stableWindowSeconds", ge=5, le=3600, description="Averaging window of the stable mode, seconds."
@@ -150,15 +167,43 @@ class ScalingPolicyStatus(BaseModel):
     conditions: list[Condition] = Field(default_factory=list, description="Conditions of the policy.")
 
 
-class ScalingPolicy(BaseModel):
+class ScalingPolicy(Resource):
     """A named preset of scaling behaviour that InferenceServices reference with scaling.policyRef."""
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
     api_version: str = Field(default="foresail.dev/v1alpha1", alias="apiVersion")
     kind: str = Field(default="ScalingPolicy")
-    metadata: dict[str, Any] = Field(default_factory=dict)
     spec: ScalingPolicySpec = Field(default_factory=ScalingPolicySpec)
     status: ScalingPolicyStatus = Field(default_factory=ScalingPolicyStatus)
 
     def behavior(self) -> ScalingBehavior:
         return ScalingBehavior.model_validate(self.spec.model_dump(exclude={"description"}, exclude_none=True))
+
+
+@dataclass(frozen=True)
+class PolicyResolution:
+    behavior: ResolvedBehavior
+    problem: Problem | None = None  # the referenced policy is missing or invalid: defaults and overrides apply
+
+
+def resolve_policy(
+    ref: str | None, overrides: ScalingBehavior | None, policies: Mapping[str, Mapping[str, Any]]
+) -> PolicyResolution:
+    """The behaviour of a service: defaults <- the ScalingPolicy ``ref`` (from ``policies``, listed
+    objects by name) <- its inline ``overrides``. A missing or invalid policy is reported, not fatal."""
+    if not ref:
+        return PolicyResolution(ScalingBehavior().resolve(overrides))
+    body = policies.get(ref)
+    if body is None:
+        return PolicyResolution(
+            ScalingBehavior().resolve(overrides),
+            Problem(Reason.POLICY_NOT_FOUND, f"ScalingPolicy {ref!r} not found: using defaults"),
+        )
+    try:
+        policy = ScalingPolicy.model_validate(body).behavior()
+    except ValidationError as e:
+        return PolicyResolution(
+            ScalingBehavior().resolve(overrides),
+            Problem(Reason.POLICY_INVALID, f"ScalingPolicy {ref!r} is invalid ({validation_message(e)}): using defaults"),
+        )
+    return PolicyResolution(ScalingBehavior().resolve(policy, overrides))

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from foresail.api.conditions import Condition
 from foresail.api.inferenceservice import DNS_LABEL, Priority
-from foresail.api.meta import SpecModel
+from foresail.api.meta import Resource, SpecModel
 
 __all__ = ["GpuQuota", "Tenant", "TenantSpec", "TenantStatus", "TenantUsage"]
 
@@ -106,12 +106,11 @@ class TenantStatus(BaseModel):
     conditions: list[Condition] = Field(default_factory=list, description="Conditions of the tenant.")
 
 
-class Tenant(BaseModel):
+class Tenant(Resource):
     """A team sharing the cluster's GPUs: its namespaces, quotas, weight and allowed priorities."""
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
     api_version: str = Field(default="foresail.dev/v1alpha1", alias="apiVersion")
     kind: str = Field(default="Tenant")
-    metadata: dict[str, Any] = Field(default_factory=dict)
     spec: TenantSpec
     status: TenantStatus = Field(default_factory=TenantStatus)

@@ -15,7 +15,7 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-__all__ = ["FIELD_MANAGER", "SCALE_MANAGER", "ApiException", "Kube", "load_config", "path_for"]
+__all__ = ["FIELD_MANAGER", "SCALE_MANAGER", "ApiException", "Kube", "kube_from_kubeconfig", "load_config", "path_for"]
 
 FIELD_MANAGER = "foresail"
 SCALE_MANAGER = "foresail-autoscaler"
@@ -65,6 +65,11 @@ def load_config() -> None:
             config.load_incluster_config()  # type: ignore[no-untyped-call]
         except config.ConfigException:
             config.load_kube_config()  # type: ignore[no-untyped-call]
+
+
+def kube_from_kubeconfig(path: str | None = None, context: str | None = None) -> Kube:
+    """A client with a user's kubeconfig (``path``, else $KUBECONFIG or ~/.kube/config), for the command line."""
+    return Kube(config.new_client_from_config(config_file=path, context=context))  # type: ignore[no-untyped-call]
 
 
 class Kube:

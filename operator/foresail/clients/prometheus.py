@@ -1,6 +1,6 @@
-"""Prometheus client for the autoscaler (async httpx): a constant number of queries per tick.
+"""The one Prometheus client (async httpx): the autoscaler's signals, the forecaster's and replay's history.
 
-Each tick runs the same four instant queries for *all* services at once, grouped by ``namespace`` and
+Each pass of the autoscaler loop runs the same four instant queries for *all* services at once, grouped by ``namespace`` and
 ``foresail_dev_inferenceservice``; their results are joined per service. The policy for bad results,
 stated once (KEDA's lesson):
 
@@ -10,21 +10,24 @@ stated once (KEDA's lesson):
   pressure", so p99 counts as 0 there;
 * more than one series for one service: an error (``multiple series``; the grouping was broken);
 * the newest scraped sample older than ``stale_after`` seconds: stale (``stale``);
-* an HTTP error, a timeout or a malformed answer: every service's metrics are unavailable this tick.
+* an HTTP error, a timeout or a malformed answer: every service's signals are unavailable this pass.
 
-Every query has its own timeout, and all run concurrently, so one slow query cannot stall the loop.
+Staleness is judged here and only here (``stale_after``): a stale service reaches the decision as
+one whose signals are unavailable. Every query has its own timeout, and all run concurrently, so one
+slow query cannot stall the loop. ``arrival_history`` is the range query of the same arrival rate.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-__all__ = ["DEFAULT_QUERIES", "MetricsError", "PromClient", "ServiceMetrics"]
+from foresail.scaling.observe import ServiceSignals
+
+__all__ = ["DEFAULT_QUERIES", "MetricsError", "PromClient"]
 
 GROUP = "namespace, foresail_dev_inferenceservice"
 DEFAULT_QUERIES: dict[str, str] = {
@@ -42,21 +45,13 @@ DEFAULT_QUERIES: dict[str, str] = {
 class MetricsError(Exception):
     """The whole query failed (HTTP, timeout, malformed answer)."""
 
-
-@dataclass
-class ServiceMetrics:
-    arrival_rps: float | None = None
-    queue: float | None = None
-    p99_ms: float | None = None
-    sample_age_s: float | None = None
-    errors: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors and None not in (self.arrival_rps, self.queue, self.p99_ms, self.sample_age_s)
-
-
 Key = tuple[str, str]
+_ALL_SERVICES = 'foresail_dev_inferenceservice!=""'
+
+
+def _only(promql: str, key: Key) -> str:
+    """A query of all services narrowed to one (namespace, service)."""
+    return promql.replace(_ALL_SERVICES, f'foresail_dev_inferenceservice="{key[1]}", namespace="{key[0]}"')
 
 
 class PromClient:
@@ -109,10 +104,8 @@ class PromClient:
     async def arrival_history(
         self, namespace: str, service: str, start: float, end: float, step: float
     ) -> list[tuple[float, float]]:
-        """The service's arrival rate over [start, end] (a range query), to warm the forecaster."""
-        promql = self.queries["arrival"].replace(
-            'foresail_dev_inferenceservice!=""', f'foresail_dev_inferenceservice="{service}", namespace="{namespace}"'
-        )
+        """The service's arrival rate over [start, end] (a range query): to warm the forecaster, to replay."""
+        promql = _only(self.queries["arrival"], (namespace, service))
         self.queries_run += 1
         try:
             resp = await asyncio.wait_for(
@@ -129,13 +122,12 @@ class PromClient:
             return []
         return [(float(t), float(v)) for t, v in result[0]["values"] if math.isfinite(float(v))]
 
-    async def snapshot(self, now: float, only: Key | None = None) -> tuple[dict[Key, ServiceMetrics], list[str]]:
-        """Metrics of every service Prometheus knows (or of ``only`` one), plus the errors that hit all of them."""
+    async def snapshot(self, now: float, only: Key | None = None) -> tuple[dict[Key, ServiceSignals], list[str]]:
+        """Signals of every service Prometheus knows (or of ``only`` one), plus the errors that hit all of them."""
         names = list(self.queries)
         queries = dict(self.queries)
         if only is not None:
-            match = f'foresail_dev_inferenceservice="{only[1]}", namespace="{only[0]}"'
-            queries = {n: q.replace('foresail_dev_inferenceservice!=""', match) for n, q in queries.items()}
+            queries = {n: _only(q, only) for n, q in queries.items()}
         results = await asyncio.gather(*(self.query(queries[n]) for n in names), return_exceptions=True)
         by_name: dict[str, dict[Key, list[tuple[float, float]]]] = {}
         global_errors = []
@@ -146,9 +138,9 @@ class PromClient:
             else:
                 by_name[n] = r
         keys = {k for r in by_name.values() for k in r}
-        out: dict[Key, ServiceMetrics] = {}
+        out: dict[Key, ServiceSignals] = {}
         for key in keys:
-            sm = ServiceMetrics(errors=[f"{e}" for e in global_errors])
+            sm = ServiceSignals(errors=[f"{e}" for e in global_errors])
             vals: dict[str, float | None] = {}
             for n in names:
                 series = by_name[n].get(key)

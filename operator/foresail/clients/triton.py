@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +13,7 @@ import numpy.typing as npt
 import tritonclient.grpc.aio as triton_grpc
 import tritonclient.http.aio as triton_http
 
-__all__ = ["EvalClient", "InputSpec", "ModelShape", "TritonReplica"]
+__all__ = ["EvalClient", "InputSpec", "ModelShape", "TritonReplica", "closed_loop", "random_items"]
 
 _NP = {
     "FP32": np.float32,
@@ -162,3 +164,36 @@ class EvalClient:
         if shape.max_batch_size == 0:
             return [{k: v for k, v in outs.items() if v is not None}]
         return [{k: v[i] for k, v in outs.items() if v is not None} for i in range(len(items))]
+
+
+def random_items(shape: ModelShape, n: int, seed: int = 0) -> list[dict[str, npt.NDArray[Any]]]:
+    """``n`` items of random inputs shaped as the model's (variable dimensions as 1, BYTES as b"x")."""
+    rng = np.random.default_rng(seed)
+    items = []
+    for _ in range(n):
+        item: dict[str, npt.NDArray[Any]] = {}
+        for name, spec in shape.inputs.items():
+            dims = [d if d > 0 else 1 for d in spec.dims]
+            if spec.datatype == "BYTES":
+                item[name] = np.full(dims, b"x", dtype=np.object_)
+            else:
+                item[name] = rng.random(dims).astype(_NP.get(spec.datatype, np.float32))
+        items.append(item)
+    return items
+
+
+async def closed_loop(send: Callable[[], Awaitable[Any]], concurrency: int, seconds: float) -> tuple[list[float], float]:
+    """``concurrency`` workers each sending the next request as soon as the last one answered, for
+    ``seconds``: the latencies of the requests that completed (ms) and the time they took (s)."""
+    latencies: list[float] = []
+    start = time.perf_counter()
+    end = start + seconds
+
+    async def worker() -> None:
+        while time.perf_counter() < end:
+            t0 = time.perf_counter()
+            await send()
+            latencies.append((time.perf_counter() - t0) * 1000.0)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies, time.perf_counter() - start

@@ -10,7 +10,7 @@ whose sha256 differs from the spec fails the job; editing a finished job changes
 from __future__ import annotations
 
 import hashlib
-import os
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,25 +21,25 @@ from foresail.api.conditions import find_condition, set_condition
 from foresail.api.evaljob import EvalJob, EvalJobStatus, EvalMode, spec_hash
 from foresail.api.inferenceservice import InferenceService
 from foresail.api.meta import validation_message
+from foresail.api.reasons import ConditionType, Problem, Reason
 from foresail.clients.kube import ApiException, Kube
-from foresail.controllers.handlers import kube, object_lock, utcnow
+from foresail.controllers.handlers import kube, object_lock, settings, utcnow
 from foresail.render.evaljob import (
-    DATA_MOUNT,
     LABEL_EVALJOB,
     EvalPlan,
     Names,
+    eval_plan,
     render_eval_isvc,
     render_job,
     render_progress,
     render_results_pvc,
     render_worker_rbac,
 )
-from foresail.render.evaljob_status import Problem, finished, observe_evaljob, parse_reports
+from foresail.render.evaljob_status import finished, observe_evaljob, parse_reports
 
 __all__ = ["EVALJOB", "reconcile_evaljob"]
 
 EVALJOB = ("foresail.dev", "v1alpha1", "evaljobs")
-DEFAULT_IMAGE = "ghcr.io/foresail/foresail:0.1.0"
 def _dataset(kube: Kube, ej: EvalJob) -> tuple[str, int, Problem | None]:
     """(sha256, items) of a ConfigMap dataset, checked against the spec; ("", 0) for a PVC (the workers
     hash it and fail the job on a mismatch)."""
@@ -50,13 +50,13 @@ def _dataset(kube: Kube, ej: EvalJob) -> tuple[str, int, Problem | None]:
             return (
                 "",
                 0,
-                Problem("DatasetNotFound", f"PersistentVolumeClaim {ns}/{ds.pvc.claim_name} (spec.dataset.pvc) not found"),
+                Problem(Reason.DATASET_NOT_FOUND, f"PersistentVolumeClaim {ns}/{ds.pvc.claim_name} (spec.dataset.pvc) not found"),
             )
         return ds.sha256 or "", 0, None
     assert ds.config_map is not None
     cm = kube.get("ConfigMap", ns, ds.config_map.name)
     if cm is None:
-        return "", 0, Problem("DatasetNotFound", f"ConfigMap {ns}/{ds.config_map.name} (spec.dataset.configMap) not found")
+        return "", 0, Problem(Reason.DATASET_NOT_FOUND, f"ConfigMap {ns}/{ds.config_map.name} (spec.dataset.configMap) not found")
     key = ds.config_map.key
     if key in (cm.get("data") or {}):
         data = cm["data"][key].encode()
@@ -68,14 +68,14 @@ def _dataset(kube: Kube, ej: EvalJob) -> tuple[str, int, Problem | None]:
         return (
             "",
             0,
-            Problem("DatasetNotFound", f"ConfigMap {ns}/{ds.config_map.name} has no key {key!r} (spec.dataset.configMap.key)"),
+            Problem(Reason.DATASET_NOT_FOUND, f"ConfigMap {ns}/{ds.config_map.name} has no key {key!r} (spec.dataset.configMap.key)"),
         )
     sha = hashlib.sha256(data).hexdigest()
     if ds.sha256 and ds.sha256 != sha:
         return (
             sha,
             0,
-            Problem("DatasetHashMismatch", f"spec.dataset.sha256 is {ds.sha256} but the dataset's is {sha}", terminal=True),
+            Problem(Reason.DATASET_HASH_MISMATCH, f"spec.dataset.sha256 is {ds.sha256} but the dataset's is {sha}", terminal=True),
         )
     return sha, sum(1 for line in data.splitlines() if line.strip()), None
 
@@ -91,8 +91,6 @@ def _repository_digest(kube: Kube, isvc: InferenceService) -> str:
     elif repo.pvc is not None:
         pvc = kube.get("PersistentVolumeClaim", isvc.namespace, repo.pvc.claim_name) or {}
         h.update(f"pvc:{pvc.get('metadata', {}).get('uid', '')}:{repo.pvc.sub_path}".encode())
-    else:
-        h.update(str(repo.storage_uri).encode())
     return "sha256:" + h.hexdigest()
 
 
@@ -106,112 +104,108 @@ def reconcile_evaljob(kube: Kube, body: dict[str, Any], now: datetime) -> None:
         _reconcile(kube, fresh, now)
 
 
+@dataclass(frozen=True)
+class _Admission:
+    """What admitting a job found: its target, dataset and outputs, or the problem with them."""
+
+    isvc: InferenceService | None = None
+    sha: str = ""  # the dataset's sha256 (ConfigMap datasets; workers hash PVC datasets)
+    total: int = 0  # items in the dataset, when known here
+    results_claim: str = ""
+    problem: Problem | None = None
+
+
+def _admit(kube: Kube, ej: EvalJob) -> _Admission:
+    ns, target = ej.namespace, ej.spec.target.inference_service
+    body = kube.get("InferenceService", ns, target)
+    if body is None:
+        return _Admission(problem=Problem(Reason.TARGET_NOT_FOUND, f"InferenceService {ns}/{target} (spec.target.inferenceService) not found"))
+    try:
+        isvc = InferenceService.model_validate(body)
+    except ValidationError:
+        return _Admission(problem=Problem(Reason.TARGET_INVALID, f"InferenceService {ns}/{target} has an invalid spec"))
+    sha, total, problem = _dataset(kube, ej)
+    if problem is not None:
+        return _Admission(isvc, sha, total, problem=problem)
+    claim = Names.of(ej.name).results_pvc
+    if ej.spec.outputs.pvc is not None:
+        claim = ej.spec.outputs.pvc.claim_name
+        if kube.get("PersistentVolumeClaim", ns, claim) is None:
+            return _Admission(isvc, sha, total, claim, Problem(Reason.OUTPUTS_NOT_FOUND, f"PersistentVolumeClaim {ns}/{claim} (spec.outputs.pvc) not found"))
+    return _Admission(isvc, sha, total, claim)
+
+
+def _apply_children(kube: Kube, ej: EvalJob, isvc: InferenceService, job: dict[str, Any] | None, h: str) -> Problem | None:
+    """Worker RBAC, progress ConfigMap, results PVC and dedicated replicas, when the job starts or its spec
+    changes (not on every progress tick); a child admission refuses is a problem, not an exception."""
+    settled = (
+        job is not None
+        and (job["metadata"].get("annotations") or {}).get("foresail.dev/spec-hash") == h
+        and ej.status.observed_generation == ej.generation
+    )
+    if settled:
+        return None
+    n = Names.of(ej.name)
+    children: list[dict[str, Any]] = [*render_worker_rbac(ej), render_progress(ej)]
+    if ej.spec.outputs.pvc is None and kube.get("PersistentVolumeClaim", ej.namespace, n.results_pvc) is None:
+        children.append(render_results_pvc(ej))
+    if ej.spec.mode == EvalMode.DEDICATED:
+        children.append(render_eval_isvc(ej, isvc))
+    for child in children:
+        try:
+            kube.apply(child)
+        except ApiException as e:
+            if e.status in (403, 422):  # e.g. the tenant admission policy refuses the eval replicas
+                return Problem(Reason.CHILD_REJECTED, f"{child['kind']} {ej.namespace}/{child['metadata']['name']}: {_api_message(e)}")
+            raise
+    return None
+
+
 def _reconcile(kube: Kube, fresh: dict[str, Any], now: datetime) -> None:
     md = fresh["metadata"]
-    ns, name, gen = md["namespace"], md["name"], int(md.get("generation", 0))
+    ns, name = md["namespace"], md["name"]
     try:
         ej = EvalJob.model_validate(fresh)
     except ValidationError as e:
-        msg = validation_message(e)
-        old = EvalJobStatus.model_validate(fresh.get("status") or {})
-        conds = set_condition(old.conditions, "Admitted", False, "InvalidSpec", msg[:1000], gen, now)
-        kube.patch_status("EvalJob", ns, name, {"conditions": [c.model_dump(by_alias=True) for c in conds], "phase": "Pending"})
-        kube.event(fresh, "InvalidSpec", msg, "Warning")
+        _invalid(kube, fresh, validation_message(e), now)
         return
-    n = Names.of(name)
     if finished(ej.status):
         _finished(kube, ej, fresh, now)
         return
-
-    target = kube.get("InferenceService", ns, ej.spec.target.inference_service)
-    problem: Problem | None = None
-    sha, total, isvc = "", 0, None
-    if target is None:
-        problem = Problem(
-            "TargetNotFound", f"InferenceService {ns}/{ej.spec.target.inference_service} (spec.target.inferenceService) not found"
-        )
-    else:
-        try:
-            isvc = InferenceService.model_validate(target)
-        except ValidationError:
-            problem = Problem("TargetInvalid", f"InferenceService {ns}/{ej.spec.target.inference_service} has an invalid spec")
-    if problem is None:
-        sha, total, problem = _dataset(kube, ej)
-    results_claim = n.results_pvc
-    if problem is None and ej.spec.outputs.pvc is not None:
-        results_claim = ej.spec.outputs.pvc.claim_name
-        if kube.get("PersistentVolumeClaim", ns, results_claim) is None:
-            problem = Problem("OutputsNotFound", f"PersistentVolumeClaim {ns}/{results_claim} (spec.outputs.pvc) not found")
-
+    n = Names.of(name)
+    adm = _admit(kube, ej)
+    problem = adm.problem
     job = kube.get("Job", ns, n.job)
-    suspend_reason: str | None = None
     h = spec_hash(ej.spec)
     results_dir = f"{ej.spec.outputs.pvc.path if ej.spec.outputs.pvc else 'results'}/{name}-{h[:12]}"
+    suspend_reason: Reason | None = None
     if problem is None:
-        assert isvc is not None
-        children: list[dict[str, Any]] = [*render_worker_rbac(ej), render_progress(ej)]
-        if ej.spec.outputs.pvc is None and kube.get("PersistentVolumeClaim", ns, n.results_pvc) is None:
-            children.append(render_results_pvc(ej))
-        service = isvc.name
-        if ej.spec.mode == EvalMode.DEDICATED:
-            children.append(render_eval_isvc(ej, isvc))
-            service = n.eval_isvc
-        settled = (
-            job is not None
-            and (job["metadata"].get("annotations") or {}).get("foresail.dev/spec-hash") == h
-            and ej.status.observed_generation == ej.generation
-        )
-        # children are applied when the job starts or its spec changes, not on every progress tick
-        for child in [] if settled else children:
-            try:
-                kube.apply(child)
-            except ApiException as e:
-                if e.status in (403, 422):  # e.g. the tenant admission policy refuses the eval replicas
-                    problem = Problem("ChildRejected", f"{child['kind']} {ns}/{child['metadata']['name']}: {_api_message(e)}")
-                    break
-                raise
+        assert adm.isvc is not None
+        problem = _apply_children(kube, ej, adm.isvc, job, h)
     if problem is None:
-        assert isvc is not None
+        assert adm.isvc is not None
         if ej.spec.suspend:
-            suspend_reason = "UserSuspended"
+            suspend_reason = Reason.USER_SUSPENDED
         elif ej.spec.mode == EvalMode.DEDICATED:
             suspend_reason = _dedicated_state(kube, ns, n.eval_isvc)
-        plan = EvalPlan(
-            service=service,
-            production=isvc.name if ej.spec.mode == EvalMode.SHARED else "",
-            model=ej.spec.target.model or isvc.spec.model.name,
-            version=ej.spec.target.version or "",
-            slo_ms=isvc.spec.slo.p99_latency_ms,
-            dataset_path=f"{DATA_MOUNT}/dataset.jsonl"
-            if ej.spec.dataset.pvc is None
-            else f"{DATA_MOUNT}/{ej.spec.dataset.pvc.path}",
-            dataset_sha256=ej.spec.dataset.sha256 or "",
-            results_claim=results_claim,
-            results_dir=results_dir,
-            image=ej.spec.worker.image or os.environ.get("FORESAIL_IMAGE", DEFAULT_IMAGE),
-            prometheus_url=os.environ.get("FORESAIL_PROMETHEUS_URL", ""),
-            spec_hash=h,
-            suspend=suspend_reason is not None,
-        )
+        s = settings()
+        plan = eval_plan(ej, adm.isvc, adm.results_claim, results_dir, h, suspend_reason is not None, s.worker_image, s.prometheus_url)
         job = _ensure_job(kube, ej, fresh, plan, job)
-        if not ej.status.provenance.spec_hash or ej.status.provenance.spec_hash != h:
-            _provenance(kube, ej, isvc, plan, sha)
+        if ej.status.provenance.spec_hash != h:
+            _provenance(kube, ej, adm.isvc, plan, adm.sha)
     else:
-        prev = find_condition(ej.status.conditions, "Failed" if problem.terminal else "Admitted")
+        prev = find_condition(ej.status.conditions, ConditionType.FAILED if problem.terminal else ConditionType.ADMITTED)
         if prev is None or prev.reason != problem.reason:  # once per new problem, not every few seconds
             kube.event(fresh, problem.reason, problem.message, "Warning")
-
-    cm = kube.get("ConfigMap", ns, n.progress)
-    reports = parse_reports((cm or {}).get("data"))
-    location = f"pvc:{results_claim}/{results_dir}"
-    before = finished(ej.status)
+    reports = parse_reports((kube.get("ConfigMap", ns, n.progress) or {}).get("data"))
+    location = f"pvc:{adm.results_claim or n.results_pvc}/{results_dir}"
 
     def build(latest: dict[str, Any]) -> dict[str, Any] | None:
         try:
             cur = EvalJob.model_validate(latest)
         except ValidationError:
             return None
-        st = observe_evaljob(cur, job, reports, total, location, problem, suspend_reason, now, now.timestamp())
+        st = observe_evaljob(cur, job, reports, adm.total, location, problem, suspend_reason, now, now.timestamp())
         new = st.model_dump(by_alias=True, exclude_none=True, exclude={"provenance"})
         old = latest.get("status") or {}
         return new if any(old.get(k) != v for k, v in new.items()) else None
@@ -219,16 +213,31 @@ def _reconcile(kube: Kube, fresh: dict[str, Any], now: datetime) -> None:
     kube.update_status("EvalJob", ns, name, build)
     if problem is not None and problem.terminal and job is not None:
         kube.delete("Job", ns, n.job)  # a job that cannot succeed stops its workers
-    after = kube.get("EvalJob", ns, name)
-    if after is not None and not before and finished(EvalJobStatus.model_validate(after.get("status") or {})):
-        st = EvalJobStatus.model_validate(after["status"])
-        verb = "Succeeded" if st.phase == "Succeeded" else "Failed"
-        score = f", score {st.results.score:.4f}" if st.results.score is not None else ""
-        kube.event(
-            after, verb, f"{st.progress.done}/{st.progress.total} items{score}", "Normal" if verb == "Succeeded" else "Warning"
-        )
-        if ej.spec.mode == EvalMode.DEDICATED:
-            kube.delete("InferenceService", ns, n.eval_isvc)  # the eval replicas live only as long as the job
+    _announce_finish(kube, ej)
+
+
+def _invalid(kube: Kube, fresh: dict[str, Any], msg: str, now: datetime) -> None:
+    md = fresh["metadata"]
+    old = EvalJobStatus.model_validate(fresh.get("status") or {})
+    gen = int(md.get("generation", 0))
+    conds = set_condition(old.conditions, ConditionType.ADMITTED, False, Reason.INVALID_SPEC, msg[:1000], gen, now)
+    kube.patch_status(
+        "EvalJob", md["namespace"], md["name"], {"conditions": [c.model_dump(by_alias=True, mode="json") for c in conds], "phase": "Pending"}
+    )
+    kube.event(fresh, Reason.INVALID_SPEC, msg, "Warning")
+
+
+def _announce_finish(kube: Kube, ej: EvalJob) -> None:
+    """The Event of a job that has just finished (and the end of its dedicated replicas)."""
+    after = kube.get("EvalJob", ej.namespace, ej.name)
+    if after is None or finished(ej.status) or not finished(EvalJobStatus.model_validate(after.get("status") or {})):
+        return
+    st = EvalJobStatus.model_validate(after["status"])
+    verb = Reason.SUCCEEDED if st.phase == "Succeeded" else Reason.FAILED
+    score = f", score {st.results.score:.4f}" if st.results.score is not None else ""
+    kube.event(after, verb, f"{st.progress.done}/{st.progress.total} items{score}", "Normal" if verb == Reason.SUCCEEDED else "Warning")
+    if ej.spec.mode == EvalMode.DEDICATED:
+        kube.delete("InferenceService", ej.namespace, Names.of(ej.name).eval_isvc)  # the eval replicas live only as long as the job
 
 
 def _api_message(e: ApiException) -> str:
@@ -240,15 +249,15 @@ def _api_message(e: ApiException) -> str:
         return str(e.reason)
 
 
-def _dedicated_state(kube: Kube, ns: str, eval_isvc: str) -> str | None:
+def _dedicated_state(kube: Kube, ns: str, eval_isvc: str) -> Reason | None:
     """Suspend the workers while the eval replicas are not there (not yet warm, or taken back)."""
     obj = kube.get("InferenceService", ns, eval_isvc)
     st = (obj or {}).get("status") or {}
     quota = st.get("quota") or {}
     if quota and int(quota.get("grantedReplicas", 1)) == 0 and int(quota.get("requestedReplicas", 0)) > 0:
-        return "Preempted"
+        return Reason.PREEMPTED
     if int(st.get("readyReplicas", 0) or 0) == 0:
-        return "WaitingForEvalReplicas"
+        return Reason.WAITING_FOR_EVAL_REPLICAS
     return None
 
 
@@ -259,17 +268,17 @@ def _ensure_job(
     if job is not None and (job["metadata"].get("annotations") or {}).get("foresail.dev/spec-hash") != plan.spec_hash:
         # a changed spec is a new run (its results go to a new directory); the old Job goes
         kube.delete("Job", ns, n.job, job["metadata"].get("uid"))
-        kube.event(fresh, "SpecChanged", "the spec changed: restarting the evaluation with the new spec")
+        kube.event(fresh, Reason.SPEC_CHANGED, "the spec changed: restarting the evaluation with the new spec")
         return None
     if job is None:
         created = kube.apply(render_job(ej, plan))
-        kube.event(fresh, "Created", f"created Job {ns}/{n.job}: {ej.spec.shards} shards, parallelism {ej.spec.parallelism}")
+        kube.event(fresh, Reason.CREATED, f"created Job {ns}/{n.job}: {ej.spec.shards} shards, parallelism {ej.spec.parallelism}")
         return created
     if bool(job["spec"].get("suspend")) != plan.suspend:
         job = kube.merge_patch("Job", ns, n.job, {"spec": {"suspend": plan.suspend}})
         kube.event(
             fresh,
-            "Suspended" if plan.suspend else "Resumed",
+            Reason.SUSPENDED if plan.suspend else Reason.RESUMED,
             "workers stopped; progress is kept" if plan.suspend else "workers resume where they left off",
         )
     return job
@@ -294,11 +303,14 @@ def _finished(kube: Kube, ej: EvalJob, fresh: dict[str, Any], now: datetime) -> 
     if ej.status.observed_generation >= gen:
         return
     msg = "the job has finished: spec changes are ignored; create a new EvalJob to evaluate again"
-    conds = set_condition(ej.status.conditions, "SpecIgnored", True, "JobFinished", msg, gen, now)
+    conds = set_condition(ej.status.conditions, ConditionType.SPEC_IGNORED, True, Reason.JOB_FINISHED, msg, gen, now)
     kube.patch_status(
-        "EvalJob", ej.namespace, ej.name, {"observedGeneration": gen, "conditions": [c.model_dump(by_alias=True) for c in conds]}
+        "EvalJob",
+        ej.namespace,
+        ej.name,
+        {"observedGeneration": gen, "conditions": [c.model_dump(by_alias=True, mode="json") for c in conds]},
     )
-    kube.event(fresh, "SpecIgnored", msg, "Warning")
+    kube.event(fresh, Reason.SPEC_IGNORED, msg, "Warning")
 
 
 # ------------------------------------------------------------------ kopf wiring

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ import numpy.typing as npt
 from foresail.clients.kube import Kube, load_config
 from foresail.clients.prometheus import PromClient
 from foresail.clients.triton import EvalClient, ModelShape
+from foresail.controllers.settings import SETTINGS, SettingsError
 from foresail.evaluation.dataset import DatasetError, Item, load_jsonl, sha256_hex
 from foresail.evaluation.limiter import AIMDLimiter, production_pressure
 from foresail.evaluation.progress import ShardProgress
@@ -255,9 +257,12 @@ def _report(p: ShardProgress, sha: str, n_items: int) -> ShardReport:
 
 
 def main() -> int:
-    logging.basicConfig(
-        level=os.environ.get("FORESAIL_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    try:
+        level = SETTINGS["log_level"].read(os.environ)
+    except SettingsError as e:
+        print(f"foresail eval-worker: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per Prometheus query is noise
     raw = os.environ.get(WORKER_CONFIG_ENV)
     index = os.environ.get("JOB_COMPLETION_INDEX")

@@ -1,17 +1,34 @@
-"""What the kopf handlers share: one Kubernetes client, a per-object lock, the clock."""
+"""What the kopf handlers share: the process's settings, one Kubernetes client, a per-object lock, the clock."""
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import UTC, datetime
 
 from foresail.clients.kube import Kube
+from foresail.controllers.settings import OperatorSettings
 
-__all__ = ["kube", "object_lock", "utcnow"]
+__all__ = ["configure", "kube", "object_lock", "settings", "utcnow"]
 
+_settings: OperatorSettings | None = None
 _kube: Kube | None = None
 _locks: dict[str, threading.Lock] = {}
 _guard = threading.Lock()
+
+
+def configure(s: OperatorSettings) -> None:
+    """The settings ``foresail run`` parsed at start."""
+    global _settings
+    _settings = s
+
+
+def settings() -> OperatorSettings:
+    """The process's settings (parsed from the environment on first use if ``configure`` was not called)."""
+    global _settings
+    if _settings is None:
+        _settings = OperatorSettings.from_env(os.environ)
+    return _settings
 
 
 def kube() -> Kube:

@@ -16,10 +16,12 @@ from pydantic import ValidationError
 from foresail.api.conditions import set_condition
 from foresail.api.inferenceservice import InferenceService, InferenceServiceStatus
 from foresail.api.meta import validation_message
+from foresail.api.objects import LABEL_ISVC
+from foresail.api.reasons import ConditionType, Problem, Reason
 from foresail.clients.kube import ApiException, Kube
 from foresail.controllers.handlers import kube, object_lock, utcnow
-from foresail.render.isvc_status import ProblemReport, observe
-from foresail.render.triton import LABEL_ISVC, render_children
+from foresail.render.isvc_status import observe
+from foresail.render.triton import render_children
 
 __all__ = ["ISVC", "reconcile"]
 
@@ -27,20 +29,17 @@ ISVC = ("foresail.dev", "v1alpha1", "inferenceservices")
 RECONCILER_FIELDS = {
     "observed_generation", "replicas", "ready_replicas", "warm_replicas", "starting_replicas", "desired_replicas", "selector", "conditions",
 }  # fmt: skip
-def check_repository(kube: Kube, isvc: InferenceService) -> ProblemReport | None:
+def check_repository(kube: Kube, isvc: InferenceService) -> Problem | None:
     repo = isvc.spec.model.repository
     ns = isvc.namespace
     if repo.config_map is not None and kube.get("ConfigMap", ns, repo.config_map.name) is None:
-        return ProblemReport(
-            "RepositoryNotFound", f"ConfigMap {ns}/{repo.config_map.name} (spec.model.repository.configMap) not found"
+        return Problem(
+            Reason.REPOSITORY_NOT_FOUND, f"ConfigMap {ns}/{repo.config_map.name} (spec.model.repository.configMap) not found"
         )
     if repo.pvc is not None and kube.get("PersistentVolumeClaim", ns, repo.pvc.claim_name) is None:
-        return ProblemReport(
-            "RepositoryNotFound", f"PersistentVolumeClaim {ns}/{repo.pvc.claim_name} (spec.model.repository.pvc) not found"
-        )
-    if repo.storage_uri is not None:
-        return ProblemReport(
-            "RepositoryUnsupported", "spec.model.repository.storageUri is not supported yet: use pvc or configMap"
+        return Problem(
+            Reason.REPOSITORY_NOT_FOUND,
+            f"PersistentVolumeClaim {ns}/{repo.pvc.claim_name} (spec.model.repository.pvc) not found",
         )
     return None
 
@@ -52,7 +51,7 @@ def ensure_replicas(kube: Kube, isvc: InferenceService, created: bool) -> None:
     dep = kube.get("Deployment", isvc.namespace, isvc.name)
     if dep is None:
         return
-    current = int(dep["spec"].get("replicas", 1))
+    current = int(dep["spec"].get("replicas", 1))  # the apiserver defaults a Deployment's replicas to 1
     lo, hi = isvc.spec.scaling.min_replicas, isvc.spec.scaling.max_replicas
     quota = isvc.status.quota
     if quota is not None and quota.granted_replicas < hi:  # the tenant arbiter's grant is the harder limit
@@ -61,7 +60,7 @@ def ensure_replicas(kube: Kube, isvc: InferenceService, created: bool) -> None:
     if want != current or created:
         kube.scale(isvc.namespace, isvc.name, want)
     if want != current:
-        kube.event(dict(isvc.model_dump(by_alias=True)), "Scaled", f"replicas {current} -> {want} (bounds [{lo}, {hi}])")
+        kube.event(dict(isvc.model_dump(by_alias=True)), Reason.SCALED, f"replicas {current} -> {want} (bounds [{lo}, {hi}])")
 
 
 def reconcile(kube: Kube, body: dict[str, Any], now: datetime) -> InferenceServiceStatus | None:
@@ -76,9 +75,10 @@ def reconcile(kube: Kube, body: dict[str, Any], now: datetime) -> InferenceServi
         except ValidationError as e:
             msg = validation_message(e)
             old = InferenceServiceStatus.model_validate(fresh.get("status") or {})
-            conds = set_condition(old.conditions, "Ready", False, "InvalidSpec", msg[:1000], int(md.get("generation", 0)), now)
-            kube.patch_status("InferenceService", ns, name, {"conditions": [c.model_dump(by_alias=True) for c in conds]})
-            kube.event(fresh, "InvalidSpec", msg, "Warning")
+            gen = int(md.get("generation", 0))
+            conds = set_condition(old.conditions, ConditionType.READY, False, Reason.INVALID_SPEC, msg[:1000], gen, now)
+            kube.patch_status("InferenceService", ns, name, {"conditions": [c.model_dump(by_alias=True, mode="json") for c in conds]})
+            kube.event(fresh, Reason.INVALID_SPEC, msg, "Warning")
             return None
         problem = check_repository(kube, isvc)
         if problem is None:
@@ -89,15 +89,15 @@ def reconcile(kube: Kube, body: dict[str, Any], now: datetime) -> InferenceServi
                 created = created or (before is None and child["kind"] == "Deployment")
                 after = kube.apply(child)
                 if before is None:
-                    kube.event(fresh, "Created", f"created {child['kind']} {ns}/{cname}")
+                    kube.event(fresh, Reason.CREATED, f"created {child['kind']} {ns}/{cname}")
                 elif before.get("spec") != after.get("spec") or before["metadata"].get("labels") != after["metadata"].get(
                     "labels"
                 ):
-                    kube.event(fresh, "Updated", f"brought {child['kind']} {ns}/{cname} to the desired state")
+                    kube.event(fresh, Reason.UPDATED, f"brought {child['kind']} {ns}/{cname} to the desired state")
             ensure_replicas(kube, isvc, created)
         else:
             prev = isvc.status.conditions
-            if not any(c.type == "Ready" and c.reason == problem.reason for c in prev):
+            if not any(c.type == ConditionType.READY and c.reason == problem.reason for c in prev):
                 kube.event(fresh, problem.reason, problem.message, "Warning")
         dep = kube.get("Deployment", ns, name)
         pods = kube.list("Pod", ns, f"{LABEL_ISVC}={name}")

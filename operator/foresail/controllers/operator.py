@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import uuid
 from typing import Any
 
@@ -14,9 +15,10 @@ import kopf
 
 from foresail.clients.kube import Kube, load_config
 from foresail.clients.prometheus import PromClient
-from foresail.controllers import evaljob, inferenceservice, metrics  # noqa: F401 - registers the handlers
+from foresail.controllers import evaljob, handlers, inferenceservice, telemetry  # noqa: F401 - registers the handlers
 from foresail.controllers.autoscaler import Autoscaler
 from foresail.controllers.leader import LeaseElector
+from foresail.controllers.settings import OperatorSettings, SettingsError
 from foresail.controllers.warmup import WarmupManager
 
 __all__ = ["run"]
@@ -44,15 +46,13 @@ async def start_warmup(memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.on.startup()
 async def start_autoscaler(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
-    url = os.environ.get("FORESAIL_PROMETHEUS_URL")
+    s = handlers.settings()
     prom = None
-    if url:
-        prom = PromClient(url, rate_window=os.environ.get("FORESAIL_RATE_WINDOW", "30s"))
+    if s.prometheus_url:
+        prom = PromClient(s.prometheus_url, rate_window=s.rate_window)
     else:
         logger.warning("FORESAIL_PROMETHEUS_URL is not set: services hold their replicas; tenant quotas still apply")
-    tick = float(os.environ.get("FORESAIL_TICK_SECONDS", "5"))
-    min_runtime = float(os.environ.get("FORESAIL_BATCH_MIN_RUNTIME_SECONDS", "300"))
-    loop = Autoscaler(Kube(), prom, tick=tick, min_runtime_s=min_runtime)
+    loop = Autoscaler(Kube(), prom, loop_seconds=s.loop_seconds, batch_min_runtime_s=s.batch_min_runtime_seconds)
     memo["autoscaler"] = asyncio.get_running_loop().create_task(loop.run(), name="autoscaler")
 
 
@@ -81,7 +81,7 @@ class Health:
             line = await asyncio.wait_for(reader.readline(), timeout=5)
             path = line.decode(errors="replace").split(" ")[1] if line.count(b" ") >= 2 else "/"
             if path == "/metrics":
-                ok, body = True, metrics.render()
+                ok, body = True, telemetry.render()
             else:
                 ok = path in ("/healthz", "/readyz") and self.ok()
                 body = b"ok\n" if ok else b"unhealthy\n"
@@ -135,12 +135,16 @@ async def _main(namespace: str, lease_name: str, identity: str, health_port: int
 
 
 def run(namespace: str | None, health_port: int, elect: bool) -> int:
-    logging.basicConfig(
-        level=os.environ.get("FORESAIL_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    try:
+        s = OperatorSettings.from_env(os.environ)
+    except SettingsError as e:
+        print(f"foresail run: {e}", file=sys.stderr)
+        return 2
+    handlers.configure(s)
+    logging.basicConfig(level=s.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     load_config()
-    ns = namespace or os.environ.get("POD_NAMESPACE") or "foresail-system"
-    identity = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
+    ns = namespace or s.namespace
+    identity = s.pod_name or f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
     log.info("foresail operator %s starting (lease %s/foresail-operator, election %s)", identity, ns, "on" if elect else "off")
     asyncio.run(_main(ns, "foresail-operator", identity, health_port, elect))
     return 0

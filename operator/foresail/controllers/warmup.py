@@ -31,11 +31,12 @@ from kubernetes import client, watch
 
 from foresail.api.conditions import Condition, set_condition
 from foresail.api.inferenceservice import InferenceService
-from foresail.api.objects import condition, format_rfc3339, parse_rfc3339
+from foresail.api.objects import LABEL_ISVC, WARM_GATE, condition, format_rfc3339, parse_rfc3339
+from foresail.api.reasons import ConditionType, Reason
 from foresail.clients.kube import ApiException, Kube, path_for
 from foresail.clients.triton import TritonReplica
-from foresail.controllers import metrics
-from foresail.render.triton import HTTP, LABEL_ISVC, WARM_GATE
+from foresail.controllers import telemetry
+from foresail.render.triton import HTTP
 from foresail.scaling.coldstart import estimate_cold_start, is_steady, warmup_batch_sizes
 
 __all__ = ["COLD_START_ANNOTATION", "FAILURES_ANNOTATION", "WarmupManager"]
@@ -74,7 +75,7 @@ def stuck_before_ready(pod: dict[str, Any]) -> bool:
 
 
 class WarmupFailed(Exception):
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: Reason, message: str) -> None:
         super().__init__(message)
         self.reason = reason
 
@@ -87,7 +88,6 @@ class WarmupManager:
         self.not_before: dict[str, float] = {}
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.stop = threading.Event()
-        self.warmed = 0
         self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="warmup")
 
     async def _io(self, fn: Any, *args: Any) -> Any:
@@ -162,7 +162,7 @@ class WarmupManager:
 
     async def _guarded(self, pod: dict[str, Any]) -> None:
         async with self.sem:
-            metrics.WARMUPS_IN_FLIGHT.inc()
+            telemetry.WARMUPS_IN_FLIGHT.inc()
             try:
                 await self.warm(pod)
             except asyncio.CancelledError:
@@ -171,7 +171,7 @@ class WarmupManager:
                 log.exception("warm-up of %s/%s crashed: %r", pod["metadata"]["namespace"], pod["metadata"]["name"], e)
                 self.not_before[pod["metadata"]["uid"]] = time.monotonic() + RETRY_SECONDS
             finally:
-                metrics.WARMUPS_IN_FLIGHT.dec()
+                telemetry.WARMUPS_IN_FLIGHT.dec()
 
     async def _check_stuck(self, pod: dict[str, Any]) -> None:
         """A replica whose model never becomes ready fails its warm-up once the timeout has passed."""
@@ -186,7 +186,7 @@ class WarmupManager:
             self.not_before[md["uid"]] = time.monotonic() + min(RETRY_SECONDS, isvc.spec.warmup.timeout_seconds - age)
             return
         f = WarmupFailed(
-            "WarmupTimeout",
+            Reason.WARMUP_TIMEOUT,
             f"model {isvc.spec.model.name} not ready {age:.0f}s after the pod started (timeout {isvc.spec.warmup.timeout_seconds}s)",
         )
         await self._io(self._fail, pod, isvc, body, f, isvc.spec.warmup.max_failures)
@@ -212,13 +212,14 @@ class WarmupManager:
         try:
             while not await replica.model_ready(model):
                 if time.monotonic() > deadline:
-                    raise WarmupFailed("WarmupTimeout", f"model {model} not ready within {spec.timeout_seconds}s")
+                    raise WarmupFailed(Reason.WARMUP_TIMEOUT, f"model {model} not ready within {spec.timeout_seconds}s")
                 await asyncio.sleep(0.5)
             if spec.inputs:
                 plans = [(1, TritonReplica.given(spec.inputs))]
             else:
                 specs, mbs = await replica.describe(model)
-                plans = [(b, TritonReplica.generated(specs, b, mbs > 0, seed=b)) for b in warmup_batch_sizes(mbs)]
+                sizes = warmup_batch_sizes(mbs, spec.max_batch_size)
+                plans = [(b, TritonReplica.generated(specs, b, mbs > 0, seed=b)) for b in sizes]
             # Two passes: the first primes every batch size (at least `requests` each, until steady);
             # the second must be steady again at every size. A cold phase that happens to be flat (a
             # slow first N requests) cannot pass for warm: the second pass would differ from it.
@@ -230,14 +231,14 @@ class WarmupManager:
                     while not (len(lats) >= need and is_steady(lats, STEADY_WINDOW, spec.steadiness_percent)):
                         if time.monotonic() > deadline:
                             raise WarmupFailed(
-                                "WarmupTimeout",
+                                Reason.WARMUP_TIMEOUT,
                                 f"latency not steady within {spec.timeout_seconds}s at batch {batch} "
                                 f"(last {[round(x, 1) for x in lats[-STEADY_WINDOW:]]} ms)",
                             )
                         try:
                             ms = await replica.timed_infer(model, inputs)
                         except Exception as e:
-                            raise WarmupFailed("WarmupError", f"inference failed at batch {batch}: {e}") from e
+                            raise WarmupFailed(Reason.WARMUP_ERROR, f"inference failed at batch {batch}: {e}") from e
                         sent += 1
                         first_ms = ms if first_ms is None else first_ms
                         lats.append(ms)
@@ -253,13 +254,12 @@ class WarmupManager:
             f"{', '.join(f'{x:.1f}' for x in steady_ms)} ms for batch sizes {[b for b, _ in plans]}"
         )
         await self._io(self._succeed, pod, body, msg)
-        metrics.WARMUPS.labels(ns, owner, "warm").inc()
-        metrics.WARMUP_SECONDS.labels(ns, owner).observe(took)
-        self.warmed += 1
+        telemetry.WARMUPS.labels(ns, owner, "warm").inc()
+        telemetry.WARMUP_SECONDS.labels(ns, owner).observe(took)
         self.not_before.pop(uid, None)
         log.info("%s/%s: %s", ns, name, msg)
 
-    def _set_gate(self, pod: dict[str, Any], status: str, reason: str, message: str) -> None:
+    def _set_gate(self, pod: dict[str, Any], status: str, reason: Reason, message: str) -> None:
         now = format_rfc3339(time.time())
         cond = {"type": WARM_GATE, "status": status, "reason": reason, "message": message[:1000], "lastTransitionTime": now}
         md = pod["metadata"]
@@ -280,7 +280,7 @@ class WarmupManager:
             "warm_s": _delta(created, now),
         }
         try:
-            self._set_gate(pod, "True", "WarmedUp", message)
+            self._set_gate(pod, "True", Reason.WARMED_UP, message)
             self.kube.request(
                 "PATCH",
                 path_for("Pod", md["namespace"], md["name"]),
@@ -294,7 +294,7 @@ class WarmupManager:
         owner = (md.get("labels") or {}).get(LABEL_ISVC, "")
         for phase, value in timings.items():
             if value is not None:
-                metrics.COLD_START.labels(md["namespace"], owner, phase.removesuffix("_s")).observe(value)
+                telemetry.COLD_START.labels(md["namespace"], owner, phase.removesuffix("_s")).observe(value)
         if timings["warm_s"] is not None:
             self._record_cold_start(isvc_body, timings["warm_s"])
 
@@ -306,8 +306,8 @@ class WarmupManager:
         est = estimate_cold_start(recent)
         if est is None:
             return
-        metrics.COLD_START_ESTIMATE.labels(md["namespace"], md["name"], "0.5").set(est.p50_seconds)
-        metrics.COLD_START_ESTIMATE.labels(md["namespace"], md["name"], "0.9").set(est.p90_seconds)
+        telemetry.COLD_START_ESTIMATE.labels(md["namespace"], md["name"], "0.5").set(est.p50_seconds)
+        telemetry.COLD_START_ESTIMATE.labels(md["namespace"], md["name"], "0.9").set(est.p90_seconds)
         self.kube.patch_status(
             "InferenceService",
             md["namespace"],
@@ -329,8 +329,10 @@ class WarmupManager:
         def build(fresh: dict[str, Any]) -> dict[str, Any]:
             conds = [Condition.model_validate(c) for c in (fresh.get("status") or {}).get("conditions") or []]
             msg = f"replica {pod_name} failed warm-up ({f.reason}): {f}"
-            conds = set_condition(conds, "WarmupFailing", True, "ReplicasFailedWarmup", msg[:500], isvc.generation, now)
-            return {"conditions": [c.model_dump(by_alias=True) for c in conds]}
+            conds = set_condition(
+                conds, ConditionType.WARMUP_FAILING, True, Reason.REPLICAS_FAILED_WARMUP, msg[:500], isvc.generation, now
+            )
+            return {"conditions": [c.model_dump(by_alias=True, mode="json") for c in conds]}
 
         with contextlib.suppress(ApiException):
             self.kube.update_status("InferenceService", isvc.namespace, isvc.name, build)
@@ -351,11 +353,11 @@ class WarmupManager:
         self.kube.event(pod, f.reason, f"warm-up attempt {failures}/{max_failures} failed: {f}", "Warning")
         self._mark_failing(isvc, md["name"], f)
         owner = (md.get("labels") or {}).get(LABEL_ISVC, "")
-        metrics.WARMUPS.labels(md["namespace"], owner, "replaced" if failures >= max_failures else "failed").inc()
+        telemetry.WARMUPS.labels(md["namespace"], owner, "replaced" if failures >= max_failures else "failed").inc()
         if failures >= max_failures:
             self.kube.event(
                 isvc_body,
-                "ReplicaReplaced",
+                Reason.REPLICA_REPLACED,
                 f"pod {md['name']} failed warm-up {failures} times ({f.reason}); deleting it",
                 "Warning",
             )

@@ -76,7 +76,6 @@ class Snapshot:
     tenants: tuple[TenantQuotas, ...]
     workloads: tuple[Workload, ...]
     supply: Mapping[tuple[str, str | None], int]  # (resource, product) -> GPUs Foresail may hand out
-    now: float
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,10 @@
-"""Build the arbiter's snapshot from Kubernetes objects (pure: dicts and API models in, values out)."""
+"""Build the arbiter's snapshot from Kubernetes objects (pure: dicts and API models in, values out).
+
+``arbitrate_services`` is what the autoscaler calls once per pass on the objects it listed: which tenant
+owns each namespace, which tenant each service belongs to, every service's workload (its desired and
+held replicas, the batch minimum-runtime rule), the GPU supply; ``Arbitration`` holds the plan with
+that context for the writers (services' grants, Tenant status, the ResourceQuota backstop).
+"""
 
 from __future__ import annotations
 
@@ -7,18 +13,29 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from foresail.api.objects import GPU_PRODUCT_LABEL, is_condition_true, parse_rfc3339, pod_is_live
+from foresail.api.inferenceservice import InferenceService, Priority, QuotaStatus
+from foresail.api.objects import GPU_PRODUCT_LABEL, LABEL_ISVC, group_by_label, is_condition_true, parse_rfc3339, pod_is_live
 from foresail.api.tenant import Tenant
-from foresail.quota.arbiter import Quota, TenantQuotas
+from foresail.quota.arbiter import Grant, Plan, Quota, Snapshot, TenantQuotas, Workload, arbitrate
 
 __all__ = [
+    "GPU",
+    "ISVC_KIND",
+    "Arbitration",
+    "Membership",
     "Ownership",
+    "arbitrate_services",
     "gpu_supply",
     "namespace_owners",
     "pod_gpus",
     "quota_hard",
+    "service_workloads",
     "tenant_quotas",
 ]
+
+GPU = "nvidia.com/gpu"
+ISVC_KIND = "InferenceService"
+Key = tuple[str, str]  # (namespace, name)
 
 _GPU_TAINT_KEYS = {"nvidia.com/gpu"}  # Foresail's pods tolerate this one
 
@@ -28,11 +45,14 @@ class Ownership:
     owner: dict[str, str]  # namespace -> tenant
     conflicts: dict[str, list[str]]  # tenant -> messages about namespaces another tenant already owns
 
+    def owned_by(self, tenant: str) -> list[str]:
+        return sorted(ns for ns, owner in self.owner.items() if owner == tenant)
+
 
 def namespace_owners(tenants: Sequence[Tenant], namespaces: Mapping[str, Mapping[str, str]]) -> Ownership:
     """Which tenant owns each namespace: listed names first, then label selectors; the oldest tenant
     (then the first by name) wins a namespace two claim, and the other is told."""
-    order = sorted(tenants, key=lambda t: (parse_rfc3339(t.metadata.get("creationTimestamp")) or 0.0, str(t.metadata.get("name"))))
+    order = sorted(tenants, key=lambda t: (parse_rfc3339(t.metadata.get("creationTimestamp")) or 0.0, t.name))
     owner: dict[str, str] = {}
     conflicts: dict[str, list[str]] = defaultdict(list)
 
@@ -43,20 +63,20 @@ def namespace_owners(tenants: Sequence[Tenant], namespaces: Mapping[str, Mapping
 
     for t in order:
         for ns in t.spec.namespaces:
-            claim(ns, str(t.metadata.get("name")))
+            claim(ns, t.name)
     for t in order:
         sel = t.spec.namespace_selector
         if sel is None:
             continue
         for ns, labels in sorted(namespaces.items()):
             if all(labels.get(k) == v for k, v in sel.match_labels.items()) and ns not in t.spec.namespaces:
-                claim(ns, str(t.metadata.get("name")))
+                claim(ns, t.name)
     return Ownership(owner, dict(conflicts))
 
 
 def tenant_quotas(t: Tenant) -> TenantQuotas:
     return TenantQuotas(
-        name=str(t.metadata.get("name")),
+        name=t.name,
         quotas=tuple(Quota(q.resource, q.product, q.guaranteed, q.limit) for q in t.spec.gpus),
         weight=t.spec.weight,
     )
@@ -126,3 +146,110 @@ def quota_hard(
             used[ns] += pod_gpus(p, resource)
     total = sum(used.values())
     return {ns: max(0, limit - (total - used[ns])) for ns in namespaces}
+
+
+@dataclass(frozen=True)
+class Membership:
+    tenant_of: dict[Key, str]  # (namespace, service) -> its tenant, for arbitrated services
+    missing: dict[Key, str]  # (namespace, service) -> the tenant it names, which does not exist
+
+
+def service_workloads(
+    isvcs: Iterable[InferenceService],
+    pods: Mapping[Key, Sequence[Mapping[str, Any]]],
+    desired: Mapping[Key, int],
+    owner_of: Mapping[str, str],
+    tenants: Iterable[str],
+    batch_min_runtime_s: float,
+    now: float,
+) -> tuple[list[Workload], Membership]:
+    """One workload per service that belongs to an existing tenant (``spec.tenant``, else the owner of
+    its namespace). ``held`` counts its live pods bound to a node; a batch service's pods that started
+    less than ``batch_min_runtime_s`` ago (or have not reported a start yet) are ``protected``."""
+    names = set(tenants)
+    tenant_of: dict[Key, str] = {}
+    missing: dict[Key, str] = {}
+    out: list[Workload] = []
+    for isvc in isvcs:
+        key = (isvc.namespace, isvc.name)
+        t = isvc.spec.tenant or owner_of.get(isvc.namespace)
+        if t is None:
+            continue  # no tenant: not arbitrated (its GPUs count as used by others)
+        if t not in names:
+            missing[key] = t
+            continue
+        tenant_of[key] = t
+        held = [p for p in pods.get(key, ()) if pod_is_live(p) and (p.get("spec") or {}).get("nodeName")]
+        protected = 0
+        if isvc.spec.priority == Priority.BATCH:
+            started = [parse_rfc3339((p.get("status") or {}).get("startTime")) for p in held]
+            protected = sum(1 for s in started if s is None or s > now - batch_min_runtime_s)
+        out.append(
+            Workload(
+                kind=ISVC_KIND,
+                namespace=isvc.namespace,
+                name=isvc.name,
+                tenant=t,
+                priority=isvc.spec.priority.value,
+                gpus=isvc.spec.triton.gpus_per_replica,
+                desired=desired.get(key, 0),
+                held=len(held),
+                created=parse_rfc3339(isvc.metadata.get("creationTimestamp")) or now,
+                protected=protected,
+                resource=GPU,
+                product=isvc.spec.triton.gpu_product,
+            )
+        )
+    return out, Membership(tenant_of, missing)
+
+
+@dataclass(frozen=True)
+class Arbitration:
+    """A plan and what it was made of: who belongs to which tenant, who owns which namespace."""
+
+    plan: Plan
+    membership: Membership
+    ownership: Ownership
+    tenants: tuple[Tenant, ...]
+
+    def grant(self, ns: str, name: str) -> Grant | None:
+        return self.plan.grants.get((ISVC_KIND, ns, name))
+
+    def quota_of(self, isvc: InferenceService) -> QuotaStatus | None:
+        """``status.quota`` of a service: its tenant's grant (None when no tenant arbitrates it)."""
+        g = self.grant(isvc.namespace, isvc.name)
+        tenant = self.membership.tenant_of.get((isvc.namespace, isvc.name))
+        if g is None or tenant is None:
+            return None
+        return QuotaStatus(
+            tenant=tenant,
+            requested_replicas=g.desired,
+            granted_replicas=g.units,
+            gpus_per_replica=isvc.spec.triton.gpus_per_replica,
+            reason=g.reason,
+        )
+
+
+def arbitrate_services(
+    tenants: Sequence[Tenant],
+    namespace_labels: Mapping[str, Mapping[str, str]],
+    isvcs: Sequence[InferenceService],
+    pods: Sequence[dict[str, Any]],
+    nodes: Iterable[Mapping[str, Any]],
+    desired: Mapping[Key, int],
+    batch_min_runtime_s: float,
+    now: float,
+) -> Arbitration:
+    """The grants of one pass, from the objects listed (``desired``: every service's replicas now):
+    who owns which namespace, which tenant each service belongs to, the workloads, the GPU supply."""
+    own = namespace_owners(tenants, namespace_labels)
+    names = [t.name for t in tenants]
+    by_service = group_by_label(pods, LABEL_ISVC)
+    workloads, members = service_workloads(isvcs, by_service, desired, own.owner, names, batch_min_runtime_s, now)
+
+    def arbitrated(p: Mapping[str, Any]) -> bool:
+        svc = (p["metadata"].get("labels") or {}).get(LABEL_ISVC)
+        return svc is not None and (p["metadata"]["namespace"], svc) in members.tenant_of
+
+    snap = Snapshot(tuple(tenant_quotas(t) for t in tenants), tuple(workloads), gpu_supply(nodes, pods, arbitrated, GPU))
+    return Arbitration(arbitrate(snap), members, own, tuple(tenants))

@@ -10,6 +10,7 @@ from typing import Any
 
 from foresail.api.evaljob import EvalJob, EvalMode
 from foresail.api.inferenceservice import InferenceService
+from foresail.render.meta import child_meta, standard_labels
 
 __all__ = [
     "DATA_MOUNT",
@@ -20,6 +21,7 @@ __all__ = [
     "WORKER_CONFIG_ENV",
     "EvalPlan",
     "Names",
+    "eval_plan",
     "render_eval_isvc",
     "render_job",
     "render_progress",
@@ -68,29 +70,43 @@ class EvalPlan:
     suspend: bool
 
 
+def eval_plan(
+    ej: EvalJob,
+    target: InferenceService,
+    results_claim: str,
+    results_dir: str,
+    spec_hash: str,
+    suspend: bool,
+    default_image: str,
+    prometheus_url: str,
+) -> EvalPlan:
+    """What the workers are told: which Service to call and whose load to yield to, the model, SLO,
+    dataset, where results go, the image."""
+    dedicated = ej.spec.mode == EvalMode.DEDICATED
+    ds = ej.spec.dataset
+    return EvalPlan(
+        service=Names.of(ej.name).eval_isvc if dedicated else target.name,
+        production="" if dedicated else target.name,
+        model=ej.spec.target.model or target.spec.model.name,
+        version=ej.spec.target.version or "",
+        slo_ms=target.spec.slo.p99_latency_ms,
+        dataset_path=f"{DATA_MOUNT}/dataset.jsonl" if ds.pvc is None else f"{DATA_MOUNT}/{ds.pvc.path}",
+        dataset_sha256=ds.sha256 or "",
+        results_claim=results_claim,
+        results_dir=results_dir,
+        image=ej.spec.worker.image or default_image,
+        prometheus_url=prometheus_url,
+        spec_hash=spec_hash,
+        suspend=suspend,
+    )
+
+
 def _labels(ej: EvalJob) -> dict[str, str]:
-    return {
-        "app.kubernetes.io/name": "foresail-eval",
-        "app.kubernetes.io/instance": ej.name,
-        "app.kubernetes.io/component": "evaluation",
-        "app.kubernetes.io/managed-by": "foresail",
-        LABEL_EVALJOB: ej.name,
-    }
-
-
-def _owner(ej: EvalJob) -> dict[str, Any]:
-    return {
-        "apiVersion": ej.api_version,
-        "kind": ej.kind,
-        "name": ej.name,
-        "uid": ej.metadata["uid"],
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
+    return standard_labels("foresail-eval", ej.name, "evaluation", LABEL_EVALJOB)
 
 
 def _meta(ej: EvalJob, name: str, **extra: Any) -> dict[str, Any]:
-    return {"name": name, "namespace": ej.namespace, "labels": _labels(ej), "ownerReferences": [_owner(ej)], **extra}
+    return child_meta(ej, name, _labels(ej), **extra)
 
 
 def worker_config(ej: EvalJob, plan: EvalPlan) -> dict[str, Any]:

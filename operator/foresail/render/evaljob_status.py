@@ -14,18 +14,12 @@ from typing import Any
 from foresail.api.conditions import Condition, find_condition, set_condition
 from foresail.api.evaljob import EvalJob, EvalJobStatus, Progress, Results, ShardsStatus, Throughput
 from foresail.api.objects import condition
+from foresail.api.reasons import ConditionType, Problem, Reason
 
-__all__ = ["ACTIVE_REPORT_AGE_S", "Problem", "ShardReport", "finished", "observe_evaljob", "parse_reports"]
+__all__ = ["ACTIVE_REPORT_AGE_S", "ShardReport", "finished", "observe_evaljob", "parse_reports"]
 
 ACTIVE_REPORT_AGE_S = 15.0  # a report older than this no longer counts towards live throughput
-
-
-@dataclass(frozen=True)
-class Problem:
-    reason: str
-    message: str
-    terminal: bool = False  # the job cannot succeed (Failed), rather than waiting (Admitted=False)
-
+ADMITTED_MESSAGE = "target, dataset and outputs found"
 
 @dataclass(frozen=True)
 class ShardReport:
@@ -102,7 +96,7 @@ def observe_evaljob(
     total_hint: int,
     location: str,
     problem: Problem | None,
-    suspend_reason: str | None,
+    suspend_reason: Reason | None,
     now: datetime,
     wall: float,
 ) -> EvalJobStatus:
@@ -166,39 +160,39 @@ def observe_evaljob(
     failed_shard = next((r for r in sorted(reports.values(), key=lambda r: r.index) if r.error), None)
     complete, failed = (c if (c := condition(job, t)) and c.get("status") == "True" else None for t in ("Complete", "Failed"))
     if problem is not None and problem.terminal:
-        conds = set_condition(conds, "Failed", True, problem.reason, problem.message, gen, now)
-        conds = set_condition(conds, "Running", False, problem.reason, problem.message, gen, now)
+        conds = set_condition(conds, ConditionType.FAILED, True, problem.reason, problem.message, gen, now)
+        conds = set_condition(conds, ConditionType.RUNNING, False, problem.reason, problem.message, gen, now)
         st.phase = "Failed"
     elif problem is not None:
-        conds = set_condition(conds, "Admitted", False, problem.reason, problem.message, gen, now)
-        conds = set_condition(conds, "Running", False, "NotAdmitted", problem.message, gen, now)
+        conds = set_condition(conds, ConditionType.ADMITTED, False, problem.reason, problem.message, gen, now)
+        conds = set_condition(conds, ConditionType.RUNNING, False, Reason.NOT_ADMITTED, problem.message, gen, now)
         st.phase = "Pending"
     elif complete is not None:
-        conds = set_condition(conds, "Admitted", True, "Admitted", "target, dataset and outputs found", gen, now)
-        conds = set_condition(conds, "Succeeded", True, "AllShardsCompleted", f"{ej.spec.shards} shards, {done} items", gen, now)
-        conds = set_condition(conds, "Running", False, "Completed", "all shards completed", gen, now)
-        conds = set_condition(conds, "Suspended", False, "Completed", "the job completed", gen, now)
+        conds = set_condition(conds, ConditionType.ADMITTED, True, Reason.ADMITTED, ADMITTED_MESSAGE, gen, now)
+        conds = set_condition(conds, ConditionType.SUCCEEDED, True, Reason.ALL_SHARDS_COMPLETED, f"{ej.spec.shards} shards, {done} items", gen, now)
+        conds = set_condition(conds, ConditionType.RUNNING, False, Reason.COMPLETED, "all shards completed", gen, now)
+        conds = set_condition(conds, ConditionType.SUSPENDED, False, Reason.COMPLETED, "the job completed", gen, now)
         st.phase = "Succeeded"
         st.completion_time = st.completion_time or str(complete.get("lastTransitionTime") or "")
     elif failed is not None:
         msg = f"{failed.get('reason', 'Failed')}: {failed.get('message', '')}"
         if failed_shard is not None:
             msg += f"; shard {failed_shard.index}: {failed_shard.error}"
-        conds = set_condition(conds, "Failed", True, str(failed.get("reason") or "JobFailed"), msg[:1000], gen, now)
-        conds = set_condition(conds, "Running", False, "Failed", msg[:1000], gen, now)
+        conds = set_condition(conds, ConditionType.FAILED, True, str(failed.get("reason") or Reason.JOB_FAILED), msg[:1000], gen, now)
+        conds = set_condition(conds, ConditionType.RUNNING, False, Reason.FAILED, msg[:1000], gen, now)
         st.phase = "Failed"
         st.completion_time = st.completion_time or str(failed.get("lastTransitionTime") or "")
     elif suspend_reason is not None:
-        conds = set_condition(conds, "Admitted", True, "Admitted", "target, dataset and outputs found", gen, now)
-        conds = set_condition(conds, "Suspended", True, suspend_reason, _suspend_message(suspend_reason), gen, now)
-        conds = set_condition(conds, "Running", False, "Suspended", _suspend_message(suspend_reason), gen, now)
+        conds = set_condition(conds, ConditionType.ADMITTED, True, Reason.ADMITTED, ADMITTED_MESSAGE, gen, now)
+        conds = set_condition(conds, ConditionType.SUSPENDED, True, suspend_reason, _suspend_message(suspend_reason), gen, now)
+        conds = set_condition(conds, ConditionType.RUNNING, False, Reason.SUSPENDED, _suspend_message(suspend_reason), gen, now)
         st.phase = "Suspended"
     else:
-        conds = set_condition(conds, "Admitted", True, "Admitted", "target, dataset and outputs found", gen, now)
-        conds = set_condition(conds, "Suspended", False, "Running", "workers are running", gen, now)
+        conds = set_condition(conds, ConditionType.ADMITTED, True, Reason.ADMITTED, ADMITTED_MESSAGE, gen, now)
+        conds = set_condition(conds, ConditionType.SUSPENDED, False, Reason.RUNNING, "workers are running", gen, now)
         running = job is not None and (js.get("active", 0) or 0) > 0
         msg = f"{_count(js.get('completedIndexes', ''))}/{ej.spec.shards} shards done, {done}/{total} items"
-        conds = set_condition(conds, "Running", True, "Running" if running else "Starting", msg, gen, now)
+        conds = set_condition(conds, ConditionType.RUNNING, True, Reason.RUNNING if running else Reason.STARTING, msg, gen, now)
         st.phase = "Running"
         if running and not st.start_time:
             st.start_time = now.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -206,13 +200,16 @@ def observe_evaljob(
     return st
 
 
-def _suspend_message(reason: str) -> str:
+def _suspend_message(reason: Reason) -> str:
     return {
-        "UserSuspended": "spec.suspend is true: workers stopped; progress is kept and the job resumes when it is false",
-        "Preempted": "the eval replicas were taken back for production (tenant arbiter or scheduler); resumes when they return",
-        "WaitingForEvalReplicas": "waiting for the dedicated eval replicas to be warm",
-    }.get(reason, reason)
+        Reason.USER_SUSPENDED: "spec.suspend is true: workers stopped; progress is kept and the job resumes when it is false",
+        Reason.PREEMPTED: "the eval replicas were taken back for production (tenant arbiter or scheduler); resumes when they return",
+        Reason.WAITING_FOR_EVAL_REPLICAS: "waiting for the dedicated eval replicas to be warm",
+    }.get(reason, str(reason))
 
 
 def finished(status: EvalJobStatus) -> bool:
-    return any((c := find_condition(status.conditions, t)) is not None and c.status == "True" for t in ("Succeeded", "Failed"))
+    return any(
+        (c := find_condition(status.conditions, t)) is not None and c.status == "True"
+        for t in (ConditionType.SUCCEEDED, ConditionType.FAILED)
+    )

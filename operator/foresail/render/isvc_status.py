@@ -7,22 +7,10 @@ from typing import Any
 
 from foresail.api.conditions import Condition, set_condition
 from foresail.api.inferenceservice import InferenceService, InferenceServiceStatus
-from foresail.api.objects import condition_status, is_condition_true, pod_is_live, pod_is_ready
-from foresail.render.triton import LABEL_ISVC, WARM_GATE
+from foresail.api.objects import LABEL_ISVC, WARM_GATE, condition_status, pod_is_live, pod_is_ready, pod_is_warm, spec_replicas
+from foresail.api.reasons import ConditionType, Problem, Reason
 
-__all__ = ["ProblemReport", "is_warm", "observe"]
-
-
-class ProblemReport:
-    """Why the service cannot be reconciled (repository missing, ...): reason + message for Ready."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        self.reason = reason
-        self.message = message
-
-
-def is_warm(pod: dict[str, Any]) -> bool:
-    return is_condition_true(pod, WARM_GATE)
+__all__ = ["observe"]
 
 
 def observe(
@@ -30,47 +18,36 @@ def observe(
     deployment: dict[str, Any] | None,
     pods: list[dict[str, Any]],
     now: datetime,
-    problem: ProblemReport | None = None,
+    problem: Problem | None = None,
 ) -> InferenceServiceStatus:
     """Status with replica counts and the Ready condition; other fields of the old status are kept."""
     old = isvc.status
     live = [p for p in pods if pod_is_live(p)]
     ready = sum(1 for p in live if pod_is_ready(p))
-    warm = sum(1 for p in live if is_warm(p)) if isvc.spec.warmup.enabled else ready
+    warm = sum(1 for p in live if pod_is_warm(p)) if isvc.spec.warmup.enabled else ready
     dep_status = (deployment or {}).get("status", {})
-    desired = int((deployment or {}).get("spec", {}).get("replicas", 0) or 0)
+    desired = spec_replicas(deployment)
     gen = isvc.generation
     conds: list[Condition] = list(old.conditions)
+    r = ConditionType.READY
     if problem is not None:
-        conds = set_condition(conds, "Ready", False, problem.reason, problem.message, gen, now)
+        conds = set_condition(conds, r, False, problem.reason, problem.message, gen, now)
     elif deployment is None:
-        conds = set_condition(conds, "Ready", False, "Reconciling", "the Deployment does not exist yet", gen, now)
+        conds = set_condition(conds, r, False, Reason.RECONCILING, "the Deployment does not exist yet", gen, now)
     elif desired == 0:
-        conds = set_condition(conds, "Ready", True, "ScaledToZero", "no replicas are wanted", gen, now)
+        conds = set_condition(conds, r, True, Reason.SCALED_TO_ZERO, "no replicas are wanted", gen, now)
     elif ready >= 1:
-        conds = set_condition(conds, "Ready", True, "Serving", f"{ready}/{desired} replicas ready", gen, now)
+        conds = set_condition(conds, r, True, Reason.SERVING, f"{ready}/{desired} replicas ready", gen, now)
     else:
-        starting = len(live) - warm
-        conds = set_condition(
-            conds, "Ready", False, "NoReadyReplicas", f"0/{desired} replicas ready ({starting} starting or warming up)", gen, now
-        )
-    failing = [
-        p["metadata"]["name"]
-        for p in live
-        if condition_status(p, WARM_GATE) == "False"
-    ]
+        msg = f"0/{desired} replicas ready ({len(live) - warm} starting or warming up)"
+        conds = set_condition(conds, r, False, Reason.NO_READY_REPLICAS, msg, gen, now)
+    failing = sorted(p["metadata"]["name"] for p in live if condition_status(p, WARM_GATE) == "False")
+    w = ConditionType.WARMUP_FAILING
     if failing:
-        conds = set_condition(
-            conds,
-            "WarmupFailing",
-            True,
-            "ReplicasFailedWarmup",
-            f"{len(failing)} replica(s) failed warm-up: {', '.join(sorted(failing)[:5])}",
-            gen,
-            now,
-        )
+        msg = f"{len(failing)} replica(s) failed warm-up: {', '.join(failing[:5])}"
+        conds = set_condition(conds, w, True, Reason.REPLICAS_FAILED_WARMUP, msg, gen, now)
     else:
-        conds = set_condition(conds, "WarmupFailing", False, "NoFailures", "no replica is failing its warm-up", gen, now)
+        conds = set_condition(conds, w, False, Reason.NO_FAILURES, "no replica is failing its warm-up", gen, now)
     return old.model_copy(
         update={
             "observed_generation": gen,

@@ -10,12 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from foresail.api.inferenceservice import InferenceService, RepositorySource
-from foresail.api.objects import GPU_PRODUCT_LABEL
+from foresail.api.objects import GPU_PRODUCT_LABEL, LABEL_ISVC, WARM_GATE
+from foresail.render.meta import child_meta, standard_labels
 
 __all__ = [
-    "LABEL_ISVC",
     "MODEL_MOUNT",
-    "WARM_GATE",
     "child_labels",
     "render_children",
     "render_deployment",
@@ -23,46 +22,26 @@ __all__ = [
     "render_service",
 ]
 
-LABEL_ISVC = "foresail.dev/inferenceservice"
-WARM_GATE = "foresail.dev/warm"
 MODEL_MOUNT = "/models"
 HTTP, GRPC, METRICS = 8000, 8001, 8002
 
 
 def child_labels(isvc: InferenceService) -> dict[str, str]:
-    return {
-        "app.kubernetes.io/name": "triton",
-        "app.kubernetes.io/instance": isvc.name,
-        "app.kubernetes.io/component": "inference",
-        "app.kubernetes.io/managed-by": "foresail",
-        LABEL_ISVC: isvc.name,
-    }
-
-
-def owner_reference(isvc: InferenceService) -> dict[str, Any]:
-    return {
-        "apiVersion": isvc.api_version,
-        "kind": isvc.kind,
-        "name": isvc.name,
-        "uid": isvc.metadata["uid"],
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
+    return standard_labels("triton", isvc.name, "inference", LABEL_ISVC)
 
 
 def _meta(isvc: InferenceService, name: str) -> dict[str, Any]:
-    return {"name": name, "namespace": isvc.namespace, "labels": child_labels(isvc), "ownerReferences": [owner_reference(isvc)]}
+    return child_meta(isvc, name, child_labels(isvc))
 
 
 def _volume(source: RepositorySource) -> dict[str, Any]:
     if source.pvc is not None:
         return {"name": "models", "persistentVolumeClaim": {"claimName": source.pvc.claim_name, "readOnly": True}}
-    if source.config_map is not None:
-        cm: dict[str, Any] = {"name": source.config_map.name}
-        if source.config_map.items:
-            cm["items"] = [dict(i) for i in source.config_map.items]
-        return {"name": "models", "configMap": cm}
-    return {"name": "models", "emptyDir": {}}
+    assert source.config_map is not None  # the API admits exactly one of pvc and configMap
+    cm: dict[str, Any] = {"name": source.config_map.name}
+    if source.config_map.items:
+        cm["items"] = [dict(i) for i in source.config_map.items]
+    return {"name": "models", "configMap": cm}
 
 
 def triton_args(isvc: InferenceService) -> list[str]:

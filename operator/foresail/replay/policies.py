@@ -1,17 +1,19 @@
-"""Scaling policies for the what-if replay: Foresail (the operator's own ``decide``), baselines and the oracle.
+"""Scaling policies for the what-if replay: Foresail (the operator's own ``decide``), baselines and oracles.
 
-Baselines follow the published defaults of each system, driven by the per-replica arrival rate against
-a target of 70% of the replica's capacity at the SLO (the closest common signal to CPU utilization for
-HPA, an external metric for KEDA and concurrency for Knative):
+Each causal policy has one main knob (``KNOBS``), swept for the frontiers. Baselines follow the published
+defaults of each system, driven by the per-replica arrival rate against a target share of the replica's
+capacity at the SLO (the closest common signal to CPU utilization for HPA, an external metric for KEDA
+and concurrency for Knative); the target (default 70%) is their knob:
 
-* HPA-like: 15 s sync, 10% tolerance, 300 s scale-down stabilization, scale-up at most max(4 pods, 100%)
-  per 15 s;
+* HPA-like: 15 s sync, the 30 s rate, 10% tolerance, 300 s scale-down stabilization, scale-up at most
+  max(4 pods, 100%) per 15 s;
 * KEDA-like: the same HPA behind a 30 s polling interval (the metric HPA sees is up to 30 s old);
-* Knative-KPA-like: 2 s tick, 60 s stable and 6 s panic windows, panic at 200% of ready capacity (no
-  scale-down while panicking), target 70%;
-* static: the replicas the peak needs, all the time;
-* oracle: perfect foresight, the fewest replicas that meet the SLO given the same cold start (the lower
-  bound on cost).
+* Knative-KPA-like: 2 s tick, 2 s rate samples averaged over a 60 s stable and a 6 s panic window, panic at
+  200% of ready capacity (no scale-down while panicking), scale-down at most by half per tick;
+* static: a fixed share (the knob, default 1.0) of the replicas the busiest 10 s need, all the time;
+* Foresail: ``scaling.decide`` with the service's ScalingPolicy; the knob is ``FORESAIL_KNOB`` of the
+  resolved behavior (today the target utilization);
+* oracles (``replay.oracle``): perfect foresight.
 """
 
 from __future__ import annotations
@@ -21,36 +23,82 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from foresail.api.scalingpolicy import ResolvedBehavior
+from foresail.replay.oracle import oracle_policy, required_replicas
 from foresail.replay.sim import PolicyView
 from foresail.replay.traces import Arrivals
-from foresail.scaling.decide import DecisionState, Observation, Settings, decide
+from foresail.scaling.decide import DecisionState, Observation, ServiceSettings, decide
 from foresail.scaling.windows import TimeWindow
 
-__all__ = ["BASELINE_TICKS", "foresail_policy", "hpa_policy", "initial_replicas", "keda_policy", "kpa_policy", "oracle_policy", "static_policy"]
+__all__ = [
+    "BASELINE_TICKS",
+    "CAUSAL",
+    "FORESAIL_KNOB",
+    "KNOBS",
+    "Knob",
+    "Policy",
+    "foresail_policy",
+    "hpa_policy",
+    "initial_replicas",
+    "keda_policy",
+    "kpa_policy",
+    "make",
+    "oracle_policy",
+    "static_policy",
+    "static_replicas",
+]
 
 Policy = Callable[[PolicyView], int]
 BASELINE_TICKS = {"hpa": 15.0, "keda": 15.0, "kpa": 2.0, "static": 60.0, "oracle": 1.0}
-TARGET = 0.7  # the baselines' target utilization, and the utilization a replayed system starts at
+TARGET = 0.7  # the baselines' default target utilization, and the utilization a replayed system starts at
+FORESAIL_KNOB = "target_utilization_percent"
+CAUSAL = ("foresail", "hpa", "keda", "kpa", "static")
+
+
+@dataclass(frozen=True)
+class Knob:
+    """A policy's main setting: what it means, its default and the values a frontier sweeps."""
+
+    meaning: str
+    default: float | None  # None: the value the policy's own settings carry
+    grid: tuple[float, ...] = field(default=())
+
+
+_TARGETS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+KNOBS = {
+    "foresail": Knob(FORESAIL_KNOB, None, (30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 100.0)),
+    "hpa": Knob("target utilization", TARGET, _TARGETS),
+    "keda": Knob("target utilization", TARGET, _TARGETS),
+    "kpa": Knob("target utilization", TARGET, _TARGETS),
+    "static": Knob("replicas as a share of the busiest 10 s' need", 1.0, (0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 2.0)),
+}
 
 
 def initial_replicas(rate_rps: float, capacity_rps: float) -> int:
-    """Replicas a running system has for ``rate_rps`` at the start of a replay (at the baselines' target utilization)."""
+    """Replicas a running system has for ``rate_rps`` (at the baselines' default target utilization)."""
     return max(1, math.ceil(rate_rps / (capacity_rps * TARGET)))
 
 
 def foresail_policy(
-    behavior: ResolvedBehavior, capacity_rps: float, slo_ms: float, cold_start_s: float, min_r: int, max_r: int
+    behavior: ResolvedBehavior,
+    capacity_rps: float,
+    slo_ms: float,
+    cold_start_s: float,
+    min_r: int,
+    max_r: int,
+    knob: float | None = None,
 ) -> Policy:
+    """The operator's own decision code; ``knob`` overrides ``FORESAIL_KNOB`` of the behavior."""
+    if knob is not None:
+        behavior = behavior.model_copy(update={FORESAIL_KNOB: knob})
     state = DecisionState()
     state.capacity.estimate = state.capacity.prior = capacity_rps
-    settings = Settings(behavior=behavior, min_replicas=min_r, max_replicas=max_r, slo_p99_ms=slo_ms)
+    settings = ServiceSettings(behavior=behavior, min_replicas=min_r, max_replicas=max_r, slo_p99_ms=slo_ms)
 
     def policy(v: PolicyView) -> int:
         obs = Observation(
             arrival_rps=v.arrival_rps,
             queue=v.queue,
             p99_ms=v.p99_ms,
-            sample_age_s=1.0,
             ready=v.ready,
             starting=v.starting,
             current=v.current,
@@ -64,12 +112,13 @@ def foresail_policy(
 @dataclass
 class _Hpa:
     capacity_rps: float
+    target: float
     window: TimeWindow = field(default_factory=lambda: TimeWindow(300))
 
     def step(self, v: PolicyView, rate: float) -> int:
         current = max(v.current, 1)
         per = rate / max(v.ready, 1)
-        ratio = per / (self.capacity_rps * TARGET)
+        ratio = per / (self.capacity_rps * self.target)
         want = current if abs(ratio - 1) <= 0.1 else math.ceil(current * ratio)
         want = min(want, max(current + 4, 2 * current))
         self.window.add(v.now, float(want))
@@ -78,13 +127,13 @@ class _Hpa:
         return max(want, 1)
 
 
-def hpa_policy(capacity_rps: float) -> Policy:
-    hpa = _Hpa(capacity_rps)
+def hpa_policy(capacity_rps: float, target: float = TARGET) -> Policy:
+    hpa = _Hpa(capacity_rps, target)
     return lambda v: hpa.step(v, v.arrival_rps)
 
 
-def keda_policy(capacity_rps: float, poll_s: float = 30.0) -> Policy:
-    hpa = _Hpa(capacity_rps)
+def keda_policy(capacity_rps: float, target: float = TARGET, poll_s: float = 30.0) -> Policy:
+    hpa = _Hpa(capacity_rps, target)
     polled: list[float] = [0.0, -math.inf]  # value, time
 
     def policy(v: PolicyView) -> int:
@@ -95,14 +144,15 @@ def keda_policy(capacity_rps: float, poll_s: float = 30.0) -> Policy:
     return policy
 
 
-def kpa_policy(capacity_rps: float) -> Policy:
+def kpa_policy(capacity_rps: float, target: float = TARGET) -> Policy:
     stable, panic = TimeWindow(60), TimeWindow(6)
     panic_until = [-math.inf]
-    per = capacity_rps * TARGET
+    per = capacity_rps * target
 
     def policy(v: PolicyView) -> int:
-        stable.add(v.now, v.arrival_rps)
-        panic.add(v.now, v.arrival_rps)
+        rate = v.window(2.0).arrival_rps if v.windows else v.arrival_rps
+        stable.add(v.now, rate)
+        panic.add(v.now, rate)
         s = math.ceil((stable.average(v.now) or 0.0) / per)
         p = math.ceil((panic.average(v.now) or 0.0) / per)
         if p >= 2.0 * max(v.ready, 1):
@@ -115,27 +165,41 @@ def kpa_policy(capacity_rps: float) -> Policy:
     return policy
 
 
-def _required(arr: Arrivals, capacity_rps: float, bucket: float) -> list[int]:
-    """Replicas each bucket needs to keep every replica within its capacity at the SLO."""
-    n = int(arr.duration // bucket) + 2
-    load = [0.0] * n
-    for t, w in zip(arr.times, arr.work, strict=True):
-        load[int(t // bucket)] += w
-    return [math.ceil(x / bucket / capacity_rps - 1e-9) for x in load]
+def static_replicas(arr: Arrivals, capacity_rps: float, share: float = 1.0) -> int:
+    """``share`` of the replicas the busiest 10 s of ``arr`` need (at least 1)."""
+    peak = int(required_replicas(arr, capacity_rps, 10.0).max(initial=1))
+    return max(1, math.ceil(share * peak - 1e-9))
 
 
-def static_policy(arr: Arrivals, capacity_rps: float) -> Policy:
-    peak = max(_required(arr, capacity_rps, 10.0), default=1)
-    return lambda v: max(peak, 1)
+def static_policy(arr: Arrivals, capacity_rps: float, share: float = 1.0) -> Policy:
+    n = static_replicas(arr, capacity_rps, share)
+    return lambda v: n
 
 
-def oracle_policy(arr: Arrivals, capacity_rps: float, cold_start_s: float) -> Policy:
-    """Knows the future: has exactly the replicas each second needs ready, started a cold start ahead."""
-    need = _required(arr, capacity_rps, 1.0)
-    lead = math.ceil(cold_start_s) + 1
-
-    def policy(v: PolicyView) -> int:
-        i = int(v.now)
-        return max([1, *need[i : i + lead + 2]])
-
-    return policy
+def make(
+    name: str,
+    *,
+    arrivals: Arrivals,
+    capacity_rps: float,
+    slo_ms: float,
+    cold_start_s: float,
+    behavior: ResolvedBehavior,
+    min_replicas: int,
+    max_replicas: int,
+    knob: float | None = None,
+) -> tuple[Policy, float]:
+    """A policy by name with its knob (``None``: its default), and its tick in seconds."""
+    k = KNOBS[name].default if name in KNOBS and knob is None else knob
+    if name == "foresail":
+        return foresail_policy(
+            behavior, capacity_rps, slo_ms, cold_start_s, min_replicas, max_replicas, k
+        ), behavior.tick_seconds
+    if name in ("hpa", "keda", "kpa"):
+        assert k is not None
+        factory = {"hpa": hpa_policy, "keda": keda_policy, "kpa": kpa_policy}[name]
+        return factory(capacity_rps, k), BASELINE_TICKS[name]
+    if name == "static":
+        return static_policy(arrivals, capacity_rps, k if k is not None else 1.0), BASELINE_TICKS["static"]
+    if name == "oracle":
+        return oracle_policy(arrivals, capacity_rps, cold_start_s), BASELINE_TICKS["oracle"]
+    raise ValueError(f"unknown policy {name!r}; known: {[*CAUSAL, 'oracle']}")

@@ -1,27 +1,61 @@
 """What-if simulator (pure): replay arrivals through batching replicas under a scaling policy.
 
 Each replica is a Triton-like dynamic-batching server with its own queue: when idle it takes up to
-``max_batch`` queued requests and serves them in ``base_ms + per_item_ms x sum(work)``. Arrivals are
-spread round robin over the *ready* replicas (as the load generator, a mesh or a gateway would). A
-replica the policy adds holds a GPU from the moment it is created and serves only after its cold start;
-a replica the policy removes stops taking requests, finishes its queue, then releases its GPU.
+``max_batch`` queued requests and serves them in ``base_ms + per_item_ms x sum(work)``. Requests reach the
+*ready* replicas by one of three routing models (``SimConfig.routing``):
 
-The policy sees what Prometheus would show it: every ``tick`` it gets the arrival rate over the rate
-window, the queue depth and the p99 of the last window as of the last scrape, plus ready and starting
-replicas. Requests that find no ready replica wait at the gateway and count from their arrival.
+* ``round-robin``: per request, over the ready replicas in creation order (the load generator, a mesh);
+* ``per-connection``: what kube-proxy does with keep-alive HTTP or gRPC: the clients hold ``connections``
+  connections, each request goes out on a random one, and each connection stays pinned to the ready replica
+  it was opened to (chosen at random) until that replica goes away or the connection is recycled
+  (exponentially distributed lifetime, mean ``connection_lifetime_s``; 0 = never): new replicas get traffic
+  only as connections are re-opened;
+* ``least-outstanding``: to the ready replica with the fewest queued plus executing requests (an Envoy-like
+  gateway, the Gateway API inference extension), ties broken round robin.
+
+Triton's bounded queue (``dynamic_batching.default_queue_policy``) is a scenario setting: a request that
+finds ``queue_max`` requests waiting at its replica is rejected at once; one that waited longer than
+``queue_timeout_ms`` is rejected when its replica next forms a batch. Rejected requests count as misses.
+
+A replica the policy adds holds a GPU from the moment it is created and serves only after its cold start;
+a replica the policy removes stops taking requests, finishes its queue, then releases its GPU. Requests that
+find no ready replica wait at the gateway and count from their arrival.
+
+The policy sees what Prometheus would show it (``signals``): every ``tick`` it gets windowed rates,
+queue, in-flight work, queue wait and p99 from the scrapes, plus ready and starting replicas. A replay can
+start with a prior that is not scored (``score_from_s``): requests arriving before it and GPU-seconds before
+it do not count. The event loop is compiled (``core``); it returns to Python only at ticks.
 """
 
 from __future__ import annotations
 
-import heapq
 import math
-from collections import deque
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+import numpy.typing as npt
+
+from foresail.replay import signals
+from foresail.replay.core import Core
+from foresail.replay.kernel import ROUTINGS
+from foresail.replay.signals import PolicyView
 from foresail.replay.traces import Arrivals
 
-__all__ = ["PolicyView", "ReplicaModel", "SimConfig", "SimResult", "p99_by_window", "recovery_s", "simulate"]
+__all__ = [
+    "ROUTINGS",
+    "PolicyView",
+    "ReplicaModel",
+    "Serving",
+    "SimConfig",
+    "SimResult",
+    "p99_by_window",
+    "recovery_s",
+    "simulate",
+]
+
+Progress = Callable[[float, int], None]
 
 
 @dataclass(frozen=True)
@@ -62,14 +96,24 @@ class ReplicaModel:
 
 
 @dataclass(frozen=True)
-class PolicyView:
-    now: float
-    arrival_rps: float
-    queue: float
-    p99_ms: float
-    ready: int
-    starting: int
-    current: int
+class Serving:
+    """How requests reach the replicas (``routing``; client connections for ``per-connection``) and Triton's
+    bounded queue (``queue_max``: max_queue_size, 0 = unbounded; ``queue_timeout_ms``: 0 = none)."""
+
+    routing: str = "round-robin"
+    connections: int = 64
+    connection_lifetime_s: float = 60.0
+    queue_max: int = 0
+    queue_timeout_ms: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.routing not in ROUTINGS:
+            raise ValueError(f"routing: {self.routing!r} unknown; expected one of {list(ROUTINGS)}")
+        if self.queue_max < 0 or self.connections < 1:
+            raise ValueError(f"queue_max must be >= 0 and connections >= 1 (got {self.queue_max}, {self.connections})")
+        for name in ("connection_lifetime_s", "queue_timeout_ms"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)
@@ -83,52 +127,73 @@ class SimConfig:
     initial_replicas: int = 1
     min_replicas: int = 1
     max_replicas: int = 1000
+    serving: Serving = field(default_factory=Serving)
+    score_from_s: float = 0.0  # the prior before it is not scored
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("tick_s", "scrape_s", "rate_window_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        for name in ("cold_start_s", "score_from_s"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.model.max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {self.model.max_batch}")
 
 
 @dataclass
 class SimResult:
-    latencies_ms: list[float] = field(default_factory=list)
-    arrivals: list[float] = field(default_factory=list)
+    latencies_ms: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))  # inf: never served
+    arrivals: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
+    status: npt.NDArray[np.int8] = field(default_factory=lambda: np.zeros(0, np.int8))  # 1 served, 2 rejected
     replicas_t: list[tuple[float, int, int]] = field(default_factory=list)  # (t, replicas holding GPUs, ready)
-    gpu_seconds: float = 0.0
-    scale_actions: int = 0
+    gpu_seconds: float = 0.0  # from score_from_s to the end of the trace
+    scale_actions: int = 0  # ticks that changed the replicas, from score_from_s
     duration_s: float = 0.0
+    score_from_s: float = 0.0
+    wall_s: float = 0.0
+
+    def scored(self) -> npt.NDArray[np.bool_]:
+        return self.arrivals >= self.score_from_s
+
+    def requests(self) -> int:
+        return int(self.scored().sum())
 
     def within_slo(self, slo_ms: float) -> float:
-        return sum(1 for x in self.latencies_ms if x <= slo_ms) / len(self.latencies_ms) if self.latencies_ms else 1.0
+        """Share of the scored requests served within the SLO (rejected and unserved ones miss)."""
+        m = self.scored()
+        n = int(m.sum())
+        return float((self.latencies_ms[m] <= slo_ms).sum()) / n if n else 1.0
+
+    def rejected(self) -> int:
+        return int((self.status[self.scored()] == 2).sum())
 
     def windows_within_slo(self, slo_ms: float, window_s: float = 60.0) -> float:
-        by: dict[int, list[float]] = {}
-        for t, lat in zip(self.arrivals, self.latencies_ms, strict=True):
-            by.setdefault(int(t // window_s), []).append(lat)
-        if not by:
+        """Share of the scored windows (from ``score_from_s``) whose arrivals' p99 is within the SLO."""
+        m = self.scored()
+        if not m.any():
             return 1.0
-        ok = 0
-        for lats in by.values():
-            lats.sort()
-            p99 = lats[min(len(lats) - 1, math.ceil(0.99 * len(lats)) - 1)]
-            ok += p99 <= slo_ms
-        return ok / len(by)
+        k = ((self.arrivals[m] - self.score_from_s) // window_s).astype(np.int64)
+        counts = np.bincount(k)
+        within = np.bincount(k, weights=self.latencies_ms[m] <= slo_ms, minlength=len(counts))
+        has = counts > 0
+        # the nearest-rank p99 is within the SLO iff at least ceil(0.99 n) of the n requests are
+        return float((within[has] >= np.ceil(0.99 * counts[has]) - 1e-9).mean())
+
+    def peak_replicas(self, initial: int) -> int:
+        return max((n for t, n, _ in self.replicas_t if t >= self.score_from_s), default=initial)
 
 
-@dataclass
-class _Replica:
-    ready_at: float
-    queue: deque[tuple[float, float, int]] = field(default_factory=deque)  # (arrival, work, request index)
-    busy_until: float = 0.0
-    draining: bool = False
-    released_at: float | None = None
-
-
-def _p99(values: list[float]) -> float:
-    if not values:
+def _p99(values: Sequence[float] | npt.NDArray[np.float64]) -> float:
+    if len(values) == 0:
         return 0.0
-    xs = sorted(values)
-    return xs[min(len(xs) - 1, math.ceil(0.99 * len(xs)) - 1)]
+    xs = np.sort(np.asarray(values, dtype=float))
+    return float(xs[min(len(xs) - 1, math.ceil(0.99 * len(xs)) - 1)])
 
 
 def p99_by_window(
-    times: Sequence[float], latencies_ms: Sequence[float], window_s: float = 1.0, horizon: float | None = None
+    times: Sequence[float] | npt.NDArray[np.float64], latencies_ms: Sequence[float] | npt.NDArray[np.float64], window_s: float = 1.0, horizon: float | None = None
 ) -> list[float | None]:
     """p99 (nearest rank) of the requests *arriving* in each window ``[k w, (k+1) w)`` from 0 to ``horizon``
     (default: the last arrival); ``None`` for a window without arrivals. Unserved requests (latency
@@ -162,110 +227,66 @@ def recovery_s(
     return None
 
 
-def simulate(arr: Arrivals, cfg: SimConfig, policy: Callable[[PolicyView], int], horizon: float | None = None) -> SimResult:
-    """Replay ``arr`` under ``policy``; deterministic for the same inputs."""
-    res = SimResult(arrivals=list(arr.times), latencies_ms=[math.inf] * len(arr.times))
+
+
+def simulate(
+    arr: Arrivals,
+    cfg: SimConfig,
+    policy: Callable[[PolicyView], int],
+    horizon: float | None = None,
+    progress: Progress | None = None,
+) -> SimResult:
+    """Replay ``arr`` under ``policy``; deterministic for the same inputs (``cfg.seed`` drives the routing)."""
+    t_start = time.perf_counter()
     end = (horizon if horizon is not None else arr.duration) + 1.0
-    replicas = [_Replica(ready_at=0.0) for _ in range(max(cfg.initial_replicas, 0))]
-    gateway: deque[tuple[float, float, int]] = deque()
-    done: deque[tuple[float, float]] = deque()  # (finish time, latency ms)
-    events: list[tuple[float, int, int]] = []  # (time, kind, replica) kind 0 = batch done, 1 = ready
-    rr = 0
-    seen: deque[float] = deque()
-    view = PolicyView(0.0, 0.0, 0.0, 0.0, len(replicas), 0, len(replicas))
-    last_t = 0.0
-
-    def ready(t: float) -> list[int]:
-        return [i for i, r in enumerate(replicas) if r.ready_at <= t and not r.draining]
-
-    def start_batch(i: int, t: float) -> None:
-        r = replicas[i]
-        if r.busy_until > t or not r.queue:
-            return
-        batch = [r.queue.popleft() for _ in range(min(cfg.model.max_batch, len(r.queue)))]
-        r.busy_until = t + cfg.model.batch_ms(sum(w for _, w, _ in batch)) / 1000.0
-        for a, _w, idx in batch:
-            lat = (r.busy_until - a) * 1000.0
-            res.latencies_ms[idx] = lat
-            done.append((r.busy_until, lat))
-        heapq.heappush(events, (r.busy_until, 0, i))
-
-    def dispatch(t: float, item: tuple[float, float, int]) -> bool:
-        nonlocal rr
-        rl = ready(t)
-        if not rl:
-            return False
-        i = rl[rr % len(rl)]
-        rr += 1
-        replicas[i].queue.append(item)
-        start_batch(i, t)
-        return True
-
-    ai, n = 0, len(arr.times)
-    next_tick, next_scrape = cfg.tick_s, 0.0
-    t = 0.0
+    ring = round(max(*signals.WINDOWS, cfg.rate_window_s) / cfg.scrape_s) + 2
+    core = Core(
+        arr.times,
+        arr.work,
+        base_ms=cfg.model.base_ms,
+        per_item_ms=cfg.model.per_item_ms,
+        max_batch=cfg.model.max_batch,
+        routing=cfg.serving.routing,
+        queue_max=cfg.serving.queue_max,
+        queue_timeout_s=cfg.serving.queue_timeout_ms / 1000.0,
+        connections=cfg.serving.connections,
+        connection_lifetime_s=cfg.serving.connection_lifetime_s,
+        scrape_s=cfg.scrape_s,
+        ring=ring,
+        backs=[round(w / cfg.scrape_s) for w in (*signals.WINDOWS, cfg.rate_window_s)],
+        score_from=cfg.score_from_s,
+        end=end,
+        seed=cfg.seed,
+    )
+    for _ in range(max(cfg.initial_replicas, 0)):
+        core.add(0.0, ready_now=True)
+    res = SimResult(arrivals=arr.times, score_from_s=cfg.score_from_s)
+    k, shown = 1, 0.0
     while True:
-        t_arr = arr.times[ai] if ai < n else math.inf
-        t_ev = events[0][0] if events else math.inf
-        t = min(t_arr, t_ev, next_tick, next_scrape)
-        if t > end and ai >= n and not events and not gateway:
+        t = k * cfg.tick_s
+        core.run(t)
+        if (t > end and core.drained) or t > end + 3600:
             break
-        if t > end + 3600:
-            break
-        holding = sum(1 for r in replicas if r.released_at is None)
-        res.gpu_seconds += holding * (t - last_t)
-        last_t = t
-        if t == next_scrape:  # what Prometheus shows as of this scrape
-            while seen and seen[0] <= t - cfg.rate_window_s:
-                seen.popleft()
-            while done and done[0][0] <= t - 30.0:
-                done.popleft()
-            rl = ready(t)
-            live = sum(1 for r in replicas if not r.draining)
-            rate = len(seen) / min(cfg.rate_window_s, max(t, cfg.scrape_s))
-            queue = len(gateway) + sum(len(r.queue) for r in replicas)
-            view = PolicyView(t, rate, float(queue), _p99([lat for ft, lat in done if ft <= t]), len(rl), live - len(rl), live)
-            next_scrape = t + cfg.scrape_s
-        elif t == next_tick:
-            want = min(
-                max(
-                    policy(PolicyView(t, view.arrival_rps, view.queue, view.p99_ms, view.ready, view.starting, view.current)),
-                    cfg.min_replicas,
-                ),
-                cfg.max_replicas,
-            )
-            live_idx = [i for i, r in enumerate(replicas) if not r.draining]
-            if want > len(live_idx):
-                for _ in range(want - len(live_idx)):
-                    replicas.append(_Replica(ready_at=t + cfg.cold_start_s))
-                    heapq.heappush(events, (t + cfg.cold_start_s, 1, len(replicas) - 1))
-                res.scale_actions += 1
-            elif want < len(live_idx):
-                # replicas still starting go first, then the least loaded ready ones
-                order = sorted(live_idx, key=lambda i: (replicas[i].ready_at <= t, len(replicas[i].queue)))
-                for i in order[: len(live_idx) - want]:
-                    r = replicas[i]
-                    r.draining = True
-                    if r.ready_at > t or (not r.queue and r.busy_until <= t):
-                        r.released_at = t
-                res.scale_actions += 1
-            res.replicas_t.append((t, sum(1 for r in replicas if r.released_at is None), len(ready(t))))
-            next_tick = t + cfg.tick_s
-        elif t == t_ev:
-            _, kind, i = heapq.heappop(events)
-            r = replicas[i]
-            if kind == 1:
-                while gateway and not r.draining and dispatch(t, gateway[0]):
-                    gateway.popleft()
-            elif r.queue:
-                start_batch(i, t)
-            elif r.draining and r.released_at is None:
-                r.released_at = t
-        else:
-            item = (arr.times[ai], arr.work[ai], ai)
-            seen.append(item[0])
-            ai += 1
-            if not dispatch(t, item):
-                gateway.append(item)
-    res.duration_s = t
+        live, ready = core.n_live, core.n_ready
+        newest = core.ring_c[(core.scrapes - 1) % ring]
+        view = signals.view_from_obs(t, core.obs, float(newest[signals.G_QUEUED]), float(newest[signals.G_EXECUTING]),
+                                     ready, live - ready, live)  # fmt: skip
+        want = min(max(int(policy(view)), cfg.min_replicas), cfg.max_replicas)
+        if want != live:
+            if want > live:
+                for _ in range(want - live):
+                    core.add(t + cfg.cold_start_s)
+            else:
+                core.remove(t, live - want)
+            res.scale_actions += t >= cfg.score_from_s
+        res.replicas_t.append((t, core.holding, core.n_ready))
+        if progress is not None and time.perf_counter() - shown > 0.2:
+            shown = time.perf_counter()
+            progress(min(t / end, 1.0), core.arrived)
+        k += 1
+    res.latencies_ms, res.status = core.lat, core.status
+    res.gpu_seconds, res.duration_s = core.gpu_seconds, t
+    res.wall_s = time.perf_counter() - t_start
+    if progress is not None:
+        progress(1.0, core.arrived)
     return res

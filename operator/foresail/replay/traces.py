@@ -13,11 +13,12 @@ from __future__ import annotations
 import csv
 import io
 import math
-import random
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
+
+import numpy as np
+import numpy.typing as npt
 
 __all__ = [
     "Arrivals",
@@ -29,6 +30,7 @@ __all__ = [
     "profile_arrivals",
     "profile_from_rates",
     "reshape",
+    "superpose",
     "uniform_work",
 ]
 
@@ -37,16 +39,39 @@ class TraceError(ValueError):
     """A trace or profile that cannot be read; the message names the row, column or key."""
 
 
-@dataclass(frozen=True)
 class Arrivals:
-    """Arrival offsets in seconds from the start (sorted) and each request's relative work."""
+    """Arrival offsets in seconds from the start (sorted) and each request's relative work (read-only arrays)."""
 
-    times: tuple[float, ...]
-    work: tuple[float, ...]
+    __slots__ = ("times", "work")
+    times: npt.NDArray[np.float64]
+    work: npt.NDArray[np.float64]
+
+    def __init__(self, times: Sequence[float] | npt.NDArray[np.float64], work: Sequence[float] | npt.NDArray[np.float64]) -> None:
+        t = np.array(times, dtype=np.float64)
+        w = np.array(work, dtype=np.float64)
+        if t.shape != w.shape or t.ndim != 1:
+            raise TraceError(f"times and work must be two lists of the same length (got {t.shape} and {w.shape})")
+        t.flags.writeable = False
+        w.flags.writeable = False
+        object.__setattr__(self, "times", t)
+        object.__setattr__(self, "work", w)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Arrivals is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Arrivals):
+            return NotImplemented
+        return bool(np.array_equal(self.times, other.times) and np.array_equal(self.work, other.work))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Arrivals({len(self)} requests over {self.duration:.1f} s)"
 
     @property
     def duration(self) -> float:
-        return self.times[-1] if self.times else 0.0
+        return float(self.times[-1]) if len(self.times) else 0.0
 
     def __len__(self) -> int:
         return len(self.times)
@@ -117,6 +142,11 @@ def load_trace(path: str) -> Arrivals:
         return parse_trace(f.read())
 
 
+def _sorted(times: npt.NDArray[np.float64], work: npt.NDArray[np.float64]) -> Arrivals:
+    order = np.argsort(times, kind="stable")
+    return Arrivals(times[order], work[order])
+
+
 def reshape(
     arr: Arrivals,
     *,
@@ -125,49 +155,67 @@ def reshape(
     start: float = 0.0,
     duration: float | None = None,
     seed: int = 0,
+    method: str = "poisson",
 ) -> Arrivals:
     """Cut ``[start, start+duration)`` (trace seconds), compress time by ``compress`` and scale the rate.
 
     Up to 4x, rate scaling keeps each arrival ``floor(k)`` times plus once more with probability
-    ``frac(k)``, copies spread within 50 ms (seeded), so bursts stay bursts. Beyond that, copies of one
-    request would form unrealistic clumps, so the scaled trace is resampled instead: Poisson arrivals
-    whose rate is k x the trace's own rate (per second, smoothed over 3 s), with work drawn from the
-    trace's work values. Either way the shape at the scale of seconds is the trace's.
+    ``frac(k)``, copies spread within 50 ms (seeded), so bursts stay bursts. Beyond that copies of one
+    request would form unrealistic clumps, so the trace is scaled by ``method``: ``poisson`` resamples
+    Poisson arrivals whose rate is k x the trace's own rate (per second, smoothed over 3 s), with work drawn
+    from the trace's work values; ``superpose`` adds time-shifted copies of the cut (``superpose``), which
+    keeps the trace's own burst shapes. Either way the shape at the scale of seconds is the trace's.
     """
     if compress <= 0 or rate_scale <= 0:
         raise TraceError(f"compress and rate_scale must be > 0 (got {compress}, {rate_scale})")
+    if method not in ("poisson", "superpose"):
+        raise TraceError(f"method: {method!r} unknown; expected 'poisson' or 'superpose'")
     end = math.inf if duration is None else start + duration
-    rng = random.Random(seed)
-    cut = [((t - start) / compress, w) for t, w in zip(arr.times, arr.work, strict=True) if start <= t < end]
-    if rate_scale > 4 and cut:
-        horizon = max(t for t, _ in cut) + 1.0
-        counts = [0.0] * (math.ceil(horizon) + 1)
-        for t, _ in cut:
-            counts[int(t)] += 1
-        smooth = [sum(counts[max(0, i - 1) : i + 2]) / len(counts[max(0, i - 1) : i + 2]) for i in range(len(counts))]
-        works = [w for _, w in cut]
-        out_t: list[float] = []
-        out_w: list[float] = []
-        for sec, rate in enumerate(smooth):
-            lam = rate * rate_scale
-            x = float(sec)
-            while lam > 0:
-                x += rng.expovariate(lam)
-                if x >= sec + 1:
-                    break
-                out_t.append(x)
-                out_w.append(works[rng.randrange(len(works))])
-        return Arrivals(tuple(out_t), tuple(out_w))
-    times: list[float] = []
-    work: list[float] = []
+    rng = np.random.default_rng(seed)
+    keep = (arr.times >= start) & (arr.times < end)
+    t, w = (arr.times[keep] - start) / compress, arr.work[keep]
+    if rate_scale > 4 and len(t):
+        if method == "superpose":
+            return superpose(Arrivals(t, w), rate_scale, seed=seed)
+        counts = np.bincount(t.astype(np.int64), minlength=math.ceil(float(t.max()) + 1.0) + 1).astype(float)
+        padded = np.concatenate([[counts[0]], counts, [counts[-1]]])
+        smooth = (padded[:-2] + padded[1:-1] + padded[2:]) / 3.0
+        smooth[0] = counts[: 2].mean()
+        smooth[-1] = counts[-2:].mean() if len(counts) > 1 else counts[-1]
+        n = rng.poisson(smooth * rate_scale)
+        out_t = np.repeat(np.arange(len(n), dtype=float), n) + rng.random(int(n.sum()))
+        out_w = w[rng.integers(0, len(w), len(out_t))]
+        return _sorted(out_t, out_w)
     whole, frac = int(rate_scale), rate_scale - int(rate_scale)
-    for base, w in cut:
-        copies = whole + (1 if rng.random() < frac else 0)
-        for k in range(copies):
-            times.append(base + (rng.uniform(0.0, 0.05) if k else 0.0))
-            work.append(w)
-    order = sorted(range(len(times)), key=times.__getitem__)
-    return Arrivals(tuple(times[i] for i in order), tuple(work[i] for i in order))
+    copies = whole + (rng.random(len(t)) < frac)
+    idx = np.repeat(np.arange(len(t)), copies)
+    first = np.ones(len(idx), bool)
+    first[1:] = idx[1:] != idx[:-1]
+    jitter = np.where(first, 0.0, rng.uniform(0.0, 0.05, len(idx)))
+    return _sorted(t[idx] + jitter, w[idx])
+
+
+def superpose(arr: Arrivals, k: float, seed: int = 0, span: float | None = None) -> Arrivals:
+    """``k`` copies of the trace, each shifted by a random offset and wrapped around ``span`` (default: the
+    trace's duration rounded up to a second); a fractional ``k`` adds one more copy thinned to ``frac(k)``.
+    Each copy keeps the trace's real bursts (their shapes, gaps and work); the sum is as bursty as ``k``
+    independent sources of this kind would be, which a Poisson resampling is not."""
+    if k <= 0:
+        raise TraceError(f"k must be > 0, got {k}")
+    if not len(arr):
+        return arr
+    period = span if span is not None else math.ceil(arr.duration + 1e-9) or 1.0
+    rng = np.random.default_rng(seed)
+    whole, frac = int(k), k - int(k)
+    shifts = rng.uniform(0.0, period, whole + (frac > 0))
+    shifts[0] = 0.0  # the first copy is the trace itself
+    parts_t: list[npt.NDArray[np.float64]] = []
+    parts_w: list[npt.NDArray[np.float64]] = []
+    for i, shift in enumerate(shifts):
+        keep = np.ones(len(arr), bool) if i < whole else rng.random(len(arr)) < frac
+        parts_t.append(np.mod(arr.times[keep] + shift, period))
+        parts_w.append(arr.work[keep])
+    return _sorted(np.concatenate(parts_t), np.concatenate(parts_w))
 
 
 # ------------------------------------------------------------------ synthetic profiles
@@ -218,20 +266,30 @@ def rate_at(kind: str, p: dict[str, float], t: float) -> float:
     return max(0.0, p["mean"] + p["amp"] * math.sin(2 * math.pi * t / p["period"]))
 
 
+def _rates(kind: str, p: dict[str, float], t: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """``rate_at`` for many times at once."""
+    if kind == "constant":
+        return np.full(len(t), p["rate"])
+    if kind == "step":
+        return np.where(t >= p["at"], p["to"], p["from"])
+    if kind == "ramp":
+        at = p.get("at", 0.0)
+        x = np.clip((t - at) / p["over"], 0.0, 1.0) if p["over"] > 0 else (t >= at).astype(float)
+        return p["from"] + (p["to"] - p["from"]) * x
+    out: npt.NDArray[np.float64] = np.maximum(0.0, p["mean"] + p["amp"] * np.sin(2 * math.pi * t / p["period"]))
+    return out
+
+
 def profile_arrivals(kind: str, params: dict[str, float], duration: float, seed: int = 0) -> Arrivals:
     """Poisson arrivals whose rate follows the profile (thinning of a homogeneous process)."""
     peak = max(rate_at(kind, params, t) for t in _grid(duration))
-    if peak <= 0:
+    if peak <= 0 or duration <= 0:
         return Arrivals((), ())
-    rng = random.Random(seed)
-    t, times = 0.0, []
-    while True:
-        t += rng.expovariate(peak)
-        if t >= duration:
-            break
-        if rng.random() * peak <= rate_at(kind, params, t):
-            times.append(t)
-    return Arrivals(tuple(times), tuple(1.0 for _ in times))
+    rng = np.random.default_rng(seed)
+    t = np.sort(rng.uniform(0.0, duration, rng.poisson(peak * duration)))
+    if kind != "constant":
+        t = t[rng.random(len(t)) * peak <= _rates(kind, params, t)]
+    return Arrivals(t, np.ones(len(t)))
 
 
 def _grid(duration: float, n: int = 2000) -> Iterable[float]:
@@ -242,34 +300,25 @@ def profile_from_rates(points: list[tuple[float, float]], seed: int = 0) -> Arri
     """Poisson arrivals whose rate follows recorded (time, rate) points (step-wise), times from 0."""
     if not points:
         return Arrivals((), ())
-    rng = random.Random(seed)
+    rng = np.random.default_rng(seed)
     t0 = points[0][0]
-    times: list[float] = []
-    for (t, rate), (t_next, _) in zip(
-        points, [*points[1:], (points[-1][0] + (points[1][0] - points[0][0] if len(points) > 1 else 1.0), 0.0)], strict=True
-    ):
-        if not math.isfinite(rate) or rate <= 0:
-            continue
-        x = t
-        while True:
-            x += rng.expovariate(rate)
-            if x >= t_next:
-                break
-            times.append(x - t0)
-    return Arrivals(tuple(times), tuple(1.0 for _ in times))
+    step = points[1][0] - points[0][0] if len(points) > 1 else 1.0
+    parts: list[npt.NDArray[np.float64]] = []
+    for (t, rate), (t_next, _) in zip(points, [*points[1:], (points[-1][0] + step, 0.0)], strict=True):
+        if math.isfinite(rate) and rate > 0 and t_next > t:
+            parts.append(np.sort(rng.uniform(t, t_next, rng.poisson(rate * (t_next - t)))) - t0)
+    times = np.concatenate(parts) if parts else np.zeros(0)
+    return Arrivals(times, np.ones(len(times)))
 
 
 def uniform_work(arr: Arrivals) -> Arrivals:
     """The same arrivals with every request's work set to 1 (for models whose cost ignores the request)."""
-    return Arrivals(arr.times, tuple(1.0 for _ in arr.times))
+    return Arrivals(arr.times, np.ones(len(arr)))
 
 
-def per_second(arr: Arrivals | Sequence[float], horizon: float | None = None) -> list[int]:
+def per_second(arr: Arrivals | Sequence[float] | npt.NDArray[np.float64], horizon: float | None = None) -> list[int]:
     """Requests in each whole second (for plots and summaries)."""
-    times = arr.times if isinstance(arr, Arrivals) else tuple(arr)
-    n = math.ceil(horizon if horizon is not None else (times[-1] if times else 0.0)) + 1
-    out = [0] * n
-    for t in times:
-        if 0 <= t < n:
-            out[int(t)] += 1
-    return out
+    times = arr.times if isinstance(arr, Arrivals) else np.asarray(arr, dtype=float)
+    n = math.ceil(horizon if horizon is not None else (float(times[-1]) if len(times) else 0.0)) + 1
+    inside = times[(times >= 0) & (times < n)]
+    return [int(x) for x in np.bincount(inside.astype(np.int64), minlength=n)[:n]]

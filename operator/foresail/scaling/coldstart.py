@@ -30,8 +30,10 @@ def is_steady(latencies_ms: Sequence[float], window: int, tolerance_percent: flo
     return all(abs(x - med) <= med * tolerance_percent / 100.0 for x in last)
 
 
-def warmup_batch_sizes(max_batch_size: int) -> list[int]:
-    """Batch sizes a warm-up exercises: 1, the powers of two below the maximum, and the maximum."""
+def warmup_batch_sizes(model_max_batch_size: int, cap: int | None = None) -> list[int]:
+    """Batch sizes a warm-up exercises: 1, the powers of two below the maximum, and the maximum; the
+    maximum is the model's own (0 = the model does not batch), lowered to ``cap`` (spec.warmup.maxBatchSize)."""
+    max_batch_size = model_max_batch_size if cap is None else min(cap, model_max_batch_size)
     if max_batch_size <= 1:
         return [1]
     sizes = {1, max_batch_size}

@@ -44,6 +44,3 @@ class TimeWindow:
     def maximum(self, now: float) -> float | None:
         vals = list(self._live(now))
         return max(vals) if vals else None
-
-    def resized(self, span: float) -> TimeWindow:
-        return TimeWindow(span, list(self.samples))

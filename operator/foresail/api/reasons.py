@@ -1,0 +1,134 @@
+"""The words Foresail shows users: condition types, reasons of conditions and Events, the autoscaler's
+decision reasons and limits (CamelCase, as the Kubernetes API conventions ask).
+
+Each value is the exact string users see in ``kubectl get``/``describe`` and in status; code and tests
+compare against these members, never against free strings or their prefixes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+__all__ = ["ConditionType", "DecisionReason", "Limit", "Problem", "Reason"]
+
+
+class ConditionType(StrEnum):
+    # InferenceService
+    READY = "Ready"
+    WARMUP_FAILING = "WarmupFailing"
+    METRICS_AVAILABLE = "MetricsAvailable"
+    SCALING_ACTIVE = "ScalingActive"
+    SCALING_LIMITED = "ScalingLimited"
+    QUOTA_LIMITED = "QuotaLimited"
+    # Tenant
+    NAMESPACE_CONFLICT = "NamespaceConflict"
+    # EvalJob
+    ADMITTED = "Admitted"
+    RUNNING = "Running"
+    SUSPENDED = "Suspended"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    SPEC_IGNORED = "SpecIgnored"
+
+
+class Reason(StrEnum):
+    """Reasons of conditions and Events."""
+
+    # every resource
+    INVALID_SPEC = "InvalidSpec"
+    CREATED = "Created"
+    UPDATED = "Updated"
+    # InferenceService: Ready, children, replicas
+    RECONCILING = "Reconciling"
+    REPOSITORY_NOT_FOUND = "RepositoryNotFound"
+    SCALED_TO_ZERO = "ScaledToZero"
+    SERVING = "Serving"
+    NO_READY_REPLICAS = "NoReadyReplicas"
+    SCALED = "Scaled"  # the reconciler kept replicas within bounds
+    SCALED_UP = "ScaledUp"
+    SCALED_DOWN = "ScaledDown"
+    # warm-up
+    WARMED_UP = "WarmedUp"
+    WARMUP_TIMEOUT = "WarmupTimeout"
+    WARMUP_ERROR = "WarmupError"
+    REPLICAS_FAILED_WARMUP = "ReplicasFailedWarmup"
+    NO_FAILURES = "NoFailures"
+    REPLICA_REPLACED = "ReplicaReplaced"
+    # autoscaler: MetricsAvailable, ScalingActive, ScalingLimited
+    METRICS_OK = "MetricsOK"
+    METRICS_UNAVAILABLE = "MetricsUnavailable"
+    DECIDED = "Decided"
+    HOLDING = "Holding"
+    POLICY_NOT_FOUND = "PolicyNotFound"
+    POLICY_INVALID = "PolicyInvalid"
+    WITHIN_BOUNDS = "WithinBounds"
+    # tenants: QuotaLimited on services, Tenant conditions
+    TENANT_NOT_FOUND = "TenantNotFound"
+    QUOTA_EXCEEDED = "QuotaExceeded"
+    WITHIN_QUOTA = "WithinQuota"
+    ARBITRATED = "Arbitrated"
+    NAMESPACE_OWNED_ELSEWHERE = "NamespaceOwnedElsewhere"
+    NO_CONFLICT = "NoConflict"
+    # EvalJob
+    TARGET_NOT_FOUND = "TargetNotFound"
+    TARGET_INVALID = "TargetInvalid"
+    DATASET_NOT_FOUND = "DatasetNotFound"
+    DATASET_HASH_MISMATCH = "DatasetHashMismatch"
+    OUTPUTS_NOT_FOUND = "OutputsNotFound"
+    CHILD_REJECTED = "ChildRejected"
+    NOT_ADMITTED = "NotAdmitted"
+    ADMITTED = "Admitted"
+    STARTING = "Starting"
+    RUNNING = "Running"
+    SUSPENDED = "Suspended"
+    RESUMED = "Resumed"
+    USER_SUSPENDED = "UserSuspended"
+    PREEMPTED = "Preempted"
+    WAITING_FOR_EVAL_REPLICAS = "WaitingForEvalReplicas"
+    COMPLETED = "Completed"
+    ALL_SHARDS_COMPLETED = "AllShardsCompleted"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    JOB_FAILED = "JobFailed"
+    JOB_FINISHED = "JobFinished"
+    SPEC_CHANGED = "SpecChanged"
+    SPEC_IGNORED = "SpecIgnored"
+
+
+class DecisionReason(StrEnum):
+    """What set the autoscaler's recommendation (``status.recommendation.reason``); the details are in its message."""
+
+    METRICS_UNAVAILABLE = "MetricsUnavailable"  # metrics missing, NaN, infinite or stale: replicas held
+    METRICS_FALLBACK = "MetricsFallback"  # ... for longer than fallback.afterSeconds: up to fallback.replicas
+    NO_CAPACITY_ESTIMATE = "NoCapacityEstimate"  # no capacity per replica known yet: feedback on p99 only
+    STABLE_DEMAND = "StableDemand"  # sized for the average arrival rate over the stable window
+    FORECAST_DEMAND = "ForecastDemand"  # sized for the forecast at now + lead time (it is above the average)
+    QUEUE_BACKLOG = "QueueBacklog"  # more replicas to drain the queue within the lead time
+    PANIC = "Panic"  # sized for the panic window, never down while panic lasts
+    SCALE_DOWN_STABILIZED = "ScaleDownStabilized"  # held at the highest recommendation of the scale-down delay
+    NOT_DUE = "NotDue"  # between the service's decisions: only a shrunk quota grant applies
+
+
+class Limit(StrEnum):
+    """What capped a recommendation (the ScalingLimited condition's reason)."""
+
+    MAX_REPLICAS = "MaxReplicas"
+    MIN_REPLICAS = "MinReplicas"
+    MAX_SCALE_UP_RATE = "MaxScaleUpRate"
+    MAX_SCALE_DOWN_RATE = "MaxScaleDownRate"
+    QUOTA = "Quota"
+
+    @property
+    def is_bound(self) -> bool:
+        """A bound the user or a tenant set (ScalingLimited=True), not a per-tick rate limit."""
+        return self in (Limit.MAX_REPLICAS, Limit.MIN_REPLICAS, Limit.QUOTA)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why a resource cannot be reconciled now: the reason and message of its condition and Event."""
+
+    reason: Reason
+    message: str
+    terminal: bool = False  # it cannot succeed (an EvalJob fails), rather than waiting for a fix

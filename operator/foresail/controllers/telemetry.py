@@ -1,0 +1,71 @@
+"""The operator's own telemetry: Prometheus metrics about Foresail itself, served on the health port at /metrics.
+
+(Not to be confused with the services' signals the autoscaler reads from Prometheus.)
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = [
+    "ACTUAL",
+    "AUTOSCALER_LOOP",
+    "AUTOSCALER_QUERIES",
+    "COLD_START",
+    "COLD_START_ESTIMATE",
+    "DESIRED",
+    "FORECAST_ERROR",
+    "PANIC",
+    "REGISTRY",
+    "WARMUPS",
+    "WARMUPS_IN_FLIGHT",
+    "WARMUP_SECONDS",
+    "render",
+]
+
+REGISTRY = CollectorRegistry()
+_LABELS = ("namespace", "inferenceservice")
+
+WARMUPS = Counter(
+    "foresail_warmups_total", "Warm-ups finished, by result (warm, failed, replaced).", [*_LABELS, "result"], registry=REGISTRY
+)
+WARMUPS_IN_FLIGHT = Gauge("foresail_warmups_in_flight", "Warm-ups running now.", registry=REGISTRY)
+WARMUP_SECONDS = Histogram(
+    "foresail_warmup_seconds",
+    "Time from Triton ready to warm.",
+    _LABELS,
+    buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300),
+    registry=REGISTRY,
+)
+COLD_START = Histogram(
+    "foresail_cold_start_seconds",
+    "Pod creation to warm, by phase (scheduled, containers_ready, warm).",
+    [*_LABELS, "phase"],
+    buckets=(1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600),
+    registry=REGISTRY,
+)
+COLD_START_ESTIMATE = Gauge(
+    "foresail_cold_start_estimate_seconds",
+    "The cold-start estimate the autoscaler uses (p50, p90).",
+    [*_LABELS, "quantile"],
+    registry=REGISTRY,
+)
+AUTOSCALER_LOOP = Histogram(
+    "foresail_autoscaler_loop_seconds",
+    "Duration of one pass of the autoscaler loop (all services).",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5),
+    registry=REGISTRY,
+)
+AUTOSCALER_QUERIES = Gauge(
+    "foresail_autoscaler_queries_per_loop", "Prometheus queries the last pass of the loop ran (constant).", registry=REGISTRY
+)
+DESIRED = Gauge("foresail_desired_replicas", "Replicas the autoscaler wants.", _LABELS, registry=REGISTRY)
+ACTUAL = Gauge("foresail_actual_replicas", "Replicas the Deployment has (spec).", _LABELS, registry=REGISTRY)
+PANIC = Gauge("foresail_panic", "1 while the service is in panic mode.", _LABELS, registry=REGISTRY)
+FORECAST_ERROR = Gauge(
+    "foresail_forecast_error_rps", "Forecast minus the rate that arrived at the forecast time.", _LABELS, registry=REGISTRY
+)
+
+
+def render() -> bytes:
+    return bytes(generate_latest(REGISTRY))

@@ -1,0 +1,119 @@
+"""The autoscaler's glue against a fake apiserver and a fake Prometheus: what one pass writes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from foresail.clients.prometheus import PromClient
+from foresail.controllers.autoscaler import Autoscaler
+from tests.controllers.objects import NOW, deployment, isvc, namespace, node, pod, policy, tenant
+from tests.fakes.apiserver import FakeApiServer
+from tests.fakes.prometheus import answer, series
+
+
+def signals(rps: float, svc: str = "resnet", p99: float = 90.0) -> httpx.MockTransport:
+    return answer(
+        {
+            "arrival": [series(str(rps), svc=svc, ts=NOW)],
+            "queue": [series("0", svc=svc, ts=NOW)],
+            "p99": [series(str(p99), svc=svc, ts=NOW)],
+            "freshness": [series(str(NOW - 1), svc=svc, ts=NOW)],
+        }
+    )
+
+
+def service(**spec: Any) -> dict[str, Any]:
+    base = {"scaling__capacityPerReplicaRps": 20, "scaling__maxReplicas": 8, "scaling__overrides": {"forecastEnabled": False}}
+    return isvc("resnet", "team-a", **{**base, **spec})
+
+
+async def one_pass(api: FakeApiServer, transport: httpx.MockTransport | None, now: float = NOW) -> Autoscaler:
+    prom = PromClient("http://prom", transport=transport) if transport is not None else None
+    a = Autoscaler(api.kube(), prom, loop_seconds=2)
+    try:
+        await a.run_once(now)
+    finally:
+        if prom is not None:
+            await prom.close()
+    return a
+
+
+def conditions(api: FakeApiServer) -> dict[str, str]:
+    obj = api.get("InferenceService", "team-a", "resnet")
+    assert obj is not None
+    return {c["type"]: f"{c['status']}/{c['reason']}" for c in obj["status"]["conditions"]}
+
+
+async def test_scales_up_through_the_scale_subresource_with_an_event_and_status(api: FakeApiServer) -> None:
+    api.put(service(), deployment(replicas=1), pod("resnet", "team-a", 0), node("n1"))
+    await one_pass(api, signals(30.0))
+    (scale,) = api.writes("Deployment", sub="scale")
+    assert scale.query == {"fieldManager": "foresail-autoscaler", "force": "true"}
+    assert scale.body["spec"]["replicas"] == 2  # 30 rps at 80% of 20 rps per replica (p99 90 of 100 ms: nothing learned)
+    (event,) = api.events()
+    assert event["reason"] == "ScaledUp" and event["message"].startswith("replicas 1 -> 2: StableDemand: ")
+    st = api.get("InferenceService", "team-a", "resnet")["status"]  # type: ignore[index]
+    assert st["desiredReplicas"] == 2
+    assert (st["recommendation"]["reason"], st["recommendation"]["stableRps"]) == ("StableDemand", 30.0)
+    assert st["observed"]["arrivalRps"] == 30.0
+    assert conditions(api) == {
+        "MetricsAvailable": "True/MetricsOK",
+        "ScalingActive": "True/Decided",
+        "ScalingLimited": "False/WithinBounds",
+    }
+
+
+async def test_without_prometheus_replicas_hold_and_one_warning_says_why(api: FakeApiServer) -> None:
+    api.put(service(), deployment(replicas=2))
+    a = await one_pass(api, None)
+    assert api.writes("Deployment", sub="scale") == []
+    assert [(e["reason"], e["type"]) for e in api.events()] == [("MetricsUnavailable", "Warning")]
+    assert "FORESAIL_PROMETHEUS_URL" in api.events()[0]["message"]
+    assert conditions(api)["MetricsAvailable"] == "False/MetricsUnavailable"
+    assert api.get("InferenceService", "team-a", "resnet")["status"]["recommendation"]["reason"] == "MetricsUnavailable"  # type: ignore[index]
+    a.services[("team-a", "resnet")].next_due = 0.0
+    await a.run_once(NOW + 5)
+    assert len(api.events()) == 1, "the Warning is sent when metrics become unavailable, not every pass"
+
+
+@pytest.mark.parametrize(
+    ("name", "policies", "ref", "want"),
+    [
+        ("found", [policy("fast", tickSeconds=2)], "fast", "True/Decided"),
+        ("missing", [], "fast", "False/PolicyNotFound"),
+        ("invalid", [policy("fast", tickSeconds=0.1)], "fast", "False/PolicyInvalid"),
+    ],
+)
+async def test_the_policy_a_service_names(api: FakeApiServer, name: str, policies: list[dict[str, Any]], ref: str, want: str) -> None:
+    api.put(service(scaling__policyRef=ref), deployment(replicas=1), pod("resnet", "team-a", 0), *policies)
+    await one_pass(api, signals(10.0))
+    assert conditions(api)["ScalingActive"] == want, name
+
+
+async def test_a_tenant_grant_caps_the_replicas_and_says_so(api: FakeApiServer) -> None:
+    api.put(
+        service(),
+        deployment(replicas=1),
+        pod("resnet", "team-a", 0),
+        node("n1"),
+        namespace("team-a"),
+        tenant("a", ["team-a"], limit=2),
+    )
+    await one_pass(api, signals(60.0))  # 60 rps on one ready replica: panic, 4 replicas wanted
+    (scale,) = api.writes("Deployment", sub="scale")
+    assert scale.body["spec"]["replicas"] == 2
+    st = api.get("InferenceService", "team-a", "resnet")["status"]  # type: ignore[index]
+    assert st["quota"] == {"tenant": "a", "requestedReplicas": 4, "grantedReplicas": 2, "gpusPerReplica": 1, "reason": st["quota"]["reason"]}
+    assert conditions(api)["QuotaLimited"] == "True/QuotaExceeded"
+    assert conditions(api)["ScalingLimited"] == "True/Quota"
+    quota = api.get("ResourceQuota", "team-a", "foresail-tenant-gpus")
+    assert quota is not None and quota["spec"]["hard"] == {"requests.nvidia.com/gpu": "2"}
+
+
+async def test_a_service_without_its_deployment_is_left_to_the_reconciler(api: FakeApiServer) -> None:
+    api.put(service())
+    await one_pass(api, signals(60.0))
+    assert api.writes() == []

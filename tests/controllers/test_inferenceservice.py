@@ -1,0 +1,61 @@
+"""The InferenceService reconciler against a fake apiserver: children, replicas, status, problems."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from foresail.controllers.inferenceservice import reconcile
+from tests.controllers.objects import isvc
+from tests.fakes.apiserver import FakeApiServer
+
+NOW = datetime(2027, 1, 15, 8, 0, tzinfo=UTC)
+CONFIGMAP = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "models", "namespace": "team-a"}, "data": {}}
+
+
+def ready(api: FakeApiServer) -> tuple[str, str, str]:
+    obj = api.get("InferenceService", "team-a", "resnet")
+    assert obj is not None
+    c = next(c for c in obj["status"]["conditions"] if c["type"] == "Ready")
+    return c["status"], c["reason"], c["message"]
+
+
+def test_renders_the_children_by_server_side_apply_and_starts_at_min_replicas(api: FakeApiServer) -> None:
+    api.put(isvc(scaling__minReplicas=2), CONFIGMAP)
+    body = api.get("InferenceService", "team-a", "resnet")
+    assert body is not None
+    reconcile(api.kube(), body, NOW)
+    applied = [(r.body["kind"], r.query.get("fieldManager")) for r in api.writes() if r.content_type == "application/apply-patch+yaml" and r.sub == ""]
+    assert applied == [("Deployment", "foresail"), ("Service", "foresail"), ("PodDisruptionBudget", "foresail")]
+    (scale,) = api.writes("Deployment", sub="scale")
+    assert (scale.body["spec"]["replicas"], scale.query["fieldManager"]) == (2, "foresail-autoscaler")
+    assert sorted(e["reason"] for e in api.events()) == ["Created", "Created", "Created", "Scaled"]  # from the default 1
+    assert ready(api)[:2] == ("False", "NoReadyReplicas")
+    st = api.get("InferenceService", "team-a", "resnet")["status"]  # type: ignore[index]
+    assert st["selector"] == "foresail.dev/inferenceservice=resnet"
+
+    n = len(api.writes())
+    reconcile(api.kube(), body, NOW)  # level-triggered: the same state again writes no event, no scale, no status
+    again = api.writes()[n:]
+    assert [r for r in again if r.content_type != "application/apply-patch+yaml"] == []
+
+
+def test_a_missing_repository_is_a_condition_and_one_event_not_a_crash(api: FakeApiServer) -> None:
+    api.put(isvc())
+    body = api.get("InferenceService", "team-a", "resnet")
+    assert body is not None
+    reconcile(api.kube(), body, NOW)
+    reconcile(api.kube(), body, NOW)
+    assert ready(api) == ("False", "RepositoryNotFound", "ConfigMap team-a/models (spec.model.repository.configMap) not found")
+    assert [e["reason"] for e in api.events()] == ["RepositoryNotFound"]
+    assert api.get("Deployment", "team-a", "resnet") is None
+
+
+def test_a_spec_admission_would_refuse_is_reported_with_the_field(api: FakeApiServer) -> None:
+    api.put(isvc(model__repository={"storageUri": "s3://bucket/models"}))  # e.g. stored before the CRD refused it
+    body = api.get("InferenceService", "team-a", "resnet")
+    assert body is not None
+    reconcile(api.kube(), body, NOW)
+    status, reason, message = ready(api)
+    assert (status, reason) == ("False", "InvalidSpec")
+    assert "storageUri is not supported yet" in message
+    assert [e["reason"] for e in api.events()] == ["InvalidSpec"]

@@ -1,0 +1,78 @@
+"""The operator's settings: parsed once, bad values named with their range; the chart sets exactly them."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from foresail.controllers.operator import run
+from foresail.controllers.settings import SETTINGS, OperatorSettings, SettingsError
+
+CHART = Path(__file__).resolve().parents[2] / "charts/foresail"
+
+
+def test_defaults_are_the_documented_ones() -> None:
+    assert OperatorSettings.from_env({}) == OperatorSettings()
+
+
+@pytest.mark.parametrize(
+    ("name", "env", "field", "want"),
+    [
+        ("loop period", {"FORESAIL_LOOP_SECONDS": "2"}, "loop_seconds", 2.0),
+        ("empty means default", {"FORESAIL_LOOP_SECONDS": " "}, "loop_seconds", 5.0),
+        ("rate window in minutes", {"FORESAIL_RATE_WINDOW": "2m"}, "rate_window", "2m"),
+        ("no batch protection", {"FORESAIL_BATCH_MIN_RUNTIME_SECONDS": "0"}, "batch_min_runtime_seconds", 0.0),
+        ("log level any case", {"FORESAIL_LOG_LEVEL": "debug"}, "log_level", "DEBUG"),
+        ("prometheus", {"FORESAIL_PROMETHEUS_URL": "http://prom:9090"}, "prometheus_url", "http://prom:9090"),
+        ("namespace from the pod", {"POD_NAMESPACE": "ops"}, "namespace", "ops"),
+    ],
+)
+def test_values(name: str, env: dict[str, str], field: str, want: object) -> None:
+    assert getattr(OperatorSettings.from_env(env), field) == want, name
+
+
+@pytest.mark.parametrize(
+    ("name", "env", "message"),
+    [
+        ("loop too short", {"FORESAIL_LOOP_SECONDS": "0.1"}, "FORESAIL_LOOP_SECONDS=0.1: must be a number in [1, 300]"),
+        ("loop not a number", {"FORESAIL_LOOP_SECONDS": "fast"}, "FORESAIL_LOOP_SECONDS=fast: must be a number in [1, 300]"),
+        ("NaN", {"FORESAIL_BATCH_MIN_RUNTIME_SECONDS": "nan"}, "FORESAIL_BATCH_MIN_RUNTIME_SECONDS=nan: must be a number in [0, 86400]"),
+        ("rate window too long", {"FORESAIL_RATE_WINDOW": "1h"}, "FORESAIL_RATE_WINDOW=1h: must be a duration in s or m from 2s to 10m"),
+        ("rate window too short", {"FORESAIL_RATE_WINDOW": "1s"}, "FORESAIL_RATE_WINDOW=1s"),
+        ("not a URL", {"FORESAIL_PROMETHEUS_URL": "prom:9090"}, "FORESAIL_PROMETHEUS_URL=prom:9090: must be empty or an http"),
+        ("unknown level", {"FORESAIL_LOG_LEVEL": "LOUD"}, "FORESAIL_LOG_LEVEL=LOUD: must be one of DEBUG, INFO, WARNING, ERROR"),
+        ("bad namespace", {"POD_NAMESPACE": "Ops_1"}, "POD_NAMESPACE=Ops_1: must be a DNS label"),
+    ],
+)
+def test_bad_values_name_the_variable_and_the_range(name: str, env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError) as e:
+        OperatorSettings.from_env(env)
+    assert str(e.value).startswith(message), name
+
+
+def test_foresail_run_stops_at_once_on_a_bad_setting(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("FORESAIL_LOOP_SECONDS", "0")
+    assert run(None, 8080, elect=False) == 2
+    assert "FORESAIL_LOOP_SECONDS=0: must be a number in [1, 300]" in capsys.readouterr().err
+
+
+def test_the_chart_sets_every_setting_and_nothing_else() -> None:
+    template = (CHART / "templates/deployment.yaml").read_text()
+    env_names = set(re.findall(r"\{name: ([A-Z_]+),", template))
+    assert env_names == {s.env for s in SETTINGS.values()}, "deployment.yaml env and controllers/settings.py differ"
+
+
+@pytest.mark.parametrize(("values_path", "setting"), [("autoscaler.loopSeconds", "loop_seconds"), ("tenants.batchMinRuntimeSeconds", "batch_min_runtime_seconds")])
+def test_the_chart_schema_and_default_match_the_setting(values_path: str, setting: str) -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    group, key = values_path.split(".")
+    bounds = schema["properties"][group]["properties"][key]
+    s = SETTINGS[setting]
+    assert (bounds["minimum"], bounds["maximum"]) == (s.minimum, s.maximum)
+    assert float(values[group][key]) == float(s.default)
+    assert f".Values.{values_path}" in (CHART / "templates/deployment.yaml").read_text()

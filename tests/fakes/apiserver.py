@@ -1,0 +1,239 @@
+"""A small in-process Kubernetes API server for the controllers' tests.
+
+It speaks enough of the API over real HTTP (``http.server``) for the operator's own client
+(``foresail.clients.kube.Kube`` over the kubernetes package) to talk to it unchanged: GET of objects
+and collections (namespace and label selectors), server-side apply (create or merge, the scale
+subresource), JSON merge patches (with the resourceVersion precondition), POST (``generateName``),
+DELETE (uid precondition). Every request is recorded, so a test asserts on what the controller sent.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import yaml
+from kubernetes import client
+
+from foresail.clients.kube import Kube, path_for
+from tests.fakes.http import send_json
+
+__all__ = ["FakeApiServer", "Request"]
+
+Key = tuple[str, str, str, str]  # (API prefix, plural, namespace, name)
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    content_type: str
+    body: Any
+
+    @property
+    def sub(self) -> str:
+        """The subresource (status, scale) or ''."""
+        return _parse(self.path)[1]
+
+
+def _parse(path: str) -> tuple[Key, str]:
+    parts = path.strip("/").split("/")
+    n = 2 if parts[0] == "api" else 3
+    prefix, rest = "/" + "/".join(parts[:n]), parts[n:]
+    ns = ""
+    if len(rest) >= 3 and rest[0] == "namespaces":
+        ns, rest = rest[1], rest[2:]
+    plural = rest[0]
+    name = rest[1] if len(rest) > 1 else ""
+    sub = rest[2] if len(rest) > 2 else ""
+    return (prefix, plural, ns, name), sub
+
+
+def _merge(target: Any, patch: Any) -> Any:
+    """RFC 7386: objects merge, null deletes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = dict(target) if isinstance(target, dict) else {}
+    for k, v in patch.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = _merge(out.get(k), v)
+    return out
+
+
+def _selected(obj: dict[str, Any], selector: str) -> bool:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    for term in filter(None, selector.split(",")):
+        k, eq, v = term.partition("=")
+        if k not in labels or (eq and labels[k] != v):
+            return False
+    return True
+
+
+class FakeApiServer:
+    def __init__(self) -> None:
+        self.objects: dict[Key, dict[str, Any]] = {}
+        self.requests: list[Request] = []
+        self._versions = itertools.count(1)
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_: Any) -> None:
+                pass
+
+            def _handle(self) -> None:
+                url = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                body = json.loads(raw) if raw else None
+                query = {k: v[0] for k, v in parse_qs(url.query).items()}
+                ctype = (self.headers.get("Content-Type") or "").split(";")[0]
+                req = Request(self.command, url.path, query, ctype, body)
+                with server._lock:
+                    server.requests.append(req)
+                    code, answer = server._answer(req)
+                send_json(self, code, answer)
+
+            do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _handle
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.http.server_address[1]}"
+        self._thread = threading.Thread(target=self.http.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.http.shutdown()
+        self.http.server_close()
+
+    # ------------------------------------------------------------ for tests
+
+    def kube(self) -> Kube:
+        cfg = client.Configuration()
+        cfg.host = self.url
+        return Kube(client.ApiClient(cfg), timeout=5.0)
+
+    def kubeconfig(self, path: Path, namespace: str = "default") -> Path:
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
+                    "users": [{"name": "fake", "user": {}}],
+                    "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake", "namespace": namespace}}],
+                    "current-context": "fake",
+                }
+            )
+        )
+        return path
+
+    def put(self, *objs: dict[str, Any]) -> None:
+        """Store objects as they are (with metadata filled in), as if created earlier."""
+        with self._lock:
+            for obj in objs:
+                md = obj["metadata"]
+                key, _ = _parse(path_for(obj["kind"], md.get("namespace"), md["name"]))
+                self._store(key, copy.deepcopy(obj))
+
+    def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        key, _ = _parse(path_for(kind, namespace, name))
+        obj = self.objects.get(key)
+        return copy.deepcopy(obj) if obj is not None else None
+
+    def writes(self, kind: str | None = None, sub: str | None = None) -> list[Request]:
+        """Recorded requests that change something (optionally of one kind and subresource)."""
+        plural = path_for(kind).rsplit("/", 1)[-1] if kind else None
+        out = []
+        for r in self.requests:
+            if r.method == "GET":
+                continue
+            (_, p, _, _), s = _parse(r.path)
+            if (plural is None or p == plural) and (sub is None or s == sub):
+                out.append(r)
+        return out
+
+    def events(self) -> list[dict[str, Any]]:
+        return [r.body for r in self.writes("Event")]
+
+    # ------------------------------------------------------------ the API
+
+    def _store(self, key: Key, obj: dict[str, Any]) -> dict[str, Any]:
+        md = obj.setdefault("metadata", {})
+        md.setdefault("name", key[3])
+        if key[2]:
+            md.setdefault("namespace", key[2])
+        md.setdefault("uid", f"uid-{key[1]}-{key[2]}-{key[3]}")
+        md.setdefault("creationTimestamp", "2026-01-01T00:00:00Z")
+        md.setdefault("generation", 1)
+        md["resourceVersion"] = str(next(self._versions))
+        self.objects[key] = obj
+        return obj
+
+    @staticmethod
+    def _status(code: int, reason: str, message: str) -> tuple[int, dict[str, Any]]:
+        return code, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "message": message, "code": code}
+
+    def _answer(self, r: Request) -> tuple[int, Any]:
+        key, sub = _parse(r.path)
+        prefix, plural, ns, name = key
+        if r.method == "GET" and not name:
+            items = [
+                copy.deepcopy(o)
+                for (p, pl, n, _), o in sorted(self.objects.items())
+                if (p, pl) == (prefix, plural) and (not ns or n == ns) and _selected(o, r.query.get("labelSelector", ""))
+            ]
+            return 200, {"kind": "List", "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": items}
+        cur = self.objects.get(key)
+        if r.method == "GET":
+            return (200, copy.deepcopy(cur)) if cur is not None else self._status(404, "NotFound", f"{plural} {name!r} not found")
+        if r.method == "POST":
+            return self._create(prefix, plural, ns, r.body)
+        if r.method == "DELETE":
+            if cur is None:
+                return self._status(404, "NotFound", f"{plural} {name!r} not found")
+            uid = ((r.body or {}).get("preconditions") or {}).get("uid")
+            if uid and uid != cur["metadata"]["uid"]:
+                return self._status(409, "Conflict", "uid precondition failed")
+            del self.objects[key]
+            return 200, {"kind": "Status", "status": "Success"}
+        if r.method == "PATCH":
+            return self._patch(key, sub, r)
+        return self._status(405, "MethodNotAllowed", r.method)
+
+    def _create(self, prefix: str, plural: str, ns: str, body: dict[str, Any]) -> tuple[int, Any]:
+        md = body.setdefault("metadata", {})
+        if not md.get("name"):
+            md["name"] = f"{md.get('generateName', 'x-')}{next(self._versions)}"
+        key = (prefix, plural, ns, md["name"])
+        if key in self.objects:
+            return self._status(409, "AlreadyExists", f"{plural} {md['name']!r} already exists")
+        return 201, copy.deepcopy(self._store(key, body))
+
+    def _patch(self, key: Key, sub: str, r: Request) -> tuple[int, Any]:
+        cur = self.objects.get(key)
+        if sub == "scale":
+            if cur is None:
+                return self._status(404, "NotFound", f"deployment {key[3]!r} not found")
+            cur.setdefault("spec", {})["replicas"] = r.body["spec"]["replicas"]
+            self._store(key, cur)
+            return 200, {"kind": "Scale", "spec": {"replicas": cur["spec"]["replicas"]}}
+        if r.content_type == "application/apply-patch+yaml":
+            merged = _merge(cur or {}, r.body)
+            return 200, copy.deepcopy(self._store(key, merged))
+        if cur is None:
+            return self._status(404, "NotFound", f"{key[1]} {key[3]!r} not found")
+        want_version = ((r.body or {}).get("metadata") or {}).get("resourceVersion")
+        if want_version and want_version != cur["metadata"]["resourceVersion"]:
+            return self._status(409, "Conflict", "the object has been modified")
+        patch = r.body if sub != "status" else {"status": (r.body or {}).get("status")}
+        return 200, copy.deepcopy(self._store(key, _merge(cur, patch)))
