@@ -8,16 +8,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["E2E_MODELS", "HACK", "OUT", "REPO", "SHARED_TRACES", "VENV", "run_root", "venv_site_packages"]
+__all__ = ["E2E_MODELS", "HACK", "OUT", "REPO", "TRACES", "VENV", "run_root", "venv_site_packages"]
 
 REPO = Path(__file__).resolve().parents[2]
 HACK = REPO / "hack"
 VENV = REPO / ".venv"
 OUT = REPO / "out"
 E2E_MODELS = REPO / "e2e" / "models"
-# the shared traces (not in the checkout) that the demo and the benchmarks replay: FORESAIL_TRACES, else
-# shared/traces beside the checkout
-SHARED_TRACES = Path(os.environ.get("FORESAIL_TRACES", REPO.parent / "shared" / "traces"))
+# the recorded traces the demo and the benchmarks replay (hack/traces/README.md): FORESAIL_TRACES overrides
+TRACES = Path(os.environ.get("FORESAIL_TRACES", HACK / "traces"))
 
 
 def run_root() -> Path:

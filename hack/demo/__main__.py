@@ -13,7 +13,7 @@ from typing import Any
 from foresail.api.objects import is_condition_true
 from hack import demo
 from hack.base.log import logger
-from hack.base.paths import OUT, REPO, SHARED_TRACES
+from hack.base.paths import OUT, REPO, TRACES
 from hack.base.wait import wait_for
 from hack.demo.report import plot, report_markdown
 from hack.demo.setup import NAME, SLO_MS, TENANT, isvc
@@ -23,7 +23,7 @@ from hack.loadgen.records import read_csv
 from hack.testbed.cluster import Cluster
 from hack.testbed.cluster.chart import install_foresail
 
-TRACE = SHARED_TRACES / "AzureLLMInferenceTrace_conv.csv"
+TRACE = TRACES / "AzureLLMInferenceTrace_conv.csv"
 SAMPLE_S = 2.0
 log = logger("demo")
 

@@ -9,7 +9,7 @@ import yaml
 from foresail.api.scalingpolicy import ResolvedBehavior, ScalingBehavior, ScalingPolicy
 from foresail.replay.sim import ReplicaModel
 from hack.base.log import logger
-from hack.base.paths import OUT, REPO, SHARED_TRACES
+from hack.base.paths import OUT, REPO, TRACES
 
 __all__ = [
     "BALANCED",
@@ -34,7 +34,6 @@ BALANCED = REPO / "policies/scaling/balanced.yaml"
 REPLAY_MODEL = ReplicaModel(base_ms=100.0, per_item_ms=10.0, max_batch=32)  # the README's replay figures
 EMULATED = ReplicaModel(base_ms=20.0, per_item_ms=2.0, max_batch=32)  # crds/examples/emulated-model.yaml
 CALIBRATION = OUT / "bench/calibration-emulated.json"
-TRACES = SHARED_TRACES
 CLUSTER_NAME = "bench-as"
 NS = "default"
 # the demo's settings for the emulated model (hack/demo): SLO, capacity prior, warm-up

@@ -160,7 +160,7 @@ def _one(out: Path, name: str, whole: traces.Arrivals, factor: float, cold: floa
 
 
 def bench_scenarios(out: Path, seeds: int, quick: bool, routings: tuple[str, ...]) -> dict[str, Any]:
-    folder = day.find_shared_traces()
+    folder = day.find_traces()
     cap = MODEL.capacity_rps(SLO_MS)
     rows: list[dict[str, Any]] = []
     for kind in ("conv", "code"):
