@@ -1,20 +1,21 @@
 """Reads Triton replicas' own metrics endpoints (``http://POD_IP:8002/metrics``) directly: the live
 signals' direct path, for clusters whose Prometheus scrapes too seldom for a 2 s window.
 
-All replicas are read concurrently, each with a short timeout; the text exposition format is parsed by
-``prometheus_client``'s parser into the same rows Prometheus' raw samples give (``scaling.samples``), time
-stamped when the answer arrived. A replica that does not answer, answers with an error or without the
+All replicas are read concurrently, each with a short timeout; the lines of the text exposition format
+that ``scaling.samples`` reads are parsed into the same rows Prometheus' raw samples give, time stamped
+when the answer arrived (names as Triton writes them: ``prometheus_client``'s parser would append
+``_total`` to counters). A replica that does not answer, answers with an error or without the
 model's counters gets its error instead of a sample: the caller falls back to Prometheus for its service.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Mapping
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from foresail.scaling.counters import PodSample
 from foresail.scaling.samples import METRIC_NAMES, Row, pod_samples
@@ -22,16 +23,34 @@ from foresail.scaling.samples import METRIC_NAMES, Row, pod_samples
 __all__ = ["ReplicaMetrics"]
 
 _WANTED = frozenset(METRIC_NAMES)
+_SAMPLE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+-?[0-9]+)?\s*")
+_LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(?:,|$)')
+_UNESCAPE = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
+
+
+def _labels(raw: str) -> dict[str, str]:
+    out, pos = {}, 0
+    while pos < len(raw):
+        m = _LABEL.match(raw, pos)
+        if m is None:
+            raise ValueError(f"bad labels {{{raw}}}")
+        out[m[1]] = re.sub(r"\\[\\\"n]", lambda e: _UNESCAPE[e[0]], m[2])
+        pos = m.end()
+    return out
 
 
 def parse(text: str, t: float) -> list[Row]:
     """The rows of Triton's metrics that ``scaling.samples`` reads, at time ``t``."""
-    return [
-        (s.name, s.labels, t, float(s.value))
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-        if s.name in _WANTED
-    ]
+    rows: list[Row] = []
+    for line in text.splitlines():
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        if name not in _WANTED:
+            continue  # comments, other metrics
+        m = _SAMPLE.fullmatch(line)
+        if m is None:
+            raise ValueError(f"bad sample line {line[:120]!r}")
+        rows.append((name, _labels(m[2] or ""), t, float(m[3])))  # float() reads Nan, +Inf
+    return rows
 
 
 class ReplicaMetrics:

@@ -281,7 +281,8 @@ class WarmupManager:
                 raise WarmupFailed(Reason.WARMUP_TIMEOUT, f"model {model} not ready within {timeout_s}s")
             await asyncio.sleep(0.5)
 
-    async def _apply_queue_policy(self, replica: TritonReplica, model: str, raw: str, deadline: float, timeout_s: int) -> None:
+    @staticmethod
+    async def _apply_queue_policy(replica: TritonReplica, model: str, raw: str, deadline: float, timeout_s: int) -> None:
         """Load the model again with spec.triton.queuePolicy (the pod's annotation) before it serves."""
         try:
             policy = QueuePolicy.model_validate_json(raw)
@@ -293,7 +294,7 @@ class WarmupManager:
         wanted = want["dynamic_batching"]["default_queue_policy"]
         try:
             await replica.load(model, want)
-            await self._model_ready(replica, model, deadline, timeout_s)
+            await WarmupManager._model_ready(replica, model, deadline, timeout_s)
             got = (await replica.config(model)).get("dynamic_batching", {}).get("default_queue_policy", {})
         except WarmupFailed:
             raise
