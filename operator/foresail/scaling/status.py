@@ -113,7 +113,7 @@ def autoscaler_status(
     out = list(conds)
     announce: str | None = None
     if d.signals_ok:
-        msg = "queue depth, p99 and arrival rate are fresh"
+        msg = f"Triton's counters from {signals.source or 'nowhere'} are complete and fresh"
         out = set_condition(out, ConditionType.METRICS_AVAILABLE, True, Reason.METRICS_OK, msg, gen, t)
     else:
         msg = "; ".join(signals.errors)[:500] or "metrics unavailable"
