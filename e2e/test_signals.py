@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import yaml
 
+from e2e.conftest import SYSTEM_NS, helm
 from e2e.helpers import Kube, http_in_cluster, prom_query, wait_for
 from foresail.api.objects import parse_rfc3339, pod_is_ready
 from foresail.clients.prometheus import CounterRead, MetricsError, PromClient
@@ -257,3 +258,34 @@ def test_the_bounded_queue_rejects_counts_and_drains(operator: Kube, namespace: 
         lambda: (o := _observed(operator, namespace, "bq")).get("queueDepth") == 0 and _window(o, 2)["arrivalRps"] == 0,
         timeout=60,
     )
+
+
+def test_direct_reads_of_the_replicas_when_the_operator_is_set_to(operator: Kube, namespace: str) -> None:
+    """metrics.source=direct: the operator reads the serving replicas' own endpoints every second, and
+    status says so; back to Prometheus afterwards (the session's operator is shared)."""
+    def source(value: str) -> None:
+        out = helm(operator.cluster, "upgrade", "foresail", str(REPO / "charts/foresail"), "-n", SYSTEM_NS, "--reuse-values",
+                   f"--set=metrics.source={value}", "--wait", "--timeout=180s")  # fmt: skip
+        assert out.returncode == 0, out.stderr
+
+    operator.kubectl("apply", "-n", namespace, "-f", str(REPO / "crds/examples/emulated-model.yaml"))
+    operator.create(_isvc("direct", 1), namespace)
+    _serving(operator, namespace, "direct", 1)
+    wait_for("signals from Prometheus first", lambda: _observed(operator, namespace, "direct").get("source") == "Prometheus", timeout=60)
+    source("direct")
+    try:
+        out = Path(tempfile.mkdtemp(prefix="direct-")) / "requests.csv"
+        gen = _load(operator.cluster, f"{namespace}/direct", 20, 40, out)
+
+        def direct_with_traffic() -> dict[str, Any] | None:
+            obs = _observed(operator, namespace, "direct")
+            ok = obs.get("source") == "Direct" and not obs.get("note") and obs.get("windows") and _window(obs, 10)["completionRps"] > 10
+            return obs if ok else None
+
+        obs = wait_for("signals from the replica's own endpoint, with the load in them", direct_with_traffic, timeout=120, interval=1.0)
+        print(f"\n[figure] direct: samples every {obs['sampleIntervalSeconds']} s, 10 s window {_window(obs, 10)}")
+        assert obs["sampleIntervalSeconds"] <= 2.0
+        _, err = gen.communicate(timeout=120)
+        assert gen.returncode == 0, err
+    finally:
+        source("prometheus")

@@ -105,7 +105,9 @@ class PromClient:
 
     async def counter_samples(self, seconds: float, models: Mapping[Key, str], only: Key | None = None) -> CounterRead:
         """The raw counter samples of the last ``seconds`` of the services in ``models`` (service -> its model)."""
-        data = await self._get("/api/v1/query", {"query": counters_query(max(1, math.ceil(seconds)), only)}, self.timeout)
+        span = max(1, math.ceil(seconds))
+        # a first read (a minute of history) answers with ~10x the samples of a pass's: give it more time
+        data = await self._get("/api/v1/query", {"query": counters_query(span, only)}, self.timeout * (3 if span > 15 else 1))
         rows: dict[Key, dict[str, list[Row]]] = {}
         out = CounterRead()
         try:
