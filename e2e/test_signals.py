@@ -141,12 +141,19 @@ def test_counter_reads_from_the_real_prometheus_and_triton_agree(operator: Kube,
         finally:
             await r.close()
 
-    got = _in_client_ns(operator.cluster, direct)
-    for pod in names:
-        d = got[pod]
-        assert isinstance(d, PodSample), (pod, d)
-        # idle replicas: their own endpoint and Prometheus' newest scrape read the same counters
-        assert (d.success, d.failure, d.request_us) == (samples[pod][-1].success, samples[pod][-1].failure, samples[pod][-1].request_us)
+    def agree() -> dict[str, PodSample] | None:
+        got = _in_client_ns(operator.cluster, direct)
+        prom = both_scraped() or {}
+        for pod in names:
+            d, p = got[pod], prom.get(pod, [None])[-1]
+            assert isinstance(d, PodSample), (pod, d)
+            if p is None or (d.success, d.failure, d.request_us) != (p.success, p.failure, p.request_us):
+                return None
+        return prom
+
+    # idle replicas: their own endpoints and Prometheus' newest scrape read the same counters (once the
+    # scrape after the warm-up's last request is in)
+    wait_for("the replicas' own counters and Prometheus' to agree", agree, timeout=30, interval=1.0)
 
 
 def test_observed_signals_match_the_load_generator_and_leave_the_warm_up_out(operator: Kube, namespace: str) -> None:
