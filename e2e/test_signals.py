@@ -141,7 +141,7 @@ def test_counter_reads_from_the_real_prometheus_and_triton_agree(operator: Kube,
         finally:
             await r.close()
 
-    def agree() -> dict[str, PodSample] | None:
+    def agree() -> dict[str, list[PodSample]] | None:
         got = _in_client_ns(operator.cluster, direct)
         prom = both_scraped() or {}
         for pod in names:
