@@ -225,6 +225,7 @@ def test_the_bounded_queue_rejects_counts_and_drains(operator: Kube, namespace: 
     assert policy["timeout_action"] == "REJECT" and int(policy["default_timeout_microseconds"]) == 500_000, policy
 
     out = Path(tempfile.mkdtemp(prefix="queue-")) / "requests.csv"
+    started = time.time()
     gen = _load(operator.cluster, f"{namespace}/bq", 150, 40, out)
     seen: list[dict[str, Any]] = []
 
@@ -232,11 +233,12 @@ def test_the_bounded_queue_rejects_counts_and_drains(operator: Kube, namespace: 
         obs = _observed(operator, namespace, "bq")
         if obs.get("windows"):
             seen.append(obs)
-            if _window(obs, 10)["rejectionRps"] > 20:
+            # the whole 10 s window inside the overload (the load generator starts in a few seconds)
+            if _window(obs, 10)["rejectionRps"] > 20 and parse_rfc3339(obs["time"]) >= started + 16:
                 return obs
         return None
 
-    hot = wait_for("rejections in the operator's 10 s window", rejecting, timeout=60, interval=1.0)
+    hot = wait_for("rejections over the operator's 10 s window", rejecting, timeout=60, interval=1.0)
     _, err = gen.communicate(timeout=120)
     assert gen.returncode == 0, err
     req = Requests.read(out)
@@ -244,11 +246,15 @@ def test_the_bounded_queue_rejects_counts_and_drains(operator: Kube, namespace: 
     others = {s for s, r in zip(req.status, rejected, strict=True) if s != "ok" and not r}
     assert rejected.sum() > 0 and not others, others
 
-    def counted() -> float | None:
-        r = prom_query(operator.cluster, f'sum(nv_inference_request_failure{{namespace="{namespace}", reason="REJECTED"}})')
-        return float(r[0]["value"][1]) if r and float(r[0]["value"][1]) == rejected.sum() else None
+    triton: dict[str, float] = {}
+
+    def counted() -> bool:
+        for r in prom_query(operator.cluster, f'sum by (reason) (nv_inference_request_failure{{namespace="{namespace}"}})'):
+            triton[r["metric"]["reason"]] = float(r["value"][1])
+        return bool(triton.get("REJECTED") == rejected.sum())
 
     wait_for(f"Triton's REJECTED counter at the load generator's {int(rejected.sum())} time-outs", counted, timeout=30)
+    assert sum(triton.values()) == rejected.sum(), triton
     t = parse_rfc3339(hot["time"])
     w = _window(hot, 10)
     sent = req.sent_in(t - 11, t - 1) / 10
