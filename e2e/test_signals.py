@@ -254,8 +254,9 @@ def test_the_bounded_queue_rejects_counts_and_drains(operator: Kube, namespace: 
             triton[r["metric"]["reason"]] = float(r["value"][1])
         return n <= triton.get("REJECTED", 0.0) <= n * 1.005 + 1
 
-    # every time-out the load generator got is one in Triton's REJECTED counter (measured: equal, or one
-    # more in Triton once in 2,500, a request answered and timed out at the same instant)
+    # every time-out the load generator got is one in Triton's REJECTED counter (measured: equal in three
+    # runs against a local tritonserver; one more in Triton's count, of ~2,500, in some cluster runs: cause
+    # not found, hence the tolerance of one in 200)
     try:
         wait_for(f"Triton's REJECTED counter at the load generator's {n} time-outs", counted, timeout=30)
     except AssertionError as e:
@@ -293,15 +294,22 @@ def test_direct_reads_of_the_replicas_when_the_operator_is_set_to(operator: Kube
     wait_for("signals from Prometheus first", lambda: _observed(operator, namespace, "direct").get("source") == "Prometheus", timeout=60)
     source("direct")
     try:
+        # the new operator replicas take over once the old leader's lease lapses
+        wait_for("signals from the replica's own endpoint", lambda: _observed(operator, namespace, "direct").get("source") == "Direct", timeout=90)
         out = Path(tempfile.mkdtemp(prefix="direct-")) / "requests.csv"
-        gen = _load(operator.cluster, f"{namespace}/direct", 20, 40, out)
+        gen = _load(operator.cluster, f"{namespace}/direct", 20, 60, out)
+        seen: list[dict[str, Any]] = []
 
         def direct_with_traffic() -> dict[str, Any] | None:
-            obs = _observed(operator, namespace, "direct")
+            seen.append(obs := _observed(operator, namespace, "direct"))
             ok = obs.get("source") == "Direct" and not obs.get("note") and obs.get("windows") and _window(obs, 10)["completionRps"] > 10
             return obs if ok else None
 
-        obs = wait_for("signals from the replica's own endpoint, with the load in them", direct_with_traffic, timeout=120, interval=1.0)
+        try:
+            obs = wait_for("the load in the direct signals", direct_with_traffic, timeout=60, interval=1.0)
+        except AssertionError as e:
+            gen.kill()
+            raise AssertionError(f"{e}; observed: {seen[-3:]}; load generator: {gen.communicate()}") from None
         print(f"\n[figure] direct: samples every {obs['sampleIntervalSeconds']} s, 10 s window {_window(obs, 10)}")
         assert obs["sampleIntervalSeconds"] <= 2.0
         _, err = gen.communicate(timeout=120)

@@ -59,7 +59,7 @@ def test_the_recommendation_and_the_observed_signals() -> None:
     }  # fmt: skip
     window = {"arrivalRps": 30.0, "completionRps": 30.0, "rejectionRps": 0.0, "queueGrowthRps": 0.0, "meanQueueWaitMs": 2.0, "meanLatencyMs": 20.0, "p99Ms": 50.0}
     assert patch["observed"] == {
-        "time": "2027-01-15T08:00:00Z", "source": "Prometheus", "ageSeconds": 1.0, "sampleIntervalSeconds": 1.0,
+        "time": "2027-01-15T08:00:00Z", "source": "Prometheus", "note": None, "ageSeconds": 1.0, "sampleIntervalSeconds": 1.0,
         "arrivalRps": 30.0, "queueDepth": 0.0, "inFlight": 1.0, "p99Ms": 50.0, "servingReplicas": 2, "p99Replicas": 2,
         "windows": [{"seconds": w, **window} for w in (2.0, 10.0, 60.0)],
     }  # fmt: skip
@@ -114,4 +114,5 @@ def test_observed_says_where_the_signals_came_from(name: str, signals: ServiceSi
     for k, v in want.items():
         assert got.get(k) == v, (name, got)
     if signals.fleet is None:
-        assert "source" not in got and "arrivalRps" not in got, name
+        assert got["source"] is None and got["arrivalRps"] is None, name
+    assert set(got) == set(observed_status(measured(1.0, 0.0, 1.0), NOW)), "every field, null when it does not hold"

@@ -66,7 +66,8 @@ def _r(x: float | None, digits: int = 3) -> float | None:
 
 
 def observed_status(signals: ServiceSignals, now: float) -> dict[str, Any]:
-    """``status.observed``: the live signals (every window), their source and freshness."""
+    """``status.observed``: the live signals (every window), their source and freshness; every field, so
+    that a merge patch clears the figures (and the note) of an earlier pass that no longer hold."""
     f = signals.fleet
     obs = ObservedMetrics(
         time=format_rfc3339(now),
@@ -94,7 +95,7 @@ def observed_status(signals: ServiceSignals, now: float) -> dict[str, Any]:
             )
             for w in f.windows
         ]
-    return obs.model_dump(by_alias=True, exclude_none=True)
+    return obs.model_dump(by_alias=True)  # None as null: the merge patch removes what no longer holds
 
 
 def autoscaler_status(
