@@ -29,6 +29,10 @@ INVALID: list[tuple[str, str, Any, str]] = [
     ("unknown field", "spec.replicas", 3, "replicas"),
     ("bad policy name", "spec.scaling.policyRef", "Not_A_Name", "policyRef"),
     ("panic window beyond stable", "spec.scaling.overrides", {"panicWindowSeconds": 601}, "panicWindowSeconds"),
+    ("queue policy without a timeout", "spec.triton.queuePolicy", {"maxQueueSize": 10}, "timeoutMs"),
+    ("queue time-out of 0", "spec.triton.queuePolicy", {"timeoutMs": 0}, "timeoutMs"),
+    ("queue of 0", "spec.triton.queuePolicy", {"timeoutMs": 100, "maxQueueSize": 0}, "maxQueueSize"),
+    ("queue policy: unknown field", "spec.triton.queuePolicy", {"timeoutMs": 100, "action": "DELAY"}, "action"),
 ]
 
 

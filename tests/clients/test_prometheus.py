@@ -1,4 +1,5 @@
-"""The Prometheus client against httpx.MockTransport: every bad-result rule, named."""
+"""The Prometheus client against httpx.MockTransport: the counters query's answer shapes, the errors
+that fail a pass and those of one service, and the arrival-rate history."""
 
 from __future__ import annotations
 
@@ -10,125 +11,119 @@ import httpx
 import pytest
 
 from foresail.clients.history import arrivals_from_prometheus, parse_since
-from foresail.clients.prometheus import DEFAULT_QUERIES, PromClient
-from tests.fakes.prometheus import answer
-from tests.fakes.prometheus import series as fake_series
+from foresail.clients.prometheus import CounterRead, MetricsError, PromClient, counters_query
+from foresail.scaling.counters import PodSample
+from tests.fakes.counters import steady
+from tests.fakes.prometheus import answer, matrix
 
-NOW = 1_000_000.0
+NOW = 1_000.0
 KEY = ("team-a", "resnet")
+MODELS = {KEY: "resnet"}
 
 
-def series(value: str, ns: str = "team-a", svc: str = "resnet", ts: float = NOW) -> dict[str, Any]:
-    return fake_series(value, ns, svc, ts)
-
-
-GOOD = {"arrival": [series("12.5")], "queue": [series("3")], "p99": [series("80")], "freshness": [series(str(NOW - 2))]}
-
-
-def snap(transport: httpx.MockTransport) -> tuple[dict[Any, Any], list[str]]:
-    async def go() -> tuple[dict[Any, Any], list[str]]:
+def read(transport: httpx.MockTransport, seconds: float = 75, models: dict[Any, str] | None = None) -> CounterRead:
+    async def go() -> CounterRead:
         c = PromClient("http://prom", transport=transport)
         try:
-            return await c.snapshot(NOW)
+            return await c.counter_samples(seconds, MODELS if models is None else models)
         finally:
             await c.close()
 
     return asyncio.run(go())
 
 
-def test_good_results_join_per_service() -> None:
-    out, errs = snap(answer(GOOD))
-    assert errs == []
-    m = out[KEY]
-    assert m.ok
-    assert (m.arrival_rps, m.queue, m.p99_ms, m.sample_age_s) == (12.5, 3.0, 80.0, 2.0)
+def test_raw_samples_become_each_replicas_samples() -> None:
+    a, b = steady(NOW - 5, NOW, 10, pending=2, executing=1), steady(NOW - 3, NOW, 20)
+    got = read(answer(matrix({("team-a", "resnet", "a"): a, ("team-a", "resnet", "b"): b})))
+    assert got.errors == {}
+    assert got.samples[KEY] == {"a": a, "b": b}  # failures summed over reasons, compute over phases
+
+
+def test_one_query_for_every_service_and_replica() -> None:
+    seen: list[httpx.Request] = []
+    replicas = {("ns", f"s{i}", f"s{i}-{j}"): steady(NOW - 2, NOW, 1) for i in range(100) for j in range(3)}
+    got = read(answer(matrix(replicas), seen=seen), seconds=7.2, models={("ns", f"s{i}"): "resnet" for i in range(100)})
+    assert len(got.samples) == 100 and all(len(p) == 3 for p in got.samples.values())
+    (req,) = seen
+    assert req.url.params["query"] == counters_query(8)
+    assert req.url.params["query"].endswith("[8s]")
+
+
+def test_the_query_selects_the_counters_gauge_and_summary_quantiles() -> None:
+    q = counters_query(75)
+    for name in ("request_success", "request_failure", "queue_duration_us", "pending_request_count", "request_summary_us"):
+        assert name in q
+    assert 'foresail_dev_inferenceservice!=""' in q and 'quantile=~"0.5|0.9|0.95|0.99|0.999|"' in q
+    assert 'namespace="team-a", foresail_dev_inferenceservice="resnet"' in counters_query(75, only=KEY)
 
 
 @pytest.mark.parametrize(
-    ("name", "override", "error"),
+    ("name", "models", "want"),
     [
-        ("empty p99", {"p99": []}, "p99: no series"),
-        ("NaN queue", {"queue": [series("NaN")]}, "queue: not a finite number"),
-        ("+Inf p99", {"p99": [series("+Inf")]}, "p99: not a finite number"),
-        ("multi-series arrival", {"arrival": [series("1"), series("2")]}, "arrival: multiple series (2)"),
-        ("stale samples", {"freshness": [series(str(NOW - 120))]}, "stale: newest sample 120s old"),
+        ("samples of another model are dropped", {KEY: "other"}, {KEY: {"a": []}}),
+        ("services not asked for are dropped", {("team-b", "x"): "resnet"}, {}),
     ],
 )
-def test_bad_results_are_errors(name: str, override: dict[str, Any], error: str) -> None:
-    out, _ = snap(answer({**GOOD, **override}))
-    m = out[KEY]
-    assert not m.ok, name
-    assert any(error in e for e in m.errors), (name, m.errors)
+def test_filters(name: str, models: dict[Any, str], want: dict[Any, Any]) -> None:
+    got = read(answer(matrix({("team-a", "resnet", "a"): steady(NOW - 2, NOW, 1)})), models=models)
+    assert got.samples == want, name
 
 
-def test_nan_p99_without_traffic_means_no_pressure() -> None:
-    out, _ = snap(answer({**GOOD, "arrival": [series("0")], "p99": [series("NaN")]}))
-    assert out[KEY].ok
-    assert out[KEY].p99_ms == 0.0
+def test_a_series_without_a_pod_label_is_an_error_of_its_service() -> None:
+    got = read(answer(matrix({("team-a", "resnet", "a"): steady(NOW - 2, NOW, 1)}, pod_label=False)))
+    assert got.samples == {}
+    assert got.errors[KEY] == ["series without a pod label: the scrape config must set namespace, pod and foresail_dev_inferenceservice"]
 
 
-def test_nan_p99_with_traffic_is_an_error() -> None:
-    out, _ = snap(answer({**GOOD, "p99": [series("NaN")]}))
-    assert not out[KEY].ok
+def test_a_scrape_missing_a_counter_is_no_sample_and_nan_is_read() -> None:
+    res = matrix({("team-a", "resnet", "a"): steady(NOW - 2, NOW, 1)})
+    for item in res:
+        if item["metric"]["__name__"] == "nv_inference_pending_request_count":
+            item["values"] = item["values"][1:]  # the first scrape lacks the gauge
+        if item["metric"]["__name__"] == "nv_inference_request_success":
+            item["values"][-1][1] = "NaN"
+    got = read(answer(res)).samples[KEY]["a"]
+    assert [s.t for s in got] == [NOW - 1, NOW]
+    assert got[-1].bad_value() == "success = nan"
 
 
 @pytest.mark.parametrize(
-    ("name", "status", "raw"),
+    ("name", "status", "raw", "error"),
     [
-        ("HTTP 500", 500, "boom"),
-        ("not JSON", 200, "<html>"),
-        ("error status", 200, json.dumps({"status": "error", "errorType": "bad_data", "error": "parse error"})),
+        ("HTTP 500", 500, "boom", "HTTP 500"),
+        ("not JSON", 200, "<html>", "malformed answer"),
+        ("error status", 200, json.dumps({"status": "error", "errorType": "bad_data", "error": "parse error"}), "bad_data: parse error"),
+        ("a vector, not a matrix", 200, json.dumps({"status": "success", "data": {"resultType": "vector", "result": []}}), "expected a matrix"),
+        ("a sample that is not a pair", 200, json.dumps({"status": "success", "data": {"resultType": "matrix", "result": [{"metric": {"namespace": "team-a", "foresail_dev_inferenceservice": "resnet", "pod": "a", "__name__": "x"}, "values": [[1]]}]}}), "malformed answer"),
     ],
-)
-def test_failed_queries_fail_every_service(name: str, status: int, raw: str) -> None:
-    out, errs = snap(answer(GOOD, status=status, raw=raw))
-    assert out == {}, name
-    assert len(errs) == len(DEFAULT_QUERIES), errs
+)  # fmt: skip
+def test_a_failed_query_fails_the_pass(name: str, status: int, raw: str, error: str) -> None:
+    with pytest.raises(MetricsError, match=error):
+        read(answer(status=status, raw=raw))
 
 
-def test_a_slow_query_times_out_without_stalling_the_others() -> None:
-    good = answer(GOOD)
-
+def test_a_slow_query_times_out() -> None:
     async def handler(req: httpx.Request) -> httpx.Response:
-        if "quantile" in req.url.params["query"]:
-            await asyncio.sleep(5)
-        return await good.handle_async_request(req)
+        await asyncio.sleep(5)
+        return httpx.Response(200)
 
-    async def go() -> tuple[dict[Any, Any], list[str], float]:
+    async def go() -> float:
         c = PromClient("http://prom", timeout=0.2, transport=httpx.MockTransport(handler))
         t0 = asyncio.get_running_loop().time()
         try:
-            out, errs = await c.snapshot(NOW)
+            with pytest.raises(MetricsError, match="TimeoutError"):
+                await c.counter_samples(10, MODELS)
         finally:
             await c.close()
-        return out, errs, asyncio.get_running_loop().time() - t0
+        return asyncio.get_running_loop().time() - t0
 
-    out, errs, took = asyncio.run(go())
-    assert took < 1.0
-    assert any(e.startswith("p99:") for e in errs)
-    assert out[KEY].arrival_rps == 12.5
-    assert not out[KEY].ok
-
-
-def test_one_query_per_metric_whatever_the_number_of_services() -> None:
-    many = {k: [series(v[0]["value"][1], svc=f"s{i}") for i in range(200)] for k, v in GOOD.items()}
-
-    async def go() -> int:
-        c = PromClient("http://prom", transport=answer(many))
-        try:
-            out, _ = await c.snapshot(NOW)
-            assert len(out) == 200
-            return c.queries_run
-        finally:
-            await c.close()
-
-    assert asyncio.run(go()) == len(DEFAULT_QUERIES)
+    assert asyncio.run(go()) < 1.0
 
 
 def test_arrival_history_for_the_forecaster() -> None:
     def handler(req: httpx.Request) -> httpx.Response:
         assert req.url.path == "/api/v1/query_range"
-        assert 'foresail_dev_inferenceservice="resnet", namespace="team-a"' in req.url.params["query"]
+        assert 'namespace="team-a", foresail_dev_inferenceservice="resnet"' in req.url.params["query"]
         body = {"status": "success", "data": {"resultType": "matrix", "result": [{"metric": {}, "values": [[1, "2"], [2, "NaN"], [3, "4"]]}]}}
         return httpx.Response(200, text=json.dumps(body))
 
@@ -140,27 +135,6 @@ def test_arrival_history_for_the_forecaster() -> None:
             await c.close()
 
     assert asyncio.run(go()) == [(1.0, 2.0), (3.0, 4.0)]
-
-
-def test_snapshot_of_one_service_filters_every_query() -> None:
-    seen: list[str] = []
-    inner = answer(GOOD)
-
-    def handler(req: httpx.Request) -> httpx.Response:
-        seen.append(req.url.params["query"])
-        return inner.handle_request(req)
-
-    async def go() -> dict[Any, Any]:
-        c = PromClient("http://prom", transport=httpx.MockTransport(handler))
-        try:
-            out, _ = await c.snapshot(NOW, only=KEY)
-            return out
-        finally:
-            await c.close()
-
-    assert asyncio.run(go())[KEY].ok
-    assert len(seen) == len(DEFAULT_QUERIES)
-    assert all('foresail_dev_inferenceservice="resnet", namespace="team-a"' in q for q in seen)
 
 
 @pytest.mark.parametrize(
@@ -179,7 +153,7 @@ def test_replay_history_is_one_range_query_of_the_same_rate(name: str, since: st
     assert len(arr.times) > 0, name
     (req,) = seen
     assert req.url.path == "/api/v1/query_range"
-    assert 'foresail_dev_inferenceservice="resnet", namespace="team-a"}[1m]' in req.url.params["query"]
+    assert 'namespace="team-a", foresail_dev_inferenceservice="resnet"}[1m]' in req.url.params["query"]
     assert float(req.url.params["step"]) == step
     assert float(req.url.params["end"]) - float(req.url.params["start"]) == parse_since(since)
 
@@ -188,3 +162,8 @@ def test_replay_history_is_one_range_query_of_the_same_rate(name: str, since: st
 def test_replay_history_refuses_bad_arguments(name: str, service: str, since: str) -> None:
     with pytest.raises(ValueError, match=r"--service|--since"):
         arrivals_from_prometheus("http://prom", service, since)
+
+
+def test_samples_equal_after_the_round_trip() -> None:
+    s = PodSample(1.0, 2, 3, 4, 5, 6, 7, (1.0, 2.0, 3.0, 4.0, 5.0))
+    assert read(answer(matrix({("team-a", "resnet", "a"): [s]}))).samples[KEY]["a"] == [s]

@@ -33,7 +33,10 @@ def deployment(name: str = "resnet", ns: str = "team-a", replicas: int = 1) -> d
 
 
 def pod(service: str, ns: str, i: int, warm: bool = True, node: str | None = "n1", started: str = "2027-01-01T00:00:00Z") -> dict[str, Any]:
-    conds = [{"type": "Ready", "status": str(warm)}, {"type": "foresail.dev/warm", "status": str(warm)}]
+    conds = [
+        {"type": "Ready", "status": str(warm), "lastTransitionTime": started},
+        {"type": "foresail.dev/warm", "status": str(warm), "lastTransitionTime": started},
+    ]
     return {
         "apiVersion": "v1",
         "kind": "Pod",

@@ -11,18 +11,13 @@ from foresail.clients.prometheus import PromClient
 from foresail.controllers.autoscaler import Autoscaler
 from tests.controllers.objects import NOW, deployment, isvc, namespace, node, pod, policy, tenant
 from tests.fakes.apiserver import FakeApiServer
-from tests.fakes.prometheus import answer, series
+from tests.fakes.counters import steady
+from tests.fakes.prometheus import answer, matrix
 
 
 def signals(rps: float, svc: str = "resnet", p99: float = 90.0) -> httpx.MockTransport:
-    return answer(
-        {
-            "arrival": [series(str(rps), svc=svc, ts=NOW)],
-            "queue": [series("0", svc=svc, ts=NOW)],
-            "p99": [series(str(p99), svc=svc, ts=NOW)],
-            "freshness": [series(str(NOW - 1), svc=svc, ts=NOW)],
-        }
-    )
+    """Prometheus' raw samples of the service's one replica serving ``rps`` for the last 75 s."""
+    return answer(matrix({("team-a", svc, f"{svc}-0"): steady(NOW - 75, NOW - 1, rps, p99_ms=p99)}, model="resnet50"))
 
 
 def service(**spec: Any) -> dict[str, Any]:

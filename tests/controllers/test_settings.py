@@ -29,6 +29,8 @@ def test_defaults_are_the_documented_ones() -> None:
         ("log level any case", {"FORESAIL_LOG_LEVEL": "debug"}, "log_level", "DEBUG"),
         ("prometheus", {"FORESAIL_PROMETHEUS_URL": "http://prom:9090"}, "prometheus_url", "http://prom:9090"),
         ("namespace from the pod", {"POD_NAMESPACE": "ops"}, "namespace", "ops"),
+        ("direct metrics", {"FORESAIL_METRICS_SOURCE": "direct"}, "metrics_source", "direct"),
+        ("stale after 30 s", {"FORESAIL_METRICS_STALE_SECONDS": "30"}, "metrics_stale_seconds", 30.0),
     ],
 )
 def test_values(name: str, env: dict[str, str], field: str, want: object) -> None:
@@ -46,6 +48,8 @@ def test_values(name: str, env: dict[str, str], field: str, want: object) -> Non
         ("not a URL", {"FORESAIL_PROMETHEUS_URL": "prom:9090"}, "FORESAIL_PROMETHEUS_URL=prom:9090: must be empty or an http"),
         ("unknown level", {"FORESAIL_LOG_LEVEL": "LOUD"}, "FORESAIL_LOG_LEVEL=LOUD: must be one of DEBUG, INFO, WARNING, ERROR"),
         ("bad namespace", {"POD_NAMESPACE": "Ops_1"}, "POD_NAMESPACE=Ops_1: must be a DNS label"),
+        ("unknown metrics source", {"FORESAIL_METRICS_SOURCE": "pushgateway"}, "FORESAIL_METRICS_SOURCE=pushgateway: must be prometheus or direct"),
+        ("stale too soon", {"FORESAIL_METRICS_STALE_SECONDS": "1"}, "FORESAIL_METRICS_STALE_SECONDS=1: must be a number in [2, 600]"),
     ],
 )
 def test_bad_values_name_the_variable_and_the_range(name: str, env: dict[str, str], message: str) -> None:
@@ -66,7 +70,10 @@ def test_the_chart_sets_every_setting_and_nothing_else() -> None:
     assert env_names == {s.env for s in SETTINGS.values()}, "deployment.yaml env and controllers/settings.py differ"
 
 
-@pytest.mark.parametrize(("values_path", "setting"), [("autoscaler.loopSeconds", "loop_seconds"), ("tenants.batchMinRuntimeSeconds", "batch_min_runtime_seconds")])
+@pytest.mark.parametrize(
+    ("values_path", "setting"),
+    [("autoscaler.loopSeconds", "loop_seconds"), ("tenants.batchMinRuntimeSeconds", "batch_min_runtime_seconds"), ("metrics.staleSeconds", "metrics_stale_seconds")],
+)
 def test_the_chart_schema_and_default_match_the_setting(values_path: str, setting: str) -> None:
     schema = json.loads((CHART / "values.schema.json").read_text())
     values = yaml.safe_load((CHART / "values.yaml").read_text())

@@ -1,33 +1,73 @@
-"""Prometheus answers for httpx.MockTransport: the autoscaler's four queries, each routed to a result list."""
+"""Prometheus answers for httpx.MockTransport: Triton's raw counter samples as the autoscaler's one
+query gets them (a matrix: every series of every replica with its scrapes), and range-query history."""
 
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
 
-__all__ = ["answer", "series"]
+from foresail.scaling.counters import PodSample
+from foresail.scaling.latency import QUANTILES
 
-_MARKS = {"arrival": "nv_inference_request_(success", "queue": "sum by", "p99": "quantile", "freshness": "timestamp("}
+__all__ = ["Replica", "answer", "matrix", "triton_series"]
 
-
-def series(value: str, ns: str = "team-a", svc: str = "resnet", ts: float = 0.0) -> dict[str, Any]:
-    """One sample of one service, labelled as the autoscaler's queries group."""
-    return {"metric": {"namespace": ns, "foresail_dev_inferenceservice": svc}, "value": [ts, value]}
+Replica = tuple[str, str, str]  # namespace, service, pod
 
 
-def answer(results: dict[str, list[dict[str, Any]]], status: int = 200, raw: str | None = None) -> httpx.MockTransport:
-    """Route each default instant query (recognised by a fragment) to its result list."""
+def triton_series(samples: Sequence[PodSample], model: str = "resnet") -> list[tuple[str, dict[str, str], list[list[Any]]]]:
+    """Triton's series of one replica, as (name, extra labels, [[t, "value"], ...]): failures split by
+    reason, the compute phases apart, the summary's quantiles, all of version "1"."""
+
+    def values(f: Any) -> list[list[Any]]:
+        return [[s.t, "NaN" if math.isnan(v := float(f(s))) else repr(v)] for s in samples]
+
+    base = {"model": model, "version": "1"}
+    out: list[tuple[str, dict[str, str], list[list[Any]]]] = [
+        ("nv_inference_request_success", base, values(lambda s: s.success)),
+        ("nv_inference_request_failure", {**base, "reason": "REJECTED"}, values(lambda s: s.failure)),
+        ("nv_inference_request_failure", {**base, "reason": "BACKEND"}, values(lambda s: 0)),
+        ("nv_inference_request_duration_us", base, values(lambda s: s.request_us)),
+        ("nv_inference_queue_duration_us", base, values(lambda s: s.queue_us)),
+        ("nv_inference_compute_input_duration_us", base, values(lambda s: 0)),
+        ("nv_inference_compute_infer_duration_us", base, values(lambda s: s.compute_us)),
+        ("nv_inference_compute_output_duration_us", base, values(lambda s: 0)),
+        ("nv_inference_pending_request_count", base, values(lambda s: s.pending)),
+    ]
+    for i, q in enumerate(QUANTILES):
+        out.append(("nv_inference_request_summary_us", {**base, "quantile": f"{q:g}"}, values(lambda s, i=i: s.quantiles_us[i])))
+    return out
+
+
+def matrix(replicas: Mapping[Replica, Sequence[PodSample]], model: str = "resnet", pod_label: bool = True) -> list[dict[str, Any]]:
+    """The matrix result of the counters query for these replicas."""
+    result = []
+    for (ns, svc, pod), samples in replicas.items():
+        for name, labels, vals in triton_series(samples, model):
+            metric = {"__name__": name, "namespace": ns, "foresail_dev_inferenceservice": svc, **labels}
+            if pod_label:
+                metric["pod"] = pod
+            result.append({"metric": metric, "values": vals})
+    return result
+
+
+def answer(
+    result: list[dict[str, Any]] | None = None,
+    status: int = 200,
+    raw: str | None = None,
+    seen: list[httpx.Request] | None = None,
+) -> httpx.MockTransport:
+    """Every instant query gets ``result`` (a matrix), every range query an empty matrix."""
 
     def handler(req: httpx.Request) -> httpx.Response:
+        if seen is not None:
+            seen.append(req)
         if raw is not None:
             return httpx.Response(status, text=raw)
-        q = req.url.params["query"]
-        name = next(n for n in ("freshness", "p99", "arrival", "queue") if _MARKS[n] in q)
-        data: dict[str, Any] = {"resultType": "vector", "result": results.get(name, [])}
-        if req.url.path.endswith("/query_range"):
-            data = {"resultType": "matrix", "result": []}
+        data = {"resultType": "matrix", "result": [] if req.url.path.endswith("/query_range") else (result or [])}
         return httpx.Response(status, text=json.dumps({"status": "success", "data": data}))
 
     return httpx.MockTransport(handler)

@@ -1,8 +1,10 @@
-"""A fake Triton HTTP server (KServe v2 protocol) for ``foresail calibrate``'s tests.
+"""A fake Triton HTTP server (KServe v2 protocol) for ``foresail calibrate``'s and the warm-up's tests,
+and Triton 2.51's metrics text.
 
 One model ``m`` with an FP32 input of 4 values per item and dynamic batching up to ``max_batch``; an
 inference takes ``base_ms + per_item_ms x batch``, one at a time (like one GPU), so throughput
-saturates with concurrency as a real replica's does.
+saturates with concurrency as a real replica's does. The model can be loaded again with a config
+override (explicit model control): its config then reads as loaded (``loads`` records them).
 """
 
 from __future__ import annotations
@@ -15,12 +17,65 @@ from typing import Any
 
 from tests.fakes.http import send_json
 
-__all__ = ["FakeTriton"]
+__all__ = ["FakeTriton", "metrics_text"]
+
+
+def metrics_text(
+    model: str = "m",
+    success: float = 0,
+    rejected: float = 0,
+    request_us: float = 0,
+    queue_us: float = 0,
+    compute_us: float = 0,
+    pending: float = 0,
+    quantiles_us: tuple[float, ...] | None = None,
+    version: str = "1",
+) -> str:
+    """One model version's lines of ``/metrics`` as Triton 2.51 writes them (NaN as ``Nan``; compute
+    split into its three phases; failures by reason); concatenate several for more models or versions."""
+    lab = f'model="{model}",version="{version}"'
+    q = quantiles_us or (float("nan"),) * 5
+    lines = [
+        "# HELP nv_inference_request_success Number of successful inference requests, all batch sizes",
+        "# TYPE nv_inference_request_success counter",
+        f"nv_inference_request_success{{{lab}}} {success:g}",
+        "# TYPE nv_inference_request_failure counter",
+        *(
+            f'nv_inference_request_failure{{model="{model}",reason="{r}",version="{version}"}} {rejected if r == "REJECTED" else 0:g}'
+            for r in ("BACKEND", "OTHER", "CANCELED", "REJECTED")
+        ),
+        "# TYPE nv_inference_count counter",
+        f"nv_inference_count{{{lab}}} {success:g}",
+        "# TYPE nv_inference_request_duration_us counter",
+        f"nv_inference_request_duration_us{{{lab}}} {request_us:g}",
+        "# TYPE nv_inference_queue_duration_us counter",
+        f"nv_inference_queue_duration_us{{{lab}}} {queue_us:g}",
+        "# TYPE nv_inference_compute_input_duration_us counter",
+        f"nv_inference_compute_input_duration_us{{{lab}}} 0",
+        "# TYPE nv_inference_compute_infer_duration_us counter",
+        f"nv_inference_compute_infer_duration_us{{{lab}}} {compute_us:g}",
+        "# TYPE nv_inference_compute_output_duration_us counter",
+        f"nv_inference_compute_output_duration_us{{{lab}}} 0",
+        "# TYPE nv_inference_pending_request_count gauge",
+        f"nv_inference_pending_request_count{{{lab}}} {pending:g}",
+        "# TYPE nv_inference_request_summary_us summary",
+        f"nv_inference_request_summary_us_count{{{lab}}} {success:g}",
+        f"nv_inference_request_summary_us_sum{{{lab}}} {request_us:g}",
+        *(
+            f'nv_inference_request_summary_us{{{lab},quantile="{qq}"}} {"Nan" if v != v else f"{v:g}"}'
+            for qq, v in zip(("0.5", "0.9", "0.95", "0.99", "0.999"), q, strict=True)
+        ),
+    ]
+    return "\n".join(lines) + "\n"
 
 
 class FakeTriton:
-    def __init__(self, base_ms: float = 2.0, per_item_ms: float = 0.5, max_batch: int = 8) -> None:
+    def __init__(self, base_ms: float = 2.0, per_item_ms: float = 0.5, max_batch: int = 8, dynamic_batching: bool = True) -> None:
         self.requests = 0
+        self.loads: list[dict[str, Any]] = []
+        self.config: dict[str, Any] = {"name": "m", "max_batch_size": max_batch}
+        if dynamic_batching:
+            self.config["dynamic_batching"] = {"max_queue_delay_microseconds": 100}
         gpu = threading.Lock()
         server = self
 
@@ -41,12 +96,20 @@ class FakeTriton:
                         "outputs": [{"name": "OUTPUT", "datatype": "FP32", "shape": [-1, 1]}],
                     })  # fmt: skip
                 elif self.path == "/v2/models/m/config":
-                    self._send(200, {"name": "m", "max_batch_size": max_batch})
+                    self._send(200, server.config)
+                elif self.path == "/v2/models/m/ready":
+                    self._send(200, {})
                 else:
                     self._send(404, {"error": f"unknown path {self.path}"})
 
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.path == "/v2/repository/models/m/load":
+                    override = json.loads(json.loads(raw)["parameters"]["config"])
+                    server.loads.append(override)
+                    server.config = override
+                    self._send(200, {})
+                    return
                 if self.path != "/v2/models/m/infer":
                     self._send(404, {"error": f"Request for unknown model: {self.path}"})
                     return

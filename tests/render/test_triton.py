@@ -6,8 +6,16 @@ from typing import Any
 
 import pytest
 
+from foresail.api.inferenceservice import QueuePolicy
 from foresail.api.objects import LABEL_ISVC, WARM_GATE
-from foresail.render.triton import render_children, render_deployment, render_pdb, render_service
+from foresail.render.triton import (
+    QUEUE_POLICY_ANNOTATION,
+    render_children,
+    render_deployment,
+    render_pdb,
+    render_service,
+    with_queue_policy,
+)
 from tests.builders import IsvcBuilder
 
 
@@ -78,3 +86,27 @@ def test_service_and_pdb_select_the_replicas() -> None:
 
 def test_rendering_is_deterministic() -> None:
     assert render_children(IsvcBuilder().build()) == render_children(IsvcBuilder().build())
+
+
+def test_the_queue_policy_travels_on_the_pod_template() -> None:
+    plain = render_deployment(IsvcBuilder().build())["spec"]["template"]["metadata"]["annotations"]
+    assert QUEUE_POLICY_ANNOTATION not in plain
+    isvc = IsvcBuilder().set("spec.triton.queuePolicy", {"timeoutMs": 250}).build()
+    ann = render_deployment(isvc)["spec"]["template"]["metadata"]["annotations"]
+    assert ann[QUEUE_POLICY_ANNOTATION] == '{"timeoutMs":250}', "a change rolls the replicas; each applies its own"
+
+
+@pytest.mark.parametrize(
+    ("name", "policy", "want"),
+    [
+        ("time-out only", QueuePolicy.model_validate({"timeoutMs": 250}), {"timeout_action": "REJECT", "default_timeout_microseconds": 250_000, "allow_timeout_override": False}),
+        ("and a size", QueuePolicy.model_validate({"timeoutMs": 1, "maxQueueSize": 8}), {"timeout_action": "REJECT", "default_timeout_microseconds": 1000, "allow_timeout_override": False, "max_queue_size": 8}),
+    ],
+)  # fmt: skip
+def test_with_queue_policy(name: str, policy: QueuePolicy, want: dict[str, Any]) -> None:
+    config: dict[str, Any] = {"name": "m", "max_batch_size": 8, "dynamic_batching": {"max_queue_delay_microseconds": 100}}
+    out = with_queue_policy(config, policy)
+    assert out["dynamic_batching"] == {"max_queue_delay_microseconds": 100, "default_queue_policy": want}, name
+    assert "default_queue_policy" not in config["dynamic_batching"], "the model's own config is not changed"
+    with pytest.raises(ValueError, match=r"spec\.triton\.queuePolicy: model 'm' has no dynamic_batching"):
+        with_queue_policy({"name": "m", "sequence_batching": {}}, policy)

@@ -8,11 +8,13 @@ import pytest
 
 from foresail.api.inferenceservice import InferenceService
 from foresail.api.scalingpolicy import ScalingBehavior
+from foresail.scaling.counters import ServiceSignals, ServingPod
 from foresail.scaling.decide import Observation
-from foresail.scaling.observe import ServiceSignals, observe, service_settings
+from foresail.scaling.observe import observe, service_settings, serving_pods
 from tests.builders import IsvcBuilder
+from tests.fakes.counters import measured
 
-GOOD = ServiceSignals(arrival_rps=12.0, queue=3.0, p99_ms=80.0, sample_age_s=1.0)
+GOOD = measured(12.0, 3.0, 80.0)
 
 
 def pod(i: int, *, ready: bool = True, warm: bool = True, phase: str = "Running", deleting: bool = False) -> dict[str, Any]:
@@ -42,8 +44,8 @@ CASES: list[tuple[str, InferenceService, dict[str, Any], list[dict[str, Any]], S
     ("more pods than wanted (scaling down)", service(), dep(1), [pod(0), pod(1)], GOOD, Observation(12.0, 3.0, 80.0, ready=2, starting=0, current=1)),
     ("without a warm-up gate Ready pods serve", service(warmup=False), dep(2), [pod(0, warm=False), pod(1, ready=False, warm=False)], GOOD, Observation(12.0, 3.0, 80.0, ready=1, starting=1, current=2)),
     ("the measured cold start", service(cold_p90=17.0), dep(1), [pod(0)], GOOD, Observation(12.0, 3.0, 80.0, ready=1, starting=0, current=1, cold_start_s=17.0)),
-    ("bad signals are unavailable", service(), dep(1), [pod(0)], ServiceSignals(12.0, 3.0, None, 1.0, ["p99: no series"]), Observation(None, None, None, ready=1, starting=0, current=1)),
-    ("no series for the service", service(), dep(1), [pod(0)], None, Observation(None, None, None, ready=1, starting=0, current=1)),
+    ("bad signals are unavailable", service(), dep(1), [pod(0)], ServiceSignals(None, ("stale: newest sample 30s old",)), Observation(None, None, None, ready=1, starting=0, current=1)),
+    ("no signals for the service", service(), dep(1), [pod(0)], None, Observation(None, None, None, ready=1, starting=0, current=1)),
     ("a Deployment without replicas", service(), dep(None), [], GOOD, Observation(12.0, 3.0, 80.0, ready=0, starting=0, current=0)),
 ]  # fmt: skip
 
@@ -61,15 +63,36 @@ def test_observe(
     assert got == want, name
 
 
-def test_a_service_without_series_carries_the_errors_that_hit_every_service() -> None:
-    _, used = observe(service(), dep(1), [], None, ["arrival: query failed"])
-    assert used.errors == ["arrival: query failed", "no series for this service"]
+def test_a_service_without_signals_carries_the_errors_that_hit_every_service() -> None:
+    _, used = observe(service(), dep(1), [], None, ["Prometheus: query failed"])
+    assert used.errors == ("Prometheus: query failed",)
     assert not used.ok
 
 
-def test_status_names_of_the_signals_drop_what_is_not_finite() -> None:
-    s = ServiceSignals(arrival_rps=12.34567, queue=float("nan"), p99_ms=None, sample_age_s=0.5)
-    assert s.rounded() == {"arrivalRps": 12.346, "ageSeconds": 0.5}
+def timed(i: int, *, ready_at: str | None, warm_at: str | None, ip: str = "10.0.0.1", **kw: Any) -> dict[str, Any]:
+    p = pod(i, **kw)
+    for c in p["status"]["conditions"]:
+        at = ready_at if c["type"] == "Ready" else warm_at
+        if at is not None:
+            c["lastTransitionTime"] = at
+    p["status"]["podIP"] = ip
+    return p
+
+
+NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
+SERVING: list[tuple[str, list[dict[str, Any]], list[ServingPod]]] = [
+    ("serving since the later of Ready and warm", [timed(0, ready_at="2027-01-15T07:59:00Z", warm_at="2027-01-15T07:58:59Z")], [ServingPod("p0", NOW - 60, "10.0.0.1")]),
+    ("a Triton restart after warm-up: since Ready again", [timed(0, ready_at="2027-01-15T07:59:50Z", warm_at="2027-01-15T07:00:00Z")], [ServingPod("p0", NOW - 10, "10.0.0.1")]),
+    ("no transition times: from now, so nothing before counts", [timed(0, ready_at=None, warm_at=None)], [ServingPod("p0", NOW, "10.0.0.1")]),
+    ("not Ready (warming up, or its container restarting): not serving", [timed(0, ready_at="2027-01-15T07:59:00Z", warm_at=None, ready=False)], []),
+    ("terminating: not serving", [timed(0, ready_at="2027-01-15T07:59:00Z", warm_at=None, deleting=True)], []),
+    ("without a warm-up gate: Ready", [{**timed(0, ready_at="2027-01-15T07:59:30Z", warm_at=None), "status": {"phase": "Running", "podIP": "10.0.0.2", "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "2027-01-15T07:59:30Z"}]}}], [ServingPod("p0", NOW - 30, "10.0.0.2")]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "pods", "want"), SERVING, ids=[c[0] for c in SERVING])
+def test_serving_pods(name: str, pods: list[dict[str, Any]], want: list[ServingPod]) -> None:
+    assert serving_pods(pods, NOW) == want, name
 
 
 def test_service_settings_come_from_the_spec() -> None:

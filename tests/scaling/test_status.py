@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -9,14 +10,16 @@ import pytest
 from foresail.api.conditions import Condition, set_condition
 from foresail.api.inferenceservice import QuotaStatus
 from foresail.api.reasons import DecisionReason, Limit, Problem, Reason
+from foresail.scaling.counters import ServiceSignals
 from foresail.scaling.decide import Decision
-from foresail.scaling.observe import ServiceSignals
-from foresail.scaling.status import autoscaler_status, quota_condition, quota_status
+from foresail.scaling.signals import MetricsSource
+from foresail.scaling.status import autoscaler_status, observed_status, quota_condition, quota_status
+from tests.fakes.counters import measured
 
 NOW = 1_800_000_000.0
 T = datetime.fromtimestamp(NOW, UTC)
-OK = ServiceSignals(arrival_rps=30.0, queue=0.0, p99_ms=50.0, sample_age_s=1.0)
-DOWN = ServiceSignals(errors=["arrival: query failed: ConnectError"])
+OK = measured(30.0, 0.0, 50.0)
+DOWN = ServiceSignals(None, ("Prometheus: query failed: ConnectError",))
 DECIDED = Decision(3, DecisionReason.STABLE_DEMAND, "stable demand 30.0 rps / 16.0 rps per replica", True, stable_rps=30.0, capacity_rps=20.0)
 HOLDING = Decision(2, DecisionReason.METRICS_UNAVAILABLE, "holding replicas", False)
 AT_MAX = Decision(8, DecisionReason.PANIC, "panic; limited by MaxReplicas", True, panic=True, limited_by=Limit.MAX_REPLICAS)
@@ -54,7 +57,12 @@ def test_the_recommendation_and_the_observed_signals() -> None:
         "replicas": 3, "reason": "StableDemand", "message": "stable demand 30.0 rps / 16.0 rps per replica",
         "time": "2027-01-15T08:00:00Z", "panic": False, "stableRps": 30.0, "capacityRps": 20.0,
     }  # fmt: skip
-    assert patch["observed"] == {"arrivalRps": 30.0, "queueDepth": 0.0, "p99Ms": 50.0, "ageSeconds": 1.0, "time": "2027-01-15T08:00:00Z"}
+    window = {"arrivalRps": 30.0, "completionRps": 30.0, "rejectionRps": 0.0, "queueGrowthRps": 0.0, "meanQueueWaitMs": 2.0, "meanLatencyMs": 20.0, "p99Ms": 50.0}
+    assert patch["observed"] == {
+        "time": "2027-01-15T08:00:00Z", "source": "Prometheus", "note": None, "ageSeconds": 1.0, "sampleIntervalSeconds": 1.0,
+        "arrivalRps": 30.0, "queueDepth": 0.0, "inFlight": 1.0, "p99Ms": 50.0, "servingReplicas": 2, "p99Replicas": 2,
+        "windows": [{"seconds": w, **window} for w in (2.0, 10.0, 60.0)],
+    }  # fmt: skip
     assert patch["scalingState"] == {"panicUntil": None}
     assert patch["quota"] is None
 
@@ -62,9 +70,9 @@ def test_the_recommendation_and_the_observed_signals() -> None:
 @pytest.mark.parametrize(
     ("name", "before", "announce"),
     [
-        ("metrics just went away: announce", [], "arrival: query failed: ConnectError"),
+        ("metrics just went away: announce", [], "Prometheus: query failed: ConnectError"),
         ("they were already away: quiet", set_condition([], "MetricsAvailable", False, "MetricsUnavailable", "x", 1, T), None),
-        ("they were fine: announce", set_condition([], "MetricsAvailable", True, "MetricsOK", "x", 1, T), "arrival: query failed: ConnectError"),
+        ("they were fine: announce", set_condition([], "MetricsAvailable", True, "MetricsOK", "x", 1, T), "Prometheus: query failed: ConnectError"),
     ],
 )
 def test_metrics_unavailable_is_announced_once(name: str, before: list[Condition], announce: str | None) -> None:
@@ -91,3 +99,20 @@ def test_a_service_between_decisions_gets_its_grant_only() -> None:
     assert set(patch) == {"quota", "conditions"}
     assert patch["quota"]["grantedReplicas"] == 2
     assert "grants 2 of 4 replicas (1 GPU each): tenant 'a' limit of 2 reached" in patch["conditions"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("name", "signals", "want"),
+    [
+        ("direct", measured(5.0, 1.0, 9.0, source=MetricsSource.DIRECT), {"source": "Direct", "arrivalRps": 5.0}),
+        ("direct fell back", replace(measured(5.0, 1.0, 9.0), note="direct reads incomplete (a: timeout); Prometheus used"), {"source": "Prometheus", "note": "direct reads incomplete (a: timeout); Prometheus used"}),
+        ("unavailable: how old the samples are, and the replicas, no figures", ServiceSignals(None, ("stale",), sample_age_s=30.0, serving=2), {"ageSeconds": 30.0, "servingReplicas": 2, "windows": []}),
+    ],
+)  # fmt: skip
+def test_observed_says_where_the_signals_came_from(name: str, signals: ServiceSignals, want: dict[str, object]) -> None:
+    got = observed_status(signals, NOW)
+    for k, v in want.items():
+        assert got.get(k) == v, (name, got)
+    if signals.fleet is None:
+        assert got["source"] is None and got["arrivalRps"] is None, name
+    assert set(got) == set(observed_status(measured(1.0, 0.0, 1.0), NOW)), "every field, null when it does not hold"

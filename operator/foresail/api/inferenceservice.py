@@ -21,6 +21,7 @@ __all__ = [
     "ModelSpec",
     "ObservedMetrics",
     "Priority",
+    "QueuePolicy",
     "QuotaStatus",
     "Recommendation",
     "RepositorySource",
@@ -28,6 +29,7 @@ __all__ = [
     "SloSpec",
     "TritonSpec",
     "WarmupSpec",
+    "WindowObservation",
 ]
 
 DEFAULT_TRITON_IMAGE = "nvcr.io/nvidia/tritonserver:24.08-py3"
@@ -126,6 +128,29 @@ class EnvVar(SpecModel):
     value: str = Field(default="", description="Variable value.")
 
 
+class QueuePolicy(SpecModel):
+    """Triton's bounded queue: the model's ``dynamic_batching.default_queue_policy`` with ``timeout_action:
+    REJECT``, applied by the warm-up gate (the model is loaded again with it before the replica serves;
+    the model's config.pbtxt is not changed). A backlog then cannot outlive an overload."""
+
+    timeout_ms: int = Field(
+        alias="timeoutMs",
+        ge=1,
+        le=3_600_000,
+        description="A request queued longer than this is rejected (Triton counts it in nv_inference_request_failure, "
+        "reason REJECTED: a miss in every figure). Clients cannot override it.",
+    )
+    max_queue_size: int | None = Field(
+        default=None,
+        alias="maxQueueSize",
+        ge=1,
+        le=1_000_000,
+        description="Requests beyond this many queued are refused at once. Triton 2.51 does not count these refusals "
+        "in any metric, so the autoscaler cannot see them: use it only as a memory cap well above "
+        "(arrival rate x timeout); timeoutMs is the bound that is counted.",
+    )
+
+
 class TritonSpec(SpecModel):
     image: str = Field(default=DEFAULT_TRITON_IMAGE, min_length=1, description="Triton server image.")
     args: list[str] = Field(default_factory=list, description="Extra tritonserver arguments (appended).")
@@ -138,6 +163,12 @@ class TritonSpec(SpecModel):
         max_length=128,
         pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.]*$",
         description="Only nodes labelled nvidia.com/gpu.product=<this> (and the tenant quota of that product); empty = any GPU.",
+    )
+    queue_policy: QueuePolicy | None = Field(
+        default=None,
+        alias="queuePolicy",
+        description="Bound Triton's queue (rejecting what waits too long); absent: the model's own config.pbtxt decides. "
+        "The model must use dynamic batching.",
     )
 
 
@@ -257,12 +288,43 @@ class Recommendation(SpecModel):
     capacity_rps: float | None = Field(default=None, alias="capacityRps", description="Requests/s per replica within the SLO.")
 
 
+class WindowObservation(SpecModel):
+    """The live signals over one window, from the difference of Triton's counters across it."""
+
+    seconds: float = Field(description="The window: 2, 10 or 60 seconds.")
+    arrival_rps: float = Field(alias="arrivalRps", description="Requests/s that arrived: completions + failures + in-flight growth.")
+    completion_rps: float = Field(alias="completionRps", description="Requests/s completed.")
+    rejection_rps: float = Field(
+        alias="rejectionRps", description="Requests/s failed (queue time-outs of spec.triton.queuePolicy included): misses."
+    )
+    queue_growth_rps: float = Field(alias="queueGrowthRps", description="Growth of the requests in flight (queued + executing), per second.")
+    mean_queue_wait_ms: float = Field(alias="meanQueueWaitMs", description="Mean queue wait of the completions, ms.")
+    mean_latency_ms: float = Field(alias="meanLatencyMs", description="Mean latency of the completions, ms.")
+    p99_ms: float = Field(
+        alias="p99Ms",
+        description="p99 latency across the replicas warm for at least a minute, request-weighted; 0 when none completed any.",
+    )
+
+
 class ObservedMetrics(SpecModel):
-    age_seconds: float | None = Field(default=None, alias="ageSeconds", description="Age of the newest scraped sample.")
-    arrival_rps: float | None = Field(default=None, alias="arrivalRps", description="Arrival rate, requests/s.")
-    queue_depth: float | None = Field(default=None, alias="queueDepth", description="Pending requests across replicas.")
-    p99_ms: float | None = Field(default=None, alias="p99Ms", description="p99 request latency, ms.")
-    time: str | None = Field(default=None, description="When the metrics were sampled (RFC 3339).")
+    time: str | None = Field(default=None, description="When the signals were computed (RFC 3339).")
+    source: str | None = Field(
+        default=None, description="Where the counters came from: Prometheus, or Direct (the replicas' own metrics endpoints)."
+    )
+    note: str | None = Field(default=None, description="Why the direct source fell back to Prometheus, when it did.")
+    age_seconds: float | None = Field(default=None, alias="ageSeconds", description="Age of the newest sample.")
+    sample_interval_seconds: float | None = Field(
+        default=None, alias="sampleIntervalSeconds", description="Spacing of the replicas' samples (the scrape interval)."
+    )
+    arrival_rps: float | None = Field(default=None, alias="arrivalRps", description="Arrival rate over the 10 s window, requests/s.")
+    queue_depth: float | None = Field(default=None, alias="queueDepth", description="Requests queued across the serving replicas now.")
+    in_flight: float | None = Field(default=None, alias="inFlight", description="Requests queued or executing now.")
+    p99_ms: float | None = Field(default=None, alias="p99Ms", description="p99 latency over the 10 s window, ms (see windows).")
+    serving_replicas: int | None = Field(default=None, alias="servingReplicas", description="Replicas measured (serving).")
+    p99_replicas: int | None = Field(
+        default=None, alias="p99Replicas", description="Serving replicas warm for at least a minute: the ones p99 comes from."
+    )
+    windows: list[WindowObservation] = Field(default_factory=list, description="The signals over 2 s, 10 s and 60 s.")
 
 
 class ColdStartStatus(SpecModel):

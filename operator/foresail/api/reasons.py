@@ -55,6 +55,8 @@ class Reason(StrEnum):
     REPLICAS_FAILED_WARMUP = "ReplicasFailedWarmup"
     NO_FAILURES = "NoFailures"
     REPLICA_REPLACED = "ReplicaReplaced"
+    QUEUE_POLICY_FAILED = "QueuePolicyFailed"  # spec.triton.queuePolicy could not be applied to the model
+    RESTARTED = "Restarted"  # Triton restarted after its warm-up: cold again, warmed again
     # autoscaler: MetricsAvailable, ScalingActive, ScalingLimited
     METRICS_OK = "MetricsOK"
     METRICS_UNAVAILABLE = "MetricsUnavailable"

@@ -2,8 +2,9 @@
 
 Reads the service, its pods and its recent Events from the apiserver with the user's kubeconfig and
 shows what the operator decided and why: replicas, the autoscaler's recommendation (reason, stable
-demand, forecast, capacity per replica, panic), the observed signals, the tenant's grant, cold start,
-each replica's warm-up and the conditions.
+demand, forecast, capacity per replica, panic), the live signals (their source and freshness, each
+window's arrivals, completions, rejections, in-flight growth, queue wait, latency and p99), the
+tenant's grant, cold start, each replica's warm-up and the conditions.
 """
 
 from __future__ import annotations
@@ -117,12 +118,30 @@ def _decision(st: InferenceServiceStatus, now: float) -> list[str]:
         f"             stable {_num(rec.stable_rps, ' rps')}   forecast {_num(rec.forecast_rps, ' rps')}   "
         f"capacity {_num(rec.capacity_rps, ' rps/replica')}   panic {'yes' if rec.panic else 'no'}"
     )
+    return out
+
+
+def _signals(st: InferenceServiceStatus) -> list[str]:
+    """The live signals: where from, how fresh, each window, and the work in flight."""
     obs = st.observed
-    if obs is not None:
-        out.append(
-            f"Observed     arrival {_num(obs.arrival_rps, ' rps')}   queue {_num(obs.queue_depth, '', 0)}   "
-            f"p99 {_num(obs.p99_ms, ' ms')}   sample age {_num(obs.age_seconds, ' s')}"
-        )
+    if obs is None:
+        return ["Signals      none yet"]
+    source = f"from {obs.source}" if obs.source else "unavailable"
+    out = [
+        f"Signals      {source}: samples every {_num(obs.sample_interval_seconds, ' s')}, newest {_num(obs.age_seconds, ' s')} old; "
+        f"{obs.serving_replicas if obs.serving_replicas is not None else '-'} serving replicas, "
+        f"p99 from {obs.p99_replicas if obs.p99_replicas is not None else '-'} (warm for a minute)"
+    ]
+    if obs.note:
+        out.append(f"             {obs.note}")
+    if obs.windows:
+        out.append("             window  arrivals  completed  rejected  in-flight growth  queue wait  mean latency   p99")
+        for w in obs.windows:
+            out.append(
+                f"             {w.seconds:>4.0f} s  {w.arrival_rps:>8.1f}  {w.completion_rps:>9.1f}  {w.rejection_rps:>8.1f}  "
+                f"{w.queue_growth_rps:>16.1f}  {w.mean_queue_wait_ms:>7.1f} ms  {w.mean_latency_ms:>9.1f} ms  {w.p99_ms:>5.1f} ms"
+            )
+        out.append(f"             now: {_num(obs.queue_depth, '', 0)} queued, {_num(obs.in_flight, '', 1)} in flight (queued + executing); rates in requests/s")
     return out
 
 
@@ -187,6 +206,7 @@ def render_status(isvc: Mapping[str, Any], pods: Sequence[Mapping[str, Any]], ev
         f"Replicas     desired {st.desired_replicas}   existing {st.replicas}   ready {st.ready_replicas}   "
         f"warm {st.warm_replicas}   starting {st.starting_replicas}",
         *_decision(st, now),
+        *_signals(st),
         _quota(st),
         *_warmup(st, pods),
         *_conditions(st, now),

@@ -1,57 +1,72 @@
-"""The one Prometheus client (async httpx): the autoscaler's signals, the forecaster's and replay's history.
+"""The one Prometheus client (async httpx): Triton's raw counters for the live signals, and the
+arrival-rate history for the forecaster and replay.
 
-Each pass of the autoscaler loop runs the same four instant queries for *all* services at once, grouped by ``namespace`` and
-``foresail_dev_inferenceservice``; their results are joined per service. The policy for bad results,
-stated once (KEDA's lesson):
+**Counters** (``counter_samples``): one instant query per autoscaler pass for *all* services, a range
+selector over Triton's counters, queue gauge and latency-summary quantiles::
 
-* a service with no series in a query: that metric is missing (``no series``);
-* NaN or +/-Inf: an error (``not a finite number``) - except the p99 of a service whose arrival rate
-  is exactly 0: Triton's summary quantiles are NaN when nothing was served, which means "no latency
-  pressure", so p99 counts as 0 there;
-* more than one series for one service: an error (``multiple series``; the grouping was broken);
-* the newest scraped sample older than ``stale_after`` seconds: stale (``stale``);
-* an HTTP error, a timeout or a malformed answer: every service's signals are unavailable this pass.
+    {__name__=~"nv_inference_(request_success|...)", foresail_dev_inferenceservice!="", quantile=~"0.5|...|"}[Ns]
 
-Staleness is judged here and only here (``stale_after``): a stale service reaches the decision as
-one whose signals are unavailable. Every query has its own timeout, and all run concurrently, so one
-slow query cannot stall the loop. ``arrival_history`` is the range query of the same arrival rate.
+It returns Prometheus' raw samples (every scrape, with its timestamp) of the last N seconds, grouped by
+``namespace``, ``foresail_dev_inferenceservice`` and ``pod`` (the labels the scrape config must attach);
+the operator asks for the time since its last read plus a margin, so it sees every scrape once and keeps
+the windows itself (``scaling.counters``): the same code then serves the replicas' own endpoints, and
+replicas that warmed recently can be told apart (only the operator knows when a pod warmed). One query,
+however many services and replicas; samples of a model other than the service's are dropped.
+
+An HTTP error, a timeout or a malformed answer raises ``MetricsError``: every service's signals are then
+unavailable this pass. A series without a ``pod`` label is an error of its service (the scrape config
+is wrong). Missing, partial or stale series are judged per service by ``scaling.counters``.
+
+**History** (``arrival_history``): the service's arrival rate (completions + failures per second over
+``rate_window``) as a range query: to warm the forecaster after a restart, and for ``foresail replay``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-from foresail.scaling.observe import ServiceSignals
+from foresail.scaling.counters import PodSample
+from foresail.scaling.latency import QUANTILES
+from foresail.scaling.samples import METRIC_NAMES, Row, pod_samples
 
-__all__ = ["DEFAULT_QUERIES", "MetricsError", "PromClient"]
+__all__ = ["ARRIVAL_HISTORY", "CounterRead", "MetricsError", "PromClient", "counters_query"]
 
-GROUP = "namespace, foresail_dev_inferenceservice"
-DEFAULT_QUERIES: dict[str, str] = {
-    # requests/s that arrived (served + failed) over the rate window
-    "arrival": f'sum by ({GROUP}) (rate({{__name__=~"nv_inference_request_(success|failure)", foresail_dev_inferenceservice!=""}}[{{window}}]))',
-    # requests waiting in Triton's queues now
-    "queue": f'sum by ({GROUP}) (nv_inference_pending_request_count{{foresail_dev_inferenceservice!=""}})',
-    # worst replica's p99 request latency, ms (Triton --metrics-config summary_latencies=true)
-    "p99": f'max by ({GROUP}) (nv_inference_request_summary_us{{quantile="0.99", foresail_dev_inferenceservice!=""}}) / 1000',
-    # time of the newest scraped sample, to detect staleness
-    "freshness": f'max by ({GROUP}) (timestamp(nv_inference_pending_request_count{{foresail_dev_inferenceservice!=""}}))',
-}
+Key = tuple[str, str]
+SERVICE_LABEL = "foresail_dev_inferenceservice"
+# requests/s that arrived (served + failed) over the rate window, per service
+ARRIVAL_HISTORY = (
+    f'sum by (namespace, {SERVICE_LABEL}) (rate({{__name__=~"nv_inference_request_(success|failure)", {{selector}}}}[{{window}}]))'
+)
 
 
 class MetricsError(Exception):
     """The whole query failed (HTTP, timeout, malformed answer)."""
 
-Key = tuple[str, str]
-_ALL_SERVICES = 'foresail_dev_inferenceservice!=""'
+
+def _fmt(q: float) -> str:
+    return f"{q:g}"
 
 
-def _only(promql: str, key: Key) -> str:
-    """A query of all services narrowed to one (namespace, service)."""
-    return promql.replace(_ALL_SERVICES, f'foresail_dev_inferenceservice="{key[1]}", namespace="{key[0]}"')
+def counters_query(seconds: int, only: Key | None = None) -> str:
+    """The raw samples of the last ``seconds`` of every service's counters (or of ``only`` one)."""
+    names = "|".join(n.removeprefix("nv_inference_") for n in METRIC_NAMES)
+    who = f'{SERVICE_LABEL}!=""' if only is None else f'namespace="{only[0]}", {SERVICE_LABEL}="{only[1]}"'
+    quantiles = "|".join(_fmt(q) for q in QUANTILES)
+    return f'{{__name__=~"nv_inference_({names})", {who}, quantile=~"{quantiles}|"}}[{seconds}s]'
+
+
+@dataclass
+class CounterRead:
+    """One read: each service's replicas' samples, and the errors of services whose series are unusable."""
+
+    samples: dict[Key, dict[str, list[PodSample]]] = field(default_factory=dict)
+    errors: dict[Key, list[str]] = field(default_factory=dict)
 
 
 class PromClient:
@@ -61,110 +76,75 @@ class PromClient:
         *,
         timeout: float = 3.0,
         rate_window: str = "30s",
-        stale_after: float = 30.0,
-        queries: dict[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
-        self.stale_after = stale_after
-        self.queries = {k: v.replace("{window}", rate_window) for k, v in (queries or DEFAULT_QUERIES).items()}
+        self.rate_window = rate_window
         self.http = httpx.AsyncClient(timeout=timeout, transport=transport)
         self.queries_run = 0
 
     async def close(self) -> None:
         await self.http.aclose()
 
-    async def query(self, promql: str) -> dict[Key, list[tuple[float, float]]]:
-        """An instant query -> {(namespace, service): [(timestamp, value), ...]} (a list to see duplicates)."""
+    async def _get(self, path: str, params: dict[str, Any], limit_s: float) -> Any:
         self.queries_run += 1
         try:
-            resp = await asyncio.wait_for(self.http.get(f"{self.url}/api/v1/query", params={"query": promql}), self.timeout)
+            resp = await asyncio.wait_for(self.http.get(f"{self.url}{path}", params=params), limit_s)
         except (httpx.HTTPError, TimeoutError) as e:
             raise MetricsError(f"query failed: {type(e).__name__}: {e}") from e
         if resp.status_code != 200:
             raise MetricsError(f"query failed: HTTP {resp.status_code}: {resp.text[:200]}")
         try:
             body: dict[str, Any] = resp.json()
-            if body.get("status") != "success":
-                raise MetricsError(f"query failed: {body.get('errorType')}: {body.get('error')}")
-            data = body["data"]
-            if data.get("resultType") != "vector":
-                raise MetricsError(f"expected a vector, got {data.get('resultType')}")
-            out: dict[Key, list[tuple[float, float]]] = {}
-            for item in data["result"]:
-                m = item.get("metric", {})
-                key = (m.get("namespace", ""), m.get("foresail_dev_inferenceservice", ""))
-                ts, raw = item["value"]
-                out.setdefault(key, []).append((float(ts), float(raw)))  # float() reads "NaN", "+Inf"
-            return out
-        except (KeyError, TypeError, ValueError) as e:
+        except ValueError as e:
             raise MetricsError(f"malformed answer: {e!r}") from e
+        if body.get("status") != "success":
+            raise MetricsError(f"query failed: {body.get('errorType')}: {body.get('error')}")
+        return body.get("data")
+
+    async def counter_samples(self, seconds: float, models: Mapping[Key, str], only: Key | None = None) -> CounterRead:
+        """The raw counter samples of the last ``seconds`` of the services in ``models`` (service -> its model)."""
+        span = max(1, math.ceil(seconds))
+        # a first read (a minute of history) answers with ~10x the samples of a pass's: give it more time
+        data = await self._get("/api/v1/query", {"query": counters_query(span, only)}, self.timeout * (3 if span > 15 else 1))
+        rows: dict[Key, dict[str, list[Row]]] = {}
+        out = CounterRead()
+        try:
+            if data.get("resultType") != "matrix":
+                raise MetricsError(f"expected a matrix, got {data.get('resultType')}")
+            for item in data["result"]:
+                m: dict[str, str] = item["metric"]
+                key = (m.get("namespace", ""), m.get(SERVICE_LABEL, ""))
+                if key not in models:
+                    continue
+                pod = m.get("pod", "")
+                if not pod:
+                    err = "series without a pod label: the scrape config must set namespace, pod and " + SERVICE_LABEL
+                    if err not in out.errors.setdefault(key, []):
+                        out.errors[key].append(err)
+                    continue
+                name = m["__name__"]
+                series = rows.setdefault(key, {}).setdefault(pod, [])
+                series.extend((name, m, float(t), float(v)) for t, v in item["values"])  # float() reads "NaN", "+Inf"
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise MetricsError(f"malformed answer: {e!r}") from e
+        for key, pods in rows.items():
+            out.samples[key] = {pod: pod_samples(r, models[key]) for pod, r in pods.items()}
+        return out
 
     async def arrival_history(
         self, namespace: str, service: str, start: float, end: float, step: float
     ) -> list[tuple[float, float]]:
         """The service's arrival rate over [start, end] (a range query): to warm the forecaster, to replay."""
-        promql = _only(self.queries["arrival"], (namespace, service))
-        self.queries_run += 1
+        selector = f'namespace="{namespace}", {SERVICE_LABEL}="{service}"'
+        promql = ARRIVAL_HISTORY.replace("{selector}", selector).replace("{window}", self.rate_window)
+        params = {"query": promql, "start": start, "end": end, "step": max(step, 1.0)}
         try:
-            resp = await asyncio.wait_for(
-                self.http.get(
-                    f"{self.url}/api/v1/query_range", params={"query": promql, "start": start, "end": end, "step": max(step, 1.0)}
-                ),
-                self.timeout * 3,
-            )
-            resp.raise_for_status()
-            result = resp.json()["data"]["result"]
-        except (httpx.HTTPError, TimeoutError, KeyError, ValueError) as e:
-            raise MetricsError(f"history of {namespace}/{service}: {e!r}") from e
-        if not result:
-            return []
-        return [(float(t), float(v)) for t, v in result[0]["values"] if math.isfinite(float(v))]
-
-    async def snapshot(self, now: float, only: Key | None = None) -> tuple[dict[Key, ServiceSignals], list[str]]:
-        """Signals of every service Prometheus knows (or of ``only`` one), plus the errors that hit all of them."""
-        names = list(self.queries)
-        queries = dict(self.queries)
-        if only is not None:
-            queries = {n: _only(q, only) for n, q in queries.items()}
-        results = await asyncio.gather(*(self.query(queries[n]) for n in names), return_exceptions=True)
-        by_name: dict[str, dict[Key, list[tuple[float, float]]]] = {}
-        global_errors = []
-        for n, r in zip(names, results, strict=True):
-            if isinstance(r, BaseException):
-                global_errors.append(f"{n}: {r}")
-                by_name[n] = {}
-            else:
-                by_name[n] = r
-        keys = {k for r in by_name.values() for k in r}
-        out: dict[Key, ServiceSignals] = {}
-        for key in keys:
-            sm = ServiceSignals(errors=[f"{e}" for e in global_errors])
-            vals: dict[str, float | None] = {}
-            for n in names:
-                series = by_name[n].get(key)
-                if not series:
-                    sm.errors.append(f"{n}: no series")
-                    vals[n] = None
-                elif len(series) > 1:
-                    sm.errors.append(f"{n}: multiple series ({len(series)})")
-                    vals[n] = None
-                else:
-                    vals[n] = series[0][1]
-            arrival = vals.get("arrival")
-            for n, v in list(vals.items()):
-                if v is not None and not math.isfinite(v):
-                    if n == "p99" and math.isnan(v) and arrival == 0.0:
-                        vals[n] = 0.0  # nothing served: no latency pressure
-                    else:
-                        sm.errors.append(f"{n}: not a finite number ({v})")
-                        vals[n] = None
-            fresh = vals.get("freshness")
-            if fresh is not None:
-                sm.sample_age_s = max(0.0, now - fresh)
-                if sm.sample_age_s > self.stale_after:
-                    sm.errors.append(f"stale: newest sample {sm.sample_age_s:.0f}s old")
-            sm.arrival_rps, sm.queue, sm.p99_ms = vals.get("arrival"), vals.get("queue"), vals.get("p99")
-            out[key] = sm
-        return out, global_errors
+            data = await self._get("/api/v1/query_range", params, self.timeout * 3)
+            result = data["result"]
+            if not result:
+                return []
+            return [(float(t), float(v)) for t, v in result[0]["values"] if math.isfinite(float(v))]
+        except (MetricsError, KeyError, TypeError, ValueError) as e:
+            raise MetricsError(f"history of {namespace}/{service}: {e}") from e

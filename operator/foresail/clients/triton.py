@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -49,6 +50,14 @@ class TritonReplica:
             return bool(await self.client.is_model_ready(model))
         except Exception:
             return False
+
+    async def config(self, model: str) -> dict[str, Any]:
+        """The model's configuration as Triton serves it (JSON)."""
+        return dict(await self.client.get_model_config(model))
+
+    async def load(self, model: str, config: dict[str, Any]) -> None:
+        """Load the model again with ``config`` in place of its config.pbtxt (explicit model control)."""
+        await self.client.load_model(model, config=json.dumps(config))
 
     async def describe(self, model: str) -> tuple[list[InputSpec], int]:
         """Inputs (from the model metadata) and the max batch size (from its config)."""

@@ -29,11 +29,13 @@ from foresail.api.scalingpolicy import resolve_policy
 from foresail.clients.kube import Kube
 from foresail.clients.prometheus import MetricsError, PromClient
 from foresail.controllers import telemetry
+from foresail.controllers.live_signals import LiveSignals, ServiceView
 from foresail.controllers.tenants import TenantArbiter
 from foresail.quota.snapshot import Arbitration
 from foresail.render.tenant_quota import LABEL_TENANT
+from foresail.scaling.counters import ServiceSignals
 from foresail.scaling.decide import Decision, DecisionState, Observation, apply_grant, decide
-from foresail.scaling.observe import ServiceSignals, observe, service_settings
+from foresail.scaling.observe import observe, service_settings, serving_pods
 from foresail.scaling.status import autoscaler_status, quota_status
 
 __all__ = ["Autoscaler"]
@@ -81,12 +83,15 @@ class Autoscaler:
     prom: PromClient | None
     loop_seconds: float = 5.0
     batch_min_runtime_s: float = 300.0
+    live: LiveSignals | None = None  # default: Prometheus only
     arbiter: TenantArbiter = field(init=False)
     services: dict[Key, _Service] = field(default_factory=dict)
     pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="autoscaler"))
 
     def __post_init__(self) -> None:
         self.arbiter = TenantArbiter(self.kube, self.batch_min_runtime_s)
+        if self.live is None:
+            self.live = LiveSignals(self.prom)
 
     async def _io(self, fn: Any, *args: Any) -> Any:
         """Blocking API calls run on this loop's own threads, never queued behind kopf's handlers."""
@@ -115,19 +120,28 @@ class Autoscaler:
         ]
         return _Lists(*await asyncio.gather(*(self._io(self.kube.list, kind, None, sel) for kind, sel in kinds)))
 
-    async def _signals(self, now: float) -> tuple[dict[Key, ServiceSignals], list[str]]:
-        if self.prom is None:
-            return {}, ["no Prometheus URL configured (FORESAIL_PROMETHEUS_URL)"]
-        q0 = self.prom.queries_run
-        out = await self.prom.snapshot(now)
-        telemetry.AUTOSCALER_QUERIES.set(self.prom.queries_run - q0)
+    async def _signals(self, lists: _Lists, pods: dict[Key, list[dict[str, Any]]], now: float) -> tuple[dict[Key, ServiceSignals], list[str]]:
+        """Every service's live signals: its model and serving replicas to the counters' reader."""
+        assert self.live is not None
+        views = {}
+        for body in lists.isvcs:
+            try:
+                isvc = InferenceService.model_validate(body)
+            except ValidationError:
+                continue
+            key = (isvc.namespace, isvc.name)
+            views[key] = ServiceView(isvc.spec.model.name, serving_pods(pods.get(key, []), now))
+        q0 = self.prom.queries_run if self.prom is not None else 0
+        out = await self.live.read(now, views)
+        telemetry.AUTOSCALER_QUERIES.set((self.prom.queries_run if self.prom is not None else 0) - q0)
         return out
 
     async def run_once(self, now: float) -> None:
         """One pass: decide for every due service, arbitrate, then write."""
-        lists, (signals, errors_for_all) = await asyncio.gather(self._list(), self._signals(now))
-        deployments = {(d["metadata"]["namespace"], d["metadata"]["name"]): d for d in lists.deployments}
+        lists = await self._list()
         pods = group_by_label(lists.pods, LABEL_ISVC)
+        signals, errors_for_all = await self._signals(lists, pods, now)
+        deployments = {(d["metadata"]["namespace"], d["metadata"]["name"]): d for d in lists.deployments}
         policies = {p["metadata"]["name"]: p for p in lists.policies}
 
         # 1. decide for every service that is due (pure; nothing is written yet)

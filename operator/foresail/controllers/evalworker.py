@@ -28,9 +28,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from foresail.api.objects import LABEL_ISVC
 from foresail.clients.kube import Kube, load_config
 from foresail.clients.prometheus import PromClient
 from foresail.clients.triton import EvalClient, ModelShape
+from foresail.controllers.live_signals import LiveSignals, ServiceView
 from foresail.controllers.settings import SETTINGS, SettingsError
 from foresail.evaluation.dataset import DatasetError, Item, load_jsonl, sha256_hex
 from foresail.evaluation.limiter import AIMDLimiter, production_pressure
@@ -41,6 +43,7 @@ from foresail.evaluation.scoring import make_scorer
 from foresail.evaluation.sharding import shard_items
 from foresail.render.evaljob import EXIT_BAD_INPUT, EXIT_STOPPED, RESULTS_MOUNT, WORKER_CONFIG_ENV
 from foresail.render.evaljob_status import ShardReport
+from foresail.scaling.observe import HEADLINE_WINDOW_S, serving_pods
 
 __all__ = ["main"]
 
@@ -161,7 +164,8 @@ async def run(config: dict[str, Any], index: int, kube: Kube, stop: asyncio.Even
             int(traffic["minConcurrency"]), int(traffic["maxConcurrency"]), latency_target_ms=float(target) if target else None
         )
         if prom is not None:
-            tasks.append(asyncio.create_task(_yield(prom, ns, plan["production"], float(plan["sloMs"]), endpoints, limiter)))
+            slo = float(plan["sloMs"])
+            tasks.append(asyncio.create_task(_yield(prom, kube, ns, plan["production"], plan["model"], slo, limiter)))
 
         async def infer(items: list[Item]) -> list[dict[str, npt.NDArray[Any]]]:
             return await client.infer(endpoints.next(), shape, [it.inputs for it in items])
@@ -216,18 +220,24 @@ async def _describe(client: EvalClient, endpoints: Endpoints, stop: asyncio.Even
     return None
 
 
-async def _yield(prom: PromClient, ns: str, service: str, slo_ms: float, endpoints: Endpoints, limiter: AIMDLimiter) -> None:
-    """Production signals -> pressure on the limiter, every 2 s. No signal counts as full pressure."""
+async def _yield(
+    prom: PromClient, kube: Kube, ns: str, service: str, model: str, slo_ms: float, limiter: AIMDLimiter
+) -> None:
+    """Production signals -> pressure on the limiter, every 2 s: the autoscaler's live signals of the
+    service (queue per serving replica, the 10 s window's p99). No signal counts as full pressure."""
+    key = (ns, service)
+    live = LiveSignals(prom)
     while True:
         now = time.time()
         try:
-            snap, _ = await prom.snapshot(now, only=(ns, service))
-            m = snap.get((ns, service))
-            replicas = max(len(endpoints.addresses), 1)
-            if m is None or m.queue is None or m.p99_ms is None:
+            pods = await asyncio.to_thread(kube.list, "Pod", ns, f"{LABEL_ISVC}={service}")
+            got, errors = await live.read(now, {key: ServiceView(model, serving_pods(pods, now))})
+            m = got.get(key)
+            if errors or m is None or m.fleet is None:
                 pressure = 1.0
             else:
-                pressure = production_pressure(m.queue / replicas, m.p99_ms, slo_ms)
+                p99 = m.fleet.window(HEADLINE_WINDOW_S).p99_ms
+                pressure = production_pressure(m.fleet.queued / max(m.serving, 1), p99, slo_ms)
         except Exception as e:
             log.warning("production signals unavailable: %r", e)
             pressure = 1.0

@@ -18,6 +18,7 @@ from foresail.clients.prometheus import PromClient
 from foresail.controllers import evaljob, handlers, inferenceservice, telemetry  # noqa: F401 - registers the handlers
 from foresail.controllers.autoscaler import Autoscaler
 from foresail.controllers.leader import LeaseElector
+from foresail.controllers.live_signals import LiveSignals, SourceMode
 from foresail.controllers.settings import OperatorSettings, SettingsError
 from foresail.controllers.warmup import WarmupManager
 
@@ -52,13 +53,16 @@ async def start_autoscaler(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> No
         prom = PromClient(s.prometheus_url, rate_window=s.rate_window)
     else:
         logger.warning("FORESAIL_PROMETHEUS_URL is not set: services hold their replicas; tenant quotas still apply")
-    loop = Autoscaler(Kube(), prom, loop_seconds=s.loop_seconds, batch_min_runtime_s=s.batch_min_runtime_seconds)
-    memo["autoscaler"] = asyncio.get_running_loop().create_task(loop.run(), name="autoscaler")
+    live = LiveSignals(prom, mode=SourceMode(s.metrics_source), stale_after=s.metrics_stale_seconds)
+    loop = Autoscaler(Kube(), prom, loop_seconds=s.loop_seconds, batch_min_runtime_s=s.batch_min_runtime_seconds, live=live)
+    tasks = asyncio.get_running_loop()
+    memo["autoscaler"] = tasks.create_task(loop.run(), name="autoscaler")
+    memo["direct-metrics"] = tasks.create_task(live.run_direct(), name="direct-metrics")
 
 
 @kopf.on.cleanup()
 async def stop_loops(memo: kopf.Memo, **_: Any) -> None:
-    for name in ("warmup", "autoscaler"):
+    for name in ("warmup", "autoscaler", "direct-metrics"):
         task = memo.get(name)
         if task is not None:
             task.cancel()

@@ -68,6 +68,15 @@ def _duration(lo_s: int, hi_s: int) -> Callable[[str], str]:
     return parse
 
 
+def _one_of(*allowed: str) -> Callable[[str], str]:
+    def parse(s: str) -> str:
+        if s not in allowed:
+            raise ValueError(s)
+        return s
+
+    return parse
+
+
 def _level(s: str) -> str:
     if s.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ValueError(s)
@@ -87,8 +96,28 @@ SETTINGS: dict[str, Setting] = {
         "FORESAIL_RATE_WINDOW",
         "30s",
         "a duration in s or m from 2s to 10m (e.g. 30s)",
-        "PromQL rate window of the arrival-rate query (at least two scrape intervals).",
+        "PromQL rate window of the arrival-rate history that warms the forecaster after a restart (at least "
+        "two scrape intervals).",
         _duration(2, 600),
+    ),
+    "metrics_source": Setting(
+        "FORESAIL_METRICS_SOURCE",
+        "prometheus",
+        "prometheus or direct",
+        "Where the autoscaler reads Triton's counters: prometheus (raw samples, one query per pass), or "
+        "direct (each serving replica's :8002/metrics every second, falling back to Prometheus per service; "
+        "for a Prometheus that scrapes too seldom for a 2 s window). Status says which was used.",
+        _one_of("prometheus", "direct"),
+    ),
+    "metrics_stale_seconds": Setting(
+        "FORESAIL_METRICS_STALE_SECONDS",
+        "10",
+        "a number in [2, 600]",
+        "A serving replica without a sample this recent makes its service's signals partial (or stale): "
+        "MetricsAvailable=False and the replicas hold. At least a few scrape intervals.",
+        _number(2, 600),
+        2,
+        600,
     ),
     "loop_seconds": Setting(
         "FORESAIL_LOOP_SECONDS",
@@ -134,6 +163,8 @@ SETTINGS: dict[str, Setting] = {
 class OperatorSettings:
     prometheus_url: str = ""
     rate_window: str = "30s"
+    metrics_source: str = "prometheus"
+    metrics_stale_seconds: float = 10.0
     loop_seconds: float = 5.0
     batch_min_runtime_seconds: float = 300.0
     worker_image: str = "ghcr.io/foresail/foresail:0.1.0"

@@ -30,16 +30,16 @@ from typing import Any
 from kubernetes import client, watch
 
 from foresail.api.conditions import Condition, set_condition
-from foresail.api.inferenceservice import InferenceService
+from foresail.api.inferenceservice import InferenceService, QueuePolicy
 from foresail.api.objects import LABEL_ISVC, WARM_GATE, condition, format_rfc3339, parse_rfc3339
 from foresail.api.reasons import ConditionType, Reason
 from foresail.clients.kube import ApiException, Kube, path_for
 from foresail.clients.triton import TritonReplica
 from foresail.controllers import telemetry
-from foresail.render.triton import HTTP
+from foresail.render.triton import HTTP, QUEUE_POLICY_ANNOTATION, with_queue_policy
 from foresail.scaling.coldstart import estimate_cold_start, is_steady, warmup_batch_sizes
 
-__all__ = ["COLD_START_ANNOTATION", "FAILURES_ANNOTATION", "WarmupManager"]
+__all__ = ["COLD_START_ANNOTATION", "FAILURES_ANNOTATION", "WARM_RESTARTS_ANNOTATION", "WarmupManager"]
 
 log = logging.getLogger("foresail.warmup")
 COLD_START_ANNOTATION = "foresail.dev/cold-start"
@@ -48,8 +48,20 @@ COLD_START_ANNOTATION = "foresail.dev/cold-start"
 DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
 COST_WARM, COST_COLD = "1000", "-1000"
 FAILURES_ANNOTATION = "foresail.dev/warmup-failures"
+# the containers' restart count when the replica warmed: a Triton that restarts afterwards is cold again
+# (and lost the queue policy its warm-up applied), so it is warmed again
+WARM_RESTARTS_ANNOTATION = "foresail.dev/warm-restarts"
 STEADY_WINDOW = 5
 RETRY_SECONDS = 5.0
+
+
+def restarts(pod: dict[str, Any]) -> int:
+    return sum(int(c.get("restartCount") or 0) for c in pod.get("status", {}).get("containerStatuses") or [])
+
+
+def restarted_since_warm(pod: dict[str, Any]) -> bool:
+    recorded = (pod["metadata"].get("annotations") or {}).get(WARM_RESTARTS_ANNOTATION)
+    return recorded is not None and recorded.isdigit() and restarts(pod) > int(recorded)
 
 
 def needs_warmup(pod: dict[str, Any]) -> bool:
@@ -59,7 +71,7 @@ def needs_warmup(pod: dict[str, Any]) -> bool:
     if pod.get("status", {}).get("phase") != "Running" or not pod.get("status", {}).get("podIP"):
         return False
     warm = condition(pod, WARM_GATE)
-    if warm is not None and warm.get("status") == "True":
+    if warm is not None and warm.get("status") == "True" and not restarted_since_warm(pod):
         return False
     ready = condition(pod, "ContainersReady")
     return ready is not None and ready.get("status") == "True"
@@ -209,11 +221,14 @@ class WarmupManager:
         sent: int = 0
         first_ms: float | None = None
         steady_ms: list[float] = []
+        if restarted_since_warm(pod) and (condition(pod, WARM_GATE) or {}).get("status") == "True":
+            why = f"Triton restarted after its warm-up ({restarts(pod)} restarts): cold again, warming up"
+            await self._io(self._set_gate, pod, "False", Reason.RESTARTED, why)
         try:
-            while not await replica.model_ready(model):
-                if time.monotonic() > deadline:
-                    raise WarmupFailed(Reason.WARMUP_TIMEOUT, f"model {model} not ready within {spec.timeout_seconds}s")
-                await asyncio.sleep(0.5)
+            await self._model_ready(replica, model, deadline, spec.timeout_seconds)
+            policy = (md.get("annotations") or {}).get(QUEUE_POLICY_ANNOTATION)
+            if policy is not None:
+                await self._apply_queue_policy(replica, model, policy, deadline, spec.timeout_seconds)
             if spec.inputs:
                 plans = [(1, TritonReplica.given(spec.inputs))]
             else:
@@ -259,6 +274,35 @@ class WarmupManager:
         self.not_before.pop(uid, None)
         log.info("%s/%s: %s", ns, name, msg)
 
+    @staticmethod
+    async def _model_ready(replica: TritonReplica, model: str, deadline: float, timeout_s: int) -> None:
+        while not await replica.model_ready(model):
+            if time.monotonic() > deadline:
+                raise WarmupFailed(Reason.WARMUP_TIMEOUT, f"model {model} not ready within {timeout_s}s")
+            await asyncio.sleep(0.5)
+
+    @staticmethod
+    async def _apply_queue_policy(replica: TritonReplica, model: str, raw: str, deadline: float, timeout_s: int) -> None:
+        """Load the model again with spec.triton.queuePolicy (the pod's annotation) before it serves."""
+        try:
+            policy = QueuePolicy.model_validate_json(raw)
+            want = with_queue_policy(await replica.config(model), policy)
+        except ValueError as e:
+            raise WarmupFailed(Reason.QUEUE_POLICY_FAILED, str(e)) from e
+        except Exception as e:
+            raise WarmupFailed(Reason.QUEUE_POLICY_FAILED, f"reading the config of model {model}: {e}") from e
+        wanted = want["dynamic_batching"]["default_queue_policy"]
+        try:
+            await replica.load(model, want)
+            await WarmupManager._model_ready(replica, model, deadline, timeout_s)
+            got = (await replica.config(model)).get("dynamic_batching", {}).get("default_queue_policy", {})
+        except WarmupFailed:
+            raise
+        except Exception as e:
+            raise WarmupFailed(Reason.QUEUE_POLICY_FAILED, f"loading model {model} with spec.triton.queuePolicy: {e}") from e
+        if any(str(got.get(k)) != str(v) for k, v in wanted.items()):
+            raise WarmupFailed(Reason.QUEUE_POLICY_FAILED, f"model {model} loaded with queue policy {got}, not {wanted}")
+
     def _set_gate(self, pod: dict[str, Any], status: str, reason: Reason, message: str) -> None:
         now = format_rfc3339(time.time())
         cond = {"type": WARM_GATE, "status": status, "reason": reason, "message": message[:1000], "lastTransitionTime": now}
@@ -284,7 +328,15 @@ class WarmupManager:
             self.kube.request(
                 "PATCH",
                 path_for("Pod", md["namespace"], md["name"]),
-                {"metadata": {"annotations": {COLD_START_ANNOTATION: json.dumps(timings), DELETION_COST: COST_WARM}}},
+                {
+                    "metadata": {
+                        "annotations": {
+                            COLD_START_ANNOTATION: json.dumps(timings),
+                            DELETION_COST: COST_WARM,
+                            WARM_RESTARTS_ANNOTATION: str(restarts(pod)),
+                        }
+                    }
+                },
                 "application/merge-patch+json",
             )
         except ApiException as e:
@@ -295,7 +347,8 @@ class WarmupManager:
         for phase, value in timings.items():
             if value is not None:
                 telemetry.COLD_START.labels(md["namespace"], owner, phase.removesuffix("_s")).observe(value)
-        if timings["warm_s"] is not None:
+        first = WARM_RESTARTS_ANNOTATION not in (md.get("annotations") or {})  # a re-warm after a restart is no cold start
+        if timings["warm_s"] is not None and first:
             self._record_cold_start(isvc_body, timings["warm_s"])
 
     def _record_cold_start(self, isvc_body: dict[str, Any], seconds: float) -> None:

@@ -219,6 +219,8 @@ def render_worker_rbac(ej: EvalJob) -> list[dict[str, Any]]:
             "rules": [
                 {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [n.progress], "verbs": ["get", "patch"]},
                 {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list"]},
+                # the production replicas: which serve and since when, for the production signals
+                {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]},
             ],
         },
         {

@@ -7,23 +7,29 @@ fights over them.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
-from foresail.api.inferenceservice import InferenceService, RepositorySource
+from foresail.api.inferenceservice import InferenceService, QueuePolicy, RepositorySource
 from foresail.api.objects import GPU_PRODUCT_LABEL, LABEL_ISVC, WARM_GATE
 from foresail.render.meta import child_meta, standard_labels
 
 __all__ = [
     "MODEL_MOUNT",
+    "QUEUE_POLICY_ANNOTATION",
     "child_labels",
     "render_children",
     "render_deployment",
     "render_pdb",
     "render_service",
+    "with_queue_policy",
 ]
 
 MODEL_MOUNT = "/models"
 HTTP, GRPC, METRICS = 8000, 8001, 8002
+# spec.triton.queuePolicy on the pod template: a change rolls the replicas, and each replica's warm-up
+# applies the policy its own pod carries
+QUEUE_POLICY_ANNOTATION = "foresail.dev/queue-policy"
 
 
 def child_labels(isvc: InferenceService) -> dict[str, str]:
@@ -57,6 +63,27 @@ def triton_args(isvc: InferenceService) -> list[str]:
         "--exit-timeout-secs=30",
         *isvc.spec.triton.args,
     ]
+
+
+def with_queue_policy(config: dict[str, Any], policy: QueuePolicy) -> dict[str, Any]:
+    """The model's configuration (as Triton's config API returns it) with the bounded queue of ``policy``:
+    ``dynamic_batching.default_queue_policy`` rejecting what waits longer than the timeout. A ValueError
+    names the field when the model does not batch dynamically (the policy lives in its dynamic batcher)."""
+    if not isinstance(config.get("dynamic_batching"), dict):
+        raise ValueError(
+            f"spec.triton.queuePolicy: model {config.get('name', '?')!r} has no dynamic_batching in its config, "
+            "and Triton's queue policy belongs to the dynamic batcher"
+        )
+    out = copy.deepcopy(config)
+    qp: dict[str, Any] = {
+        "timeout_action": "REJECT",
+        "default_timeout_microseconds": policy.timeout_ms * 1000,
+        "allow_timeout_override": False,
+    }
+    if policy.max_queue_size is not None:
+        qp["max_queue_size"] = policy.max_queue_size
+    out["dynamic_batching"]["default_queue_policy"] = qp
+    return out
 
 
 def render_deployment(isvc: InferenceService) -> dict[str, Any]:
@@ -126,14 +153,18 @@ def render_deployment(isvc: InferenceService) -> dict[str, Any]:
             "progressDeadlineSeconds": 900,
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}},
             "template": {
-                "metadata": {
-                    "labels": labels,
-                    "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": str(METRICS)},
-                },
+                "metadata": {"labels": labels, "annotations": _pod_annotations(isvc)},
                 "spec": pod_spec,
             },
         },
     }
+
+
+def _pod_annotations(isvc: InferenceService) -> dict[str, str]:
+    out = {"prometheus.io/scrape": "true", "prometheus.io/port": str(METRICS)}
+    if isvc.spec.triton.queue_policy is not None:
+        out[QUEUE_POLICY_ANNOTATION] = isvc.spec.triton.queue_policy.model_dump_json(by_alias=True, exclude_none=True)
+    return out
 
 
 def render_service(isvc: InferenceService) -> dict[str, Any]:

@@ -1,47 +1,39 @@
-"""One service's observation and settings for ``decide`` (pure): listed objects and Prometheus signals in.
+"""One service's observation and settings for ``decide`` (pure): listed objects and live signals in.
 
-The autoscaler lists services, Deployments and pods and queries Prometheus once per tick for all
-services; ``observe`` turns one service's share of that into the ``Observation`` the decision reads,
-and ``service_settings`` its spec and resolved policy into ``ServiceSettings``.
+The autoscaler lists services, Deployments and pods and reads Triton's counters once per tick for all
+services; ``serving_pods`` says which replicas count for the signals and since when, ``observe`` turns
+one service's share into the ``Observation`` the decision reads, and ``service_settings`` its spec and
+resolved policy into ``ServiceSettings``.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from foresail.api.inferenceservice import InferenceService
-from foresail.api.objects import pod_is_live, pod_is_ready, pod_is_warm, spec_replicas
+from foresail.api.objects import WARM_GATE, condition, parse_rfc3339, pod_is_live, pod_is_ready, pod_is_warm, spec_replicas
 from foresail.api.scalingpolicy import ResolvedBehavior
+from foresail.scaling.counters import ServiceSignals, ServingPod
 from foresail.scaling.decide import Observation, ServiceSettings
 
-__all__ = ["ServiceSignals", "observe", "service_settings"]
+__all__ = ["HEADLINE_WINDOW_S", "observe", "service_settings", "serving_pods"]
+
+HEADLINE_WINDOW_S = 10.0  # the window status shows first, and the one today's decision reads
 
 
-@dataclass
-class ServiceSignals:
-    """What Prometheus says about one service at one tick; ``errors`` say what is missing or bad."""
-
-    arrival_rps: float | None = None
-    queue: float | None = None
-    p99_ms: float | None = None
-    sample_age_s: float | None = None
-    errors: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors and None not in (self.arrival_rps, self.queue, self.p99_ms, self.sample_age_s)
-
-    def rounded(self) -> dict[str, float]:
-        """The finite values, rounded, by their status names (``status.observed``)."""
-        named = {"arrivalRps": self.arrival_rps, "queueDepth": self.queue, "p99Ms": self.p99_ms, "ageSeconds": self.sample_age_s}
-        return {k: r for k, v in named.items() if (r := _rounded(v)) is not None}
-
-
-def _rounded(x: float | None, digits: int = 3) -> float | None:
-    return None if x is None or not math.isfinite(x) else round(x, digits)
+def serving_pods(pods: Sequence[Mapping[str, Any]], now: float) -> list[ServingPod]:
+    """The replicas that serve (Ready, hence warm when gated) and since when: the later transition of
+    Ready and the warm-up gate (``now`` when there is none, so that nothing before counts)."""
+    gates = ("Ready", WARM_GATE)
+    out = []
+    for p in pods:
+        if not pod_is_live(p) or not pod_is_ready(p):
+            continue
+        times = [parse_rfc3339(str(c["lastTransitionTime"])) for g in gates if (c := condition(p, g)) and c.get("lastTransitionTime")]
+        since = max(times, default=now)
+        out.append(ServingPod(p["metadata"]["name"], since, (p.get("status") or {}).get("podIP") or ""))
+    return out
 
 
 def observe(
@@ -52,25 +44,33 @@ def observe(
     errors_for_all: Sequence[str] = (),
 ) -> tuple[Observation, ServiceSignals]:
     """The decision's view of a service, and the signals it used (``errors_for_all`` hit every service:
-    Prometheus unreachable, no URL configured; a service without any series gets its own error)."""
+    Prometheus unreachable, no URL configured)."""
     if signals is None:
-        signals = ServiceSignals(errors=[*errors_for_all, "no series for this service"])
+        signals = ServiceSignals(None, errors=tuple(errors_for_all) or ("no signals for this service",))
     live = [p for p in pods if pod_is_live(p)]
     gated = isvc.spec.warmup.enabled
     ready = sum(1 for p in live if pod_is_warm(p) or (not gated and pod_is_ready(p)))
     current = spec_replicas(deployment)
     cold = isvc.status.cold_start.p90_seconds if isvc.status.cold_start else None
-    ok = signals.ok
+    arrival_rps, queue, p99_ms = _headline(signals)
     obs = Observation(
-        arrival_rps=signals.arrival_rps if ok else None,
-        queue=signals.queue if ok else None,
-        p99_ms=signals.p99_ms if ok else None,
+        arrival_rps=arrival_rps,
+        queue=queue,
+        p99_ms=p99_ms,
         ready=ready,
         starting=max(0, max(current, len(live)) - ready),
         current=current,
         cold_start_s=cold,
     )
     return obs, signals
+
+
+def _headline(signals: ServiceSignals) -> tuple[float | None, float | None, float | None]:
+    """Arrival rate, queue and p99 for the decision: the medium (10 s) window's, or None when unusable."""
+    if not signals.ok or signals.fleet is None:
+        return None, None, None
+    w = signals.fleet.window(HEADLINE_WINDOW_S)
+    return w.arrival_rps, signals.fleet.queued, w.p99_ms
 
 
 def service_settings(isvc: InferenceService, behavior: ResolvedBehavior) -> ServiceSettings:

@@ -8,19 +8,21 @@ with its own set.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from foresail.api.conditions import Condition, ConditionStatus, find_condition, set_condition
-from foresail.api.inferenceservice import QuotaStatus, Recommendation
+from foresail.api.inferenceservice import ObservedMetrics, QuotaStatus, Recommendation, WindowObservation
 from foresail.api.objects import format_rfc3339
 from foresail.api.reasons import ConditionType, Problem, Reason
+from foresail.scaling.counters import ServiceSignals
 from foresail.scaling.decide import Decision
-from foresail.scaling.observe import ServiceSignals
+from foresail.scaling.observe import HEADLINE_WINDOW_S
 
-__all__ = ["StatusUpdate", "autoscaler_status", "quota_condition", "quota_status"]
+__all__ = ["StatusUpdate", "autoscaler_status", "observed_status", "quota_condition", "quota_status"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,43 @@ def quota_status(
     return {"quota": _dump(quota), "conditions": [c.model_dump(by_alias=True, mode="json") for c in out]}
 
 
+def _r(x: float | None, digits: int = 3) -> float | None:
+    return None if x is None or not math.isfinite(x) else round(x, digits)
+
+
+def observed_status(signals: ServiceSignals, now: float) -> dict[str, Any]:
+    """``status.observed``: the live signals (every window), their source and freshness; every field, so
+    that a merge patch clears the figures (and the note) of an earlier pass that no longer hold."""
+    f = signals.fleet
+    obs = ObservedMetrics(
+        time=format_rfc3339(now),
+        source=None if f is None else f.source.value,
+        note=signals.note or None,
+        age_seconds=_r(signals.sample_age_s),
+        sample_interval_seconds=_r(signals.sample_interval_s),
+        serving_replicas=signals.serving,
+        p99_replicas=signals.p99_replicas,
+    )
+    if f is not None:
+        head = f.window(HEADLINE_WINDOW_S)
+        obs.arrival_rps, obs.p99_ms = _r(head.arrival_rps), _r(head.p99_ms)
+        obs.queue_depth, obs.in_flight = _r(f.queued), _r(f.in_flight)
+        obs.windows = [
+            WindowObservation(
+                seconds=w.window_s,
+                arrival_rps=round(w.arrival_rps, 3),
+                completion_rps=round(w.completion_rps, 3),
+                rejection_rps=round(w.rejection_rps, 3),
+                queue_growth_rps=round(w.queue_growth_rps, 3),
+                mean_queue_wait_ms=round(w.mean_queue_wait_ms, 3),
+                mean_latency_ms=round(w.mean_latency_ms, 3),
+                p99_ms=round(w.p99_ms, 3),
+            )
+            for w in f.windows
+        ]
+    return obs.model_dump(by_alias=True)  # None as null: the merge patch removes what no longer holds
+
+
 def autoscaler_status(
     conds: Sequence[Condition],
     d: Decision,
@@ -75,7 +114,7 @@ def autoscaler_status(
     out = list(conds)
     announce: str | None = None
     if d.signals_ok:
-        msg = "queue depth, p99 and arrival rate are fresh"
+        msg = f"Triton's counters from {signals.source or 'nowhere'} are complete and fresh"
         out = set_condition(out, ConditionType.METRICS_AVAILABLE, True, Reason.METRICS_OK, msg, gen, t)
     else:
         msg = "; ".join(signals.errors)[:500] or "metrics unavailable"
@@ -112,7 +151,7 @@ def autoscaler_status(
     patch = {
         "desiredReplicas": d.replicas,
         "recommendation": rec.model_dump(by_alias=True, exclude_none=True),
-        "observed": {**signals.rounded(), "time": format_rfc3339(now)},
+        "observed": observed_status(signals, now),
         "scalingState": scaling_state,
         "quota": _dump(quota),
         "conditions": [c.model_dump(by_alias=True, mode="json") for c in out],

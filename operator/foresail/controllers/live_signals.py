@@ -1,0 +1,151 @@
+"""The autoscaler's live signals: Triton's counters read each pass, kept per replica, windowed per service.
+
+Each pass the autoscaler hands over what it listed (each service's model and serving replicas, with the
+time each began serving); ``read`` then
+
+1. reads Prometheus once for all services: the raw samples since its last read (``PromClient.counter_samples``);
+2. keeps them per replica (``scaling.counters.ServiceCounters``) and computes each service's ``FleetSignals``.
+
+With the direct source (``FORESAIL_METRICS_SOURCE=direct``) a background task also reads every serving
+replica's own metrics endpoint each ``interval`` seconds (``clients.replica_metrics``) into a second set
+of rings; a service whose direct signals are complete and fresh uses them (source ``Direct``), any other
+falls back to its Prometheus signals (source ``Prometheus``, with the reason in ``note``). Prometheus is
+read every pass in both modes (one query), so the fallback always has its history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from foresail.clients.prometheus import MetricsError, PromClient
+from foresail.clients.replica_metrics import ReplicaMetrics
+from foresail.render.triton import METRICS
+from foresail.scaling.counters import HISTORY_S, ServiceCounters, ServiceSignals, ServingPod
+from foresail.scaling.signals import MetricsSource
+
+__all__ = ["LiveSignals", "ServiceView", "SourceMode"]
+
+log = logging.getLogger("foresail.signals")
+Key = tuple[str, str]
+READ_MARGIN_S = 3.0  # each Prometheus read overlaps the last by this much: no scrape is missed
+
+
+class SourceMode(StrEnum):
+    """``FORESAIL_METRICS_SOURCE``."""
+
+    PROMETHEUS = "prometheus"
+    DIRECT = "direct"
+
+
+@dataclass(frozen=True)
+class ServiceView:
+    """What the pass listed of one service: its model and the replicas serving now."""
+
+    model: str
+    serving: Sequence[ServingPod]
+
+
+class LiveSignals:
+    def __init__(
+        self,
+        prom: PromClient | None,
+        *,
+        mode: SourceMode = SourceMode.PROMETHEUS,
+        stale_after: float = 10.0,
+        direct: ReplicaMetrics | None = None,
+        interval: float = 1.0,
+    ) -> None:
+        self.prom = prom
+        self.mode = mode
+        self.stale_after = stale_after
+        self.direct = (direct or ReplicaMetrics()) if mode == SourceMode.DIRECT else None
+        self.interval = interval
+        self.from_prom: dict[Key, ServiceCounters] = {}
+        self.from_direct: dict[Key, ServiceCounters] = {}
+        self.direct_errors: dict[Key, dict[str, str]] = {}
+        self.views: dict[Key, ServiceView] = {}
+        self.last_read: float | None = None
+
+    async def close(self) -> None:
+        if self.direct is not None:
+            await self.direct.close()
+
+    def _track(self, now: float, views: Mapping[Key, ServiceView]) -> None:
+        """Services and replicas as listed this pass: serving intervals, forgotten services."""
+        self.views = dict(views)
+        for stores in (self.from_prom, self.from_direct):
+            for key in set(stores) - set(views):
+                del stores[key]
+        for key, view in views.items():
+            self.from_prom.setdefault(key, ServiceCounters(MetricsSource.PROMETHEUS)).serving(now, view.serving)
+            if self.direct is not None:
+                self.from_direct.setdefault(key, ServiceCounters(MetricsSource.DIRECT)).serving(now, view.serving)
+
+    async def read(self, now: float, views: Mapping[Key, ServiceView]) -> tuple[dict[Key, ServiceSignals], list[str]]:
+        """Every listed service's signals at ``now``, and the errors that hit all of them."""
+        self._track(now, views)
+        if self.prom is None:
+            return {}, ["no Prometheus URL configured (FORESAIL_PROMETHEUS_URL)"]
+        since = HISTORY_S if self.last_read is None else min(HISTORY_S, now - self.last_read + READ_MARGIN_S)
+        try:
+            got = await self.prom.counter_samples(since, {k: v.model for k, v in views.items()})
+        except MetricsError as e:
+            return {}, [f"Prometheus: {e}"]
+        self.last_read = now
+        for key, pods in got.samples.items():
+            for pod, samples in pods.items():
+                self.from_prom[key].add(pod, samples)
+        out: dict[Key, ServiceSignals] = {}
+        for key in views:
+            sig = self.from_prom[key].signals(now, self.stale_after)
+            if got.errors.get(key):
+                sig = replace(sig, fleet=None, errors=(*got.errors[key], *sig.errors))
+            out[key] = self._prefer_direct(key, now, sig)
+        return out, []
+
+    def _prefer_direct(self, key: Key, now: float, prom: ServiceSignals) -> ServiceSignals:
+        if self.direct is None:
+            return prom
+        d = self.from_direct[key].signals(now, self.stale_after)
+        failing = self.direct_errors.get(key) or {}
+        if d.ok and not failing:
+            return d
+        why = "; ".join(f"{p}: {e}" for p, e in sorted(failing.items())[:3]) or "; ".join(d.errors) or "no direct reads yet"
+        return replace(prom, note=f"direct reads incomplete ({why}); Prometheus used"[:300])
+
+    async def run_direct(self) -> None:
+        """Read every serving replica's metrics endpoint each ``interval`` seconds (direct source only)."""
+        if self.direct is None:
+            return
+        while True:
+            started = time.monotonic()
+            try:
+                await self.read_direct()
+            except Exception as e:  # never lose the sampler
+                log.exception("direct metrics read failed: %r", e)
+            await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+
+    async def read_direct(self) -> None:
+        """One round of direct reads of every serving replica with an address."""
+        assert self.direct is not None
+        targets = {
+            (key, p.name): (f"http://{p.address}:{METRICS}/metrics", view.model)
+            for key, view in self.views.items()
+            for p in view.serving
+            if p.address
+        }
+        got = await self.direct.read({f"{k[0]}/{k[1]}/{pod}": t for (k, pod), t in targets.items()})
+        errors: dict[Key, dict[str, str]] = {}
+        for (key, pod), _ in targets.items():
+            result = got[f"{key[0]}/{key[1]}/{pod}"]
+            store = self.from_direct.get(key)
+            if isinstance(result, str):
+                errors.setdefault(key, {})[pod] = result
+            elif store is not None:
+                store.add(pod, [result])
+        self.direct_errors = errors

@@ -1,0 +1,122 @@
+"""The live signals' IO glue against httpx.MockTransport: one Prometheus read per pass (the span asked for
+follows the passes), errors that hit every service, and the direct source with its per-service fallback."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+
+from foresail.clients.prometheus import PromClient
+from foresail.clients.replica_metrics import ReplicaMetrics
+from foresail.controllers.live_signals import LiveSignals, ServiceView, SourceMode
+from foresail.scaling.counters import ServingPod
+from foresail.scaling.signals import MetricsSource
+from tests.fakes.counters import steady
+from tests.fakes.prometheus import answer, matrix
+from tests.fakes.triton import metrics_text
+
+KEY = ("team-a", "resnet")
+PODS = [ServingPod("a", 0.0, "10.0.0.1"), ServingPod("b", 0.0, "10.0.0.2")]
+VIEWS = {KEY: ServiceView("resnet", PODS)}
+
+
+def prometheus(now: float, seen: list[httpx.Request] | None = None, status: int = 200) -> PromClient:
+    samples = {("team-a", "resnet", p.name): steady(now - 75, now - 1, 10) for p in PODS}
+    raw = None if status == 200 else "boom"
+    return PromClient("http://prom", transport=answer(matrix(samples), status=status, raw=raw, seen=seen))
+
+
+def replicas(down: set[str]) -> ReplicaMetrics:
+    served: dict[str, int] = {}
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        if req.url.host in down:
+            raise httpx.ConnectError("connection refused")
+        n = served[req.url.host] = served.get(req.url.host, 0) + 1
+        return httpx.Response(200, text=metrics_text("resnet", success=10 * n, request_us=200_000 * n))
+
+    return ReplicaMetrics(transport=httpx.MockTransport(handler))
+
+
+def run(live: LiveSignals, fn: Any) -> Any:
+    async def go() -> Any:
+        try:
+            return await fn()
+        finally:
+            await live.close()
+            if live.prom is not None:
+                await live.prom.close()
+
+    return asyncio.run(go())
+
+
+def test_one_read_per_pass_covering_the_time_since_the_last() -> None:
+    now = time.time()
+    seen: list[httpx.Request] = []
+    live = LiveSignals(prometheus(now, seen))
+
+    async def passes() -> Any:
+        first, errs = await live.read(now, VIEWS)
+        await live.read(now + 2, VIEWS)
+        return first, errs
+
+    first, errs = run(live, passes)
+    assert errs == []
+    sig = first[KEY]
+    assert sig.ok and sig.source == MetricsSource.PROMETHEUS and sig.fleet.window(10).arrival_rps == 20.0
+    assert [r.url.params["query"].rsplit("[", 1)[1] for r in seen] == ["75s]", "5s]"], "first the history, then 2 s + a margin"
+
+
+def test_without_prometheus_or_when_it_fails_every_service_holds() -> None:
+    none = LiveSignals(None)
+    assert run(none, lambda: none.read(1.0, VIEWS)) == ({}, ["no Prometheus URL configured (FORESAIL_PROMETHEUS_URL)"])
+    failing = LiveSignals(prometheus(1.0, status=500))
+    out, errs = run(failing, lambda: failing.read(1.0, VIEWS))
+    assert out == {} and errs == ["Prometheus: query failed: HTTP 500: boom"]
+
+
+def test_direct_reads_when_every_replica_answers() -> None:
+    now = time.time()
+    live = LiveSignals(prometheus(now), mode=SourceMode.DIRECT, direct=replicas(down=set()))
+
+    async def go() -> Any:
+        await live.read(now, VIEWS)  # learns the replicas to read
+        for _ in range(3):
+            await live.read_direct()
+            await asyncio.sleep(0.05)
+        out, _ = await live.read(time.time(), VIEWS)
+        return out[KEY]
+
+    sig = run(live, go)
+    assert sig.ok and sig.source == MetricsSource.DIRECT and sig.note == ""
+    assert sig.fleet.window(2).mean_latency_ms == 20.0
+
+
+def test_a_replica_that_does_not_answer_sends_its_service_back_to_prometheus() -> None:
+    now = time.time()
+    live = LiveSignals(prometheus(now), mode=SourceMode.DIRECT, direct=replicas(down={"10.0.0.2"}))
+
+    async def go() -> Any:
+        await live.read(now, VIEWS)
+        await live.read_direct()
+        out, _ = await live.read(now, VIEWS)
+        return out[KEY]
+
+    sig = run(live, go)
+    assert sig.ok and sig.source == MetricsSource.PROMETHEUS
+    assert sig.note == "direct reads incomplete (b: ConnectError: connection refused); Prometheus used"
+
+
+def test_a_service_that_is_gone_is_forgotten() -> None:
+    now = time.time()
+    live = LiveSignals(prometheus(now), mode=SourceMode.DIRECT, direct=replicas(down=set()))
+
+    async def go() -> Any:
+        await live.read(now, VIEWS)
+        await live.read(now + 2, {})
+        return set(live.from_prom) | set(live.from_direct)
+
+    assert run(live, go) == set()

@@ -1,0 +1,146 @@
+"""Triton's counters -> FleetSignals (pure): named cases for windows, resets, replicas that come and go,
+warm-age filtering of p99, in-flight work and the per-service errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from foresail.scaling.counters import PodSample, ServiceCounters, ServiceSignals, ServingPod
+from foresail.scaling.latency import mixture_quantile
+from foresail.scaling.signals import MetricsSource
+from tests.fakes.counters import quantiles, steady
+
+NOW = 1000.0
+
+
+@dataclass
+class Fleet:
+    """Replicas: (serving since, samples); ``gone``: replicas no longer listed, from when."""
+
+    pods: dict[str, tuple[float, list[PodSample]]]
+    gone: dict[str, float] = field(default_factory=dict)
+    now: float = NOW
+    stale_after: float = 10.0
+
+    def signals(self) -> ServiceSignals:
+        store = ServiceCounters(MetricsSource.PROMETHEUS)
+        every = [ServingPod(n, since) for n, (since, _) in self.pods.items()]
+        store.serving(min(self.gone.values(), default=self.now), every)
+        for name, (_, samples) in self.pods.items():
+            store.add(name, samples)
+        for at in sorted(self.gone.values()):
+            store.serving(at, [p for p in every if p.name not in self.gone or self.gone[p.name] > at])
+        store.serving(self.now, [p for p in every if p.name not in self.gone])
+        return store.signals(self.now, self.stale_after)
+
+
+def reset_at(samples: list[PodSample], t_reset: float) -> list[PodSample]:
+    """The same replica restarted at ``t_reset``: its counters start again from 0 there."""
+    base = next(s for s in samples if s.t >= t_reset)
+    out = []
+    for s in samples:
+        if s.t < t_reset:
+            out.append(s)
+        else:
+            out.append(
+                PodSample(
+                    s.t,
+                    s.success - base.success,
+                    s.failure - base.failure,
+                    s.request_us - base.request_us,
+                    s.queue_us - base.queue_us,
+                    s.compute_us - base.compute_us,
+                    s.pending,
+                    s.quantiles_us,
+                )
+            )
+    return out
+
+
+OLD = 0.0  # warm long before the windows
+# (name, fleet, window seconds, {field: expected})
+CASES: list[tuple[str, Fleet, float, dict[str, float]]] = [
+    ("one replica at 50 rps: every window", Fleet({"a": (OLD, steady(0, NOW, 50))}), 2, {"arrival_rps": 50, "completion_rps": 50, "mean_latency_ms": 20, "mean_queue_wait_ms": 5, "p99_ms": 30}),
+    ("the 60 s window too", Fleet({"a": (OLD, steady(0, NOW, 50))}), 60, {"arrival_rps": 50, "p99_ms": 30}),
+    ("two equal replicas: rates add, p99 is theirs", Fleet({"a": (OLD, steady(0, NOW, 30)), "b": (OLD, steady(0, NOW, 20))}), 10, {"arrival_rps": 50, "p99_ms": 30}),
+    ("a slow replica serving 1 in 50 requests moves p99 by its share, not to its own", Fleet({"a": (OLD, steady(0, NOW, 49, p99_ms=30)), "b": (OLD, steady(0, NOW, 1, p99_ms=300))}), 10, {"p99_ms": (mixture_quantile([(49.0, quantiles(30)), (1.0, quantiles(300))]) or 0.0) / 1000}),
+    ("a replica warm for 30 s counts in arrivals, not in p99 (its summary holds the warm-up)", Fleet({"a": (OLD, steady(0, NOW, 40)), "b": (NOW - 30, steady(NOW - 40, NOW, 10, p99_ms=250))}), 10, {"arrival_rps": 50, "p99_ms": 30}),
+    ("only replicas warm for 30 s: p99 0 (not measured), arrivals still", Fleet({"b": (NOW - 30, steady(NOW - 40, NOW, 10, p99_ms=250))}), 10, {"arrival_rps": 10, "p99_ms": 0}),
+    ("a replica warm for 62 s counts in p99", Fleet({"b": (NOW - 62, steady(NOW - 70, NOW, 10, p99_ms=25))}), 10, {"p99_ms": 25}),
+    ("warm-up requests before the gate are not arrivals", Fleet({"b": (NOW - 5, steady(NOW - 40, NOW - 5, 40) + steady(NOW - 4, NOW, 10, start=40 * 35 + 10))}), 2, {"arrival_rps": 10}),
+    ("counter reset: Triton restarted mid-window", Fleet({"a": (OLD, reset_at(steady(0, NOW, 50), NOW - 5))}), 10, {"completion_rps": 50 * 9 / 10}),
+    ("a replica that appears mid-window counts from its first serving sample", Fleet({"a": (OLD, steady(0, NOW, 40)), "b": (NOW - 6, steady(NOW - 5, NOW, 10))}), 10, {"arrival_rps": 40 + 10 * 5 / 10}),
+    ("a replica that left mid-window counts up to its last sample", Fleet({"a": (OLD, steady(0, NOW, 40)), "b": (OLD, steady(0, NOW - 4, 10))}, gone={"b": NOW - 4}), 10, {"arrival_rps": 40 + 10 * 6 / 10}),
+    ("a replica that left before the window is out of it", Fleet({"a": (OLD, steady(0, NOW, 40)), "b": (OLD, steady(0, NOW - 20, 10))}, gone={"b": NOW - 20}), 10, {"arrival_rps": 40}),
+    ("saturated: the queue's growth is arrivals too", Fleet({"a": (OLD, steady(0, NOW, 40, pending=lambda t: max(0.0, 10 * (t - (NOW - 10)))))}), 10, {"arrival_rps": 50, "completion_rps": 40, "queue_growth_rps": 10}),
+    ("rejections (queue time-outs) are arrivals and misses", Fleet({"a": (OLD, steady(0, NOW, 40, fail_rps=5))}), 10, {"arrival_rps": 45, "rejection_rps": 5}),
+    ("just started: a window longer than the history is the history", Fleet({"a": (OLD, steady(NOW - 5, NOW, 50, start=1e6))}), 60, {"arrival_rps": 50}),
+    ("idle: zeros, and p99 0 with a NaN summary", Fleet({"a": (OLD, steady(0, NOW, 0, p99_ms=None))}), 10, {"arrival_rps": 0, "mean_latency_ms": 0, "p99_ms": 0}),
+    ("samples every 5 s: the 2 s window spans one scrape interval", Fleet({"a": (OLD, steady(0, NOW, 50, step=5))}), 2, {"arrival_rps": 50}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "fleet", "window", "want"), CASES, ids=[c[0] for c in CASES])
+def test_windows(name: str, fleet: Fleet, window: float, want: dict[str, float]) -> None:
+    got = fleet.signals()
+    assert got.ok, (name, got.errors)
+    assert got.fleet is not None
+    w = got.fleet.window(window)
+    for k, v in want.items():
+        assert getattr(w, k) == pytest.approx(v, rel=1e-6, abs=1e-6), (name, k, w)
+
+
+def test_in_flight_is_queued_plus_executing_by_littles_law() -> None:
+    got = Fleet({"a": (OLD, steady(0, NOW, 50, pending=3, executing=4))}).signals()
+    assert got.fleet is not None
+    assert got.fleet.queued == 3
+    assert got.fleet.in_flight == pytest.approx(7)
+
+
+def test_counts_of_replicas_and_sample_spacing() -> None:
+    got = Fleet({"a": (OLD, steady(0, NOW, 10)), "b": (NOW - 30, steady(NOW - 40, NOW, 10, step=2))}).signals()
+    assert (got.serving, got.p99_replicas, got.sample_interval_s, got.sample_age_s) == (2, 1, 2.0, 0.0)
+
+
+ERRORS: list[tuple[str, Fleet, str | None]] = [
+    ("all good", Fleet({"a": (OLD, steady(0, NOW, 10)), "b": (OLD, steady(0, NOW, 10))}), None),
+    ("serving replicas without any series", Fleet({"a": (OLD, []), "b": (OLD, [])}), "no series for the 2 serving replicas"),
+    ("a partial scrape: one serving replica silent", Fleet({"a": (OLD, steady(0, NOW, 10)), "b": (OLD, steady(0, NOW - 30, 10))}), "partial scrape: no sample in the last 10s from 1 of 2 serving replicas (b)"),
+    ("stale: every sample old", Fleet({"a": (OLD, steady(0, NOW - 30, 10))}), "stale: newest sample 30s old"),
+    ("a NaN counter", Fleet({"a": (OLD, [*steady(0, NOW - 1, 10), PodSample(NOW, float("nan"), 0, 0, 0, 0, 0)])}), "replica a: success = nan (not a finite number)"),
+    ("a replica warm for 3 s without a serving sample yet is not missing", Fleet({"a": (OLD, steady(0, NOW, 10)), "b": (NOW - 3, steady(NOW - 20, NOW - 4, 10))}), None),
+    ("no serving replica: nothing to measure, no error", Fleet({}), None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "fleet", "error"), ERRORS, ids=[e[0] for e in ERRORS])
+def test_errors_per_service(name: str, fleet: Fleet, error: str | None) -> None:
+    got = fleet.signals()
+    if error is None:
+        assert got.ok, (name, got.errors)
+    else:
+        assert not got.ok and got.fleet is None, name
+        assert error in got.errors, (name, got.errors)
+
+
+def test_overlapping_reads_are_taken_once_and_the_ring_is_trimmed() -> None:
+    store = ServiceCounters(MetricsSource.DIRECT)
+    store.serving(NOW, [ServingPod("a", OLD)])
+    samples = steady(0, NOW, 50)
+    store.add("a", samples[:600])
+    store.add("a", samples[500:])  # overlaps by 100 samples
+    got = store.signals(NOW, 10.0)
+    assert got.fleet is not None and got.fleet.source == MetricsSource.DIRECT
+    assert got.fleet.window(60).arrival_rps == pytest.approx(50)
+    assert len(store.rings["a"].points) <= 77  # HISTORY_S of 1 s samples, and the baseline before
+
+
+def test_a_replica_gone_for_longer_than_the_history_is_forgotten() -> None:
+    store = ServiceCounters(MetricsSource.PROMETHEUS)
+    store.serving(NOW - 100, [ServingPod("a", OLD), ServingPod("b", OLD)])
+    store.add("b", steady(0, NOW - 100, 10))
+    store.serving(NOW - 99, [ServingPod("a", OLD)])
+    store.serving(NOW, [ServingPod("a", OLD)])
+    assert set(store.rings) == {"a"}
