@@ -135,6 +135,25 @@ class IdleMeter:
         self.last = now
 
 
+def _refused_by_quota(kube: Kube, ns: str, app: str) -> bool:
+    """Whether the Deployment ``app``'s ReplicaSet was refused a pod by a ResourceQuota. The ReplicaSet controller
+    keeps the *first* failure's message in its ReplicaFailure condition (a quota update conflict, say), so the
+    FailedCreate events, one per refused create, are read too. Raises with what it saw, for the time-out message."""
+    messages = [
+        c.get("message") or ""
+        for rs in kube.get("replicaset", "-n", ns, "-l", f"app={app}")["items"]
+        for c in rs.get("status", {}).get("conditions", [])
+    ]
+    messages += [
+        e.get("message") or ""
+        for e in kube.get("events", "-n", ns, "--field-selector", "reason=FailedCreate")["items"]
+        if e.get("involvedObject", {}).get("name", "").startswith(f"{app}-")
+    ]
+    if any("exceeded quota" in m for m in messages):
+        return True
+    raise AssertionError(f"no quota refusal yet; saw {messages!r}")
+
+
 def test_two_tenants_borrow_reclaim_and_preempt_batch_first(operator: Kube, teams: tuple[str, str]) -> None:
     a, b = teams
     crit_uids: set[str] = set()
@@ -174,14 +193,10 @@ def test_two_tenants_borrow_reclaim_and_preempt_batch_first(operator: Kube, team
     assert over.returncode == 0
     wait_for(
         "the backstop refusing a pod over the tenant's limit",
-        lambda: any(
-            "exceeded quota" in (c.get("message") or "")
-            for c in (operator.get("replicaset", "-n", a, "-l", "app=raw")["items"] or [{}])[0]
-            .get("status", {})
-            .get("conditions", [])
-        ),
+        lambda: _refused_by_quota(operator, a, "raw"),
         timeout=90,
     )
+    assert not operator.pods(a, "app=raw"), "a pod over the tenant's limit was admitted"
     operator.kubectl("delete", "deployment", "-n", a, "raw")
 
     # 2. B's demand rises a little: batch work gives way first
