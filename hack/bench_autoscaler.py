@@ -58,6 +58,7 @@ from foresail.api.scalingpolicy import ResolvedBehavior, ScalingBehavior, Scalin
 from foresail.replay import policies, traces
 from foresail.replay.run import Scenario, run_scenario
 from foresail.replay.sim import ReplicaModel, SimConfig, SimResult, p99_by_window, recovery_s, simulate
+from foresail.scaling.capacity import Calibration
 from hack import tools
 from hack.cluster import REPO, Cluster
 
@@ -73,7 +74,7 @@ NS = "default"
 CLUSTER_SLO_MS = 150.0
 CLUSTER_CAPACITY_RPS = 100.0
 RATE_WINDOW_S = 10.0  # prometheus.rateWindow, as the demo and the e2e suite install the chart
-DEMO_OVERRIDES = {"tickSeconds": 2, "stableWindowSeconds": 20, "panicWindowSeconds": 4, "scaleDownDelaySeconds": 30}
+DEMO_OVERRIDES = {"tickSeconds": 2}
 
 
 def log(msg: str) -> None:
@@ -454,7 +455,7 @@ class Sampler(threading.Thread):
                     "arrival_rps": obs.get("arrivalRps"),
                     "p99_ms": obs.get("p99Ms"),
                     "queue": obs.get("queueDepth"),
-                    "panic": bool(rec.get("panic")),
+                    "fast": rec.get("reason") in ("FastPath", "BurstOnset"),
                     "reason": (rec.get("reason") or "")[:100],
                     "cpu_busy": round(busy, 3),
                 }
@@ -558,7 +559,7 @@ def predict(
     """The replay simulator configured like the cluster: its arrivals, model, cold start, prior, tick and windows."""
     order = sorted(range(len(run.scheduled)), key=run.scheduled.__getitem__)
     arr = traces.Arrivals(tuple(run.scheduled[i] for i in order), tuple(1.0 for _ in order))
-    pol = policies.foresail_policy(behavior, CLUSTER_CAPACITY_RPS, CLUSTER_SLO_MS, lead_cold, 1, max_replicas)
+    pol = policies.foresail_policy(behavior, Calibration(capacity_rps=CLUSTER_CAPACITY_RPS), CLUSTER_SLO_MS, lead_cold, 1, max_replicas)
     cfg = SimConfig(
         model=model,
         slo_ms=CLUSTER_SLO_MS,
@@ -663,8 +664,7 @@ def closed_loop(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     cut = traces.reshape(traces.load_trace(str(trace)), compress=compress, start=600.0, duration=900.0, seed=args.seed)
     per = traces.per_second(cut)
     busiest = max(sum(per[i : i + 10]) / 10 for i in range(max(1, len(per) - 9)))
-    plan_rps = CLUSTER_CAPACITY_RPS * behavior.target_utilization_percent / 100.0
-    peak_rps = args.peak_replicas * plan_rps / (1 + behavior.headroom_percent / 100.0)
+    peak_rps = args.peak_replicas * CLUSTER_CAPACITY_RPS
     scale = peak_rps / busiest
     max_replicas = math.ceil(2.5 * args.peak_replicas)  # room above the plan: the replica count is measured, not capped
     # a running system, as `foresail replay` assumes: the replicas the first 10 s need at 70% of the capacity prior

@@ -52,7 +52,7 @@ def _isvc() -> dict[str, Any]:
         "maxReplicas": 8,
         "policyRef": "balanced",
         "capacityPerReplicaRps": 100,
-        "overrides": {"tickSeconds": 2, "stableWindowSeconds": 20, "panicWindowSeconds": 4, "scaleDownDelaySeconds": 30},
+        "overrides": {"tickSeconds": 2},
     }
     obj["spec"]["warmup"] = {"requests": 5, "timeoutSeconds": 120}
     return obj
@@ -72,7 +72,7 @@ def _row(kube: Kube, t0: float) -> dict[str, Any]:
         "arrival_rps": obs.get("arrivalRps"),
         "queue": obs.get("queueDepth"),
         "p99_ms": obs.get("p99Ms"),
-        "panic": rec.get("panic", False),
+        "fast": rec.get("reason") in ("FastPath", "BurstOnset"),
         "reason": (rec.get("reason") or (condition(isvc, "MetricsAvailable") or {}).get("message") or "")[:70],
     }
 

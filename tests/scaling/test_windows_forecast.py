@@ -6,7 +6,7 @@ import pytest
 
 from foresail.scaling.coldstart import estimate_cold_start, is_steady, warmup_batch_sizes
 from foresail.scaling.forecast import DAY, Forecaster
-from foresail.scaling.windows import TimeWindow
+from foresail.replay.windows import TimeWindow
 
 
 def test_time_window_average_and_maximum() -> None:

@@ -3,6 +3,11 @@
 The autoscaler lists services, Deployments and pods and queries Prometheus once per tick for all
 services; ``observe`` turns one service's share of that into the ``Observation`` the decision reads,
 and ``service_settings`` its spec and resolved policy into ``ServiceSettings``.
+
+Until the live autoscaler reads Triton's counters per window (the ``FleetSignals`` contract), the
+signals come from today's four Prometheus queries: one arrival rate over the rate window, the queue and
+the worst replica's p99 stand in for every window (``fleet_signals``), so the fast path is as fast as
+that rate window.
 """
 
 from __future__ import annotations
@@ -15,9 +20,11 @@ from typing import Any
 from foresail.api.inferenceservice import InferenceService
 from foresail.api.objects import pod_is_live, pod_is_ready, pod_is_warm, spec_replicas
 from foresail.api.scalingpolicy import ResolvedBehavior
+from foresail.scaling.capacity import Calibration, Routing
 from foresail.scaling.decide import Observation, ServiceSettings
+from foresail.scaling.signals import WINDOWS, FleetSignals, MetricsSource, WindowSignals
 
-__all__ = ["ServiceSignals", "observe", "service_settings"]
+__all__ = ["ServiceSignals", "calibration", "fleet_signals", "observe", "service_settings"]
 
 
 @dataclass
@@ -60,17 +67,36 @@ def observe(
     ready = sum(1 for p in live if pod_is_warm(p) or (not gated and pod_is_ready(p)))
     current = spec_replicas(deployment)
     cold = isvc.status.cold_start.p90_seconds if isvc.status.cold_start else None
-    ok = signals.ok
     obs = Observation(
-        arrival_rps=signals.arrival_rps if ok else None,
-        queue=signals.queue if ok else None,
-        p99_ms=signals.p99_ms if ok else None,
+        signals=fleet_signals(signals),
         ready=ready,
         starting=max(0, max(current, len(live)) - ready),
         current=current,
         cold_start_s=cold,
+        calibration=calibration(isvc),
     )
     return obs, signals
+
+
+def fleet_signals(signals: ServiceSignals) -> FleetSignals | None:
+    """Today's Prometheus signals as FleetSignals: the rate-window arrival rate (requests served or failed)
+    and the p99 in every window, the queue as queued and in flight; None when any is missing or bad."""
+    if not signals.ok:
+        return None
+    assert signals.arrival_rps is not None and signals.queue is not None and signals.p99_ms is not None
+    rate, p99 = signals.arrival_rps, signals.p99_ms
+    win = tuple(WindowSignals(w, rate, rate, 0.0, 0.0, 0.0, p99) for w in WINDOWS)
+    return FleetSignals(win, queued=signals.queue, in_flight=signals.queue, source=MetricsSource.PROMETHEUS)
+
+
+def calibration(isvc: InferenceService) -> Calibration:
+    """What the service's capacity is computed from: spec.scaling.calibration or capacityPerReplicaRps, and routing."""
+    sc = isvc.spec.scaling
+    cal = sc.calibration
+    routing = Routing(sc.routing.model.value)
+    if cal is not None:
+        return Calibration(cal.base_ms, cal.per_item_ms, cal.max_batch, sc.capacity_per_replica_rps, routing, sc.routing.connections)
+    return Calibration(capacity_rps=sc.capacity_per_replica_rps, routing=routing, connections=sc.routing.connections)
 
 
 def service_settings(isvc: InferenceService, behavior: ResolvedBehavior) -> ServiceSettings:
