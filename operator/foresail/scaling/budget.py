@@ -43,7 +43,7 @@ not told apart from noise.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -247,7 +247,7 @@ class BudgetLoop:
                 "arrived": round(self.arrived, 1), "settled": round(self.settled, 4), "time": self.last_t}  # fmt: skip
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> BudgetLoop:
+    def from_dict(cls, data: Mapping[str, object]) -> BudgetLoop:
         def num(key: str, default: float) -> float:
             v = data.get(key)
             return float(v) if isinstance(v, int | float) and math.isfinite(v) and v >= 0 else default

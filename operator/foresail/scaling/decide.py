@@ -39,7 +39,7 @@ from foresail.scaling.forecast import TAUS
 from foresail.scaling.signals import FleetSignals, WindowSignals
 from foresail.scaling.state import DecisionState
 
-__all__ = ["Decision", "DecisionState", "Observation", "ServiceSettings", "apply_grant", "decide"]
+__all__ = ["DEFAULT_HEADROOM", "Decision", "DecisionState", "Observation", "ServiceSettings", "apply_grant", "decide"]
 
 DEFAULT_HEADROOM = 1.5  # before the history can size one
 HEADROOM_EVERY_S = 60.0  # the replay is repeated at most this often

@@ -15,7 +15,7 @@ not estimated here: the error budget
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,14 +29,16 @@ TAUS = (10.0, 20.0, 40.0)  # time constants the error budget's replay chooses fr
 @dataclass
 class Forecaster:
     """Brown's double exponential smoothing with time constant ``tau_s``: ``s1`` averages the rate, ``s2``
-    averages ``s1``; the level is ``2 s1 - s2`` and the trend ``(s1 - s2) / tau_s`` (a linear trend is
-    followed without lag)."""
+    averages ``s1``; on a linear trend each lags the one before by ``lag`` seconds (``dt (1 - a) / a`` for
+    samples ``dt`` apart, ``tau_s`` in the limit), so the level is ``2 s1 - s2`` and the trend
+    ``(s1 - s2) / lag``: a ramp is followed without lag."""
 
-    tau_s: float = 10.0
+    tau_s: float = 20.0
     damp_s: float = 90.0
     s1: float | None = None
     s2: float | None = None
     last_t: float | None = None
+    lag: float = 20.0
 
     @property
     def level(self) -> float | None:
@@ -45,7 +47,7 @@ class Forecaster:
     @property
     def trend(self) -> float:
         """rps per second."""
-        return 0.0 if self.s1 is None or self.s2 is None else (self.s1 - self.s2) / self.tau_s
+        return 0.0 if self.s1 is None or self.s2 is None else (self.s1 - self.s2) / max(self.lag, 1e-9)
 
     def observe(self, t: float, rate: float) -> None:
         if not math.isfinite(rate) or rate < 0:
@@ -59,6 +61,7 @@ class Forecaster:
         if dt <= 0:  # a repeated or earlier sample (a clock step): move on from here
             return
         a = 1.0 - math.exp(-dt / self.tau_s)
+        self.lag = dt * (1.0 - a) / a
         self.s1 += a * (rate - self.s1)
         self.s2 += a * (self.s1 - self.s2)
 
@@ -80,14 +83,15 @@ class Forecaster:
         return max(0.0, level + self.trend * self.damp_s * (1.0 - math.exp(-ahead / self.damp_s)))
 
     def to_dict(self) -> dict[str, float | None]:
-        return {"s1": self.s1, "s2": self.s2, "time": self.last_t}
+        return {"s1": self.s1, "s2": self.s2, "time": self.last_t, "lag": round(self.lag, 4)}
 
     @classmethod
-    def from_dict(cls, data: dict[str, object]) -> Forecaster:
+    def from_dict(cls, data: Mapping[str, object]) -> Forecaster:
         f = cls()
-        s1, s2, t = data.get("s1"), data.get("s2"), data.get("time")
+        s1, s2, t, lag = data.get("s1"), data.get("s2"), data.get("time"), data.get("lag")
         if all(isinstance(x, int | float) and math.isfinite(x) and x >= 0 for x in (s1, s2)) and isinstance(t, int | float):
             f.s1, f.s2, f.last_t = float(s1), float(s2), float(t)  # type: ignore[arg-type]
+            f.lag = float(lag) if isinstance(lag, int | float) and math.isfinite(lag) and lag > 0 else f.tau_s
         return f
 
 

@@ -73,7 +73,8 @@ class DecisionState:
         if isinstance(fs := data.get("forecast"), list):
             for f, saved in zip(st.forecasters, fs, strict=False):
                 if isinstance(saved, dict):
-                    f.s1, f.s2, f.last_t = (g := Forecaster.from_dict(saved)).s1, g.s2, g.last_t
+                    g = Forecaster.from_dict(saved)
+                    f.s1, f.s2, f.last_t, f.lag = g.s1, g.s2, g.last_t, g.lag if g.s1 is not None else f.tau_s
         if isinstance(b := data.get("bursts"), dict):
             st.bursts = BurstTracker.from_dict(b)
         st.hold = HoldWindow.from_dict(data.get("hold"))
