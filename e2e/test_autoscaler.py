@@ -73,15 +73,8 @@ def _isvc(name: str) -> dict[str, Any]:
         "minReplicas": 1,
         "maxReplicas": 5,
         "capacityPerReplicaRps": 20,
-        "overrides": {
-            "tickSeconds": 2,
-            "stableWindowSeconds": 10,
-            "panicWindowSeconds": 4,
-            "scaleDownDelaySeconds": 15,
-            "forecastEnabled": False,
-            "targetUtilizationPercent": 70,
-            "headroomPercent": 0,
-        },
+        # the idle hold capped so that the scale-down comes within the test's patience
+        "overrides": {"tickSeconds": 2, "maxIdleHoldSeconds": 20, "maxScaleDownRate": 5},
     }
     obj["spec"]["warmup"] = {"requests": 5, "timeoutSeconds": 120}
     return obj

@@ -68,6 +68,17 @@ def test_routing_factors(name: str, routing: Routing, connections: int, n: int, 
     assert len(f) == 40 and (f <= 1.0).all()
 
 
+def test_per_connection_uses_the_replica_tail_and_tells_the_late_share_by_replica_count() -> None:
+    table = capacity_table(Calibration(100.0, 10.0, 32, routing=Routing.PER_CONNECTION, connections=64), 440.0, 40)
+    assert table is not None and table.imbalance is not None
+    assert 0.45 <= table.at(20) / table.single <= 0.55, "an overloaded replica still serves most of its requests in time"
+    load = np.array([1.0, 1.0])
+    late = table.late_share(load, load, np.array([2.0, 2.0]), 0.44, np.array([1, 20]))
+    assert late[0] == pytest.approx(0.01, abs=0.003) and late[1] == pytest.approx(0.01, abs=0.003), "1% at capacity, by definition"
+    even = capacity_table(Calibration(100.0, 10.0, 32), 440.0, 40)
+    assert even is not None and even.imbalance is None
+
+
 def test_the_fleet_never_serves_less_with_more_replicas() -> None:
     table = capacity_table(Calibration(100.0, 10.0, 32, routing=Routing.PER_CONNECTION, connections=16), 440.0, 64)
     assert table is not None

@@ -163,9 +163,10 @@ def replay(
     total = float(arrived.sum())
     if total <= 0:
         return Replay(np.zeros(len(multipliers)), cost)
-    cap = table.fleet_rps(ready[:, first - 1 : -1])
+    serving = ready[:, first - 1 : -1]
+    cap = table.fleet_rps(serving)
     load = np.where(cap > 0, rate[first:] / np.maximum(cap, 1e-9), LOAD_CAP)
-    frac = table.late_share(load, _settled(load, step, SETTLE_SLOS * slo_s), np.broadcast_to(dt, load.shape), slo_s)
+    frac = table.late_share(load, _settled(load, step, SETTLE_SLOS * slo_s), np.broadcast_to(dt, load.shape), slo_s, serving)
     return Replay((frac * arrived).sum(axis=1) / total, cost)
 
 

@@ -14,10 +14,10 @@ Routing makes the capacity per replica depend on the replica count (``routing_fa
 
 * ``round-robin`` and ``least-outstanding``: every replica gets an even share: the single-replica figure;
 * ``per-connection``: ``connections`` client connections pinned to replicas at random (kube-proxy with
-  keep-alive or gRPC): a replica holding ``K ~ Binomial(C, 1/n)`` of them gets ``K / C`` of the load; the
-  fleet's capacity is the highest rate at which the requests landing on replicas loaded beyond their
-  capacity stay within 1% (the same 1% a p99 SLO allows one replica), so the capacity per replica falls
-  as replicas outnumber connections.
+  keep-alive or gRPC): a replica holding ``K ~ Binomial(C, 1/n)`` of them gets ``K n / C`` times the even
+  load; the fleet's late share is the replicas' tails weighted by the requests each gets (``imbalance``:
+  by replica count and even load), and its capacity the load at which that reaches 1% (the same 1% a
+  p99 SLO allows one replica), so the capacity per replica falls as replicas outnumber connections.
 
 ``CapacityTable`` holds the fleet's capacity for every replica count and answers ``replicas_for(rate)``
 (vectorized). The only online correction is ``ratio``: saturated throughput measured over what the
@@ -50,6 +50,8 @@ __all__ = [
 FloatArray = npt.NDArray[np.float64]
 RATIO_BOUNDS = (0.5, 2.0)  # the learned saturated-throughput ratio stays within these
 RATIO_STEP = 0.04  # and counts in these steps
+LOADS = np.linspace(0.0, 2.0, 81)  # even loads (times one replica's capacity) the per-connection table covers
+MAX_IMBALANCE_N = 1024  # replica counts it covers (beyond: the fleet serves no more than at this count)
 
 
 class Routing(StrEnum):
@@ -194,28 +196,51 @@ def _binomial(n_trials: int, p: float) -> FloatArray:
     return pmf
 
 
-@lru_cache(maxsize=64)
-def _per_connection(connections: int, n_max: int, late: float) -> tuple[float, ...]:
-    out = [1.0]
+def _tail(y: FloatArray, tail_x: FloatArray, tail_y: FloatArray) -> FloatArray:
+    """One replica's late share at load ``y`` (times its capacity): the model's tail, all late past saturation."""
+    out: FloatArray = np.where(y > tail_x[-1], 1.0, np.interp(y, tail_x, tail_y, left=0.0, right=float(tail_y[-1])))
+    return out
+
+
+@lru_cache(maxsize=32)
+def _imbalance(connections: int, n_max: int, tail_x: tuple[float, ...], tail_y: tuple[float, ...]) -> FloatArray:
+    """Late share of a fleet of n = 1..n_max replicas at even load ``LOADS`` (rate / (n x one replica's
+    capacity)) when ``connections`` connections are pinned to replicas at random: a replica holding k of them
+    (Binomial(C, 1/n)) gets k n / C times the even load."""
     c = max(connections, 1)
-    k = np.arange(c + 1, dtype=np.float64)
-    for n in range(2, n_max + 1):
+    tx, ty = np.array(tail_x), np.array(tail_y)
+    out = np.zeros((n_max, len(LOADS)))
+    for n in range(1, n_max + 1):
         pmf = _binomial(c, 1.0 / n)
-        # share of requests on replicas holding more than x connections: n E[K 1{K > x}] / C
-        tail = np.cumsum((pmf * k)[::-1])[::-1] * n / c  # tail[x] = share on replicas with K >= x
-        # fleet rate lam overloads a replica with K > cap C / lam; allowed while the share beyond is <= late
-        x = int(np.argmax(tail <= late))  # fewest connections whose replicas may be overloaded
-        x = max(x - 1, 1)  # replicas with up to x connections must keep up: lam x / C <= cap
-        out.append(min(1.0, c / (n * x)))
-    return tuple(out)
+        k = np.flatnonzero(pmf > 1e-12)
+        share = pmf[k] * k * n / c  # requests on replicas with k connections
+        out[n - 1] = (share[None, :] * _tail(LOADS[:, None] * k[None, :] * n / c, tx, ty)).sum(axis=1)
+    return out
 
 
-def routing_factors(routing: Routing, connections: int, n_max: int) -> FloatArray:
-    """Capacity per replica at n = 1..n_max replicas as a share of one replica's, under ``routing``."""
+def _imbalance_table(connections: int, n_max: int, tail_x: FloatArray | None, tail_y: FloatArray | None) -> FloatArray:
+    tx = (1.0,) if tail_x is None else tuple(float(x) for x in tail_x)
+    ty = (0.0,) if tail_y is None else tuple(float(y) for y in tail_y)
+    return _imbalance(connections, min(max(n_max, 1), MAX_IMBALANCE_N), tx, ty)
+
+
+def routing_factors(
+    routing: Routing, connections: int, n_max: int, tail_x: FloatArray | None = None, tail_y: FloatArray | None = None
+) -> FloatArray:
+    """Capacity per replica at n = 1..n_max replicas as a share of one replica's, under ``routing``: for
+    per-connection routing the even load at which 1% of the fleet's requests are late (the same 1% a p99
+    SLO allows one replica), with the replica's tail (``tail_x``, ``tail_y``; a hard limit at 1 without)."""
     n_max = max(n_max, 1)
     if routing != Routing.PER_CONNECTION:
         return np.ones(n_max)
-    return np.array(_per_connection(connections, min(n_max, 4096), 0.01) + (0.0,) * max(0, n_max - 4096))[:n_max]
+    late = _imbalance_table(connections, n_max, tail_x, tail_y)
+    out = np.empty(len(late))
+    for i, row in enumerate(late):
+        j = int(np.searchsorted(row, 0.01))  # the row grows with the load
+        out[i] = LOADS[-1] if j >= len(LOADS) else LOADS[0] if j == 0 else float(np.interp(0.01, row[j - 1 : j + 1], LOADS[j - 1 : j + 1]))
+    if n_max > len(out):  # beyond the table the fleet serves what it did at its last count
+        out = np.concatenate([out, out[-1] * len(out) / np.arange(len(out) + 1, n_max + 1)])
+    return np.minimum(out, 1.0)
 
 
 @lru_cache(maxsize=64)
@@ -234,6 +259,7 @@ class CapacityTable:
     fleet: FloatArray  # non-decreasing: more replicas never serve less
     late_x: FloatArray = field(default_factory=lambda: np.array([1.0]))  # load / capacity at the SLO
     late_y: FloatArray = field(default_factory=lambda: np.array([0.0]))  # share late at that load (below saturation)
+    imbalance: FloatArray | None = None  # per-connection routing: late share by replica count and even load
 
     @property
     def single(self) -> float:
@@ -262,13 +288,25 @@ class CapacityTable:
         out: npt.NDArray[np.int64] = np.where(r > 0, np.minimum(n, len(self.fleet)), 0).astype(np.int64)
         return out
 
-    def late_share(self, load: FloatArray, settled: FloatArray, seconds: FloatArray, slo_s: float) -> FloatArray:
-        """Share of requests late in an interval of ``seconds`` at ``load`` times the capacity at the SLO: the
-        replica model's stationary tail at the ``settled`` load (the load averaged over the time the tail
-        takes to build, see ``scaling.budget``); beyond saturation the queue grows and every request arriving
-        once its wait passes the SLO is late."""
+    def late_share(
+        self, load: FloatArray, settled: FloatArray, seconds: FloatArray, slo_s: float, replicas: npt.NDArray[np.int64] | None = None
+    ) -> FloatArray:
+        """Share of requests late in an interval of ``seconds`` at ``load`` times the fleet's capacity at the SLO
+        (with ``replicas`` ready): the replica model's stationary tail at the ``settled`` load (the load averaged
+        over the time the tail takes to build, see ``scaling.budget``), spread over the replicas as the routing
+        spreads it; beyond saturation the queue grows and every request arriving once its wait passes the SLO
+        is late."""
         x = np.asarray(load, dtype=np.float64)
-        tail = np.interp(np.asarray(settled, dtype=np.float64), self.late_x, self.late_y, left=0.0, right=float(self.late_y[-1]))
+        if self.imbalance is not None and replicas is not None:
+            n = np.clip(np.asarray(replicas, dtype=np.int64), 1, len(self.imbalance))
+            even = np.asarray(settled, dtype=np.float64) * self.per_replica[np.minimum(n, len(self.per_replica)) - 1] / self.single
+            pos = np.clip(even / LOADS[1], 0.0, len(LOADS) - 1.0)
+            lo = np.minimum(pos.astype(np.int64), len(LOADS) - 2)
+            rows = self.imbalance[n - 1]
+            frac = pos - lo
+            tail = np.take_along_axis(rows, lo[..., None], -1)[..., 0] * (1 - frac) + np.take_along_axis(rows, lo[..., None] + 1, -1)[..., 0] * frac
+        else:
+            tail = np.interp(np.asarray(settled, dtype=np.float64), self.late_x, self.late_y, left=0.0, right=float(self.late_y[-1]))
         with np.errstate(divide="ignore", invalid="ignore"):
             queued = np.clip(1.0 - slo_s / ((x / self.saturation - 1.0) * seconds), 0.0, 1.0)
         out: FloatArray = np.where(x > self.saturation, np.maximum(tail, queued), tail)
@@ -299,9 +337,11 @@ def _table(cal: Calibration, slo_ms: float, n_max: int, r: float) -> CapacityTab
         return None
     if single <= 0:
         return None
-    per_replica = single * routing_factors(cal.routing, cal.connections, n_max)
+    tail_x, tail_y = np.array(xs), np.array(ys)
+    per_replica = single * routing_factors(cal.routing, cal.connections, n_max, tail_x, tail_y)
     fleet = np.maximum.accumulate(per_replica * np.arange(1, len(per_replica) + 1))
-    return CapacityTable(per_replica, fleet, np.array(xs), np.array(ys))
+    imbalance = _imbalance_table(cal.connections, n_max, tail_x, tail_y) if cal.routing == Routing.PER_CONNECTION else None
+    return CapacityTable(per_replica, fleet, tail_x, tail_y, imbalance)
 
 
 @dataclass
