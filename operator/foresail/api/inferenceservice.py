@@ -389,7 +389,7 @@ class HeadroomState(_StatePart):
 class ScalingState(_StatePart):
     """What the autoscaler keeps across operator restarts (bounded)."""
 
-    forecast: list[ForecastState] = Field(default_factory=list, description="The forecasters (time constants 10, 20, 40 s).")
+    forecast: list[ForecastState] = Field(default_factory=list, description="The forecasters (time constants 10, 20, 40, 80 s).")
     bursts: BurstState | None = Field(default=None, description="Burst peaks and gaps learned.")
     hold: HoldState | None = Field(default=None, description="The scale-down rule's memory and the gaps it learned.")
     capacity_ratio: float | None = Field(default=None, alias="capacityRatio", description="Learned saturated-throughput ratio.")

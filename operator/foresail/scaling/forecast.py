@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 __all__ = ["TAUS", "Forecaster", "forecasts"]
 
-TAUS = (10.0, 20.0, 40.0)  # time constants the error budget's replay chooses from
+TAUS = (10.0, 20.0, 40.0, 80.0)  # time constants the error budget's replay chooses from
 
 
 @dataclass
