@@ -26,7 +26,6 @@ trace and cold start.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from collections.abc import Callable
@@ -179,12 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             columns.append(col)
     result = {"benchmark": "ablation", "seeds": args.seeds, "columns": columns,
               "variants": [{"name": v.name, "group": v.group, "overrides": v.overrides} for v in VARIANTS]}  # fmt: skip
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "ablation.json").write_text(json.dumps(result, indent=1))
-    md = markdown(result)
-    (out / "ablation.md").write_text(md)
-    print(md)
+    bench.write_result(Path(args.out), "ablation", result, markdown(result))
     return 0
 
 

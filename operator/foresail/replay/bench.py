@@ -41,7 +41,7 @@ from foresail.replay import day, plots, policies, traces, verdict
 from foresail.replay.run import ALL, Scenario, markdown, run_scenario, run_seeds, simulate_policy
 from foresail.replay.sim import ROUTINGS, ReplicaModel, Serving, SimConfig, simulate
 
-__all__ = ["main"]
+__all__ = ["main", "write_result"]
 
 MODEL = ReplicaModel(base_ms=100.0, per_item_ms=10.0, max_batch=32)
 SLO_MS = 4 * MODEL.batch_ms(1)
@@ -54,7 +54,8 @@ def log(msg: str) -> None:
     print(f"[replay-bench] {msg}", file=sys.stderr, flush=True)
 
 
-def _write(out: Path, stem: str, result: dict[str, Any], md: str) -> None:
+def write_result(out: Path, stem: str, result: dict[str, Any], md: str) -> None:
+    """``<stem>.json`` and ``<stem>.md`` in ``out``; the table printed."""
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{stem}.json").write_text(json.dumps(result, indent=1))
     (out / f"{stem}.md").write_text(md)
@@ -82,7 +83,7 @@ def bench_compile(out: Path) -> dict[str, Any]:
         warm = _first_run_s(env)
     result = {"benchmark": "replay-compile", "compile_s": round(cold, 2), "cached_load_s": round(warm, 3)}
     md = f"Event core: compile {cold:.1f} s in a fresh process with an empty cache; {warm:.2f} s from the cache (cache=True).\n"
-    _write(out, "replay-compile", result, md)
+    write_result(out, "replay-compile", result, md)
     return result
 
 
@@ -120,7 +121,7 @@ def bench_day(out: Path, cold_start_s: float, quick: bool) -> dict[str, Any]:
         + "\n"
         + markdown(summary)
     )
-    _write(out, "replay-day", result, md)
+    write_result(out, "replay-day", result, md)
     return result
 
 
@@ -164,7 +165,7 @@ def _one(out: Path, name: str, whole: traces.Arrivals, factor: float, cold: floa
         report = scenario(1, 900.0, 3300.0, name, knobs).arrivals
         summary["burst_stats"] = verdict.burst_stats(report, PRIOR_S, MODEL.capacity_rps(SLO_MS), cold)
     plots.frontier(summary, out / f"replay-{name}-frontier.png")
-    _write(out, f"replay-{name}", summary, markdown(summary))
+    write_result(out, f"replay-{name}", summary, markdown(summary))
     return summary
 
 
@@ -196,7 +197,7 @@ def table(out: Path) -> dict[str, Any]:
                     rows.append(json.loads(path.read_text()))
     result = {"benchmark": "replay-scenarios", "seeds": len(rows[0]["seeds"]) if rows else 0,
               "capacity_rps_per_replica": round(MODEL.capacity_rps(SLO_MS), 1), "rows": rows}  # fmt: skip
-    _write(out, "replay-scenarios", result, scenarios_markdown(result))
+    write_result(out, "replay-scenarios", result, scenarios_markdown(result))
     return result
 
 
@@ -276,7 +277,7 @@ def bench_day_report(out: Path, cold_s: float) -> dict[str, Any]:
     summary["verdict"] = verdict.verdict(summary, "day", TARGET)
     plots.frontier(summary, out / "replay-day-report-frontier.png")
     md = markdown(summary) + f"\nKnobs tuned on the conversation trace (cold start {cold_s:g} s, round robin): {knobs}\n"
-    _write(out, "replay-day-report", summary, md)
+    write_result(out, "replay-day-report", summary, md)
     return summary
 
 

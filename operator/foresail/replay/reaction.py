@@ -24,7 +24,6 @@ Writes ``reaction.json``, ``reaction.md`` and ``reaction-<shape>-cold<c>-<routin
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,7 @@ import numpy as np
 import yaml
 
 from foresail.api.scalingpolicy import ScalingBehavior, ScalingPolicy
-from foresail.replay import policies, traces
+from foresail.replay import bench, policies, traces
 from foresail.replay.run import Scenario, simulate_policy
 from foresail.replay.sim import ROUTINGS, PolicyView, ReplicaModel, Serving, SimResult, p99_by_window, recovery_s, simulate
 from foresail.replay.traces import Arrivals
@@ -261,10 +260,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(aggregate([{k: v for k, v in r.items() if k != "_results"} for r in runs]))
     result = {"benchmark": "reaction", "slo_p99_ms": SLO_MS, "capacity_rps_per_replica": round(cap, 1), "low_rps": low,
               "model": {"base_ms": MODEL.base_ms, "per_item_ms": MODEL.per_item_ms, "max_batch": MODEL.max_batch}, "rows": rows}  # fmt: skip
-    (out / "reaction.json").write_text(json.dumps(result, indent=1))
-    md = markdown(rows)
-    (out / "reaction.md").write_text(md)
-    print(md)
+    bench.write_result(out, "reaction", result, markdown(rows))
     return 0
 
 
