@@ -11,17 +11,20 @@ a ``Decision`` whose message and figures explain every number. The rules, in ord
    only online correction is the saturated-throughput ratio, learned while the replicas are saturated.
    Without a calibration or a capacity per replica: feedback on p99 only (``NoCapacityEstimate``).
 3. **Plan**: the forecast at ``now + lead`` (lead = cold start p90 + one tick; the base rate with the
-   forecast off) times the headroom: the multiplier that, replayed over the service's own recent history,
-   keeps late requests within the error budget at the least replica-seconds (``scaling.budget``), with
-   the idle hold the same replay picks; the replicas that serve it.
-4. **Fast path** on the raw 2 s window: a burst onset after quiet is sized at once for the burst level
-   (the policy's quantile of past burst peaks, or the higher one the budget's replay chose) (``BurstOnset``); 2 s arrivals beyond ``fast_path_percent`` of what the ready *and starting*
-   replicas serve are sized for at once (``FastPath``).
+   forecast off) times the headroom; the forecaster's time constant, the headroom, the idle hold and the
+   burst level are the cheapest combination that, replayed over the service's own recent history, keeps
+   late requests within the error budget (``scaling.budget``); the replicas that serve it.
+4. **Fast path** on the raw 2 s window: a burst onset after quiet (or requests queued on a quiet fleet) is
+   sized at once for the burst level: the policy's quantile of past burst peaks, or the higher one the
+   budget chose (``BurstOnset``). 2 s arrivals beyond ``fast_path_percent`` of what the ready *and
+   starting* replicas serve (beyond 100% for a lead after that, and while more than a second of their
+   work is queued) are sized for at once, times the headroom, with the queue drained within the lead
+   (``FastPath``); the forecasters' level is re-anchored on the 10 s arrivals (a step, not a 2 s spike).
 5. **Hold** (rent or buy): the most replicas wanted within the hold stay (``IdleHold``): capacity is
    released only once idle for longer than max(cold start, the learned quantile of the gaps after which a
-   burst onset wanted capacity again: between bursts), or the 2 or 4 times that the budget's replay
-   finds cheaper within the budget (bursts after long gaps), at most ``max_idle_hold_seconds``. The window holds what was wanted before the bounds, so a changed minReplicas
-   or maxReplicas applies at once.
+   burst onset wanted capacity again), or the 2 or 4 times that the budget finds cheaper (bursts after
+   long gaps), at most ``max_idle_hold_seconds``. The window keeps what was wanted before the bounds, so
+   a changed minReplicas or maxReplicas applies at once.
 6. **Safety**: scale-up/down rate limits per tick, then ``[min, max]``; ``apply_grant`` caps a decision
    to the tenant arbiter's grant.
 """
