@@ -63,7 +63,7 @@ def wanted_8_at_0(st: DecisionState) -> None:
 
 def wanted_8_at_0_with_long_gaps(st: DecisionState) -> None:
     wanted_8_at_0(st)
-    st.hold.gaps = [40.0, 50.0, 60.0, 200.0]  # p90 158 s
+    st.hold.gaps = [40.0, 50.0, 60.0, 200.0]  # the longest 200 s: held 300 s
 
 
 S = settings()
@@ -91,8 +91,12 @@ CASES = [
          prepare=wanted_8_at_0),
     Case("idle longer than the cold start: released (at most halved per tick)", [(11.0, S, obs(sig(20.0), 8))], 4,
          DecisionReason.FORECAST_DEMAND, Limit.MAX_SCALE_DOWN_RATE, prepare=wanted_8_at_0),
-    Case("long gaps between bursts: held for their 90th percentile", [(100.0, S, obs(sig(20.0), 8))], 8, DecisionReason.IDLE_HOLD,
+    Case("long gaps between bursts: held through 1.5x the longest", [(290.0, S, obs(sig(20.0), 8))], 8, DecisionReason.IDLE_HOLD,
          prepare=wanted_8_at_0_with_long_gaps),
+    Case("... and released after it", [(301.0, S, obs(sig(20.0), 8))], 4, DecisionReason.FORECAST_DEMAND, Limit.MAX_SCALE_DOWN_RATE,
+         prepare=wanted_8_at_0_with_long_gaps),
+    Case("a lower gap quantile holds less", [(100.0, settings(idle_gap_quantile=0.5), obs(sig(20.0), 8))], 4,
+         DecisionReason.FORECAST_DEMAND, Limit.MAX_SCALE_DOWN_RATE, prepare=wanted_8_at_0_with_long_gaps),
     Case("the hold never raises above the current replicas", [(5.0, S, obs(sig(20.0), 2))], 3, DecisionReason.FORECAST_DEMAND,
          prepare=wanted_8_at_0),
     # bounds change at once

@@ -114,8 +114,8 @@ class ScalingBehavior(BaseModel):
         alias="idleGapQuantile",
         ge=0.5,
         le=1,
-        description="Capacity is released once idle longer than max(cold start, this quantile of the gaps in its use: "
-        "between bursts, or between a busy service's peaks) (0.5-1).",
+        description="Capacity is released once idle longer than max(cold start, 1.5 x this quantile of the last 32 gaps "
+        "between bursts) (0.5-1); the error budget may hold longer.",
     )
     max_idle_hold_seconds: float | None = Field(
         default=None,
@@ -185,7 +185,7 @@ DEFAULT_BEHAVIOR = ScalingBehavior(
     quiet_percent=5,
     burst_onset_percent=50,
     burst_quantile=0.75,
-    idle_gap_quantile=0.9,
+    idle_gap_quantile=1.0,
     max_idle_hold_seconds=900,
     max_scale_up_rate=10,
     max_scale_down_rate=2,

@@ -95,11 +95,12 @@ class HoldWindow:
     gaps: list[float] = field(default_factory=list)  # seconds capacity stood idle before a burst onset wanted it again
 
     def add(self, now: float, wanted: int, keep_s: float, learn_gaps_over_s: float | None = None) -> None:
-        """Record a tick's want; with ``learn_gaps_over_s``, every step it covers again ends a gap, and those
-        longer than that are learned."""
+        """Record a tick's want; with ``learn_gaps_over_s``, the longest idle among the steps it covers again
+        (the top capacity's, idle since the last burst) is a gap, learned when longer than that."""
         if learn_gaps_over_s is not None:
-            gaps = [now - t for t, w in self.steps if w <= wanted and learn_gaps_over_s < now - t < keep_s]
-            self.gaps = [*self.gaps, *gaps][-KEEP_GAPS:]
+            idle = [now - t for t, w in self.steps if w <= wanted and now - t < keep_s]
+            if idle and max(idle) > learn_gaps_over_s:
+                self.gaps = [*self.gaps, max(idle)][-KEEP_GAPS:]
         steps = [(t, w) for t, w in self.steps if w > wanted and now - keep_s < t <= now]
         self.steps = [*steps, (now, wanted)][-KEEP_HOLD:]
 

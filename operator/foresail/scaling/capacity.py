@@ -20,7 +20,9 @@ Routing makes the capacity per replica depend on the replica count (``routing_fa
   p99 SLO allows one replica), so the capacity per replica falls as replicas outnumber connections.
 
 ``CapacityTable`` holds the fleet's capacity for every replica count and answers ``replicas_for(rate)``
-(vectorized). The only online correction is ``ratio``: saturated throughput measured over what the
+(vectorized); it ends where one more replica would add less than 5% of one replica's capacity (more
+replicas than connections under per-connection routing), so demand beyond what the routing can spread is
+planned at that count, not at the maximum. The only online correction is ``ratio``: saturated throughput measured over what the
 calibration predicts (``SaturationLearner``), bounded around 1; nothing drifts with p99s.
 """
 
@@ -52,6 +54,8 @@ RATIO_BOUNDS = (0.5, 2.0)  # the learned saturated-throughput ratio stays within
 RATIO_STEP = 0.04  # and counts in these steps
 LOADS = np.linspace(0.0, 2.0, 81)  # even loads (times one replica's capacity) the per-connection table covers
 MAX_IMBALANCE_N = 1024  # replica counts it covers (beyond: the fleet serves no more than at this count)
+PLAN_LATE = 0.01  # per-connection capacity: the even load at which this share of requests is late (a p99)
+USEFUL = 0.05  # a replica adding less than this share of one replica's capacity to the fleet is not planned for
 
 
 class Routing(StrEnum):
@@ -236,8 +240,8 @@ def routing_factors(
     late = _imbalance_table(connections, n_max, tail_x, tail_y)
     out = np.empty(len(late))
     for i, row in enumerate(late):
-        j = int(np.searchsorted(row, 0.01))  # the row grows with the load
-        out[i] = LOADS[-1] if j >= len(LOADS) else LOADS[0] if j == 0 else float(np.interp(0.01, row[j - 1 : j + 1], LOADS[j - 1 : j + 1]))
+        j = int(np.searchsorted(row, PLAN_LATE))  # the row grows with the load
+        out[i] = LOADS[-1] if j >= len(LOADS) else LOADS[0] if j == 0 else float(np.interp(PLAN_LATE, row[j - 1 : j + 1], LOADS[j - 1 : j + 1]))
     if n_max > len(out):  # beyond the table the fleet serves what it did at its last count
         out = np.concatenate([out, out[-1] * len(out) / np.arange(len(out) + 1, n_max + 1)])
     return np.minimum(out, 1.0)
@@ -340,6 +344,11 @@ def _table(cal: Calibration, slo_ms: float, n_max: int, r: float) -> CapacityTab
     tail_x, tail_y = np.array(xs), np.array(ys)
     per_replica = single * routing_factors(cal.routing, cal.connections, n_max, tail_x, tail_y)
     fleet = np.maximum.accumulate(per_replica * np.arange(1, len(per_replica) + 1))
+    # a replica that adds less than USEFUL of one replica's capacity is not worth its GPU: the table ends there
+    gain = np.diff(fleet, prepend=0.0)
+    useless = np.flatnonzero(gain < USEFUL * single)
+    if len(useless):
+        per_replica, fleet = per_replica[: max(int(useless[0]), 1)], fleet[: max(int(useless[0]), 1)]
     imbalance = _imbalance_table(cal.connections, n_max, tail_x, tail_y) if cal.routing == Routing.PER_CONNECTION else None
     return CapacityTable(per_replica, fleet, tail_x, tail_y, imbalance)
 

@@ -21,9 +21,10 @@ a ``Decision`` whose message and figures explain every number. The rules, in ord
    work is queued) are sized for at once, times the headroom, with the queue drained within the lead
    (``FastPath``); the forecasters' level is re-anchored on the 10 s arrivals (a step, not a 2 s spike).
 5. **Hold** (rent or buy): the most replicas wanted within the hold stay (``IdleHold``): capacity is
-   released only once idle for longer than max(cold start, the learned quantile of the gaps after which a
-   burst onset wanted capacity again), or the 2 or 4 times that the budget finds cheaper (bursts after
-   long gaps), at most ``max_idle_hold_seconds``. The window keeps what was wanted before the bounds, so
+   released only once idle for longer than max(cold start, 1.5 x the learned quantile of the gaps after
+   which a burst onset wanted capacity again: the next gap may be longer than any seen), or the 2 or 4
+   times that or ``max_idle_hold_seconds`` when the
+   budget finds that cheaper (bursts after long gaps), at most ``max_idle_hold_seconds``. The window keeps what was wanted before the bounds, so
    a changed minReplicas or maxReplicas applies at once.
 6. **Safety**: scale-up/down rate limits per tick, then ``[min, max]``; ``apply_grant`` caps a decision
    to the tenant arbiter's grant.
@@ -46,7 +47,8 @@ __all__ = ["DEFAULT_HEADROOM", "Decision", "DecisionState", "Observation", "Serv
 
 DEFAULT_HEADROOM = 1.5  # before the history can size one
 HEADROOM_EVERY_S = 60.0  # the replay is repeated at most this often
-HOLD_STEPS = (1, 2, 4)  # holds the replay tries: the rule's, and longer
+HOLD_STEPS = (1, 2, 4)  # holds the replay tries: the rule's, 2 and 4 times it, and the longest allowed
+GAP_MARGIN = 1.5  # the rule holds through 1.5 times the learned gap: the next gap may be longer than any seen
 
 
 @dataclass(frozen=True)
@@ -171,11 +173,11 @@ def _plan(s: ServiceSettings, state: DecisionState, table: CapacityTable, rate: 
     lead = cold + b.tick_seconds
     state.observe(now, rate)
     gap = state.hold.gap(b.idle_gap_quantile)
-    rule_s = min(max(cold, gap or 0.0), b.max_idle_hold_seconds)
+    rule_s = min(max(cold, GAP_MARGIN * (gap or 0.0)), b.max_idle_hold_seconds)
     budget = b.error_budget_percent / 100.0 * (state.loop.factor if b.budget_feedback else 1.0)
     least = state.bursts.level(b.burst_quantile)
     if state.headroom_at is None or now - state.headroom_at >= HEADROOM_EVERY_S or now < state.headroom_at:
-        holds = sorted({min(rule_s * k, b.max_idle_hold_seconds) for k in HOLD_STEPS})
+        holds = sorted({*(min(rule_s * k, b.max_idle_hold_seconds) for k in HOLD_STEPS), max(b.max_idle_hold_seconds, rule_s)})
         levels = sorted({lv for q in {b.burst_quantile, max(b.burst_quantile, 0.9), 1.0} if (lv := state.bursts.level(q))}) or [0.0]
         choices = [Choice(tau, h, lv) for tau in TAUS for lv in levels for h in holds]
         fresh = headroom(state.history, table, budget, lead, cold, choices, s.slo_p99_ms / 1000.0, b.forecast_enabled)
@@ -288,7 +290,7 @@ def decide(s: ServiceSettings, obs: Observation, state: DecisionState, now: floa
         want = min(held[0], current)
         why = DecisionReason.IDLE_HOLD
         basis = f"the {b.idle_gap_quantile:g} quantile of gaps between bursts" if p.rule_s > max(obs.cold_start_s or 0.0, 0.0) else "the cold start"
-        basis += f", x{p.hold_s / p.rule_s:.0f} by the budget" if p.hold_s > p.rule_s * 1.01 else ""
+        basis += f", {p.hold_s / max(p.rule_s, 1e-9):.1f}x that by the budget" if p.hold_s > p.rule_s * 1.01 else ""
         reasons.append(f"holding {want}: wanted {now - held[1]:.0f}s ago, released once idle {p.hold_s:.0f}s ({basis})")
 
     # 6. safety
