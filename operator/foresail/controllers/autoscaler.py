@@ -255,7 +255,7 @@ class Autoscaler:
         telemetry.FAST_PATH.labels(ns, name).set(1 if d.reason in (DecisionReason.FAST_PATH, DecisionReason.BURST_ONSET) else 0)
         if d.headroom is not None:
             telemetry.HEADROOM.labels(ns, name).set(d.headroom)
-        if svc.last_forecast is not None and obs.signals is not None and now >= svc.last_forecast[0]:
+        if svc.last_forecast is not None and d.signals_ok and obs.signals is not None and now >= svc.last_forecast[0]:
             telemetry.FORECAST_ERROR.labels(ns, name).set(svc.last_forecast[1] - obs.signals.window(10.0).arrival_rps)
             svc.last_forecast = None
         if d.forecast_rps is not None and svc.last_forecast is None:
