@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from hack.cluster import REPO
+from hack.base.paths import REPO
 
 FIXTURES = REPO / "policies/admission/tests"
 POLICY = REPO / "policies/admission/tenant-rules.yaml"

@@ -15,9 +15,10 @@ import pytest
 import yaml
 
 from e2e.admission import POLICY, AdmissionCase, admission_cases, fixture_objects
-from e2e.helpers import Kube, wait_for
-from hack import tools
-from hack.cluster import REPO
+from hack.base.kube import Kube
+from hack.base.paths import REPO
+from hack.base.wait import wait_for
+from hack.testbed.cluster.chart import helm
 
 CASES = admission_cases()
 DENIED_BY = "ValidatingAdmissionPolicy 'foresail-tenant-rules' with binding 'foresail-tenant-rules' denied request: "
@@ -44,10 +45,7 @@ def _denied_as_expected(out: subprocess.CompletedProcess[str], case: AdmissionCa
 
 
 def _helm_template(*args: str) -> list[dict[str, Any]]:
-    h = tools.TOOLS_BY_NAME["kubectl"].dir / "bin/helm"
-    out = subprocess.run(
-        [str(h), "template", "foresail", str(REPO / "charts/foresail"), *args], capture_output=True, text=True, check=False
-    )
+    out = helm(None, "template", "foresail", str(REPO / "charts/foresail"), *args)
     assert out.returncode == 0, out.stderr
     return [d for d in yaml.safe_load_all(out.stdout) if d]
 
@@ -63,7 +61,7 @@ def tenants(operator: Kube) -> Iterator[Kube]:
         wait_for(
             f"the tenant rules to deny {probe.name!r}",
             lambda: _denied_as_expected(_dry_run_create(operator, probe.namespace, probe.obj), probe),
-            timeout=60,
+            timeout=120,
             interval=0.5,
         )
         yield operator
@@ -101,7 +99,7 @@ def test_updates_are_judged_when_the_spec_changes(tenants: Kube) -> None:
         wait_for(
             "the Tenant change to reach the policy",
             lambda: _dry_run_create(tenants, name, _isvc("probe", priority="batch", triton={"gpusPerReplica": 0})).returncode,
-            timeout=30,
+            timeout=90,
         )
         tenants.kubectl("label", "fisvc", "-n", name, name, "team=x")
         tenants.kubectl("annotate", "fisvc", "-n", name, name, "note=kept")
@@ -109,7 +107,7 @@ def test_updates_are_judged_when_the_spec_changes(tenants: Kube) -> None:
             "patch", "fisvc", "-n", name, name, "--type=merge", "-p", '{"spec": {"scaling": {"maxReplicas": 2}}}', check=False
         )
         assert out.returncode != 0 and 'spec.priority: "batch" is not allowed for tenant "vap-update"' in out.stderr, out.stderr
-        tenants.kubectl("delete", "fisvc", "-n", name, name, "--timeout=60s")
+        tenants.kubectl("delete", "fisvc", "-n", name, name, "--timeout=120s")
     finally:
         tenants.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
         tenants.kubectl("delete", "tenant", name, "--wait=false", "--ignore-not-found", check=False)

@@ -7,33 +7,36 @@ import json
 import uuid
 from typing import Any
 
-from e2e.helpers import Kube, pause_deployment, wait_for
+from e2e.helpers import pause_deployment
 from foresail.api.objects import condition, pod_is_ready
+from hack.base.kube import Kube
+from hack.base.wait import wait_for
+from hack.testbed.cluster import Cluster
 
 
-def test_nodes_advertise_gpus(kube: Kube) -> None:
+def test_nodes_advertise_gpus(kube: Kube, cluster: Cluster) -> None:
     nodes = kube.get("nodes")["items"]
-    assert len(nodes) == kube.cluster.nodes
+    assert len(nodes) == cluster.nodes
     for n in nodes:
-        assert n["status"]["allocatable"]["nvidia.com/gpu"] == str(kube.cluster.gpus_per_node)
+        assert n["status"]["allocatable"]["nvidia.com/gpu"] == str(cluster.gpus_per_node)
         assert n["metadata"]["labels"]["nvidia.com/gpu.product"]
         assert condition(n, "Ready")["status"] == "True"  # type: ignore[index]
         assert not n["spec"].get("taints"), "fake nodes carry no kwok-specific taints"
 
 
-def test_gpu_deployment_schedules_and_overask_stays_pending(kube: Kube, namespace: str) -> None:
+def test_gpu_deployment_schedules_and_overask_stays_pending(kube: Kube, cluster: Cluster, namespace: str) -> None:
     kube.apply(pause_deployment("one-gpu", replicas=2, gpus=1), namespace)
 
     def two_ready() -> list[dict[str, Any]] | None:
         pods = kube.pods(namespace, "app=one-gpu")
         return pods if len(pods) == 2 and all(map(pod_is_ready, pods)) else None
 
-    pods = wait_for("2 Ready GPU pods", two_ready)
+    pods = wait_for("2 Ready GPU pods", two_ready, timeout=120)
     for p in pods:
         assert p["spec"]["nodeName"].startswith("gpu-node-")
         assert p["status"]["podIP"]
 
-    too_big = kube.cluster.gpus_per_node + 1
+    too_big = cluster.gpus_per_node + 1
     kube.apply(pause_deployment("too-big", replicas=1, gpus=too_big), namespace)
 
     def unschedulable() -> dict[str, object] | None:
@@ -43,7 +46,7 @@ def test_gpu_deployment_schedules_and_overask_stays_pending(kube: Kube, namespac
                 return c
         return None
 
-    c = wait_for("the scheduler's Unschedulable reason", unschedulable)
+    c = wait_for("the scheduler's Unschedulable reason", unschedulable, timeout=120)
     assert "Insufficient nvidia.com/gpu" in str(c.get("message")), c
 
 
@@ -119,28 +122,39 @@ def test_resource_quota_rejects_gpu_overask(kube: Kube, namespace: str) -> None:
     assert "requests.nvidia.com/gpu=3" in out.stderr, out.stderr
 
 
-def test_priority_preemption_frees_gpus_for_higher_priority(kube: Kube, namespace: str) -> None:
+def test_priority_preemption_frees_gpus_for_higher_priority(kube: Kube, cluster: Cluster, namespace: str) -> None:
     low, high = f"low-{uuid.uuid4().hex[:6]}", f"high-{uuid.uuid4().hex[:6]}"
     for name, value in ((low, 100), (high, 100000)):
         kube.apply({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": name}, "value": value})
     try:
-        n, g = kube.cluster.nodes, kube.cluster.gpus_per_node
+        n, g = cluster.nodes, cluster.gpus_per_node
         kube.apply(pause_deployment("filler", replicas=n, gpus=g, priority_class=low), namespace)
         wait_for(
             "all GPUs taken by low priority",
             lambda: (p := kube.pods(namespace, "app=filler")) and sum(map(pod_is_ready, p)) == n,
+            timeout=120,
         )
         kube.apply(pause_deployment("urgent", replicas=1, gpus=g, priority_class=high), namespace)
         urgent = wait_for(
             "the high-priority pod Ready",
             lambda: next((p for p in kube.pods(namespace, "app=urgent") if pod_is_ready(p)), None),
-            timeout=90,
+            timeout=180,
         )
         assert urgent["spec"]["nodeName"]
-        events = kube.get("events", "-n", namespace)["items"]
-        assert any(e.get("reason") == "Preempted" for e in events), [e.get("reason") for e in events]
-        fillers = kube.pods(namespace, "app=filler")
-        assert sum(map(pod_is_ready, fillers)) == n - 1, "exactly one low-priority pod gave way"
+        wait_for(
+            "a Preempted event",
+            lambda: any(e.get("reason") == "Preempted" for e in kube.get("events", "-n", namespace)["items"]),
+            timeout=60,
+        )
+        # exactly one low-priority pod gave way: its replacement waits, the others keep running
+        wait_for(
+            f"{n - 1} low-priority pods Ready and one Pending",
+            lambda: (
+                sum(map(pod_is_ready, f := kube.pods(namespace, "app=filler"))) == n - 1
+                and sum(1 for p in f if p["status"].get("phase") == "Pending") == 1
+            ),
+            timeout=60,
+        )
     finally:
         kube.kubectl("delete", "deployment", "--all", "-n", namespace, "--wait=false")
         kube.kubectl("delete", "priorityclass", low, high, "--wait=false", check=False)
@@ -190,17 +204,17 @@ spec:
         kube.kubectl("delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", name, check=False)
 
 
-def test_garbage_collection_and_namespace_deletion(kube: Kube) -> None:
+def test_garbage_collection_and_namespace_deletion(kube: Kube, cluster: Cluster) -> None:
     ns = f"gc-{uuid.uuid4().hex[:8]}"
     kube.kubectl("create", "namespace", ns)
-    kube.cluster.wait_default_service_account(ns)
+    cluster.wait_default_service_account(ns)
     kube.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owner"}}, ns)
     owner_uid = kube.get("configmap", "-n", ns, "owner")["metadata"]["uid"]
     owner_ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner_uid}
     dependent = {"name": "dependent", "ownerReferences": [owner_ref]}
     kube.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": dependent}, ns)
     kube.apply(pause_deployment("web", replicas=2), ns)
-    wait_for("deployment pods", lambda: len(kube.pods(ns, "app=web")) == 2)
+    wait_for("deployment pods", lambda: len(kube.pods(ns, "app=web")) == 2, timeout=120)
 
     kube.kubectl("delete", "configmap", "-n", ns, "owner")
     wait_for(
@@ -209,12 +223,16 @@ def test_garbage_collection_and_namespace_deletion(kube: Kube) -> None:
     )
 
     kube.kubectl("delete", "deployment", "-n", ns, "web")
-    wait_for("replicasets and pods collected", lambda: not kube.pods(ns) and not kube.get("replicasets", "-n", ns)["items"])
+    wait_for(
+        "replicasets and pods collected",
+        lambda: not kube.pods(ns) and not kube.get("replicasets", "-n", ns)["items"],
+        timeout=120,
+    )
 
     kube.apply(pause_deployment("leftover", replicas=1), ns)
     kube.kubectl("delete", "namespace", ns, "--wait=false")
     wait_for(
         "namespace deletion to complete",
         lambda: kube.kubectl("get", "namespace", ns, check=False).returncode != 0,
-        timeout=90,
+        timeout=180,
     )

@@ -23,9 +23,12 @@ from typing import Any
 
 import pytest
 
-from e2e.helpers import Kube, pause_deployment, wait_for
-from foresail.api.objects import pod_is_ready
-from hack.cluster import REPO
+from e2e.helpers import pause_deployment
+from foresail.api.objects import condition, pod_is_live, pod_is_ready
+from hack.base.kube import Kube
+from hack.base.paths import REPO
+from hack.base.wait import wait_for
+from hack.testbed.cluster import Cluster
 
 TOTAL_GPUS = 32
 
@@ -51,8 +54,7 @@ def _gpu_pods(kube: Kube) -> list[dict[str, Any]]:
     return [
         p
         for p in pods
-        if not p["metadata"].get("deletionTimestamp")
-        and p["status"].get("phase") not in ("Succeeded", "Failed")
+        if pod_is_live(p)
         and any((c.get("resources") or {}).get("limits", {}).get("nvidia.com/gpu") for c in p["spec"]["containers"])
     ]
 
@@ -62,15 +64,15 @@ def _bound(pods: list[dict[str, Any]]) -> int:
 
 
 @pytest.fixture
-def teams(operator: Kube) -> Iterator[tuple[str, str]]:
+def teams(operator: Kube, cluster: Cluster) -> Iterator[tuple[str, str]]:
     """Two namespaces, each owned by a tenant of the same name; removed afterwards."""
     # other tests' GPU pods must be gone first: this test counts every GPU of the cluster
-    wait_for("no GPU pods of earlier tests", lambda: not _gpu_pods(operator), timeout=120, interval=1)
+    wait_for("no GPU pods of earlier tests", lambda: not _gpu_pods(operator), timeout=300, interval=1)
     prefix = f"t-{uuid.uuid4().hex[:6]}"
     names = (f"{prefix}-a", f"{prefix}-b")
     for ns in names:
         operator.kubectl("create", "namespace", ns)
-        operator.cluster.wait_default_service_account(ns)
+        cluster.wait_default_service_account(ns)
         operator.kubectl("create", "configmap", "models", "-n", ns, "--from-literal=README=pause")
         operator.apply(
             {
@@ -88,7 +90,7 @@ def teams(operator: Kube) -> Iterator[tuple[str, str]]:
     for ns in names:
         operator.kubectl("delete", "namespace", ns, "--wait=false", check=False)
         operator.kubectl("delete", "tenant", ns, "--wait=false", check=False)
-    wait_for("the teams' GPU pods gone", lambda: not _gpu_pods(operator), timeout=120, interval=1)
+    wait_for("the teams' GPU pods gone", lambda: not _gpu_pods(operator), timeout=300, interval=1)
 
 
 def _replicas(kube: Kube, ns: str) -> dict[str, int]:
@@ -97,11 +99,7 @@ def _replicas(kube: Kube, ns: str) -> dict[str, int]:
 
 
 def _ready_pods(kube: Kube, ns: str, name: str) -> int:
-    return sum(
-        1
-        for p in kube.pods(ns, f"foresail.dev/inferenceservice={name}")
-        if pod_is_ready(p) and not p["metadata"].get("deletionTimestamp")
-    )
+    return sum(1 for p in kube.pods(ns, f"foresail.dev/inferenceservice={name}") if pod_is_ready(p) and pod_is_live(p))
 
 
 class IdleMeter:
@@ -154,19 +152,22 @@ def test_two_tenants_borrow_reclaim_and_preempt_batch_first(operator: Kube, team
             and all(_ready_pods(operator, a, n) == k for n, k in (("crit", 4), ("web", 16), ("eval", 6)))
             and _ready_pods(operator, b, "web") == 2
         ),
-        timeout=90,
+        timeout=240,
         interval=1,
     )
     crit_uids = {p["metadata"]["uid"] for p in operator.pods(a, "foresail.dev/inferenceservice=crit")}
     tenant_a = wait_for(
         "tenant A's status shows its borrowing",
         lambda: (t := operator.get("tenant", a)).get("status", {}).get("used") == 26 and t,
-        timeout=30,
+        timeout=90,
     )
     assert tenant_a["status"]["borrowed"] == 10 and tenant_a["status"]["guaranteed"] == 16
-    assert wait_for("tenant B lends", lambda: operator.get("tenant", b).get("status", {}).get("lent") == 10, timeout=30)
-    rq = operator.get("resourcequota", "-n", a, "foresail-tenant-gpus")
-    assert rq["spec"]["hard"]["requests.nvidia.com/gpu"] == "28"
+    assert wait_for("tenant B lends", lambda: operator.get("tenant", b).get("status", {}).get("lent") == 10, timeout=90)
+    wait_for(
+        "the ResourceQuota backstop at A's limit",
+        lambda: operator.get("resourcequota", "-n", a, "foresail-tenant-gpus")["spec"]["hard"]["requests.nvidia.com/gpu"] == "28",
+        timeout=90,
+    )
 
     # the ResourceQuota backstop stops GPU pods the arbiter does not govern at the tenant's limit
     over = operator.kubectl("create", "-n", a, "-f", "-", input=json.dumps(pause_deployment("raw", 1, gpus=3)), check=False)
@@ -179,7 +180,7 @@ def test_two_tenants_borrow_reclaim_and_preempt_batch_first(operator: Kube, team
             .get("status", {})
             .get("conditions", [])
         ),
-        timeout=30,
+        timeout=90,
     )
     operator.kubectl("delete", "deployment", "-n", a, "raw")
 
@@ -188,17 +189,17 @@ def test_two_tenants_borrow_reclaim_and_preempt_batch_first(operator: Kube, team
     wait_for(
         "A's batch shrinking to 4, its serving untouched, B at 8",
         lambda: _replicas(operator, a) == {"crit": 4, "web": 16, "eval": 4} and _replicas(operator, b) == {"web": 8},
-        timeout=30,
+        timeout=90,
         interval=0.5,
     )
-    wait_for("B's 8 replicas ready", lambda: _ready_pods(operator, b, "web") == 8, timeout=60, interval=0.5)
+    wait_for("B's 8 replicas ready", lambda: _ready_pods(operator, b, "web") == 8, timeout=180, interval=0.5)
 
     # 3. B reclaims its whole guarantee: A shrinks back to its own
     meter = IdleMeter(operator)
     t0 = time.monotonic()
     operator.kubectl("patch", "fisvc", "-n", b, "web", "--type=merge", "-p", '{"spec":{"scaling":{"minReplicas":16}}}')
     held_at = None
-    deadline = t0 + 90
+    deadline = t0 + 240
     while time.monotonic() < deadline:
         meter.sample()
         if held_at is None and _ready_pods(operator, b, "web") == 16:
@@ -210,14 +211,18 @@ def test_two_tenants_borrow_reclaim_and_preempt_batch_first(operator: Kube, team
     assert {p["metadata"]["uid"] for p in operator.pods(a, "foresail.dev/inferenceservice=crit")} == crit_uids, (
         "critical pods moved"
     )
-    web_a = operator.get("fisvc", "-n", a, "web")
-    cond = next(c for c in web_a["status"]["conditions"] if c["type"] == "QuotaLimited")
-    assert cond["status"] == "True" and "grants 12 of 16" in cond["message"], cond
-    assert web_a["status"]["quota"]["grantedReplicas"] == 12
+
+    def limited() -> dict[str, Any] | None:
+        web_a = operator.get("fisvc", "-n", a, "web")
+        cond = condition(web_a, "QuotaLimited")
+        ok = cond and cond["status"] == "True" and "grants 12 of 16" in cond["message"]
+        return web_a if ok and web_a["status"]["quota"]["grantedReplicas"] == 12 else None
+
+    wait_for("A's web service QuotaLimited: the tenant grants 12 of 16", limited, timeout=60)
     st_b = wait_for(
         "tenant B holding its guarantee in status",
         lambda: (s := operator.get("tenant", b)["status"]).get("used") == 16 and s,
-        timeout=30,
+        timeout=90,
     )
     assert st_b["borrowed"] == 0 and st_b["pending"] == 0
     cols = operator.kubectl("get", "tenants", a, b).stdout

@@ -30,6 +30,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+if __package__ in (None, ""):  # run as a script (before the virtualenv exists): make `hack` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from hack.base.log import logger
+
 KUBERNETES_VERSION = "v1.36.3"
 ETCD_VERSION = "v3.5.35"
 KWOK_VERSION = "v0.8.0"
@@ -48,8 +52,7 @@ CACHE = Path(os.environ.get("FORESAIL_CACHE", Path.home() / ".cache" / "foresail
 TOOLS = CACHE / "tools"
 
 
-def log(msg: str) -> None:
-    print(f"[tools {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+log = logger("tools")
 
 
 def run(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
@@ -258,7 +261,7 @@ def build_prometheus(out: Path) -> None:
     _go_build("github.com/prometheus/prometheus", PROMETHEUS_VERSION, bins, out, ldflags, replaces)
 
 
-def _triton_env(d: Path) -> dict[str, str]:
+def triton_env(d: Path) -> dict[str, str]:
     return {"LD_LIBRARY_PATH": f"{d}/lib:{d}/pytriton/nvidia_pytriton.libs"}
 
 
@@ -320,7 +323,7 @@ def build_perf_analyzer(out: Path) -> None:
     shutil.rmtree(out / "root")
 
 
-def _pa_env(d: Path) -> dict[str, str]:
+def perf_analyzer_env(d: Path) -> dict[str, str]:
     return {"LD_LIBRARY_PATH": f"{d}/lib"}
 
 
@@ -363,14 +366,14 @@ TOOLS_BY_NAME: dict[str, Tool] = {
             PYTRITON_VERSION,
             build_triton,
             (("bin/tritonserver", ("--help",), r"^Usage: tritonserver.*"),),
-            env=_triton_env,
+            env=triton_env,
         ),
         Tool(
             "perf_analyzer",
             TRITONCLIENT_PA_VERSION,
             build_perf_analyzer,
             (("bin/perf_analyzer", ("--version",), r"^Perf Analyzer Version.*$"),),
-            env=_pa_env,
+            env=perf_analyzer_env,
         ),
     )
 }

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from e2e.triton import model_configmap
 from foresail.api.inferenceservice import InferenceService
 from foresail.api.scalingpolicy import ScalingPolicy
+from hack.testbed.manifests import model_configmap
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -22,7 +22,8 @@ def test_envelope(name: str, hour: float, share: float) -> None:
 @pytest.fixture
 def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("FORESAIL_CACHE", str(tmp_path / "cache"))
-    traces = tmp_path / "shared" / "traces"
+    monkeypatch.delenv("FORESAIL_TRACES", raising=False)
+    traces = tmp_path / "checkout" / "hack" / "traces"
     traces.mkdir(parents=True)
     rows = "\n".join(f"{t / 10:.1f},{10 + t % 7},{1 + t % 3}" for t in range(0, 36000, 7))  # a request every 0.7 s
     for name in day.FILES.values():
@@ -50,7 +51,9 @@ def test_bad_inputs_name_the_problem(folder: Path) -> None:
         day.synthetic_day(folder, hours=25)
 
 
-def test_the_shared_traces_are_found_from_a_checkout_below_them(folder: Path) -> None:
-    below = folder.parent.parent / "wt" / "branch"
+def test_the_traces_are_found_from_anywhere_in_the_checkout(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    below = folder.parent.parent / "operator" / "foresail"
     below.mkdir(parents=True)
-    assert day.find_shared_traces(below) == folder
+    assert day.find_traces(below) == folder
+    monkeypatch.setenv("FORESAIL_TRACES", "/elsewhere")
+    assert day.find_traces(below) == Path("/elsewhere")

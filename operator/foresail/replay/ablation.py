@@ -110,7 +110,7 @@ def policy(sc: Scenario, variant: Variant, behavior: ScalingBehavior) -> tuple[C
 
 
 def scenario(kind: str, cold: float, seed: int, variant: Variant, behavior: ScalingBehavior) -> Scenario:
-    folder = day.find_shared_traces()
+    folder = day.find_traces()
     base = traces.uniform_work(traces.load_trace(str(folder / day.FILES[kind])))
     per = np.bincount(traces.reshape(base, start=600.0, duration=2700.0).times.astype(np.int64))
     factor = 20 * bench.MODEL.capacity_rps(bench.SLO_MS) / (float(np.convolve(per, np.ones(10), "valid").max()) / 10.0)

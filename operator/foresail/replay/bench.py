@@ -171,7 +171,7 @@ def _one(out: Path, name: str, whole: traces.Arrivals, factor: float, cold: floa
 
 def _base(kind: str) -> tuple[traces.Arrivals, float]:
     """A shared trace (0-3300 s, uniform work) and the rate scale at which its busiest 10 s of 600-3300 s need 20 replicas."""
-    base = traces.uniform_work(traces.load_trace(str(day.find_shared_traces() / day.FILES[kind])))
+    base = traces.uniform_work(traces.load_trace(str(day.find_traces() / day.FILES[kind])))
     per = np.bincount(_slice(base, 600.0, 3300.0).times.astype(np.int64))
     return _slice(base, 0.0, 3300.0), 20 * MODEL.capacity_rps(SLO_MS) / (float(np.convolve(per, np.ones(10), "valid").max()) / 10.0)
 

@@ -1,6 +1,6 @@
-"""A synthetic but realistic 24-hour trace, built on demand from the shared one-hour traces (never committed).
+"""A synthetic but realistic 24-hour trace, built on demand from the recorded one-hour traces (never committed).
 
-Each one-hour trace (conversation and code, ``/work/shared/traces``) contributes ``copies`` sources. For every
+Each one-hour trace (conversation and code, ``hack/traces``) contributes ``copies`` sources. For every
 hour of the day each source replays its trace, wrapped around the hour and shifted by a fresh random
 offset, so no two hours repeat; a source is switched on only while the diurnal envelope is above its own
 threshold (source ``i`` of ``k``: ``(i + u) / k``, ``u`` uniform), so about ``k x envelope(t)`` sources are
@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from foresail.replay.traces import Arrivals, TraceError, load_trace
 
-__all__ = ["DAY_S", "envelope", "find_shared_traces", "synthetic_day"]
+__all__ = ["DAY_S", "envelope", "find_traces", "synthetic_day"]
 
 DAY_S = 86400.0
 HOUR_S = 3600.0
@@ -36,14 +36,17 @@ def envelope(t: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return out
 
 
-def find_shared_traces(start: Path | None = None) -> Path:
-    """The ``shared/traces`` folder next to this checkout or one of its parents."""
+def find_traces(start: Path | None = None) -> Path:
+    """The folder with the Azure traces: ``$FORESAIL_TRACES``, else ``hack/traces`` of the checkout that
+    ``start`` (default: the working directory) or this module lies in."""
+    if env := os.environ.get("FORESAIL_TRACES"):
+        return Path(env)
     here = (start or Path.cwd()).resolve()
-    for d in (here, *here.parents, Path(__file__).resolve().parent, *Path(__file__).resolve().parents):
-        cand = d / "shared" / "traces"
+    for d in (here, *here.parents, *Path(__file__).resolve().parents):
+        cand = d / "hack" / "traces"
         if (cand / FILES["conv"]).is_file():
             return cand
-    raise TraceError("no shared/traces folder with the Azure traces next to this checkout or its parents")
+    raise TraceError("no hack/traces folder with the Azure traces in this checkout: set FORESAIL_TRACES")
 
 
 def _cache_root() -> Path:
@@ -75,7 +78,7 @@ def synthetic_day(
     if cache and path.is_file():
         with np.load(path) as z:
             return Arrivals(z["times"], z["work"])
-    folder = traces_dir or find_shared_traces()
+    folder = traces_dir or find_traces()
     rng = np.random.default_rng(seed)
     ts: list[npt.NDArray[np.float64]] = []
     ws: list[npt.NDArray[np.float64]] = []

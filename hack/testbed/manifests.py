@@ -1,11 +1,15 @@
-"""Manifests for Triton workloads in e2e tests: model repositories as ConfigMaps, Triton Deployments."""
+"""Manifests of Triton workloads for tests and benchmarks: the test models (``e2e/models``) as ConfigMaps,
+Triton Deployments and their Services."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-MODELS = Path(__file__).resolve().parent / "models"
+from hack.base.paths import E2E_MODELS as MODELS
+
+__all__ = ["MODELS", "TRITON_IMAGE", "configmap_items", "model_configmap", "service", "triton_deployment"]
+
 TRITON_IMAGE = "nvcr.io/nvidia/tritonserver:24.08-py3"
 
 

@@ -1,0 +1,44 @@
+"""Foresail installed into a local cluster the way a user does it: the Helm chart, then the scaling presets."""
+
+from __future__ import annotations
+
+import subprocess
+
+from hack import tools
+from hack.base.paths import REPO
+from hack.testbed.cluster.cluster import Cluster
+
+__all__ = ["SYSTEM_NS", "helm", "install_foresail", "uninstall_foresail"]
+
+SYSTEM_NS = "foresail-system"
+
+
+def helm(cluster: Cluster | None, *args: str) -> subprocess.CompletedProcess[str]:
+    """The pinned helm, against ``cluster`` (None: commands that need none, ``lint`` and ``template``); not
+    checked: callers look at the return code."""
+    h = tools.TOOLS_BY_NAME["kubectl"].dir / "bin/helm"
+    kubeconfig = [f"--kubeconfig={cluster.kubeconfig}"] if cluster else []
+    return subprocess.run([str(h), *kubeconfig, *args], capture_output=True, text=True, check=False)
+
+
+def install_foresail(cluster: Cluster, values: dict[str, str], timeout_s: int = 300, restricted: bool = False) -> None:
+    """``helm install foresail`` into ``foresail-system`` (Prometheus of the cluster, ``values`` as ``--set``),
+    waiting until its pods are Ready, then the scaling presets. ``restricted``: the namespace enforces Pod
+    Security Standards ``restricted``."""
+    kube = cluster.kube
+    kube.kubectl("create", "namespace", SYSTEM_NS)
+    if restricted:
+        kube.kubectl("label", "namespace", SYSTEM_NS, "pod-security.kubernetes.io/enforce=restricted",
+                     "pod-security.kubernetes.io/enforce-version=latest")  # fmt: skip
+    sets = [f"--set={k}={v}" for k, v in {"prometheus.url": cluster.network.prometheus_url, **values}.items()]
+    out = helm(
+        cluster, "install", "foresail", str(REPO / "charts/foresail"), "-n", SYSTEM_NS, "--wait", f"--timeout={timeout_s}s", *sets
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"helm install foresail failed: {out.stderr.strip()}")
+    kube.kubectl("apply", "-f", str(REPO / "policies/scaling"))
+
+
+def uninstall_foresail(cluster: Cluster) -> None:
+    helm(cluster, "uninstall", "foresail", "-n", SYSTEM_NS, "--wait")
+    cluster.kube.kubectl("delete", "namespace", SYSTEM_NS, "--wait=false", check=False)

@@ -1,0 +1,223 @@
+"""One local cluster: ``up()`` starts it and records what it started, ``down()`` stops exactly that."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from foresail.api.objects import is_condition_true
+from hack import tools
+from hack.base import netns
+from hack.base.kube import Kube
+from hack.base.log import logger
+from hack.base.paths import REPO
+from hack.base.proc import free_port, http_ok, pid_alive, stop_pid
+from hack.base.wait import wait_for
+from hack.testbed.cluster import components, prometheus
+from hack.testbed.cluster.network import choose_network, create_network, destroy_network, sweep_pod_sandboxes
+from hack.testbed.cluster.nodes import DEFAULT_GPU_PRODUCT, node_manifests
+from hack.testbed.cluster.pki import make_pki, write_kubeconfigs
+from hack.testbed.runtime.provisioner import STORAGE_CLASS
+from hack.testbed.state import Network, RunDir, State
+
+__all__ = ["Cluster"]
+
+log = logger("cluster")
+PORTS = ("etcd", "etcd_peer", "apiserver", "kcm", "scheduler", "kwok")
+
+
+class Cluster:
+    def __init__(
+        self, name: str = "foresail", nodes: int = 4, gpus_per_node: int = 8, gpu_products: list[str] | None = None
+    ) -> None:
+        self.name = name
+        self.run = RunDir(name)
+        self.nodes = nodes
+        self.gpus_per_node = gpus_per_node
+        self.gpu_products = gpu_products or [DEFAULT_GPU_PRODUCT]
+        self.state: State | None = self.run.load()
+        self._kube: Kube | None = None
+
+    # ------------------------------------------------------------ what clients need
+
+    @property
+    def dir(self) -> Path:
+        return self.run.path
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.run.kubeconfig
+
+    @property
+    def network(self) -> Network:
+        assert self.state is not None, f"cluster {self.name!r} is not up"
+        return self.state.network
+
+    @property
+    def kube(self) -> Kube:
+        """The admin client (REST and kubectl)."""
+        assert self.state is not None, f"cluster {self.name!r} is not up"
+        if self._kube is None:
+            self._kube = self.run.kube(self.state)
+        return self._kube
+
+    def exec_cmd(self, cmd: list[str]) -> list[str]:
+        """``cmd`` run inside the client network namespace with this cluster's KUBECONFIG."""
+        return ["ip", "netns", "exec", self.network.client_ns, "env", f"KUBECONFIG={self.kubeconfig}", *cmd]
+
+    # ------------------------------------------------------------ lifecycle
+
+    def up(self) -> float:
+        """Start the cluster; return seconds from start to all nodes Ready."""
+        if self.state is not None and self.alive():
+            log(f"cluster {self.name!r} already up ({self.dir})")
+            return 0.0
+        if self.state is not None:
+            log(f"cluster {self.name!r} has stale state; cleaning up first")
+            self.down()
+        if os.geteuid() != 0:
+            raise SystemExit("hack/cluster: needs root (network namespaces and a bridge)")
+        bins = {n: tools.TOOLS_BY_NAME[n].ensure() / "bin" for n in ("etcd", "kubernetes", "kwok", "kubectl", "prometheus")}
+        tools.TOOLS_BY_NAME["triton"].ensure()
+        t0 = time.monotonic()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        for d in (self.dir, self.run.pki, self.run.logs, self.run.data):
+            d.mkdir(parents=True, exist_ok=True)
+        net = choose_network(self.name)
+        ports = {k: free_port() for k in PORTS}
+        self.state = State(self.name, self.nodes, self.gpus_per_node, self.gpu_products, net, ports, started_at=time.time())
+        self._kube = None
+        self.run.save(self.state)
+        try:
+            self._start(bins, net, ports)
+        except BaseException:
+            log(f"start failed; logs in {self.run.logs}")
+            self.down(keep_logs=True)
+            raise
+        self.state.ready_seconds = round(time.monotonic() - t0, 1)
+        self.run.save(self.state)
+        log(f"cluster {self.name!r} ready in {self.state.ready_seconds}s: {self.nodes} nodes x {self.gpus_per_node} GPUs")
+        return self.state.ready_seconds
+
+    def _start(self, bins: dict[str, Path], net: Network, ports: dict[str, int]) -> None:
+        run, kube = self.run, self.kube
+        log(f"network: bridge {net.bridge} {net.bridge_ip}/16, pods {net.pod_cidr}, client netns {net.client_ns}")
+        create_network(net)
+        make_pki(run.pki, self.name, net.bridge_ip)
+        write_kubeconfigs(run, kube.creds.server)
+        self._spawn("etcd", components.etcd(bins["etcd"], run, ports))
+        self._wait("etcd health", lambda: http_ok(f"{components.etcd_url(ports)}/health"), comp="etcd")
+        self._spawn("kube-apiserver", components.apiserver(bins["kubernetes"], run, net, ports))
+        self._wait("kube-apiserver /readyz", lambda: kube.api("GET", "/readyz", raw=True) == "ok", 90, "kube-apiserver")
+        self._spawn("kube-controller-manager", components.controller_manager(bins["kubernetes"], run, ports))
+        self._spawn("kube-scheduler", components.scheduler(bins["kubernetes"], run, ports))
+        self._spawn("kwok", components.kwok(bins["kwok"], run, net, ports))
+        for node in node_manifests(self.nodes, self.gpus_per_node, self.gpu_products):
+            kube.api("POST", "/api/v1/nodes", node)
+        log(f"created {self.nodes} fake GPU nodes ({self.gpus_per_node} x nvidia.com/gpu each)")
+        self.wait_nodes_ready()
+        self._spawn("runtime", [sys.executable, "-m", "hack.testbed.runtime", "--name", self.name], cwd=REPO)
+        self._wait(
+            "the local runtime's StorageClass",
+            lambda: kube.api_get(f"/apis/storage.k8s.io/v1/storageclasses/{STORAGE_CLASS}"),
+            comp="runtime",
+        )
+        for path, obj in prometheus.rbac():
+            kube.api("POST", path, obj)
+        cfg = run.path / "prometheus.yml"
+        cfg.write_text(json.dumps(prometheus.scrape_config(run, kube.creds.server), indent=1))  # JSON is YAML
+        self._spawn("prometheus", components.prometheus(bins["prometheus"], run, net, cfg))
+        self._wait(
+            "Prometheus ready",
+            lambda: netns.call_in(net.client_ns, lambda: http_ok(f"{net.prometheus_url}/-/ready"), timeout=5),
+            comp="prometheus",
+        )
+        self.wait_default_service_account("default")
+
+    def alive(self) -> bool:
+        return self.state is not None and bool(self.state.pids) and all(pid_alive(p) for p in self.state.pids.values())
+
+    def down(self, keep_logs: bool = False) -> None:
+        state = self.state or self.run.load()
+        if state is None:
+            log(f"cluster {self.name!r} is not up")
+            return
+        for comp, pid in reversed(list(state.pids.items())):
+            if pid_alive(pid):
+                grace = 30.0 if comp == "runtime" else 10.0
+                if stop_pid(pid, grace):
+                    log(f"{comp} (pid {pid}) ignored SIGTERM for {grace:g}s; killed")
+                log(f"stopped {comp} (pid {pid})")
+        for ns in sweep_pod_sandboxes(self.run):
+            log(f"removed leftover pod sandbox {ns}")
+        destroy_network(state.network)
+        if keep_logs:
+            shutil.rmtree(self.run.data, ignore_errors=True)
+            self.run.state_file.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        self.state = None
+        self._kube = None
+        log(f"cluster {state.name!r} down")
+
+    # ------------------------------------------------------------ processes and waits
+
+    def _spawn(self, comp: str, cmd: list[str], cwd: Path | None = None) -> int:
+        assert self.state is not None
+        with open(self.run.logs / f"{comp}.log", "ab") as logf:
+            proc = subprocess.Popen(
+                cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, cwd=cwd
+            )
+        self.state.pids[comp] = proc.pid
+        self.run.save(self.state)
+        log(f"started {comp} (pid {proc.pid})")
+        return proc.pid
+
+    def _wait(self, what: str, check: Callable[[], Any], timeout: float = 60.0, comp: str | None = None) -> None:
+        """Wait for ``check``; give up at once, with the end of its log, when component ``comp`` exits."""
+
+        def died() -> str | None:
+            if comp is None or self.state is None or pid_alive(self.state.pids[comp]):
+                return None
+            return f"{comp} exited:\n" + (self.run.logs / f"{comp}.log").read_text(errors="replace")[-3000:]
+
+        wait_for(what, check, timeout=timeout, interval=0.2, abort=died)
+
+    def wait_nodes_ready(self, timeout: float = 60.0) -> None:
+        def ready() -> bool:
+            items = self.kube.api("GET", "/api/v1/nodes")["items"]
+            return sum(1 for n in items if is_condition_true(n, "Ready")) == self.nodes
+
+        self._wait("all nodes Ready", ready, timeout=timeout, comp="kwok")
+
+    def wait_default_service_account(self, namespace: str, timeout: float = 60.0) -> None:
+        """Pods of a new namespace can be created once the controller manager made its default ServiceAccount."""
+        self._wait(
+            f"service account {namespace}/default",
+            lambda: self.kube.api_get(f"/api/v1/namespaces/{namespace}/serviceaccounts/default"),
+            timeout=timeout,
+            comp="kube-controller-manager",
+        )
+
+    def status(self) -> dict[str, Any]:
+        if self.state is None:
+            return {"name": self.name, "up": False}
+        comps = {c: ("running" if pid_alive(p) else "DEAD") + f" (pid {p})" for c, p in self.state.pids.items()}
+        out: dict[str, Any] = {
+            "name": self.name,
+            "up": self.alive(),
+            "api": self.state.api_url,
+            "kubeconfig": str(self.kubeconfig),
+            "components": comps,
+        }
+        with contextlib.suppress(Exception):
+            out["nodes"] = self.kube.kubectl("get", "nodes", "-o", "wide").stdout
+        return out

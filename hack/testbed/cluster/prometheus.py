@@ -1,0 +1,80 @@
+"""Prometheus for the cluster: Kubernetes pod discovery with its own read-only identity, scraping Triton's
+metrics port every second with the labels the operator queries by. Pure (objects and configuration)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hack.testbed.state import RunDir
+
+__all__ = ["TRITON_RELABEL", "USER", "rbac", "scrape_config"]
+
+USER = "foresail-prometheus"  # the CN of its client certificate
+ROLE = "foresail-local-prometheus"
+
+# Prometheus relabelling for Triton pods: keep the container port named "metrics" (8002) of running
+# pods and add namespace, pod and foresail_dev_inferenceservice (from the pod label
+# foresail.dev/inferenceservice). The Helm chart documents the same rules for production.
+TRITON_RELABEL: list[dict[str, Any]] = [
+    {"source_labels": ["__meta_kubernetes_pod_container_port_name"], "action": "keep", "regex": "metrics"},
+    {"source_labels": ["__meta_kubernetes_pod_phase"], "action": "keep", "regex": "Running"},
+    {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
+    {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+    {
+        "source_labels": ["__meta_kubernetes_pod_label_foresail_dev_inferenceservice"],
+        "target_label": "foresail_dev_inferenceservice",
+    },
+]
+
+
+def rbac() -> list[tuple[str, dict[str, Any]]]:
+    """(collection path, object): a ClusterRole reading pods, bound to Prometheus's user."""
+    api = "/apis/rbac.authorization.k8s.io/v1"
+    role = {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": ROLE}
+    user = {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": USER}
+    return [
+        (
+            f"{api}/clusterroles",
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRole",
+                "metadata": {"name": ROLE},
+                "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}],
+            },
+        ),
+        (
+            f"{api}/clusterrolebindings",
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRoleBinding",
+                "metadata": {"name": ROLE},
+                "roleRef": role,
+                "subjects": [user],
+            },
+        ),
+    ]
+
+
+def scrape_config(run: RunDir, api_url: str) -> dict[str, Any]:
+    """The scrape config: Kubernetes pod discovery, Triton's metrics port, the three labels."""
+    p = run.pki
+    return {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "1s"},
+        "scrape_configs": [
+            {
+                "job_name": "triton",
+                "kubernetes_sd_configs": [
+                    {
+                        "role": "pod",
+                        "api_server": api_url,
+                        "tls_config": {
+                            "ca_file": str(p / "ca.crt"),
+                            "cert_file": str(p / "prometheus.crt"),
+                            "key_file": str(p / "prometheus.key"),
+                        },
+                    }
+                ],
+                "relabel_configs": TRITON_RELABEL,
+            }
+        ],
+    }

@@ -1,0 +1,291 @@
+"""One pod's worker: its sandbox and volumes, its containers as processes (started, probed, restarted, stopped)
+and the status it reports, on a thread of its own woken by the pod's watch events."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from foresail.api.objects import format_rfc3339
+from hack import tools
+from hack.base import netns
+from hack.base.kube import KubeError
+from hack.base.log import logger
+from hack.base.paths import REPO
+from hack.testbed.runtime.command import UnsupportedCommand, container_command, container_env
+from hack.testbed.runtime.containers import Container
+from hack.testbed.runtime.images import image_kind
+from hack.testbed.runtime.mounts import Mount, mount_script
+from hack.testbed.runtime.probes import check
+from hack.testbed.runtime.sandbox import Sandbox
+from hack.testbed.runtime.status import Conditions, pod_status
+from hack.testbed.runtime.volumes import VolumeNotReady
+
+if TYPE_CHECKING:
+    from hack.testbed.runtime.runtime import Runtime
+
+__all__ = ["PodWorker"]
+
+log = logger("runtime")
+# what a container's processes need to see whatever its volumes hide: the checkout (virtualenv, code) and the tools
+KEEP_VISIBLE = (str(REPO), str(tools.TOOLS))
+
+
+def now_iso() -> str:
+    return format_rfc3339(time.time())
+
+
+class PodWorker(threading.Thread):
+    def __init__(self, rt: Runtime, pod: dict[str, Any]) -> None:
+        md = pod["metadata"]
+        super().__init__(name=f"pod-{md['namespace']}/{md['name']}", daemon=True)
+        self.rt = rt
+        self.uid: str = md["uid"]
+        self.pod: dict[str, Any] | None = pod
+        self.wake = threading.Event()
+        self.lock = threading.Lock()
+        self.sandbox = Sandbox(self.uid)
+        self.has_sandbox = False
+        self.dir = rt.run.pods / self.uid
+        self.logdir = rt.run.logs / "pods" / f"{md['namespace']}_{md['name']}"
+        self.ip: str | None = pod.get("status", {}).get("podIP") or None
+        self.containers = [Container(c, image_kind(c["image"])) for c in pod["spec"]["containers"]]
+        self.volumes: dict[str, Path] = {}
+        self.setup_done = False
+        self.last_status = ""
+        self.conditions = Conditions()
+        self.start_time = now_iso()
+        self.stopping = False
+
+    # ---------------------------------------------------------------- event plumbing
+
+    def update(self, pod: dict[str, Any] | None) -> None:
+        with self.lock:
+            self.pod = pod
+        self.wake.set()
+
+    def current(self) -> dict[str, Any] | None:
+        with self.lock:
+            return self.pod
+
+    def run(self) -> None:
+        try:
+            self._loop()
+        except Exception as e:
+            log(f"{self.name}: worker crashed: {e!r}")
+        finally:
+            self.kill_all(grace=0)
+            self.teardown()
+            self.rt.forget(self.uid)
+
+    def _sleep(self, seconds: float) -> None:
+        self.wake.wait(seconds)
+        self.wake.clear()
+
+    def _loop(self) -> None:
+        while not self.stopping:
+            pod = self.current()
+            if pod is None:  # deleted from the API: stop everything
+                return
+            if pod["metadata"].get("deletionTimestamp"):
+                self.delete(pod)
+                return
+            if not self.setup_done:
+                try:
+                    self.setup(pod)
+                except VolumeNotReady as e:
+                    self.rt.events(pod, "FailedMount", str(e), "Warning")
+                    self.sync_status(pod)
+                    self._sleep(2.0)
+                    continue
+            for c in self.containers:
+                self.tick(pod, c)
+            self.sync_status(pod)
+            if all(c.done for c in self.containers) and self.has_sandbox:
+                self.sandbox.remove()
+                self.has_sandbox = False
+            self._sleep(0.25)
+
+    # ---------------------------------------------------------------- sandbox and volumes
+
+    def setup(self, pod: dict[str, Any]) -> None:
+        for c in self.containers:
+            if not c.runnable:
+                msg = f"image {c.spec['image']!r} cannot run on the local runtime (it runs Triton and Foresail images)"
+                c.waiting("UnsupportedLocalImage", msg)
+                self.rt.events(pod, "UnsupportedLocalImage", f"container {c.name}: {msg}", "Warning")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.logdir.mkdir(parents=True, exist_ok=True)
+        if self.ip is None:
+            self.ip = self.rt.allocate_ip(self.uid)
+        self.volumes = self.rt.volumes.materialise(pod, self.dir / "volumes", self.ip)
+        self.sandbox.create(self.ip, self.rt.state.network)
+        self.has_sandbox = self.setup_done = True
+        log(f"{self.name}: sandbox {self.sandbox.netns} ip {self.ip}")
+
+    def teardown(self) -> None:
+        if self.has_sandbox or self.sandbox.exists():
+            self.sandbox.remove()
+        self.has_sandbox = False
+        shutil.rmtree(self.dir, ignore_errors=True)
+        if self.ip:
+            self.rt.release_ip(self.uid)
+
+    def mount_plan(self, c: Container) -> list[Mount]:
+        mounts = []
+        for vm in c.spec.get("volumeMounts") or []:
+            src = self.volumes.get(vm["name"])
+            if src is None:
+                continue
+            if vm.get("subPath"):
+                src = src / vm["subPath"]
+                if not src.exists():  # as the kubelet: a missing subPath becomes a directory
+                    src.mkdir(parents=True)
+            mounts.append(Mount(str(src), vm["mountPath"], bool(vm.get("readOnly")), is_dir=not src.is_file()))
+        return mounts
+
+    # ---------------------------------------------------------------- containers
+
+    def tick(self, pod: dict[str, Any], c: Container) -> None:
+        if not c.runnable or c.done:
+            return
+        now = time.monotonic()
+        if c.proc is not None:
+            rc = c.proc.poll()
+            if rc is not None:
+                # what the container left behind in its process group (Triton's python-backend stubs
+                # hold its sockets) goes with it, as when a container's cgroup is torn down
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(c.proc.pid, signal.SIGKILL)
+                self.exited(pod, c, rc)
+            else:
+                self.probe(pod, c, now)
+        if c.proc is None and not c.done and now >= c.next_start:
+            self.start_container(pod, c)
+
+    def exited(self, pod: dict[str, Any], c: Container, rc: int, reason: str | None = None) -> None:
+        restart = c.exited(rc, pod["spec"].get("restartPolicy", "Always"), now_iso(), time.monotonic(), reason)
+        if restart:
+            term = c.last_state["terminated"]
+            msg = f"container {c.name} exited ({term['reason']}, code {term['exitCode']}); restarting"
+            self.rt.events(pod, "BackOff", msg, "Warning")
+        log(f"{self.name}/{c.name}: exited rc={rc} restart={restart}")
+
+    def start_container(self, pod: dict[str, Any], c: Container) -> None:
+        try:
+            argv, extra_env = container_command(c.kind, c.spec)
+        except UnsupportedCommand as e:
+            c.waiting("UnsupportedLocalImage", str(e), final=True)
+            self.rt.events(pod, "UnsupportedLocalImage", f"container {c.name}: {e}", "Warning")
+            return
+        apiserver = (self.rt.state.network.bridge_ip, self.rt.state.ports["apiserver"])
+        env = {**container_env(pod, c.spec, apiserver, lambda vf: self.rt.volumes.env_from(pod, vf, self.ip or "")), **extra_env}
+        lines = ["set -e", *mount_script(self.mount_plan(c), KEEP_VISIBLE)]
+        if c.spec.get("workingDir"):
+            lines.append(f"mkdir -p {shlex.quote(c.spec['workingDir'])} && cd {shlex.quote(c.spec['workingDir'])}")
+        lines.append('exec "$@"')
+        with open(self.logdir / f"{c.name}.log", "ab") as logf:
+            logf.write(f"\n--- {now_iso()} starting {shlex.join(argv)}\n".encode())
+            logf.flush()
+            proc = subprocess.Popen(
+                ["ip", "netns", "exec", self.sandbox.netns, "bash", "-c", "\n".join(lines), "bash", *argv],
+                stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=self.dir,
+                start_new_session=True,
+            )  # fmt: skip
+        c.started(proc, now_iso(), time.monotonic())
+        self.rt.events(pod, "Started", f"Started container {c.name} (pid {proc.pid})")
+        log(f"{self.name}/{c.name}: started pid {proc.pid}: {shlex.join(argv)}")
+
+    def probe(self, pod: dict[str, Any], c: Container, now: float) -> None:
+        for kind, p in c.probes():
+            if not p.due(now, c.started_mono):
+                continue
+            was_ok = p.ok
+            # probes dial the pod IP from the cluster network, like a kubelet on the pod network
+            run = functools.partial(check, p.spec, c.spec, self.ip or "", self.sandbox.netns)
+            try:
+                ok = netns.call_in(self.rt.state.network.client_ns, run, timeout=p.timeout_s + 5)
+            except TimeoutError:
+                ok = False
+            if not p.record(ok, now):
+                continue
+            if was_ok or kind != "readiness":
+                self.rt.events(pod, "Unhealthy", f"{kind.capitalize()} probe failed for container {c.name}", "Warning")
+            if kind != "readiness" and c.proc is not None:
+                log(f"{self.name}/{c.name}: {kind} probe failed {p.failures}x; killing")
+                self.kill(c, grace=float(pod["spec"].get("terminationGracePeriodSeconds", 30)))
+                self.exited(pod, c, 137, reason="Error")
+
+    def kill(self, c: Container, grace: float) -> None:
+        proc = c.proc
+        if proc is None or proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=max(grace, 0.0))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        with contextlib.suppress(ProcessLookupError):  # anything the container left in its process group
+            os.killpg(proc.pid, signal.SIGKILL)
+
+    def kill_all(self, grace: float) -> None:
+        threads = [threading.Thread(target=self.kill, args=(c, grace)) for c in self.containers if c.proc]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if self.has_sandbox:  # stray processes that joined the namespace
+            self.sandbox.kill_processes()
+
+    def delete(self, pod: dict[str, Any]) -> None:
+        grace = pod["metadata"].get("deletionGracePeriodSeconds")
+        grace = float(grace if grace is not None else pod["spec"].get("terminationGracePeriodSeconds", 30))
+        self.kill_all(grace)
+        for c in self.containers:
+            c.killed(c.proc.poll() if c.proc is not None else None, now_iso())
+        self.teardown()
+        # like the kubelet: a deleted pod reaches a terminal phase (with its containers' exit codes) before
+        # it goes; controllers that hold a finalizer on it (Jobs) act on that phase
+        with contextlib.suppress(Exception):
+            self.sync_status(pod)
+        md = pod["metadata"]
+        body = {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0, "preconditions": {"uid": self.uid}}
+        with contextlib.suppress(KubeError):
+            self.rt.kube.api("DELETE", f"/api/v1/namespaces/{md['namespace']}/pods/{md['name']}", body)
+        log(f"{self.name}: deleted after {grace:.0f}s grace")
+
+    # ---------------------------------------------------------------- status
+
+    def sync_status(self, pod: dict[str, Any]) -> None:
+        status = pod_status(
+            pod, self.uid, self.containers, self.conditions, sandbox=self.has_sandbox, ip=self.ip,
+            host_ip=self.rt.state.network.bridge_ip, start_time=self.start_time, now=now_iso(),
+        )  # fmt: skip
+        text = json.dumps(status, sort_keys=True)
+        if text == self.last_status:
+            return
+        md = pod["metadata"]
+        try:
+            self.rt.kube.api(
+                "PATCH", f"/api/v1/namespaces/{md['namespace']}/pods/{md['name']}/status", {"status": status},
+                content_type="application/strategic-merge-patch+json",
+            )  # fmt: skip
+            self.last_status = text
+        except KubeError as e:
+            if e.code == 404:
+                self.update(None)
+            else:
+                log(f"{self.name}: status patch failed: {e}")

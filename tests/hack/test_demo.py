@@ -1,0 +1,50 @@
+"""The demo's live table and report (pure parts)."""
+
+from __future__ import annotations
+
+from hack.demo.report import p99_per_window, report_markdown
+from hack.demo.timeline import format_row, timeline_row
+from hack.loadgen.records import Record
+
+ISVC = {
+    "status": {
+        "warmReplicas": 2,
+        "readyReplicas": 2,
+        "observed": {"arrivalRps": 150.5, "queueDepth": 1, "p99Ms": 88.0},
+        "recommendation": {"reason": "ForecastDemand"},
+        "conditions": [{"type": "MetricsAvailable", "status": "True", "message": "ok"}],
+    }
+}
+
+
+def test_timeline_row_from_the_service_and_its_deployment() -> None:
+    r = timeline_row(12.345, ISVC, {"spec": {"replicas": 3}})
+    assert r == {
+        "t": 12.3, "replicas": 3, "warm": 2, "ready": 2, "arrival_rps": 150.5, "queue": 1, "p99_ms": 88.0, "fast": False,
+        "reason": "ForecastDemand",
+    }  # fmt: skip
+    assert "ForecastDemand" in format_row(r)
+
+
+def test_without_a_recommendation_the_reason_is_the_metrics_condition() -> None:
+    isvc = {"status": {"conditions": [{"type": "MetricsAvailable", "status": "False", "message": "p99: no series"}]}}
+    r = timeline_row(0.0, isvc, {"spec": {}})
+    assert r["reason"] == "p99: no series" and r["replicas"] == 0 and r["arrival_rps"] is None
+
+
+def records() -> list[Record]:
+    ok = [Record(s, s, float(s), "ok", "e:1") for s in range(25)]
+    return [*ok, Record(3.0, 3.0, 0.0, "timeout", "e:1")]
+
+
+def test_p99_per_window_by_send_time() -> None:
+    assert p99_per_window(records()) == {0.0: 8.0, 10.0: 18.0, 20.0: 23.0}
+
+
+def test_report_counts_errors_as_outside_the_slo() -> None:
+    rows = [timeline_row(t, ISVC, {"spec": {"replicas": n}}) for t, n in ((0, 1), (2, 3))]
+    summary = {"requests": 26, "errors": 1, "p50_ms": 12, "p95_ms": 22, "p99_ms": 24, "tenants": "NAME  GUARANTEED\ndemo  8\n"}
+    md = report_markdown("trace.csv", rows, summary, records(), slo=20.0, sample_s=2.0)
+    assert "within SLO: 80.77%" in md  # 21 of 26 requests: the timeout and 4 slow ones are not
+    assert "peak replicas: 3, replica-seconds: 8 (2 s samples)" in md
+    assert "demo  8" in md
