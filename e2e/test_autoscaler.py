@@ -9,7 +9,6 @@ from typing import Any
 import yaml
 
 from foresail.api.objects import is_condition_true, pod_is_live, pod_is_ready
-from hack.base import netns
 from hack.base.kube import Kube
 from hack.base.paths import REPO
 from hack.base.wait import wait_for
@@ -25,15 +24,8 @@ def _isvc(name: str) -> dict[str, Any]:
         "minReplicas": 1,
         "maxReplicas": 5,
         "capacityPerReplicaRps": 20,
-        "overrides": {
-            "tickSeconds": 2,
-            "stableWindowSeconds": 10,
-            "panicWindowSeconds": 4,
-            "scaleDownDelaySeconds": 15,
-            "forecastEnabled": False,
-            "targetUtilizationPercent": 70,
-            "headroomPercent": 0,
-        },
+        # the idle hold capped so that the scale-down comes within the test's patience
+        "overrides": {"tickSeconds": 2, "maxIdleHoldSeconds": 20, "maxScaleDownRate": 5},
     }
     obj["spec"]["warmup"] = {"requests": 5, "timeoutSeconds": 120}
     return obj

@@ -8,7 +8,6 @@ import asyncio
 import csv
 import json
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass

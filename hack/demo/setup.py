@@ -35,7 +35,7 @@ def isvc() -> dict[str, Any]:
         "maxReplicas": 8,
         "policyRef": "balanced",
         "capacityPerReplicaRps": 100,
-        "overrides": {"tickSeconds": 2, "stableWindowSeconds": 20, "panicWindowSeconds": 4, "scaleDownDelaySeconds": 30},
+        "overrides": {"tickSeconds": 2},
     }
     obj["spec"]["warmup"] = {"requests": 5, "timeoutSeconds": 120}
     return obj

@@ -22,7 +22,7 @@ def timeline_row(t: float, isvc: dict[str, Any], deployment: dict[str, Any]) -> 
         "arrival_rps": obs.get("arrivalRps"),
         "queue": obs.get("queueDepth"),
         "p99_ms": obs.get("p99Ms"),
-        "panic": rec.get("panic", False),
+        "fast": rec.get("reason") in ("FastPath", "BurstOnset"),
         "reason": (rec.get("reason") or (condition(isvc, "MetricsAvailable") or {}).get("message") or "")[:70],
     }
 

@@ -28,7 +28,14 @@ INVALID: list[tuple[str, str, Any, str]] = [
     ("zero SLO", "spec.slo.p99LatencyMs", 0, "p99LatencyMs"),
     ("unknown field", "spec.replicas", 3, "replicas"),
     ("bad policy name", "spec.scaling.policyRef", "Not_A_Name", "policyRef"),
-    ("panic window beyond stable", "spec.scaling.overrides", {"panicWindowSeconds": 601}, "panicWindowSeconds"),
+    ("removed: v1's panic window", "spec.scaling.overrides", {"panicWindowSeconds": 6}, "panicWindowSeconds"),
+    ("error budget beyond its range", "spec.scaling.overrides", {"errorBudgetPercent": 25}, "errorBudgetPercent"),
+    ("burst quantile below the median", "spec.scaling.overrides", {"burstQuantile": 0.4}, "burstQuantile"),
+    ("fast path below 100%", "spec.scaling.overrides", {"fastPathPercent": 90}, "fastPathPercent"),
+    ("calibration without a batch size", "spec.scaling.calibration", {"baseMs": 20, "perItemMs": 2}, "maxBatch"),
+    ("negative batch time", "spec.scaling.calibration", {"baseMs": -1, "perItemMs": 2, "maxBatch": 8}, "baseMs"),
+    ("unknown routing", "spec.scaling.routing", {"model": "random"}, "model"),
+    ("no connections", "spec.scaling.routing", {"model": "per-connection", "connections": 0}, "connections"),
     ("queue policy without a timeout", "spec.triton.queuePolicy", {"maxQueueSize": 10}, "timeoutMs"),
     ("queue time-out of 0", "spec.triton.queuePolicy", {"timeoutMs": 0}, "timeoutMs"),
     ("queue of 0", "spec.triton.queuePolicy", {"timeoutMs": 100, "maxQueueSize": 0}, "maxQueueSize"),
@@ -54,14 +61,14 @@ def test_defaults() -> None:
 @pytest.mark.parametrize(
     ("name", "policy", "override", "expect"),
     [
-        ("defaults only", None, None, {"tick_seconds": 5, "target_utilization_percent": 80}),
+        ("defaults only", None, None, {"tick_seconds": 2, "error_budget_percent": 0.5}),
         ("policy wins over defaults", ScalingBehavior(tick_seconds=2), None, {"tick_seconds": 2}),
         ("override wins over policy", ScalingBehavior(tick_seconds=2), ScalingBehavior(tick_seconds=10), {"tick_seconds": 10}),
         (
             "override of another field keeps the policy",
             ScalingBehavior(tick_seconds=2),
-            ScalingBehavior(headroom_percent=0),
-            {"tick_seconds": 2, "headroom_percent": 0},
+            ScalingBehavior(error_budget_percent=1),
+            {"tick_seconds": 2, "error_budget_percent": 1},
         ),
     ],
 )
@@ -98,27 +105,27 @@ def test_quantities(quantity: str, ok: bool) -> None:
 
 
 POLICIES: dict[str, dict[str, Any]] = {
-    "fast": {"metadata": {"name": "fast"}, "spec": {"tickSeconds": 2, "headroomPercent": 20}},
+    "fast": {"metadata": {"name": "fast"}, "spec": {"tickSeconds": 1, "errorBudgetPercent": 2}},
     "broken": {"metadata": {"name": "broken"}, "spec": {"tickSeconds": 0.5}},
 }
 
 
 @pytest.mark.parametrize(
-    ("name", "ref", "override", "tick", "headroom", "problem"),
+    ("name", "ref", "override", "tick", "budget", "problem"),
     [
-        ("no policy: defaults", None, None, 5, 0, None),
-        ("no policy, an override", None, ScalingBehavior(tick_seconds=3), 3, 0, None),
-        ("the named policy", "fast", None, 2, 20, None),
-        ("an override wins over the policy", "fast", ScalingBehavior(headroom_percent=5), 2, 5, None),
-        ("a missing policy: defaults and the override, reported", "gone", ScalingBehavior(tick_seconds=3), 3, 0, Reason.POLICY_NOT_FOUND),
-        ("an invalid policy: defaults, reported", "broken", None, 5, 0, Reason.POLICY_INVALID),
+        ("no policy: defaults", None, None, 2, 0.5, None),
+        ("no policy, an override", None, ScalingBehavior(tick_seconds=3), 3, 0.5, None),
+        ("the named policy", "fast", None, 1, 2, None),
+        ("an override wins over the policy", "fast", ScalingBehavior(error_budget_percent=0.1), 1, 0.1, None),
+        ("a missing policy: defaults and the override, reported", "gone", ScalingBehavior(tick_seconds=3), 3, 0.5, Reason.POLICY_NOT_FOUND),
+        ("an invalid policy: defaults, reported", "broken", None, 2, 0.5, Reason.POLICY_INVALID),
     ],
 )
 def test_resolve_policy(
-    name: str, ref: str | None, override: ScalingBehavior | None, tick: float, headroom: float, problem: Reason | None
+    name: str, ref: str | None, override: ScalingBehavior | None, tick: float, budget: float, problem: Reason | None
 ) -> None:
     got = resolve_policy(ref, override, POLICIES)
-    assert (got.behavior.tick_seconds, got.behavior.headroom_percent) == (tick, headroom), name
+    assert (got.behavior.tick_seconds, got.behavior.error_budget_percent) == (tick, budget), name
     assert (got.problem.reason if got.problem else None) == problem, name
     if got.problem is not None:
         assert repr(ref) in got.problem.message

@@ -19,7 +19,8 @@ def test_preset_is_valid(path: Path) -> None:
     policy = ScalingPolicy.model_validate(yaml.safe_load(path.read_text()))
     assert policy.metadata["name"] == path.stem
     resolved = policy.behavior().resolve()
-    assert resolved.panic_window_seconds <= resolved.stable_window_seconds
+    assert resolved.quiet_percent < resolved.burst_onset_percent
+    assert set(policy.spec.model_dump(exclude_none=True)) == {*resolved.model_dump(), "description"}, "a preset sets every field"
 
 
 def test_example_inferenceservice_is_valid() -> None:

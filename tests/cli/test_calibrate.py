@@ -25,7 +25,7 @@ def triton() -> Iterator[FakeTriton]:
 def test_sweeps_concurrency_levels_and_writes_the_curve(triton: FakeTriton, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "curve.json"
     argv = ["calibrate", "--url", triton.address, "--protocol", "http", "--model", "m", "--concurrency", "1,4",
-            "--seconds", "0.4", "--warmup-seconds", "0.1", "--batch", "2", "--slo-ms", "60000", "--out", str(out)]  # fmt: skip
+            "--seconds", "0.4", "--warmup-seconds", "0.1", "--batch", "2", "--slo-ms", "60000", "--max-batch", "8", "--out", str(out)]  # fmt: skip
     assert main(argv) == 0
     curve = json.loads(out.read_text())
     assert (curve["model"], curve["protocol"], curve["batch"]) == ("m", "http", 2)
@@ -37,6 +37,8 @@ def test_sweeps_concurrency_levels_and_writes_the_curve(triton: FakeTriton, tmp_
     assert curve["capacityPerReplicaRps"] == max(p["throughput_rps"] for p in curve["points"])  # all within a minute
     err = capsys.readouterr().err
     assert "| concurrency | throughput rps |" in err and "capacityPerReplicaRps within p99 60000 ms" in err
+    assert set(curve["calibration"]) == {"baseMs", "perItemMs", "maxBatch"} and curve["calibration"]["maxBatch"] == 8
+    assert "spec.scaling.calibration: " in err
 
 
 @pytest.mark.parametrize(

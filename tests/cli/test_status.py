@@ -19,8 +19,10 @@ def served(**status: Any) -> dict[str, Any]:
     obj = isvc(scaling__policyRef="balanced", scaling__maxReplicas=8)
     obj["status"] = {
         "replicas": 3, "readyReplicas": 2, "warmReplicas": 2, "startingReplicas": 1, "desiredReplicas": 3,
-        "recommendation": {"replicas": 3, "reason": "ForecastDemand", "message": "forecast 41.0 rps / 16.0 rps per replica",
-                           "time": "2027-01-15T07:59:50Z", "panic": False, "stableRps": 32.0, "forecastRps": 41.0, "capacityRps": 20.0},
+        "recommendation": {"replicas": 3, "reason": "ForecastDemand", "message": "forecast 41.0 rps x headroom 1.20 -> 3",
+                           "time": "2027-01-15T07:59:50Z", "baseRps": 32.0, "forecastRps": 41.0, "leadSeconds": 19.1,
+                           "headroom": 1.2, "errorBudgetPercent": 0.5, "lateFloorPercent": 0.01, "capacityRps": 20.0,
+                           "capacitySource": "Calibration", "capacityRatio": 1.0, "burstRps": 60.0, "holdSeconds": 17.1},
         "observed": {"arrivalRps": 31.9, "queueDepth": 2.0, "inFlight": 5.5, "p99Ms": 88.0, "ageSeconds": 1.2, "time": "2027-01-15T07:59:50Z",
                      "source": "Prometheus", "note": "direct reads incomplete (resnet-1: TimeoutError); Prometheus used",
                      "sampleIntervalSeconds": 1.0, "servingReplicas": 2, "p99Replicas": 1,
@@ -54,8 +56,9 @@ def pods() -> list[dict[str, Any]]:
                 "replicas 1..8   policy balanced",
                 "Replicas     desired 3   existing 3   ready 2   warm 2   starting 1",
                 "Decision     3 replicas: ForecastDemand (10s ago)",
-                "forecast 41.0 rps / 16.0 rps per replica",
-                "stable 32.0 rps   forecast 41.0 rps   capacity 20.0 rps/replica   panic no",
+                "forecast 41.0 rps x headroom 1.20 -> 3",
+                "base 32.0 rps   forecast 41.0 rps at +19.1 s   headroom x1.20   budget 0.50% (floor 0.01%)",
+                "capacity 20.0 rps/replica (Calibration, ratio 1.00)   burst 60.0 rps   idle hold 17.1 s",
                 "Signals      from Prometheus: samples every 1.0 s, newest 1.2 s old; 2 serving replicas, p99 from 1 (warm for a minute)",
                 "direct reads incomplete (resnet-1: TimeoutError); Prometheus used",
                 "window  arrivals  completed  rejected  in-flight growth  queue wait  mean latency   p99",
@@ -67,6 +70,11 @@ def pods() -> list[dict[str, Any]]:
                 "warm     warm after 60 requests in 15.0s",
                 "Ready             True    Serving",
             ],
+        ),
+        (
+            "a recommendation written by the v1 decision still renders",
+            served(recommendation={"replicas": 3, "reason": "Panic", "time": "2027-01-15T07:59:50Z", "panic": True, "stableRps": 32.0}),
+            ["Decision     3 replicas: Panic (10s ago)", "base -   forecast - at +-"],
         ),
         (
             "new: nothing decided yet",

@@ -47,12 +47,13 @@ async def test_scales_up_through_the_scale_subresource_with_an_event_and_status(
     await one_pass(api, signals(30.0))
     (scale,) = api.writes("Deployment", sub="scale")
     assert scale.query == {"fieldManager": "foresail-autoscaler", "force": "true"}
-    assert scale.body["spec"]["replicas"] == 2  # 30 rps at 80% of 20 rps per replica (p99 90 of 100 ms: nothing learned)
+    assert scale.body["spec"]["replicas"] == 3  # 30 rps x the default headroom 1.5 (no history yet) at 20 rps per replica
     (event,) = api.events()
-    assert event["reason"] == "ScaledUp" and event["message"].startswith("replicas 1 -> 2: StableDemand: ")
+    assert event["reason"] == "ScaledUp" and event["message"].startswith("replicas 1 -> 3: BaseDemand: ")
     st = api.get("InferenceService", "team-a", "resnet")["status"]  # type: ignore[index]
-    assert st["desiredReplicas"] == 2
-    assert (st["recommendation"]["reason"], st["recommendation"]["stableRps"]) == ("StableDemand", 30.0)
+    assert st["desiredReplicas"] == 3
+    rec = st["recommendation"]
+    assert (rec["reason"], rec["forecastRps"], rec["headroom"], rec["capacitySource"]) == ("BaseDemand", 30.0, 1.5, "CapacityPerReplica")
     assert st["observed"]["arrivalRps"] == 30.0
     assert conditions(api) == {
         "MetricsAvailable": "True/MetricsOK",
@@ -97,11 +98,11 @@ async def test_a_tenant_grant_caps_the_replicas_and_says_so(api: FakeApiServer) 
         namespace("team-a"),
         tenant("a", ["team-a"], limit=2),
     )
-    await one_pass(api, signals(60.0))  # 60 rps on one ready replica: panic, 4 replicas wanted
+    await one_pass(api, signals(60.0))  # 60 rps on one ready replica: the fast path wants 60 x 1.5 / 20 = 5
     (scale,) = api.writes("Deployment", sub="scale")
     assert scale.body["spec"]["replicas"] == 2
     st = api.get("InferenceService", "team-a", "resnet")["status"]  # type: ignore[index]
-    assert st["quota"] == {"tenant": "a", "requestedReplicas": 4, "grantedReplicas": 2, "gpusPerReplica": 1, "reason": st["quota"]["reason"]}
+    assert st["quota"] == {"tenant": "a", "requestedReplicas": 5, "grantedReplicas": 2, "gpusPerReplica": 1, "reason": st["quota"]["reason"]}
     assert conditions(api)["QuotaLimited"] == "True/QuotaExceeded"
     assert conditions(api)["ScalingLimited"] == "True/Quota"
     quota = api.get("ResourceQuota", "team-a", "foresail-tenant-gpus")

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 
 from foresail.clients.prometheus import PromClient
 from foresail.clients.replica_metrics import ReplicaMetrics
@@ -66,7 +67,7 @@ def test_one_read_per_pass_covering_the_time_since_the_last() -> None:
     first, errs = run(live, passes)
     assert errs == []
     sig = first[KEY]
-    assert sig.ok and sig.source == MetricsSource.PROMETHEUS and sig.fleet.window(10).arrival_rps == 20.0
+    assert sig.ok and sig.source == MetricsSource.PROMETHEUS and sig.fleet.window(10).arrival_rps == pytest.approx(20.0)
     assert [r.url.params["query"].rsplit("[", 1)[1] for r in seen] == ["75s]", "5s]"], "first the history, then 2 s + a margin"
 
 
@@ -92,7 +93,7 @@ def test_direct_reads_when_every_replica_answers() -> None:
 
     sig = run(live, go)
     assert sig.ok and sig.source == MetricsSource.DIRECT and sig.note == ""
-    assert sig.fleet.window(2).mean_latency_ms == 20.0
+    assert sig.fleet.window(2).mean_latency_ms == pytest.approx(20.0)
 
 
 def test_a_replica_that_does_not_answer_sends_its_service_back_to_prometheus() -> None:

@@ -11,7 +11,7 @@ ISVC = {
         "warmReplicas": 2,
         "readyReplicas": 2,
         "observed": {"arrivalRps": 150.5, "queueDepth": 1, "p99Ms": 88.0},
-        "recommendation": {"reason": "forecast 180 rps needs 3 replicas", "panic": False},
+        "recommendation": {"reason": "ForecastDemand"},
         "conditions": [{"type": "MetricsAvailable", "status": "True", "message": "ok"}],
     }
 }
@@ -20,10 +20,10 @@ ISVC = {
 def test_timeline_row_from_the_service_and_its_deployment() -> None:
     r = timeline_row(12.345, ISVC, {"spec": {"replicas": 3}})
     assert r == {
-        "t": 12.3, "replicas": 3, "warm": 2, "ready": 2, "arrival_rps": 150.5, "queue": 1, "p99_ms": 88.0, "panic": False,
-        "reason": "forecast 180 rps needs 3 replicas",
+        "t": 12.3, "replicas": 3, "warm": 2, "ready": 2, "arrival_rps": 150.5, "queue": 1, "p99_ms": 88.0, "fast": False,
+        "reason": "ForecastDemand",
     }  # fmt: skip
-    assert "forecast 180 rps" in format_row(r)
+    assert "ForecastDemand" in format_row(r)
 
 
 def test_without_a_recommendation_the_reason_is_the_metrics_condition() -> None:

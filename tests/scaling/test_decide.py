@@ -1,224 +1,187 @@
-"""The scaling decision: tables of named cases with a clock passed in."""
+"""The scaling decision: every rule a named case with a clock passed in.
+
+Numbers are kept simple: a flat capacity of 10 rps per replica (round robin), SLO 100 ms, cold start 10 s,
+tick 2 s (lead 12 s), and before any history the default headroom of 1.5. A first tick's arrivals are
+its 2 s window's (the shortest window covering the tick).
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
 
 import pytest
 
 from foresail.api.reasons import DecisionReason, Limit
 from foresail.api.scalingpolicy import ScalingBehavior
-from foresail.scaling.decide import DecisionState, Observation, ServiceSettings, apply_grant, decide
+from foresail.scaling.bursts import BurstTracker
+from foresail.scaling.capacity import Calibration
+from foresail.scaling.decide import DEFAULT_HEADROOM, Decision, DecisionState, Observation, ServiceSettings, apply_grant, decide
+from foresail.scaling.signals import WINDOWS, FleetSignals, WindowSignals
 
-BEHAVIOR = ScalingBehavior(forecast_enabled=False, headroom_percent=0, target_utilization_percent=100).resolve()
-
-
-def settings(**kw: object) -> ServiceSettings:
-    base = ServiceSettings(behavior=BEHAVIOR, min_replicas=1, max_replicas=50, slo_p99_ms=100.0)
-    return replace(base, **kw)  # type: ignore[arg-type]
-
-
-def obs(
-    rps: float | None = 10.0,
-    *,
-    ready: int = 1,
-    starting: int = 0,
-    current: int | None = None,
-    queue: float | None = 0.0,
-    p99: float | None = 50.0,
-    cold: float | None = 10.0,
-) -> Observation:
-    return Observation(
-        arrival_rps=rps,
-        queue=queue,
-        p99_ms=p99,
-        ready=ready,
-        starting=starting,
-        current=ready + starting if current is None else current,
-        cold_start_s=cold,
-    )
+CAL = Calibration(capacity_rps=10.0)
+BEHAVIOR: dict[str, Any] = {"tick_seconds": 2, "budget_feedback": False}
 
 
-def state(cap: float | None = 10.0, learn: float = 0.0) -> DecisionState:
-    """A decision state with a fixed capacity estimate (learning off unless asked for)."""
+def settings(min_r: int = 1, max_r: int = 50, **behavior: Any) -> ServiceSettings:
+    b = ScalingBehavior.model_validate({**BEHAVIOR, **behavior}).resolve()
+    return ServiceSettings(behavior=b, min_replicas=min_r, max_replicas=max_r, slo_p99_ms=100.0, fallback_replicas=None)
+
+
+def sig(rate: float, *, r2: float | None = None, queued: float = 0.0, p99: float = 50.0, rejected: float = 0.0) -> FleetSignals:
+    """Every window at ``rate`` (the 2 s one at ``r2``); ``rejected`` of the arrivals rejected."""
+
+    def w(s: float, r: float) -> WindowSignals:
+        return WindowSignals(s, r, r - rejected, rejected, 0.0, 5.0, p99)
+
+    return FleetSignals(tuple(w(s, r2 if s == 2.0 and r2 is not None else rate) for s in WINDOWS), queued=queued, in_flight=queued)
+
+
+def obs(signals: FleetSignals | None, ready: int, starting: int = 0, current: int | None = None, cal: Calibration = CAL) -> Observation:
+    return Observation(signals, ready, starting, ready + starting if current is None else current, 10.0, cal)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    steps: list[tuple[float, ServiceSettings, Observation]]  # (now, settings, observation) decided in turn
+    replicas: int
+    reason: DecisionReason
+    limited_by: Limit | None = None
+    prepare: Callable[[DecisionState], None] | None = None
+
+
+def peaks(st: DecisionState) -> None:
+    st.bursts = BurstTracker(busy=False, since=0.0, peaks=[60.0, 80.0, 100.0])  # quiet since 0; level (p75) 90 rps
+
+
+def wanted_8_at_0(st: DecisionState) -> None:
+    st.hold.add(0.0, 8, 900.0)
+
+
+def wanted_8_at_0_with_long_gaps(st: DecisionState) -> None:
+    wanted_8_at_0(st)
+    st.hold.gaps = [40.0, 50.0, 60.0, 200.0]  # the longest 200 s: held 300 s
+
+
+S = settings()
+CASES = [
+    # 3. plan: forecast x headroom through the capacity
+    Case("steady demand, no history yet: 30 rps x 1.5 at 10 rps each", [(10.0, S, obs(sig(30.0), 3))], 5, DecisionReason.FORECAST_DEMAND),
+    Case("forecast off: the base rate x the headroom", [(10.0, settings(forecast_enabled=False), obs(sig(30.0), 3))], 5,
+         DecisionReason.BASE_DEMAND),
+    Case("no load: the minimum", [(10.0, settings(min_r=2), obs(sig(0.0), 3))], 2, DecisionReason.FORECAST_DEMAND, Limit.MIN_REPLICAS),
+    # 4. fast path
+    Case("2 s arrivals beyond 150% of what 2 ready replicas serve: at once, x1.5, the queue drained in the lead",
+         [(10.0, S, obs(sig(30.0, r2=100.0, queued=24.0), 2))], 16, DecisionReason.FAST_PATH),
+    Case("starting replicas count as incoming capacity: no fast path",
+         [(10.0, S, obs(sig(30.0, r2=100.0, queued=24.0), 2, starting=8))], 15, DecisionReason.FORECAST_DEMAND),
+    Case("the fast path off: the forecast only", [(10.0, settings(fast_path_enabled=False), obs(sig(30.0, r2=100.0, queued=24.0), 2))],
+         15, DecisionReason.FORECAST_DEMAND),
+    Case("a burst after quiet: sized for the typical burst peak, not its first 2 s", [(10.0, S, obs(sig(2.0, r2=20.0), 1))], 9,
+         DecisionReason.BURST_ONSET, prepare=peaks),
+    Case("requests queued on a quiet fleet: a burst onset", [(10.0, S, obs(sig(0.0, r2=0.2, queued=3.0), 1))], 9,
+         DecisionReason.BURST_ONSET, prepare=peaks),
+    Case("rejections are arrivals: the fast path sees them", [(10.0, S, obs(sig(30.0, r2=100.0, queued=24.0, rejected=60.0), 2))],
+         16, DecisionReason.FAST_PATH),
+    # 5. the hold (rent or buy)
+    Case("capacity wanted 5 s ago is kept through the cold start", [(5.0, S, obs(sig(20.0), 8))], 8, DecisionReason.IDLE_HOLD,
+         prepare=wanted_8_at_0),
+    Case("idle longer than the cold start: released (at most halved per tick)", [(11.0, S, obs(sig(20.0), 8))], 4,
+         DecisionReason.FORECAST_DEMAND, Limit.MAX_SCALE_DOWN_RATE, prepare=wanted_8_at_0),
+    Case("long gaps between bursts: held through 1.5x the longest", [(290.0, S, obs(sig(20.0), 8))], 8, DecisionReason.IDLE_HOLD,
+         prepare=wanted_8_at_0_with_long_gaps),
+    Case("... and released after it", [(301.0, S, obs(sig(20.0), 8))], 4, DecisionReason.FORECAST_DEMAND, Limit.MAX_SCALE_DOWN_RATE,
+         prepare=wanted_8_at_0_with_long_gaps),
+    Case("a lower gap quantile holds less", [(100.0, settings(idle_gap_quantile=0.5), obs(sig(20.0), 8))], 4,
+         DecisionReason.FORECAST_DEMAND, Limit.MAX_SCALE_DOWN_RATE, prepare=wanted_8_at_0_with_long_gaps),
+    Case("the hold never raises above the current replicas", [(5.0, S, obs(sig(20.0), 2))], 3, DecisionReason.FORECAST_DEMAND,
+         prepare=wanted_8_at_0),
+    # bounds change at once
+    Case("minReplicas lowered: takes effect at once (the hold kept what was wanted, not the clamp)",
+         [(0.0, settings(min_r=8), obs(sig(20.0), 8)), (2.0, settings(min_r=1, max_scale_down_rate=100), obs(sig(20.0), 8))], 3,
+         DecisionReason.FORECAST_DEMAND),
+    Case("maxReplicas lowered: at once", [(0.0, S, obs(sig(60.0), 9)), (2.0, settings(max_r=4), obs(sig(60.0), 9))], 4,
+         DecisionReason.FORECAST_DEMAND, Limit.MAX_REPLICAS),
+    # 6. rate limits
+    Case("at most x2 per tick, and at least 4 more", [(10.0, settings(max_scale_up_rate=2), obs(sig(1000.0), 3))], 7,
+         DecisionReason.FORECAST_DEMAND, Limit.MAX_SCALE_UP_RATE),
+    # 1. signals missing
+    Case("no signals: hold", [(10.0, S, obs(None, 4))], 4, DecisionReason.METRICS_UNAVAILABLE),
+    Case("a NaN in a window: hold", [(10.0, S, obs(sig(math.nan), 4))], 4, DecisionReason.METRICS_UNAVAILABLE),
+    Case("no 2 s window: hold", [(10.0, S, obs(FleetSignals(sig(5.0).windows[1:], 0.0, 0.0), 4))], 4, DecisionReason.METRICS_UNAVAILABLE),
+    Case("an outage holds the count, and recovery does not scale down at once (issue 15, 1)",
+         [(0.0, S, obs(sig(60.0), 10)), *[(2.0 * i, S, obs(None, 10)) for i in range(1, 301)], (602.0, S, obs(sig(40.0), 10))], 10,
+         DecisionReason.IDLE_HOLD),
+    # 2. no capacity known
+    Case("no capacity known, p99 over the SLO with a queue: +50%", [(10.0, S, obs(sig(30.0, queued=5, p99=300.0), 4, cal=Calibration()))],
+         6, DecisionReason.NO_CAPACITY_ESTIMATE),
+    Case("no capacity known, within the SLO: hold", [(10.0, S, obs(sig(30.0), 4, cal=Calibration()))], 4, DecisionReason.NO_CAPACITY_ESTIMATE),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_decide(case: Case) -> None:
     st = DecisionState()
-    st.capacity.estimate = cap
-    st.capacity.learn = learn
-    return st
+    if case.prepare:
+        case.prepare(st)
+    d: Decision | None = None
+    for now, s, o in case.steps:
+        d = decide(s, o, st, now)
+    assert d is not None
+    assert (d.replicas, d.reason, d.limited_by) == (case.replicas, case.reason, case.limited_by), (case.name, d.message)
 
 
-@pytest.mark.parametrize(
-    ("name", "o"),
-    [
-        ("missing arrival rate", obs(None, ready=4)),
-        ("NaN p99", obs(p99=math.nan, ready=4)),
-        ("infinite queue", obs(queue=math.inf, ready=4)),
-        ("negative rate", obs(-1.0, ready=4)),
-        ("missing queue", obs(queue=None, ready=4)),
-    ],
-)
-def test_bad_metrics_hold_replicas(name: str, o: Observation) -> None:
-    d = decide(settings(), o, state(), now=100.0)
-    assert d.replicas == 4, name
-    assert not d.signals_ok
-    assert d.reason == DecisionReason.METRICS_UNAVAILABLE
+def test_the_fallback_scales_only_up_after_its_delay() -> None:
+    s = replace(settings(), fallback_replicas=6, fallback_after_s=60.0)
+    st = DecisionState()
+    assert decide(s, obs(None, 2), st, 0.0).replicas == 2
+    assert decide(s, obs(None, 2), st, 59.0).replicas == 2
+    d = decide(s, obs(None, 2), st, 60.0)
+    assert (d.replicas, d.reason, d.signals_ok) == (6, DecisionReason.METRICS_FALLBACK, False)
+    assert decide(s, obs(None, 9), DecisionState(metrics_bad_since=0.0), 100.0).replicas == 9, "never down on missing metrics"
 
 
-def test_fallback_applies_only_upward_and_only_after_its_delay() -> None:
-    st = state()
-    s = settings(fallback_replicas=6, fallback_after_s=60)
-    assert decide(s, obs(None, ready=2), st, now=0.0).replicas == 2
-    assert decide(s, obs(None, ready=2), st, now=59.0).replicas == 2
-    d = decide(s, obs(None, ready=2), st, now=60.0)
-    assert (d.replicas, d.reason) == (6, DecisionReason.METRICS_FALLBACK)
-    # a fallback below the current replicas never scales down
-    st2 = state()
-    assert decide(settings(fallback_replicas=1, fallback_after_s=0), obs(None, ready=8), st2, now=0.0).replicas == 8
+def test_every_number_is_explained_in_the_message() -> None:
+    st = DecisionState()
+    st.hold.add(9.0, 8, 900.0)
+    d = decide(settings(), obs(sig(30.0), 8), st, 10.0)
+    assert d.reason == DecisionReason.IDLE_HOLD
+    assert (d.forecast_rps, d.headroom, d.planned_rps, d.capacity_rps, d.hold_s) == (30.0, DEFAULT_HEADROOM, 45.0, 10.0, 10.0)
+    for words in ("forecast 30.0 rps at now+12s", "x headroom 1.50 = 45.0 rps -> 5 at 10.0 rps/replica", "default headroom",
+                  "holding 8: wanted 1s ago, released once idle 10s (the cold start)"):  # fmt: skip
+        assert words in d.message, (words, d.message)
 
 
-@pytest.mark.parametrize(
-    ("name", "rps", "cap", "util", "headroom", "want"),
-    [
-        ("exact fit", 40.0, 10.0, 100, 0, 4),
-        ("target utilization", 40.0, 10.0, 50, 0, 8),
-        ("headroom", 40.0, 10.0, 100, 50, 6),
-        ("idle: at most halves per tick", 0.0, 10.0, 100, 0, 2),
-    ],
-)
-def test_steady_demand(name: str, rps: float, cap: float, util: float, headroom: float, want: int) -> None:
-    b = ScalingBehavior(
-        forecast_enabled=False, headroom_percent=headroom, target_utilization_percent=util, scale_down_delay_seconds=0
-    ).resolve()
-    st = state(cap)
-    d = decide(settings(behavior=b), obs(rps, ready=4), st, now=10.0)
-    assert d.replicas == want, (name, d)
+def test_rejected_windows_count_as_missed_in_the_outer_loop() -> None:
+    st = DecisionState()
+    s = settings(budget_feedback=True)
+    decide(s, obs(sig(10.0), 3), st, 0.0)
+    decide(s, obs(sig(10.0, rejected=1.0), 3), st, 2.0)
+    assert st.loop.late > 0 and st.loop.predicted == 0
 
 
-def test_scale_down_is_stabilized_over_the_delay_window() -> None:
-    b = ScalingBehavior(
-        forecast_enabled=False,
-        headroom_percent=0,
-        target_utilization_percent=100,
-        scale_down_delay_seconds=300,
-        stable_window_seconds=10,
-    ).resolve()
-    st = state(10.0)
-    s = settings(behavior=b)
-    assert decide(s, obs(80.0, ready=8), st, now=0.0).replicas == 8
-    for t in range(5, 300, 5):
-        assert decide(s, obs(10.0, ready=8), st, now=float(t)).replicas == 8, t
-    assert decide(s, obs(10.0, ready=8), st, now=305.0).replicas < 8
+def test_a_clock_step_back_does_not_fail() -> None:
+    st = DecisionState()
+    decide(settings(), obs(sig(30.0), 3), st, 100.0)
+    assert decide(settings(), obs(sig(30.0), 3), st, 50.0).replicas >= 1
 
 
-def test_restart_keeps_stabilization() -> None:
-    b = ScalingBehavior(
-        forecast_enabled=False,
-        headroom_percent=0,
-        target_utilization_percent=100,
-        scale_down_delay_seconds=300,
-        stable_window_seconds=10,
-    ).resolve()
-    s = settings(behavior=b)
-    st = state(10.0)
-    decide(s, obs(80.0, ready=8), st, now=0.0)
-    restored = DecisionState.from_dict(st.to_dict())  # the operator restarts: state comes back from status
-    assert decide(s, obs(10.0, ready=8), restored, now=100.0).replicas == 8
-    fresh = state(10.0)  # without it, it would drop at once
-    assert decide(s, obs(10.0, ready=8), fresh, now=100.0).replicas < 8
+def test_the_headroom_comes_from_the_history_once_there_is_enough() -> None:
+    st, s = DecisionState(), settings()
+    d = None
+    for i in range(120):
+        d = decide(s, obs(sig(40.0 + (7.0 if i % 3 else -7.0)), 6), st, 2.0 * i)
+    assert d is not None and st.headroom is not None
+    assert d.headroom == round(st.headroom.multiplier, 3) and d.headroom != DEFAULT_HEADROOM
+    assert "replayed over" in d.message and "default headroom" not in d.message
 
 
-def test_scale_up_rate_limit() -> None:
-    b = ScalingBehavior(forecast_enabled=False, headroom_percent=0, target_utilization_percent=100, max_scale_up_rate=2).resolve()
-    d = decide(settings(behavior=b), obs(1000.0, ready=3), state(10.0), now=0.0)
-    assert d.replicas == 6
-    assert d.limited_by == Limit.MAX_SCALE_UP_RATE
-
-
-@pytest.mark.parametrize(
-    ("name", "cap_grant", "want", "limit"), [("max replicas", None, 50, Limit.MAX_REPLICAS), ("quota grant", 12, 12, Limit.QUOTA)]
-)
-def test_bounds(name: str, cap_grant: int | None, want: int, limit: Limit) -> None:
-    b = ScalingBehavior(
-        forecast_enabled=False, headroom_percent=0, target_utilization_percent=100, max_scale_up_rate=100
-    ).resolve()
-    d = decide(settings(behavior=b), obs(10_000.0, ready=10), state(10.0), now=0.0)
-    if cap_grant is not None:
-        d = apply_grant(d, cap_grant, "tenant 'a' limit of 12 nvidia.com/gpu reached")
-        assert d.message.endswith("limited by quota to 12: tenant 'a' limit of 12 nvidia.com/gpu reached")
-    assert (d.replicas, d.limited_by) == (want, limit), name
-    assert apply_grant(d, 60, "plenty") is d
-
-
-def test_panic_on_p99_over_slo_never_scales_down_while_it_lasts() -> None:
-    b = ScalingBehavior(
-        forecast_enabled=False,
-        headroom_percent=0,
-        target_utilization_percent=100,
-        stable_window_seconds=60,
-        scale_down_delay_seconds=0,
-    ).resolve()
-    s = settings(behavior=b)
-    st = state(10.0)
-    d = decide(s, obs(40.0, ready=4, queue=50, p99=400.0), st, now=0.0)
-    assert d.panic
-    assert d.replicas >= 4
-    # demand collapses, but panic lasts a stable window: no scale-down
-    d2 = decide(s, obs(1.0, ready=d.replicas), st, now=30.0)
-    assert d2.panic
-    assert d2.replicas >= d.replicas
-    d3 = decide(s, obs(1.0, ready=d.replicas), st, now=61.0)
-    assert not d3.panic
-    assert d3.replicas < d.replicas
-
-
-def test_starting_replicas_count_so_a_spike_does_not_launch_a_second_wave() -> None:
-    b = ScalingBehavior(
-        forecast_enabled=False, headroom_percent=0, target_utilization_percent=100, max_scale_up_rate=100, stable_window_seconds=6
-    ).resolve()
-    s = settings(behavior=b)
-    st = state(10.0)
-    first = decide(s, obs(100.0, ready=2, queue=20), st, now=0.0)
-    # next tick: the new replicas are starting, the queue is still there
-    second = decide(s, obs(100.0, ready=2, starting=first.replicas - 2, queue=25), st, now=5.0)
-    assert second.replicas == first.replicas
-
-
-def test_forecast_scales_ahead_of_a_ramp() -> None:
-    ahead = ScalingBehavior(
-        forecast_enabled=True, headroom_percent=0, target_utilization_percent=100, forecast_quantile=0.9, stable_window_seconds=30
-    ).resolve()
-    behind = ScalingBehavior(
-        forecast_enabled=False, headroom_percent=0, target_utilization_percent=100, stable_window_seconds=30
-    ).resolve()
-    sa, sb = state(10.0), state(10.0)
-    for t in range(0, 120, 5):
-        rps = 10.0 + t  # +1 rps per second
-        da = decide(settings(behavior=ahead), obs(rps, ready=5, cold=60.0), sa, now=float(t))
-        db = decide(settings(behavior=behind), obs(rps, ready=5, cold=60.0), sb, now=float(t))
-    assert da.forecast_rps is not None and da.forecast_rps > 115 + 50  # planning for ~60 s ahead
-    assert da.replicas > db.replicas
-
-
-def test_capacity_is_learned_from_pressure() -> None:
-    st = state(None, learn=0.2)
-    s = settings()
-    decide(s, obs(30.0, ready=1, queue=5, p99=300.0), st, now=0.0)
-    assert st.capacity.estimate is None, "one look at a queue is no evidence"
-    decide(s, obs(30.0, ready=1, queue=10, p99=300.0), st, now=1.0)
-    assert st.capacity.estimate == pytest.approx(30.0)
-    for t in range(1, 20):
-        decide(s, obs(30.0, ready=2, queue=0, p99=20.0), st, now=float(t))
-    assert st.capacity.estimate == pytest.approx(30.0)  # 15 rps per replica says nothing new
-
-
-def test_a_draining_backlog_does_not_lower_capacity() -> None:
-    st = state(40.0, learn=0.2)
-    st.capacity.prior = 40.0
-    s = settings()
-    for t, q in enumerate([900.0, 700.0, 400.0, 100.0]):  # p99 is bad, but the queue shrinks
-        decide(s, obs(30.0, ready=10, queue=q, p99=5000.0), st, now=float(t))
-    assert st.capacity.estimate == 40.0
-    for t, q in enumerate([10.0, 30.0, 60.0, 120.0], start=10):  # the queue grows at 30 rps per replica
-        decide(s, obs(300.0, ready=10, queue=q, p99=500.0), st, now=float(t))
-    assert st.capacity.estimate is not None and 20.0 <= st.capacity.estimate < 40.0
+def test_apply_grant_caps_and_says_why() -> None:
+    d = Decision(8, DecisionReason.FORECAST_DEMAND, "forecast", True)
+    capped = apply_grant(d, 5, "tenant limit")
+    assert (capped.replicas, capped.limited_by) == (5, Limit.QUOTA)
+    assert capped.message.endswith("limited by quota to 5: tenant limit")
+    assert apply_grant(d, 10, "plenty") is d

@@ -8,6 +8,7 @@ import pytest
 
 from foresail.api.inferenceservice import InferenceService
 from foresail.api.scalingpolicy import ScalingBehavior
+from foresail.scaling.capacity import Calibration, Routing
 from foresail.scaling.counters import ServiceSignals, ServingPod
 from foresail.scaling.decide import Observation
 from foresail.scaling.observe import observe, service_settings, serving_pods
@@ -15,6 +16,8 @@ from tests.builders import IsvcBuilder
 from tests.fakes.counters import measured
 
 GOOD = measured(12.0, 3.0, 80.0)
+FLEET = GOOD.fleet
+FLAT = Calibration()
 
 
 def pod(i: int, *, ready: bool = True, warm: bool = True, phase: str = "Running", deleting: bool = False) -> dict[str, Any]:
@@ -37,16 +40,16 @@ def dep(replicas: int | None) -> dict[str, Any]:
 
 
 CASES: list[tuple[str, InferenceService, dict[str, Any], list[dict[str, Any]], ServiceSignals | None, Observation]] = [
-    ("warm pods serve", service(), dep(2), [pod(0), pod(1)], GOOD, Observation(12.0, 3.0, 80.0, ready=2, starting=0, current=2)),
-    ("a cold pod is starting", service(), dep(2), [pod(0), pod(1, warm=False)], GOOD, Observation(12.0, 3.0, 80.0, ready=1, starting=1, current=2)),
-    ("replicas wanted but not created yet are starting", service(), dep(4), [pod(0)], GOOD, Observation(12.0, 3.0, 80.0, ready=1, starting=3, current=4)),
-    ("terminating and finished pods are gone", service(), dep(1), [pod(0), pod(1, deleting=True), pod(2, phase="Succeeded")], GOOD, Observation(12.0, 3.0, 80.0, ready=1, starting=0, current=1)),
-    ("more pods than wanted (scaling down)", service(), dep(1), [pod(0), pod(1)], GOOD, Observation(12.0, 3.0, 80.0, ready=2, starting=0, current=1)),
-    ("without a warm-up gate Ready pods serve", service(warmup=False), dep(2), [pod(0, warm=False), pod(1, ready=False, warm=False)], GOOD, Observation(12.0, 3.0, 80.0, ready=1, starting=1, current=2)),
-    ("the measured cold start", service(cold_p90=17.0), dep(1), [pod(0)], GOOD, Observation(12.0, 3.0, 80.0, ready=1, starting=0, current=1, cold_start_s=17.0)),
-    ("bad signals are unavailable", service(), dep(1), [pod(0)], ServiceSignals(None, ("stale: newest sample 30s old",)), Observation(None, None, None, ready=1, starting=0, current=1)),
-    ("no signals for the service", service(), dep(1), [pod(0)], None, Observation(None, None, None, ready=1, starting=0, current=1)),
-    ("a Deployment without replicas", service(), dep(None), [], GOOD, Observation(12.0, 3.0, 80.0, ready=0, starting=0, current=0)),
+    ("warm pods serve", service(), dep(2), [pod(0), pod(1)], GOOD, Observation(FLEET, ready=2, starting=0, current=2, calibration=FLAT)),
+    ("a cold pod is starting", service(), dep(2), [pod(0), pod(1, warm=False)], GOOD, Observation(FLEET, ready=1, starting=1, current=2, calibration=FLAT)),
+    ("replicas wanted but not created yet are starting", service(), dep(4), [pod(0)], GOOD, Observation(FLEET, ready=1, starting=3, current=4, calibration=FLAT)),
+    ("terminating and finished pods are gone", service(), dep(1), [pod(0), pod(1, deleting=True), pod(2, phase="Succeeded")], GOOD, Observation(FLEET, ready=1, starting=0, current=1, calibration=FLAT)),
+    ("more pods than wanted (scaling down)", service(), dep(1), [pod(0), pod(1)], GOOD, Observation(FLEET, ready=2, starting=0, current=1, calibration=FLAT)),
+    ("without a warm-up gate Ready pods serve", service(warmup=False), dep(2), [pod(0, warm=False), pod(1, ready=False, warm=False)], GOOD, Observation(FLEET, ready=1, starting=1, current=2, calibration=FLAT)),
+    ("the measured cold start", service(cold_p90=17.0), dep(1), [pod(0)], GOOD, Observation(FLEET, ready=1, starting=0, current=1, cold_start_s=17.0, calibration=FLAT)),
+    ("bad signals are unavailable", service(), dep(1), [pod(0)], ServiceSignals(None, ("stale: newest sample 30s old",)), Observation(None, ready=1, starting=0, current=1, calibration=FLAT)),
+    ("no signals for the service", service(), dep(1), [pod(0)], None, Observation(None, ready=1, starting=0, current=1, calibration=FLAT)),
+    ("a Deployment without replicas", service(), dep(None), [], GOOD, Observation(FLEET, ready=0, starting=0, current=0, calibration=FLAT)),
 ]  # fmt: skip
 
 
@@ -104,3 +107,26 @@ def test_service_settings_come_from_the_spec() -> None:
     )
     s = service_settings(isvc, ScalingBehavior().resolve())
     assert (s.min_replicas, s.max_replicas, s.slo_p99_ms, s.fallback_replicas, s.fallback_after_s) == (2, 9, 150.0, 4, 30)
+
+
+@pytest.mark.parametrize(
+    ("name", "scaling", "want"),
+    [
+        ("nothing given", {}, Calibration()),
+        ("a flat capacity", {"capacityPerReplicaRps": 20}, Calibration(capacity_rps=20.0)),
+        (
+            "a calibration, with the flat capacity kept aside",
+            {"calibration": {"baseMs": 20, "perItemMs": 2, "maxBatch": 32}, "capacityPerReplicaRps": 20},
+            Calibration(20.0, 2.0, 32, 20.0),
+        ),
+        (
+            "per-connection routing",
+            {"capacityPerReplicaRps": 20, "routing": {"model": "per-connection", "connections": 16}},
+            Calibration(capacity_rps=20.0, routing=Routing.PER_CONNECTION, connections=16),
+        ),
+    ],
+)
+def test_the_calibration_comes_from_the_spec(name: str, scaling: dict[str, Any], want: Calibration) -> None:
+    isvc = IsvcBuilder().set("spec.scaling", scaling).build()
+    got, _ = observe(isvc, dep(1), [pod(0)], GOOD)
+    assert got.calibration == want, name

@@ -10,6 +10,7 @@ import pytest
 from foresail.api.conditions import Condition, set_condition
 from foresail.api.inferenceservice import QuotaStatus
 from foresail.api.reasons import DecisionReason, Limit, Problem, Reason
+from foresail.scaling.capacity import CapacitySource
 from foresail.scaling.counters import ServiceSignals
 from foresail.scaling.decide import Decision
 from foresail.scaling.signals import MetricsSource
@@ -20,10 +21,11 @@ NOW = 1_800_000_000.0
 T = datetime.fromtimestamp(NOW, UTC)
 OK = measured(30.0, 0.0, 50.0)
 DOWN = ServiceSignals(None, ("Prometheus: query failed: ConnectError",))
-DECIDED = Decision(3, DecisionReason.STABLE_DEMAND, "stable demand 30.0 rps / 16.0 rps per replica", True, stable_rps=30.0, capacity_rps=20.0)
+DECIDED = Decision(3, DecisionReason.FORECAST_DEMAND, "forecast 30.0 rps x headroom 1.20 -> 3", True, forecast_rps=30.0,
+                   headroom=1.2, capacity_rps=20.0, capacity_source=CapacitySource.CALIBRATION, hold_s=17.0)  # fmt: skip
 HOLDING = Decision(2, DecisionReason.METRICS_UNAVAILABLE, "holding replicas", False)
-AT_MAX = Decision(8, DecisionReason.PANIC, "panic; limited by MaxReplicas", True, panic=True, limited_by=Limit.MAX_REPLICAS)
-RATE = Decision(6, DecisionReason.STABLE_DEMAND, "stable demand", True, limited_by=Limit.MAX_SCALE_UP_RATE)
+AT_MAX = Decision(8, DecisionReason.FAST_PATH, "2 s arrivals ...; limited by MaxReplicas", True, limited_by=Limit.MAX_REPLICAS)
+RATE = Decision(6, DecisionReason.FORECAST_DEMAND, "forecast", True, limited_by=Limit.MAX_SCALE_UP_RATE)
 GRANT = QuotaStatus(tenant="a", requested_replicas=4, granted_replicas=2, gpus_per_replica=1, reason="tenant 'a' limit of 2 reached")
 FULL = QuotaStatus(tenant="a", requested_replicas=2, granted_replicas=2, gpus_per_replica=1)
 
@@ -51,11 +53,12 @@ def test_conditions(name: str, d: Decision, signals: ServiceSignals, problem: Pr
 
 
 def test_the_recommendation_and_the_observed_signals() -> None:
-    patch = autoscaler_status([], DECIDED, OK, None, None, None, {"panicUntil": None}, 1, NOW).patch
+    patch = autoscaler_status([], DECIDED, OK, None, None, None, {"hold": None}, 1, NOW).patch
     assert patch["desiredReplicas"] == 3
     assert patch["recommendation"] == {
-        "replicas": 3, "reason": "StableDemand", "message": "stable demand 30.0 rps / 16.0 rps per replica",
-        "time": "2027-01-15T08:00:00Z", "panic": False, "stableRps": 30.0, "capacityRps": 20.0,
+        "replicas": 3, "reason": "ForecastDemand", "message": "forecast 30.0 rps x headroom 1.20 -> 3",
+        "time": "2027-01-15T08:00:00Z", "forecastRps": 30.0, "headroom": 1.2, "capacityRps": 20.0,
+        "capacitySource": "Calibration", "holdSeconds": 17.0,
     }  # fmt: skip
     window = {"arrivalRps": 30.0, "completionRps": 30.0, "rejectionRps": 0.0, "queueGrowthRps": 0.0, "meanQueueWaitMs": 2.0, "meanLatencyMs": 20.0, "p99Ms": 50.0}
     assert patch["observed"] == {
@@ -63,7 +66,7 @@ def test_the_recommendation_and_the_observed_signals() -> None:
         "arrivalRps": 30.0, "queueDepth": 0.0, "inFlight": 1.0, "p99Ms": 50.0, "servingReplicas": 2, "p99Replicas": 2,
         "windows": [{"seconds": w, **window} for w in (2.0, 10.0, 60.0)],
     }  # fmt: skip
-    assert patch["scalingState"] == {"panicUntil": None}
+    assert patch["scalingState"] == {"hold": None}
     assert patch["quota"] is None
 
 

@@ -91,8 +91,7 @@ def closed_loop(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     per = traces.per_second(
         traces.reshape(traces.load_trace(str(trace)), compress=compress, start=600.0, duration=900.0, seed=args.seed)
     )
-    plan_rps = CLUSTER_CAPACITY_RPS * behavior.target_utilization_percent / 100.0
-    peak_rps = args.peak_replicas * plan_rps / (1 + behavior.headroom_percent / 100.0)
+    peak_rps = args.peak_replicas * CLUSTER_CAPACITY_RPS
     scale = peak_rps / busiest_window_rps(per, 10)
     max_replicas = math.ceil(2.5 * args.peak_replicas)  # room above the plan: the replica count is measured, not capped
     # a running system, as `foresail replay` assumes: the replicas the first 10 s need at 70% of the capacity prior

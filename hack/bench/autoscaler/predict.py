@@ -8,6 +8,7 @@ import json
 from foresail.api.scalingpolicy import ResolvedBehavior
 from foresail.replay import policies, traces
 from foresail.replay.sim import ReplicaModel, SimConfig, SimResult, simulate
+from foresail.scaling.capacity import Calibration
 from hack.bench.autoscaler.sampling import ClusterRun, initial_pods
 from hack.bench.autoscaler.settings import CALIBRATION, CLUSTER_CAPACITY_RPS, CLUSTER_SLO_MS, EMULATED, RATE_WINDOW_S
 
@@ -31,7 +32,7 @@ def arrivals_of(run: ClusterRun) -> traces.Arrivals:
 def predict(
     run: ClusterRun, model: ReplicaModel, behavior: ResolvedBehavior, cold: float, lead_cold: float, max_replicas: int
 ) -> SimResult:
-    pol = policies.foresail_policy(behavior, CLUSTER_CAPACITY_RPS, CLUSTER_SLO_MS, lead_cold, 1, max_replicas)
+    pol = policies.foresail_policy(behavior, Calibration(capacity_rps=CLUSTER_CAPACITY_RPS), CLUSTER_SLO_MS, lead_cold, 1, max_replicas)
     cfg = SimConfig(
         model=model,
         slo_ms=CLUSTER_SLO_MS,

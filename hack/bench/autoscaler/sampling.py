@@ -46,7 +46,7 @@ def sample_row(
         "arrival_rps": obs.get("arrivalRps"),
         "p99_ms": obs.get("p99Ms"),
         "queue": obs.get("queueDepth"),
-        "panic": bool(rec.get("panic")),
+        "fast": rec.get("reason") in ("FastPath", "BurstOnset"),
         "reason": (rec.get("reason") or "")[:100],
         "cpu_busy": round(cpu_busy, 3),
     }

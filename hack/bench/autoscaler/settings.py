@@ -40,7 +40,7 @@ NS = "default"
 CLUSTER_SLO_MS = 150.0
 CLUSTER_CAPACITY_RPS = 100.0
 RATE_WINDOW_S = 10.0  # prometheus.rateWindow, as the demo and the e2e suite install the chart
-DEMO_OVERRIDES = {"tickSeconds": 2, "stableWindowSeconds": 20, "panicWindowSeconds": 4, "scaleDownDelaySeconds": 30}
+DEMO_OVERRIDES = {"tickSeconds": 2}
 
 
 def balanced() -> ScalingBehavior:

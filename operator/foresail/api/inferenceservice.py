@@ -13,6 +13,7 @@ from foresail.api.scalingpolicy import ScalingBehavior
 
 __all__ = [
     "DEFAULT_TRITON_IMAGE",
+    "CalibrationSpec",
     "ColdStartStatus",
     "FallbackSpec",
     "InferenceService",
@@ -25,7 +26,10 @@ __all__ = [
     "QuotaStatus",
     "Recommendation",
     "RepositorySource",
+    "RoutingModel",
+    "RoutingSpec",
     "ScalingSpec",
+    "ScalingState",
     "SloSpec",
     "TritonSpec",
     "WarmupSpec",
@@ -192,6 +196,31 @@ class FallbackSpec(SpecModel):
     )
 
 
+class CalibrationSpec(SpecModel):
+    """One replica's batch latency: a batch of b requests takes baseMs + perItemMs x b (b <= maxBatch)."""
+
+    base_ms: float = Field(alias="baseMs", ge=0, le=600_000, description="Fixed time of a batch, milliseconds.")
+    per_item_ms: float = Field(alias="perItemMs", ge=0, le=600_000, description="Time each request adds to a batch, milliseconds.")
+    max_batch: int = Field(alias="maxBatch", ge=1, le=65_536, description="Largest batch (the model's max_batch_size; 1 = no batching).")
+
+
+class RoutingModel(StrEnum):
+    ROUND_ROBIN = "round-robin"
+    LEAST_OUTSTANDING = "least-outstanding"
+    PER_CONNECTION = "per-connection"
+
+
+class RoutingSpec(SpecModel):
+    model: RoutingModel = Field(
+        default=RoutingModel.ROUND_ROBIN,
+        description="round-robin (per request), least-outstanding (a gateway such as Envoy) or per-connection (kube-proxy "
+        "with keep-alive or gRPC: each client connection pinned to one replica, so load spreads unevenly).",
+    )
+    connections: int = Field(
+        default=64, ge=1, le=1_000_000, description="Client connections, for per-connection routing."
+    )
+
+
 class ScalingSpec(SpecModel):
     model_config = ConfigDict(
         populate_by_name=True,
@@ -213,12 +242,22 @@ class ScalingSpec(SpecModel):
     )
     overrides: ScalingBehavior | None = Field(default=None, description="Inline settings that override the referenced policy.")
     fallback: FallbackSpec = Field(default_factory=FallbackSpec, description="Behaviour while metrics are unavailable.")
+    calibration: CalibrationSpec | None = Field(
+        default=None,
+        description="The replica's batch-latency curve (e.g. from foresail calibrate): capacity per replica at the SLO is "
+        "computed from it for every replica count. Preferred over capacityPerReplicaRps when both are set.",
+    )
     capacity_per_replica_rps: float | None = Field(
         default=None,
         alias="capacityPerReplicaRps",
         gt=0,
         le=1_000_000,
-        description="Prior for requests/s one replica serves within the SLO (e.g. from a calibration curve); learned online from there.",
+        description="The simple alternative to calibration: requests/s one replica serves within the SLO (e.g. from "
+        "foresail calibrate --slo-ms); used as given, nothing is learned from it.",
+    )
+    routing: RoutingSpec = Field(
+        default_factory=lambda: RoutingSpec(),
+        description="How clients' requests reach the replicas: it decides how evenly load spreads over them.",
     )
 
     @model_validator(mode="after")
@@ -273,19 +312,48 @@ class InferenceServiceSpec(SpecModel):
 
 
 class Recommendation(SpecModel):
+    """The autoscaler's last decision and every figure it came from."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
     replicas: int = Field(ge=0, description="Recommended replicas.")
     reason: str = Field(
-        description="What set the replicas: MetricsUnavailable, MetricsFallback, NoCapacityEstimate, StableDemand, "
-        "ForecastDemand, QueueBacklog, Panic, ScaleDownStabilized or NotDue."
+        description="What set the replicas: MetricsUnavailable, MetricsFallback, NoCapacityEstimate, BaseDemand, "
+        "ForecastDemand, FastPath, BurstOnset, IdleHold or NotDue."
     )
     message: str = Field(default="", description="The decision's figures, in words.")
     time: str = Field(description="When (RFC 3339).")
-    panic: bool = Field(default=False, description="Whether the autoscaler was in panic mode.")
-    stable_rps: float | None = Field(default=None, alias="stableRps", description="Average arrival rate over the stable window.")
+    base_rps: float | None = Field(default=None, alias="baseRps", description="The base arrival rate (level), requests/s.")
     forecast_rps: float | None = Field(
-        default=None, alias="forecastRps", description="Upper forecast of the arrival rate at now + lead time."
+        default=None, alias="forecastRps", description="The rate forecast at now + lead (the base rate with the forecast off)."
     )
-    capacity_rps: float | None = Field(default=None, alias="capacityRps", description="Requests/s per replica within the SLO.")
+    lead_seconds: float | None = Field(default=None, alias="leadSeconds", description="Lead: cold start p90 + one tick, seconds.")
+    headroom: float | None = Field(
+        default=None, description="Multiplier over the forecast that keeps late requests within the error budget."
+    )
+    planned_rps: float | None = Field(default=None, alias="plannedRps", description="headroom x forecast, requests/s.")
+    error_budget_percent: float | None = Field(
+        default=None, alias="errorBudgetPercent", description="The budget the headroom was sized with (after the outer loop), %."
+    )
+    late_floor_percent: float | None = Field(
+        default=None, alias="lateFloorPercent", description="Late share in the replay that no headroom prevents (e.g. bursts from quiet), %."
+    )
+    measured_late_percent: float | None = Field(
+        default=None, alias="measuredLatePercent", description="Share of requests in windows that missed the SLO (p99 over it, or rejections), %."
+    )
+    capacity_rps: float | None = Field(
+        default=None, alias="capacityRps", description="Requests/s per replica within the SLO at the recommended count."
+    )
+    capacity_source: str | None = Field(
+        default=None, alias="capacitySource", description="Calibration, CapacityPerReplica or None."
+    )
+    capacity_ratio: float | None = Field(
+        default=None, alias="capacityRatio", description="Learned saturated throughput over the calibration's (1 = as calibrated)."
+    )
+    fast_rps: float | None = Field(default=None, alias="fastRps", description="Rate the fast path sized for, requests/s.")
+    burst_rps: float | None = Field(default=None, alias="burstRps", description="Typical burst peak a burst onset is sized for.")
+    hold_seconds: float | None = Field(
+        default=None, alias="holdSeconds", description="Idle capacity is released after this long: max(cold start, the gap quantile)."
+    )
 
 
 class WindowObservation(SpecModel):
@@ -336,17 +404,61 @@ class ColdStartStatus(SpecModel):
     )
 
 
-class ScalingState(SpecModel):
-    """What the autoscaler keeps across operator restarts."""
+class _StatePart(SpecModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
-    recommendations: list[list[float]] = Field(
-        default_factory=list, description="[time, replicas] within the scale-down delay window."
+
+class ForecastState(_StatePart):
+    s1: float | None = Field(default=None, description="Average of the arrival rate, requests/s.")
+    s2: float | None = Field(default=None, description="Average of that average (level 2 s1 - s2, trend (s1 - s2) / tau).")
+    time: float | None = Field(default=None, description="Time of the last sample (unix seconds).")
+
+
+class BurstState(_StatePart):
+    busy: bool = Field(default=False, description="In a burst now.")
+    since: float | None = Field(default=None, description="When the current quiet or busy phase started (unix seconds).")
+    peak: float = Field(default=0.0, description="Highest 2 s arrival rate of the current burst.")
+    peaks: list[float] = Field(default_factory=list, description="Past bursts' peaks, requests/s (at most 32).")
+
+
+class HoldState(_StatePart):
+    steps: list[list[float]] = Field(
+        default_factory=list, description="[time, replicas]: the last time that many were wanted (a decreasing staircase)."
     )
-    panic_until: float | None = Field(
-        default=None, alias="panicUntil", description="Panic mode lasts until this time (unix seconds)."
-    )
-    capacity_rps: float | None = Field(
-        default=None, alias="capacityRps", description="Learned requests/s per replica within the SLO."
+    gaps: list[float] = Field(default_factory=list, description="Seconds capacity stood idle before it was wanted again (at most 32).")
+
+
+class BudgetState(_StatePart):
+    factor: float = Field(default=1.0, description="The outer loop's factor on the error budget (0.25-4).")
+    late: float = Field(default=0.0, description="Requests in windows the signals show missing the SLO (exponentially forgotten).")
+    predicted: float = Field(default=0.0, description="Requests in intervals the model says miss it (exponentially forgotten).")
+    settled: float = Field(default=0.0, description="Load on the ready replicas (times their capacity), averaged over ten SLOs.")
+    arrived: float = Field(default=0.0, description="Requests measured (exponentially forgotten).")
+    time: float | None = Field(default=None, description="Last update (unix seconds).")
+
+
+class HeadroomState(_StatePart):
+    multiplier: float = Field(description="Headroom over the forecast.")
+    tau_seconds: float = Field(default=20.0, alias="tauSeconds", description="Forecaster time constant chosen with it.")
+    hold_seconds: float = Field(default=0.0, alias="holdSeconds", description="Idle hold the replay chose with it.")
+    burst_rps: float = Field(default=0.0, alias="burstRps", description="Burst level the replay chose with it (0: none).")
+    late_share: float = Field(default=0.0, alias="lateShare", description="Late share the replay found at it.")
+    floor: float = Field(default=0.0, description="Late share no headroom prevents.")
+    samples: int = Field(default=0, description="History samples replayed.")
+    span_seconds: float = Field(default=0.0, alias="spanSeconds", description="History replayed, seconds.")
+
+
+class ScalingState(_StatePart):
+    """What the autoscaler keeps across operator restarts (bounded)."""
+
+    forecast: list[ForecastState] = Field(default_factory=list, description="The forecasters (time constants 10, 20, 40, 80 s).")
+    bursts: BurstState | None = Field(default=None, description="Burst peaks and gaps learned.")
+    hold: HoldState | None = Field(default=None, description="The scale-down rule's memory and the gaps it learned.")
+    capacity_ratio: float | None = Field(default=None, alias="capacityRatio", description="Learned saturated-throughput ratio.")
+    budget: BudgetState | None = Field(default=None, description="The outer loop on the error budget.")
+    headroom: HeadroomState | None = Field(default=None, description="The last headroom replayed.")
+    metrics_bad_since: float | None = Field(
+        default=None, alias="metricsBadSince", description="Metrics unavailable since (unix seconds)."
     )
 
 

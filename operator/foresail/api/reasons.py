@@ -103,12 +103,12 @@ class DecisionReason(StrEnum):
 
     METRICS_UNAVAILABLE = "MetricsUnavailable"  # metrics missing, NaN, infinite or stale: replicas held
     METRICS_FALLBACK = "MetricsFallback"  # ... for longer than fallback.afterSeconds: up to fallback.replicas
-    NO_CAPACITY_ESTIMATE = "NoCapacityEstimate"  # no capacity per replica known yet: feedback on p99 only
-    STABLE_DEMAND = "StableDemand"  # sized for the average arrival rate over the stable window
-    FORECAST_DEMAND = "ForecastDemand"  # sized for the forecast at now + lead time (it is above the average)
-    QUEUE_BACKLOG = "QueueBacklog"  # more replicas to drain the queue within the lead time
-    PANIC = "Panic"  # sized for the panic window, never down while panic lasts
-    SCALE_DOWN_STABILIZED = "ScaleDownStabilized"  # held at the highest recommendation of the scale-down delay
+    NO_CAPACITY_ESTIMATE = "NoCapacityEstimate"  # neither a calibration nor a capacity per replica: feedback on p99 only
+    BASE_DEMAND = "BaseDemand"  # sized for headroom x the base rate (forecast off)
+    FORECAST_DEMAND = "ForecastDemand"  # sized for headroom x the forecast at now + lead
+    FAST_PATH = "FastPath"  # the 2 s arrivals exceed what the ready and starting replicas serve
+    BURST_ONSET = "BurstOnset"  # a burst after quiet: sized at once for the typical burst peak
+    IDLE_HOLD = "IdleHold"  # capacity kept until it has been idle for the hold (rent or buy)
     NOT_DUE = "NotDue"  # between the service's decisions: only a shrunk quota grant applies
 
 

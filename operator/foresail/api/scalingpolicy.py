@@ -37,8 +37,8 @@ class ScalingBehavior(BaseModel):
         json_schema_extra={
             "x-kubernetes-validations": [
                 {
-                    "rule": "!has(self.panicWindowSeconds) || !has(self.stableWindowSeconds) || self.panicWindowSeconds <= self.stableWindowSeconds",
-                    "message": "panicWindowSeconds must be <= stableWindowSeconds",
+                    "rule": "!has(self.quietPercent) || !has(self.burstOnsetPercent) || self.quietPercent < self.burstOnsetPercent",
+                    "message": "quietPercent must be < burstOnsetPercent",
                 }
             ]
         },
@@ -51,62 +51,92 @@ class ScalingBehavior(BaseModel):
         le=300,
         description="How often the autoscaler decides for the service, seconds (rounded up to the operator's loop period).",
     )
-    stable_window_seconds: float | None = Field(
-        default=None, alias="stableWindowSeconds", ge=5, le=3600, description="Averaging window of the stable mode, seconds."
-    )
-    panic_window_seconds: float | None = Field(
-        default=None, alias="panicWindowSeconds", ge=1, le=600, description="Averaging window of the panic mode, seconds."
-    )
-    panic_threshold_percent: float | None = Field(
+    error_budget_percent: float | None = Field(
         default=None,
-        alias="panicThresholdPercent",
-        ge=110,
+        alias="errorBudgetPercent",
+        ge=0.01,
+        le=20,
+        description="Share of requests allowed to be late (over the SLO or rejected), % (0.01-20). The headroom over the "
+        "forecast is the smallest that, replayed over the service's own recent arrivals, keeps late requests within it.",
+    )
+    budget_feedback: bool | None = Field(
+        default=None,
+        alias="budgetFeedback",
+        description="Nudge the budget the headroom is sized with (within 1/4-4x) from the late share the signals show.",
+    )
+    forecast_enabled: bool | None = Field(
+        default=None,
+        alias="forecastEnabled",
+        description="Plan for the forecast at now + cold start + tick (level and damped trend); off: the current base rate.",
+    )
+    history_seconds: float | None = Field(
+        default=None,
+        alias="historySeconds",
+        ge=300,
+        le=86_400,
+        description="Recent arrivals the headroom is replayed over, seconds (300-86400).",
+    )
+    fast_path_enabled: bool | None = Field(
+        default=None,
+        alias="fastPathEnabled",
+        description="Act at once on the 2 s arrivals: a burst onset after quiet, or demand beyond the ready and starting replicas.",
+    )
+    fast_path_percent: float | None = Field(
+        default=None,
+        alias="fastPathPercent",
+        ge=100,
         le=1000,
-        description="Enter panic when demand over the panic window exceeds this % of ready capacity.",
+        description="The fast path acts when 2 s arrivals exceed this % of what the ready and starting replicas serve (100-1000).",
     )
-    target_utilization_percent: float | None = Field(
+    quiet_percent: float | None = Field(
         default=None,
-        alias="targetUtilizationPercent",
-        ge=10,
+        alias="quietPercent",
+        ge=0,
         le=100,
-        description="Plan replicas at this % of the capacity that meets the SLO.",
+        description="Below this % of one replica's capacity (2 s arrivals) the service is quiet (0-100).",
+    )
+    burst_onset_percent: float | None = Field(
+        default=None,
+        alias="burstOnsetPercent",
+        ge=1,
+        le=10_000,
+        description="After quiet, 2 s arrivals above this % of one replica's capacity start a burst (1-10000).",
+    )
+    burst_quantile: float | None = Field(
+        default=None,
+        alias="burstQuantile",
+        ge=0.5,
+        le=1,
+        description="A burst onset is sized for this quantile of past bursts' peaks (0.5-1).",
+    )
+    idle_gap_quantile: float | None = Field(
+        default=None,
+        alias="idleGapQuantile",
+        ge=0.5,
+        le=1,
+        description="Capacity is released once idle longer than max(cold start, 1.5 x this quantile of the last 32 gaps "
+        "between bursts) (0.5-1); the error budget may hold longer.",
+    )
+    max_idle_hold_seconds: float | None = Field(
+        default=None,
+        alias="maxIdleHoldSeconds",
+        ge=0,
+        le=86_400,
+        description="Upper bound of that learned idle hold, seconds (0-86400).",
     )
     max_scale_up_rate: float | None = Field(
         default=None,
         alias="maxScaleUpRate",
         ge=1,
         le=1000,
-        description="At most this factor more replicas per tick (e.g. 2 = double).",
+        description="At most this factor more replicas per tick, and at least 4 more (1-1000).",
     )
     max_scale_down_rate: float | None = Field(
         default=None,
         alias="maxScaleDownRate",
         ge=1,
         le=1000,
-        description="At most this factor fewer replicas per tick (e.g. 2 = halve).",
-    )
-    scale_down_delay_seconds: float | None = Field(
-        default=None,
-        alias="scaleDownDelaySeconds",
-        ge=0,
-        le=3600,
-        description="Stabilization: scale down only to the highest recommendation of this window.",
-    )
-    forecast_enabled: bool | None = Field(
-        default=None, alias="forecastEnabled", description="Scale ahead of demand from a forecast."
-    )
-    forecast_history_seconds: float | None = Field(
-        default=None,
-        alias="forecastHistorySeconds",
-        ge=60,
-        le=14 * 86400,
-        description="History the forecaster learns from, seconds.",
-    )
-    forecast_quantile: float | None = Field(
-        default=None, alias="forecastQuantile", ge=0.5, le=0.999, description="Plan for this upper quantile of the forecast."
-    )
-    headroom_percent: float | None = Field(
-        default=None, alias="headroomPercent", ge=0, le=500, description="Extra capacity on top of the forecast, %."
+        description="At most this factor fewer replicas per tick (e.g. 2 = halve) (1-1000).",
     )
 
     def merged(self, other: ScalingBehavior | None) -> ScalingBehavior:
@@ -129,32 +159,36 @@ class ResolvedBehavior(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, frozen=True)
     tick_seconds: float
-    stable_window_seconds: float
-    panic_window_seconds: float
-    panic_threshold_percent: float
-    target_utilization_percent: float
+    error_budget_percent: float
+    budget_feedback: bool
+    forecast_enabled: bool
+    history_seconds: float
+    fast_path_enabled: bool
+    fast_path_percent: float
+    quiet_percent: float
+    burst_onset_percent: float
+    burst_quantile: float
+    idle_gap_quantile: float
+    max_idle_hold_seconds: float
     max_scale_up_rate: float
     max_scale_down_rate: float
-    scale_down_delay_seconds: float
-    forecast_enabled: bool
-    forecast_history_seconds: float
-    forecast_quantile: float
-    headroom_percent: float
 
 
 DEFAULT_BEHAVIOR = ScalingBehavior(
-    tick_seconds=5,
-    stable_window_seconds=60,
-    panic_window_seconds=6,
-    panic_threshold_percent=200,
-    target_utilization_percent=80,
+    tick_seconds=2,
+    error_budget_percent=0.5,
+    budget_feedback=True,
+    forecast_enabled=True,
+    history_seconds=1800,
+    fast_path_enabled=True,
+    fast_path_percent=150,
+    quiet_percent=5,
+    burst_onset_percent=50,
+    burst_quantile=0.75,
+    idle_gap_quantile=1.0,
+    max_idle_hold_seconds=900,
     max_scale_up_rate=10,
     max_scale_down_rate=2,
-    scale_down_delay_seconds=300,
-    forecast_enabled=True,
-    forecast_history_seconds=3600,
-    forecast_quantile=0.9,
-    headroom_percent=0,
 )
 
 

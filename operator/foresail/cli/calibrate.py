@@ -7,7 +7,8 @@ At each concurrency level, that many clients send requests back to back (random 
 the model's metadata, ``--batch`` items each when the model batches) for ``--seconds`` after a short
 warm-up; the curve is written as JSON (the format ``hack.calibrate`` writes with perf_analyzer, which
 ``foresail replay --curve`` reads). With ``--slo-ms`` it also prints the requests/s one replica serves
-within that p99: the value for ``spec.scaling.capacityPerReplicaRps``. Point it at one replica (a pod
+within that p99: the value for ``spec.scaling.capacityPerReplicaRps``; with ``--max-batch`` the fitted
+batch-latency model for ``spec.scaling.calibration``. Point it at one replica (a pod
 IP, or a port-forward to one pod), not a Service, or the curve is the sum of several replicas.
 """
 
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from foresail import __version__
-from foresail.scaling.calibration import capacity_from_curve, curve_point
+from foresail.scaling.calibration import batch_model, capacity_from_curve, curve_point
 
 __all__ = ["add_arguments", "main", "sweep"]
 
@@ -36,6 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup-seconds", type=float, default=1.0, help="requests sent before each window, not counted")
     p.add_argument("--batch", type=int, default=1, help="items per request (capped by the model's max batch size)")
     p.add_argument("--slo-ms", type=float, help="also print the capacity per replica within this p99")
+    p.add_argument("--max-batch", type=int, help="the model's max batch size: also fit spec.scaling.calibration")
     p.add_argument("--timeout", type=float, default=30.0, help="per request, seconds")
     p.add_argument("--out", help="write the curve JSON here (default: stdout only)")
 
@@ -107,6 +109,9 @@ def main(args: argparse.Namespace) -> int:
     if args.slo_ms is not None:
         curve["sloMs"] = args.slo_ms
         curve["capacityPerReplicaRps"] = capacity_from_curve(points, args.slo_ms)
+    if args.max_batch is not None and args.max_batch >= 1:
+        base, per = batch_model(points, args.max_batch)
+        curve["calibration"] = {"baseMs": round(base, 3), "perItemMs": round(per, 4), "maxBatch": args.max_batch}
     text = json.dumps(curve, indent=1)
     if args.out:
         Path(args.out).write_text(text + "\n")
@@ -118,4 +123,6 @@ def main(args: argparse.Namespace) -> int:
         cap = curve["capacityPerReplicaRps"]
         said = f"{cap:.1f}" if cap is not None else "none (even one request at a time misses it)"
         print(f"capacityPerReplicaRps within p99 {args.slo_ms:g} ms: {said}", file=sys.stderr)
+    if "calibration" in curve:
+        print(f"spec.scaling.calibration: {json.dumps(curve['calibration'])}", file=sys.stderr)
     return 0

@@ -1,10 +1,10 @@
 """``foresail status [-n NAMESPACE] NAME`` (or ``NAMESPACE/NAME``): one InferenceService in one view.
 
 Reads the service, its pods and its recent Events from the apiserver with the user's kubeconfig and
-shows what the operator decided and why: replicas, the autoscaler's recommendation (reason, stable
-demand, forecast, capacity per replica, panic), the live signals (their source and freshness, each
-window's arrivals, completions, rejections, in-flight growth, queue wait, latency and p99), the
-tenant's grant, cold start, each replica's warm-up and the conditions.
+shows what the operator decided and why: replicas, the autoscaler's recommendation (reason, base rate,
+forecast, headroom and error budget, capacity per replica and its source, burst level, idle hold), the
+live signals (their source and freshness, each window's arrivals, completions, rejections, in-flight
+growth, queue wait, latency and p99), the tenant's grant, cold start, each replica's warm-up and the conditions.
 """
 
 from __future__ import annotations
@@ -115,8 +115,12 @@ def _decision(st: InferenceServiceStatus, now: float) -> list[str]:
     if rec.message:
         out.append(f"             {rec.message}")
     out.append(
-        f"             stable {_num(rec.stable_rps, ' rps')}   forecast {_num(rec.forecast_rps, ' rps')}   "
-        f"capacity {_num(rec.capacity_rps, ' rps/replica')}   panic {'yes' if rec.panic else 'no'}"
+        f"             base {_num(rec.base_rps, ' rps')}   forecast {_num(rec.forecast_rps, ' rps')} at +{_num(rec.lead_seconds, ' s')}   "
+        f"headroom x{_num(rec.headroom, '', 2)}   budget {_num(rec.error_budget_percent, '%', 2)} (floor {_num(rec.late_floor_percent, '%', 2)})"
+    )
+    out.append(
+        f"             capacity {_num(rec.capacity_rps, ' rps/replica')} ({rec.capacity_source or '-'}, ratio {_num(rec.capacity_ratio, '', 2)})   "
+        f"burst {_num(rec.burst_rps, ' rps')}   idle hold {_num(rec.hold_seconds, ' s')}"
     )
     return out
 

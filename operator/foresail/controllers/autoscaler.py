@@ -6,7 +6,7 @@ then for every service whose decision is due: ``observe`` -> ``decide`` (pure, `
 GPUs across tenants on what every service wants (pure, ``quota``); write only the replicas that change
 (scale subresource, field manager ``foresail-autoscaler``), status (``scaling.status``) and an Event
 per scale action; then the tenants. Its own telemetry: pass duration, queries per pass, desired vs
-actual, forecast error, panic state.
+actual, forecast error, headroom, fast path.
 """
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ class Autoscaler:
             svc = self.services.get(key)
             if svc is None:
                 svc = self.services[key] = _Service(self._restore(isvc))
-                await self._warm_forecaster(isvc, svc, policies, now)
+                await self._warm_history(isvc, svc, policies, now)
             if now < svc.next_due:
                 continue
             try:
@@ -186,31 +186,24 @@ class Autoscaler:
                 log.exception("%s/%s: applying the decision failed: %r", isvc.namespace, isvc.name, e)
         await self._io(self.arbiter.write, arb, lists.pods, lists.quotas, lists.tenants, now)
 
-    async def _warm_forecaster(self, isvc: InferenceService, svc: _Service, policies: dict[str, Any], now: float) -> None:
-        """A restart does not forget: feed the forecaster the service's recent history from Prometheus."""
+    async def _warm_history(self, isvc: InferenceService, svc: _Service, policies: dict[str, Any], now: float) -> None:
+        """A restart does not forget: refill the decision's arrival history from Prometheus."""
         b = resolve_policy(isvc.spec.scaling.policy_ref, isvc.spec.scaling.overrides, policies).behavior
-        if not b.forecast_enabled or self.prom is None:
+        if self.prom is None:
             return
         try:
-            points = await self.prom.arrival_history(
-                isvc.namespace, isvc.name, now - b.forecast_history_seconds, now, b.tick_seconds
-            )
+            points = await self.prom.arrival_history(isvc.namespace, isvc.name, now - b.history_seconds, now, b.tick_seconds)
         except MetricsError as e:
-            log.warning("%s/%s: no history for the forecaster: %s", isvc.namespace, isvc.name, e)
+            log.warning("%s/%s: no arrival history: %s", isvc.namespace, isvc.name, e)
             return
-        for t, rate in points:
-            svc.state.forecaster.observe(t, max(rate, 0.0))
+        svc.state.warm(points, b.history_seconds)
         if points:
-            log.info("%s/%s: forecaster warmed with %d points of history", isvc.namespace, isvc.name, len(points))
+            log.info("%s/%s: decision history warmed with %d points", isvc.namespace, isvc.name, len(points))
 
     @staticmethod
     def _restore(isvc: InferenceService) -> DecisionState:
         st = isvc.status.scaling_state
-        state = DecisionState.from_dict(st.model_dump(by_alias=True)) if st is not None else DecisionState()
-        state.capacity.prior = isvc.spec.scaling.capacity_per_replica_rps
-        if state.capacity.estimate is None:
-            state.capacity.estimate = state.capacity.prior
-        return state
+        return DecisionState.from_dict(st.model_dump(by_alias=True)) if st is not None else DecisionState()
 
     def _decide(
         self,
@@ -273,13 +266,14 @@ class Autoscaler:
     ) -> None:
         telemetry.DESIRED.labels(ns, name).set(d.replicas)
         telemetry.ACTUAL.labels(ns, name).set(current)
-        telemetry.PANIC.labels(ns, name).set(1 if d.panic else 0)
-        if svc.last_forecast is not None and obs.arrival_rps is not None and now >= svc.last_forecast[0]:
-            telemetry.FORECAST_ERROR.labels(ns, name).set(svc.last_forecast[1] - obs.arrival_rps)
+        telemetry.FAST_PATH.labels(ns, name).set(1 if d.reason in (DecisionReason.FAST_PATH, DecisionReason.BURST_ONSET) else 0)
+        if d.headroom is not None:
+            telemetry.HEADROOM.labels(ns, name).set(d.headroom)
+        if svc.last_forecast is not None and d.signals_ok and obs.signals is not None and now >= svc.last_forecast[0]:
+            telemetry.FORECAST_ERROR.labels(ns, name).set(svc.last_forecast[1] - obs.signals.window(10.0).arrival_rps)
             svc.last_forecast = None
         if d.forecast_rps is not None and svc.last_forecast is None:
-            lead = (obs.cold_start_s or 0.0) + tick  # the horizon decide() forecast for
-            svc.last_forecast = (now + lead, d.forecast_rps)
+            svc.last_forecast = (now + (d.lead_s or tick), d.forecast_rps)
 
 
 def _conditions(obj: dict[str, Any]) -> list[Condition]:

@@ -14,8 +14,9 @@ __all__ = [
     "COLD_START",
     "COLD_START_ESTIMATE",
     "DESIRED",
+    "FAST_PATH",
     "FORECAST_ERROR",
-    "PANIC",
+    "HEADROOM",
     "REGISTRY",
     "WARMUPS",
     "WARMUPS_IN_FLIGHT",
@@ -61,7 +62,10 @@ AUTOSCALER_QUERIES = Gauge(
 )
 DESIRED = Gauge("foresail_desired_replicas", "Replicas the autoscaler wants.", _LABELS, registry=REGISTRY)
 ACTUAL = Gauge("foresail_actual_replicas", "Replicas the Deployment has (spec).", _LABELS, registry=REGISTRY)
-PANIC = Gauge("foresail_panic", "1 while the service is in panic mode.", _LABELS, registry=REGISTRY)
+FAST_PATH = Gauge(
+    "foresail_fast_path", "1 when the last decision came from the fast path (burst onset, 2 s demand).", _LABELS, registry=REGISTRY
+)
+HEADROOM = Gauge("foresail_headroom", "Headroom multiplier over the forecast the error budget sized.", _LABELS, registry=REGISTRY)
 FORECAST_ERROR = Gauge(
     "foresail_forecast_error_rps", "Forecast minus the rate that arrived at the forecast time.", _LABELS, registry=REGISTRY
 )

@@ -11,8 +11,9 @@ and concurrency for Knative); the target (default 70%) is their knob:
 * Knative-KPA-like: 2 s tick, 2 s rate samples averaged over a 60 s stable and a 6 s panic window, panic at
   200% of ready capacity (no scale-down while panicking), scale-down at most by half per tick;
 * static: a fixed share (the knob, default 1.0) of the replicas the busiest 10 s need, all the time;
-* Foresail: ``scaling.decide`` with the service's ScalingPolicy; the knob is ``FORESAIL_KNOB`` of the
-  resolved behavior (today the target utilization);
+* Foresail: ``scaling.decide`` with the service's ScalingPolicy, fed the simulator's fleet signals and the
+  replica model as its calibration (routing included); the knob is ``FORESAIL_KNOB`` of the resolved
+  behavior: the error budget (% of requests allowed late);
 * oracles (``replay.oracle``): perfect foresight.
 """
 
@@ -26,8 +27,10 @@ from foresail.api.scalingpolicy import ResolvedBehavior
 from foresail.replay.oracle import oracle_policy, required_replicas
 from foresail.replay.sim import PolicyView
 from foresail.replay.traces import Arrivals
+from foresail.replay.windows import TimeWindow
+from foresail.scaling.capacity import Calibration
 from foresail.scaling.decide import DecisionState, Observation, ServiceSettings, decide
-from foresail.scaling.windows import TimeWindow
+from foresail.scaling.signals import FleetSignals, MetricsSource
 
 __all__ = [
     "BASELINE_TICKS",
@@ -42,6 +45,7 @@ __all__ = [
     "keda_policy",
     "kpa_policy",
     "make",
+    "observation",
     "oracle_policy",
     "static_policy",
     "static_replicas",
@@ -50,7 +54,7 @@ __all__ = [
 Policy = Callable[[PolicyView], int]
 BASELINE_TICKS = {"hpa": 15.0, "keda": 15.0, "kpa": 2.0, "static": 60.0, "oracle": 1.0}
 TARGET = 0.7  # the baselines' default target utilization, and the utilization a replayed system starts at
-FORESAIL_KNOB = "target_utilization_percent"
+FORESAIL_KNOB = "error_budget_percent"
 CAUSAL = ("foresail", "hpa", "keda", "kpa", "static")
 
 
@@ -65,7 +69,7 @@ class Knob:
 
 _TARGETS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 KNOBS = {
-    "foresail": Knob(FORESAIL_KNOB, None, (30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0, 100.0)),
+    "foresail": Knob("error budget, % of requests", None, (0.05, 0.1, 0.2, 0.35, 0.5, 1.0, 2.0, 5.0)),
     "hpa": Knob("target utilization", TARGET, _TARGETS),
     "keda": Knob("target utilization", TARGET, _TARGETS),
     "kpa": Knob("target utilization", TARGET, _TARGETS),
@@ -80,7 +84,7 @@ def initial_replicas(rate_rps: float, capacity_rps: float) -> int:
 
 def foresail_policy(
     behavior: ResolvedBehavior,
-    capacity_rps: float,
+    calibration: Calibration,
     slo_ms: float,
     cold_start_s: float,
     min_r: int,
@@ -91,22 +95,18 @@ def foresail_policy(
     if knob is not None:
         behavior = behavior.model_copy(update={FORESAIL_KNOB: knob})
     state = DecisionState()
-    state.capacity.estimate = state.capacity.prior = capacity_rps
     settings = ServiceSettings(behavior=behavior, min_replicas=min_r, max_replicas=max_r, slo_p99_ms=slo_ms)
 
     def policy(v: PolicyView) -> int:
-        obs = Observation(
-            arrival_rps=v.arrival_rps,
-            queue=v.queue,
-            p99_ms=v.p99_ms,
-            ready=v.ready,
-            starting=v.starting,
-            current=v.current,
-            cold_start_s=cold_start_s,
-        )
-        return decide(settings, obs, state, v.now).replicas
+        return decide(settings, observation(v, calibration, cold_start_s), state, v.now).replicas
 
     return policy
+
+
+def observation(v: PolicyView, calibration: Calibration, cold_start_s: float) -> Observation:
+    """What the decision sees of the simulated fleet at a tick."""
+    sig = FleetSignals(v.windows, queued=v.queue, in_flight=v.in_flight, source=MetricsSource.SIMULATOR)
+    return Observation(sig, v.ready, v.starting, v.current, cold_start_s, calibration)
 
 
 @dataclass
@@ -181,6 +181,7 @@ def make(
     *,
     arrivals: Arrivals,
     capacity_rps: float,
+    calibration: Calibration,
     slo_ms: float,
     cold_start_s: float,
     behavior: ResolvedBehavior,
@@ -192,7 +193,7 @@ def make(
     k = KNOBS[name].default if name in KNOBS and knob is None else knob
     if name == "foresail":
         return foresail_policy(
-            behavior, capacity_rps, slo_ms, cold_start_s, min_replicas, max_replicas, k
+            behavior, calibration, slo_ms, cold_start_s, min_replicas, max_replicas, k
         ), behavior.tick_seconds
     if name in ("hpa", "keda", "kpa"):
         assert k is not None

@@ -25,6 +25,7 @@ from foresail.replay import oracle, policies
 from foresail.replay.progress import Bar
 from foresail.replay.sim import ReplicaModel, Serving, SimConfig, SimResult, simulate
 from foresail.replay.traces import Arrivals
+from foresail.scaling.capacity import Calibration, Routing
 
 __all__ = [
     "ALL",
@@ -61,6 +62,11 @@ class Scenario:
     seed: int = 0
     target_share: float = 0.995
     knobs: dict[str, float] = field(default_factory=dict)  # per policy; missing: its default
+
+    def calibration(self) -> Calibration:
+        """The replica model and routing as the decision's calibration (Foresail knows its own replicas)."""
+        m, sv = self.model, self.serving
+        return Calibration(m.base_ms, m.per_item_ms, m.max_batch, routing=Routing(sv.routing), connections=sv.connections)
 
     def config(self, tick_s: float, initial: int) -> SimConfig:
         return SimConfig(
@@ -105,6 +111,7 @@ def simulate_policy(
         name,
         arrivals=sc.arrivals,
         capacity_rps=cap,
+        calibration=sc.calibration(),
         slo_ms=sc.slo_ms,
         cold_start_s=sc.cold_start_s,
         behavior=ScalingBehavior().resolve(sc.behavior),

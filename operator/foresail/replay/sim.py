@@ -42,6 +42,7 @@ from foresail.replay.core import Core
 from foresail.replay.kernel import ROUTINGS
 from foresail.replay.signals import PolicyView
 from foresail.replay.traces import Arrivals
+from foresail.scaling.calibration import batch_model
 
 __all__ = [
     "ROUTINGS",
@@ -88,11 +89,9 @@ class ReplicaModel:
 
     @staticmethod
     def from_curve(points: list[dict[str, float]], max_batch: int = 32) -> ReplicaModel:
-        """Fit base and per-item times from a calibration curve (c=1 latency and the best throughput)."""
-        one = min(points, key=lambda p: p["concurrency"])
-        best = max(points, key=lambda p: p["throughput_rps"])
-        per = max(1e-3, (1000.0 / best["throughput_rps"] * max_batch - one["p50_ms"]) / max(max_batch - 1, 1))
-        return ReplicaModel(base_ms=max(0.1, one["p50_ms"] - per), per_item_ms=per, max_batch=max_batch)
+        """Fit base and per-item times from a calibration curve (``scaling.calibration.batch_model``)."""
+        base, per = batch_model(points, max_batch)
+        return ReplicaModel(base_ms=base, per_item_ms=per, max_batch=max_batch)
 
 
 @dataclass(frozen=True)

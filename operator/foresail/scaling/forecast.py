@@ -1,83 +1,110 @@
-"""Arrival-rate forecaster (pure): Holt's linear trend, a daily profile once learned, an upper bound.
+"""The base rate and its forecast (pure): a level and a damped trend of the arrival rate.
 
-``observe(t, rate)`` feeds one sample per tick; ``upper(t, horizon, q)`` returns the rate to plan
-for at ``t + horizon``: the point forecast plus the q-quantile of recent one-step errors scaled by
-sqrt(steps ahead). The daily profile (additive, 5-minute bins) contributes only for bins seen on two
-or more distinct days, so a fresh service is forecast from level and trend alone.
+``observe(t, rate)`` feeds one arrival-rate sample (the requests that arrived since the previous sample,
+per second); level and trend come from Brown's double exponential smoothing (time constant ``tau_s``),
+which follows a ramp without the lag a single average has. A short time constant follows ramps sooner, a
+long one is less noisy: the error budget's replay chooses one of ``TAUS`` per service (``forecasts``
+replays each over the service's history). ``at(t, horizon)`` is the rate expected at
+``t + horizon``: the level plus the trend, damped over ``damp_s`` (a trend is believed for about a minute
+and a half, not forever), never negative. A step the fast path sees re-anchors the level (``shift``): an
+exponential average would otherwise take a minute to believe it. How far the forecast can be trusted is
+not estimated here: the error budget
+(``scaling.budget``) measures it on the service's own history, horizon by horizon.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
-from foresail.scaling.coldstart import percentile
+import numpy as np
+import numpy.typing as npt
 
-__all__ = ["Forecaster"]
+__all__ = ["TAUS", "Forecaster", "forecasts"]
 
-DAY = 86_400.0
-BIN = 300.0
+TAUS = (10.0, 20.0, 40.0, 80.0)  # time constants the error budget's replay chooses from
 
 
 @dataclass
 class Forecaster:
-    alpha: float = 0.5  # level smoothing
-    beta: float = 0.1  # trend smoothing (per second)
-    season_gamma: float = 0.4  # each 5-minute bin is updated once a day
-    errors_kept: int = 120
-    level: float | None = None
-    trend: float = 0.0  # rate change per second
+    """Brown's double exponential smoothing with time constant ``tau_s``: ``s1`` averages the rate, ``s2``
+    averages ``s1``; on a linear trend each lags the one before by ``lag`` seconds (``dt (1 - a) / a`` for
+    samples ``dt`` apart, ``tau_s`` in the limit), so the level is ``2 s1 - s2`` and the trend
+    ``(s1 - s2) / lag``: a ramp is followed without lag."""
+
+    tau_s: float = 20.0
+    damp_s: float = 90.0
+    s1: float | None = None
+    s2: float | None = None
     last_t: float | None = None
-    errors: list[float] = field(default_factory=list)
-    season: dict[int, float] = field(default_factory=dict)
-    season_days: dict[int, list[int]] = field(default_factory=dict)
+    lag: float = 20.0
 
-    def _bin(self, t: float) -> int:
-        return int((t % DAY) // BIN)
+    @property
+    def level(self) -> float | None:
+        return None if self.s1 is None or self.s2 is None else max(0.0, 2.0 * self.s1 - self.s2)
 
-    def _seasonal(self, t: float) -> float:
-        b = self._bin(t)
-        return self.season.get(b, 0.0) if len(self.season_days.get(b, [])) >= 2 else 0.0
-
-    def point(self, t: float) -> float | None:
-        if self.level is None or self.last_t is None:
-            return None
-        return max(0.0, self.level + self.trend * (t - self.last_t) + self._seasonal(t))
+    @property
+    def trend(self) -> float:
+        """rps per second."""
+        return 0.0 if self.s1 is None or self.s2 is None else (self.s1 - self.s2) / max(self.lag, 1e-9)
 
     def observe(self, t: float, rate: float) -> None:
         if not math.isfinite(rate) or rate < 0:
             raise ValueError(f"rate must be finite and >= 0, got {rate}")
-        if self.level is None or self.last_t is None:
-            self.level, self.last_t = rate, t
+        if self.s1 is None or self.s2 is None or self.last_t is None:
+            self.s1 = self.s2 = rate
+            self.last_t = t
             return
         dt = t - self.last_t
-        if dt <= 0:
-            return
-        predicted = self.point(t)
-        if predicted is not None:
-            self.errors.append(rate - predicted)
-            del self.errors[: -self.errors_kept]
-        deseason = rate - self._seasonal(t)
-        prev_level = self.level
-        self.level = self.alpha * deseason + (1 - self.alpha) * (self.level + self.trend * dt)
-        self.trend = self.beta * (self.level - prev_level) / dt + (1 - self.beta) * self.trend
-        b = self._bin(t)
-        resid = rate - self.level
-        self.season[b] = self.season_gamma * resid + (1 - self.season_gamma) * self.season.get(b, resid)
-        day = int(t // DAY)
-        days = self.season_days.setdefault(b, [])
-        if day not in days:
-            days.append(day)
-            del days[:-7]
         self.last_t = t
+        if dt <= 0:  # a repeated or earlier sample (a clock step): move on from here
+            return
+        a = 1.0 - math.exp(-dt / self.tau_s)
+        self.lag = dt * (1.0 - a) / a
+        self.s1 += a * (rate - self.s1)
+        self.s2 += a * (self.s1 - self.s2)
 
-    def upper(self, t: float, horizon: float, q: float, tick: float) -> float | None:
-        """Rate to plan for at ``t + horizon``: point forecast + q-quantile of errors x sqrt(steps)."""
-        p = self.point(t + horizon)
-        if p is None:
+    def shift(self, rate: float) -> None:
+        """A step the fast path saw: the level is at least ``rate`` from now on (its trend is kept)."""
+        level = self.level
+        if level is not None and self.s1 is not None and self.s2 is not None and math.isfinite(rate) and rate > level:
+            self.s1 += rate - level
+            self.s2 += rate - level
+
+    def at(self, t: float, horizon: float, trend: bool = True) -> float | None:
+        """The rate expected at ``t + horizon`` (with ``trend`` False: the level, the base rate)."""
+        level = self.level
+        if level is None or self.last_t is None:
             return None
-        if len(self.errors) < 5:
-            return p
-        steps = max(1.0, horizon / max(tick, 1e-9))
-        err = percentile(self.errors, 100.0 * q)
-        return max(0.0, p + max(0.0, err) * math.sqrt(steps))
+        if not trend:
+            return level
+        ahead = max(t + horizon - self.last_t, 0.0)
+        return max(0.0, level + self.trend * self.damp_s * (1.0 - math.exp(-ahead / self.damp_s)))
+
+    def to_dict(self) -> dict[str, float | None]:
+        return {"s1": self.s1, "s2": self.s2, "time": self.last_t, "lag": round(self.lag, 4)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> Forecaster:
+        f = cls()
+        s1, s2, t, lag = data.get("s1"), data.get("s2"), data.get("time"), data.get("lag")
+        if all(isinstance(x, int | float) and math.isfinite(x) and x >= 0 for x in (s1, s2)) and isinstance(t, int | float):
+            f.s1, f.s2, f.last_t = float(s1), float(s2), float(t)  # type: ignore[arg-type]
+            f.lag = float(lag) if isinstance(lag, int | float) and math.isfinite(lag) and lag > 0 else f.tau_s
+        return f
+
+
+def forecasts(
+    t: Sequence[float], rate: Sequence[float], shift: Sequence[float], tau_s: float, horizon: float, trend: bool
+) -> npt.NDArray[np.float64]:
+    """The forecast a ``tau_s`` forecaster fed ``rate`` (and re-anchored on ``shift`` where it is positive)
+    would have made at each ``t`` for ``t + horizon``."""
+    f = Forecaster(tau_s=tau_s)
+    out = np.zeros(len(t))
+    for i, (ti, ri, si) in enumerate(zip(t, rate, shift, strict=True)):
+        f.observe(ti, ri)
+        if si > 0:
+            f.shift(si)
+        out[i] = f.at(ti, horizon, trend) or 0.0
+    return out

@@ -14,12 +14,13 @@ from typing import Any
 from foresail.api.inferenceservice import InferenceService
 from foresail.api.objects import WARM_GATE, condition, parse_rfc3339, pod_is_live, pod_is_ready, pod_is_warm, spec_replicas
 from foresail.api.scalingpolicy import ResolvedBehavior
+from foresail.scaling.capacity import Calibration, Routing
 from foresail.scaling.counters import ServiceSignals, ServingPod
 from foresail.scaling.decide import Observation, ServiceSettings
 
-__all__ = ["HEADLINE_WINDOW_S", "observe", "service_settings", "serving_pods"]
+__all__ = ["HEADLINE_WINDOW_S", "calibration", "observe", "service_settings", "serving_pods"]
 
-HEADLINE_WINDOW_S = 10.0  # the window status shows first, and the one today's decision reads
+HEADLINE_WINDOW_S = 10.0  # the window status shows first (the decision reads every window)
 
 
 def serving_pods(pods: Sequence[Mapping[str, Any]], now: float) -> list[ServingPod]:
@@ -52,25 +53,25 @@ def observe(
     ready = sum(1 for p in live if pod_is_warm(p) or (not gated and pod_is_ready(p)))
     current = spec_replicas(deployment)
     cold = isvc.status.cold_start.p90_seconds if isvc.status.cold_start else None
-    arrival_rps, queue, p99_ms = _headline(signals)
     obs = Observation(
-        arrival_rps=arrival_rps,
-        queue=queue,
-        p99_ms=p99_ms,
+        signals=signals.fleet if signals.ok else None,
         ready=ready,
         starting=max(0, max(current, len(live)) - ready),
         current=current,
         cold_start_s=cold,
+        calibration=calibration(isvc),
     )
     return obs, signals
 
 
-def _headline(signals: ServiceSignals) -> tuple[float | None, float | None, float | None]:
-    """Arrival rate, queue and p99 for the decision: the medium (10 s) window's, or None when unusable."""
-    if not signals.ok or signals.fleet is None:
-        return None, None, None
-    w = signals.fleet.window(HEADLINE_WINDOW_S)
-    return w.arrival_rps, signals.fleet.queued, w.p99_ms
+def calibration(isvc: InferenceService) -> Calibration:
+    """What the service's capacity is computed from: spec.scaling.calibration or capacityPerReplicaRps, and routing."""
+    sc = isvc.spec.scaling
+    cal = sc.calibration
+    routing = Routing(sc.routing.model.value)
+    if cal is not None:
+        return Calibration(cal.base_ms, cal.per_item_ms, cal.max_batch, sc.capacity_per_replica_rps, routing, sc.routing.connections)
+    return Calibration(capacity_rps=sc.capacity_per_replica_rps, routing=routing, connections=sc.routing.connections)
 
 
 def service_settings(isvc: InferenceService, behavior: ResolvedBehavior) -> ServiceSettings:

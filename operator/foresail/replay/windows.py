@@ -1,7 +1,6 @@
-"""Small time windows (pure): averages over the stable/panic windows, maxima over the scale-down delay.
+"""Small time windows (pure) for the replayed baselines: averages (KPA), maxima over a stabilization window (HPA).
 
-Samples are (time in seconds, value); ``now`` is always an argument. Windows are plain data so a
-decision state can be saved in status and restored after a restart.
+Samples are (time in seconds, value); ``now`` is always an argument.
 """
 
 from __future__ import annotations

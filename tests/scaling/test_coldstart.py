@@ -1,24 +1,10 @@
-"""Windows, the forecaster and the cold-start estimator: named cases, clock passed in."""
+"""Warm-up steadiness, warm-up batch sizes and the cold-start estimator: named cases."""
 
 from __future__ import annotations
 
 import pytest
 
 from foresail.scaling.coldstart import estimate_cold_start, is_steady, warmup_batch_sizes
-from foresail.scaling.forecast import DAY, Forecaster
-from foresail.scaling.windows import TimeWindow
-
-
-def test_time_window_average_and_maximum() -> None:
-    w = TimeWindow(10)
-    for t, v in [(0, 1.0), (5, 3.0), (9, 5.0)]:
-        w.add(t, v)
-    assert w.average(9) == pytest.approx(3.0)
-    assert w.maximum(12) == 5.0  # the sample at 0 left the window
-    assert w.average(12) == pytest.approx(4.0)
-    assert w.average(100) is None
-    with pytest.raises(ValueError, match="older"):
-        w.add(1, 1.0)
 
 
 @pytest.mark.parametrize(
@@ -56,26 +42,3 @@ def test_cold_start_estimate_uses_recent_starts() -> None:
     assert est.p50_seconds == 10.0
     assert est.samples == 20
     assert estimate_cold_start([]) is None
-
-
-def test_forecaster_follows_a_trend_and_bounds_above() -> None:
-    f = Forecaster()
-    for t in range(0, 300, 5):
-        f.observe(float(t), 10.0 + 0.5 * t + (3.0 if (t // 5) % 2 else -3.0))
-    point = f.point(300.0 + 60)
-    upper = f.upper(300.0, 60, 0.9, 5)
-    assert point is not None and upper is not None
-    assert point == pytest.approx(10 + 0.5 * 360, rel=0.15)
-    assert upper > point
-
-
-def test_forecaster_learns_a_daily_profile_after_two_days() -> None:
-    f = Forecaster()
-    for day in range(3):
-        for t in range(0, int(DAY), 300):
-            rate = 100.0 if 36_000 <= t < 43_200 else 10.0  # a busy 10:00-12:00
-            f.observe(day * DAY + t, rate)
-    at_9_55 = 3 * DAY + 35_700
-    f.observe(at_9_55, 10.0)
-    busy = f.point(3 * DAY + 36_300)
-    assert busy is not None and busy > 30, "the daily peak is expected before it arrives (off-peak is 10)"
