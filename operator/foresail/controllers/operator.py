@@ -41,7 +41,8 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 @kopf.on.startup()
 async def start_warmup(memo: kopf.Memo, **_: Any) -> None:
-    memo["warmup"] = asyncio.get_running_loop().create_task(WarmupManager(Kube()).run(), name="warmup")
+    warmup = WarmupManager(Kube(), watch=handlers.settings().watch_namespaces)
+    memo["warmup"] = asyncio.get_running_loop().create_task(warmup.run(), name="warmup")
 
 
 @kopf.on.startup()
@@ -52,7 +53,15 @@ async def start_autoscaler(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> No
         prom = PromClient(s.prometheus_url, rate_window=s.rate_window)
     else:
         logger.warning("FORESAIL_PROMETHEUS_URL is not set: services hold their replicas; tenant quotas still apply")
-    loop = Autoscaler(Kube(), prom, loop_seconds=s.loop_seconds, batch_min_runtime_s=s.batch_min_runtime_seconds)
+    loop = Autoscaler(
+        Kube(),
+        prom,
+        loop_seconds=s.loop_seconds,
+        batch_min_runtime_s=s.batch_min_runtime_seconds,
+        default_tenant=s.default_tenant if s.tenancy_mode == "open" else None,
+        watch=s.watch_namespaces,
+        require_tenant=True,
+    )
     memo["autoscaler"] = asyncio.get_running_loop().create_task(loop.run(), name="autoscaler")
 
 
@@ -101,7 +110,7 @@ class Health:
             writer.close()
 
 
-async def _main(namespace: str, lease_name: str, identity: str, health_port: int, elect: bool) -> None:
+async def _main(namespace: str, lease_name: str, identity: str, health_port: int, elect: bool, watch: tuple[str, ...]) -> None:
     health = Health()
     server = await asyncio.start_server(health.handle, "0.0.0.0", health_port)
     stop = asyncio.Event()
@@ -124,7 +133,9 @@ async def _main(namespace: str, lease_name: str, identity: str, health_port: int
                 acquiring.cancel()
                 return
             holder = asyncio.create_task(elector.hold(stop))
-        health.operator = asyncio.create_task(kopf.operator(clusterwide=True, standalone=True, stop_flag=stop))
+        # watchNamespaces: kopf watches only those (the chart grants writes there only)
+        run = kopf.operator(clusterwide=not watch, namespaces=list(watch), standalone=True, stop_flag=stop)
+        health.operator = asyncio.create_task(run)
         await health.operator
     finally:
         server.close()
@@ -146,5 +157,5 @@ def run(namespace: str | None, health_port: int, elect: bool) -> int:
     ns = namespace or s.namespace
     identity = s.pod_name or f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
     log.info("foresail operator %s starting (lease %s/foresail-operator, election %s)", identity, ns, "on" if elect else "off")
-    asyncio.run(_main(ns, "foresail-operator", identity, health_port, elect))
+    asyncio.run(_main(ns, "foresail-operator", identity, health_port, elect, s.watch_namespaces))
     return 0
