@@ -29,6 +29,7 @@ from hack.base.kube import Kube
 from hack.base.paths import REPO
 from hack.base.wait import wait_for
 from hack.testbed.cluster import Cluster
+from hack.testbed.cluster.chart import own_namespace, tenant_manifest
 
 TOTAL_GPUS = 32
 
@@ -74,18 +75,7 @@ def teams(operator: Kube, cluster: Cluster) -> Iterator[tuple[str, str]]:
         operator.kubectl("create", "namespace", ns)
         cluster.wait_default_service_account(ns)
         operator.kubectl("create", "configmap", "models", "-n", ns, "--from-literal=README=pause")
-        operator.apply(
-            {
-                "apiVersion": "foresail.dev/v1alpha1",
-                "kind": "Tenant",
-                "metadata": {"name": ns},
-                "spec": {
-                    "namespaces": [ns],
-                    "gpus": [{"resource": "nvidia.com/gpu", "guaranteed": 16, "limit": 28}],
-                    "allowedPriorities": ["critical", "standard", "batch"],
-                },
-            }
-        )
+        own_namespace(cluster, tenant_manifest(ns, [ns], limit=28, guaranteed=16))
     yield names
     for ns in names:
         operator.kubectl("delete", "namespace", ns, "--wait=false", check=False)
