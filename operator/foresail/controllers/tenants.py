@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from foresail.api.inferenceservice import InferenceService
 from foresail.api.meta import validation_message
 from foresail.api.tenant import Tenant
-from foresail.clients.kube import ApiException, Kube
+from foresail.clients.kube import ApiException, Kube, api_message
 from foresail.quota.backstop import split_limit
 from foresail.quota.snapshot import GPU, Arbitration, arbitrate_services, tenant_limit
 from foresail.quota.status import tenant_status_patch
@@ -99,7 +99,7 @@ class TenantArbiter:
                     "Tenant", None, name, lambda fresh, n=name, g=gen: tenant_status_patch(n, g, arb, fresh.get("status") or {}, now)
                 )
             except ApiException as e:
-                log.warning("tenant %s: status not written: %s", name, e.reason)
+                log.warning("tenant %s: status not written: %s", name, api_message(e))
 
     def _labels(self, arb: Arbitration) -> None:
         for ns, labels in sorted(arb.namespace_labels.items()):
@@ -109,7 +109,7 @@ class TenantArbiter:
             try:
                 self.kube.merge_patch("Namespace", None, ns, {"metadata": {"labels": {LABEL_TENANT: owner}}})
             except ApiException as e:  # e.g. the namespace is being deleted
-                log.warning("namespace %s: owner label not written: %s", ns, e.reason)
+                log.warning("namespace %s: owner label not written: %s", ns, api_message(e))
 
     def _quotas(self, arb: Arbitration, existing: list[dict[str, Any]]) -> None:
         have = {str(q["metadata"]["namespace"]): q for q in existing if self._mine(str(q["metadata"]["namespace"]))}
@@ -129,7 +129,7 @@ class TenantArbiter:
             try:
                 self.kube.delete("ResourceQuota", w.namespace, QUOTA_NAME, w.uid or None)
             except ApiException as e:
-                log.warning("ResourceQuota %s/%s not deleted: %s", w.namespace, QUOTA_NAME, e.reason)
+                log.warning("ResourceQuota %s/%s not deleted: %s", w.namespace, QUOTA_NAME, api_message(e))
 
     def _write(self, w: QuotaWrite) -> bool:
         try:
@@ -139,5 +139,6 @@ class TenantArbiter:
                 self.kube.merge_patch("ResourceQuota", w.namespace, QUOTA_NAME, w.body)
             return True
         except ApiException as e:  # 409: a pod was admitted since the quota was read; next pass
-            log.log(logging.INFO if e.status == 409 else logging.WARNING, "ResourceQuota %s/%s not written: %s", w.namespace, QUOTA_NAME, e.reason)
+            level = logging.INFO if e.status == 409 else logging.WARNING
+            log.log(level, "ResourceQuota %s/%s not written: %s", w.namespace, QUOTA_NAME, api_message(e))
             return False
