@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from e2e.helpers import pause_isvc
 from hack.base.kube import Kube
 from hack.base.paths import REPO
 from hack.base.wait import wait_for
@@ -41,21 +42,7 @@ def test_network_policies_render_validate_and_select(operator: Kube, namespace: 
     assert (egress["metadata"]["namespace"], ingress["metadata"]["namespace"]) == (SYSTEM_NS, namespace)
 
     operator.kubectl("create", "configmap", "models", "-n", namespace, "--from-literal=README=pause")
-    operator.create(
-        {
-            "apiVersion": "foresail.dev/v1alpha1",
-            "kind": "InferenceService",
-            "metadata": {"name": "web"},
-            "spec": {
-                "model": {"name": "m", "repository": {"configMap": {"name": "models"}}},
-                "triton": {"image": "registry.k8s.io/pause:3.10", "gpusPerReplica": 0},
-                "slo": {"p99LatencyMs": 100},
-                "scaling": {"minReplicas": 1, "maxReplicas": 1},
-                "warmup": {"enabled": False},
-            },
-        },
-        namespace,
-    )
+    operator.create(pause_isvc("web", gpus=0, max_replicas=1), namespace)
     triton = wait_for("the service's pod", lambda: _names(operator, "pods", "-n", namespace, "-l", "foresail.dev/inferenceservice=web"), timeout=120)
     operators = _names(operator, "pods", "-n", SYSTEM_NS, "-l", "app.kubernetes.io/component=operator")
     assert len(operators) == 2

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from e2e.helpers import pause_deployment
+from e2e.helpers import pause_deployment, pause_isvc
 from hack.base.kube import Kube
 from hack.base.paths import REPO
 from hack.base.wait import wait_for
@@ -57,23 +57,11 @@ def world(operator: Kube, cluster: Cluster) -> Iterator[World]:
     operator.kubectl("create", "configmap", "models", "-n", ns, "--from-literal=README=pause")
     operator.kubectl("create", "configmap", "user-cm", "-n", ns, "--from-literal=k=v")
     operator.create(pause_deployment("user-app", 1), ns)
-    isvc = {
-        "apiVersion": "foresail.dev/v1alpha1",
-        "kind": "InferenceService",
-        "metadata": {"name": "web"},
-        "spec": {
-            "model": {"name": "m", "repository": {"configMap": {"name": "models"}}},
-            "triton": {"image": "registry.k8s.io/pause:3.10", "gpusPerReplica": 0},
-            "slo": {"p99LatencyMs": 100},
-            "scaling": {"minReplicas": 1, "maxReplicas": 1},
-            "warmup": {"enabled": False},
-        },
-    }
-    operator.create(isvc, ns)
+    operator.create(pause_isvc("web", gpus=0, max_replicas=1), ns)
     uid = operator.get("fisvc", "-n", ns, "web")["metadata"]["uid"]
     # the eval workers' Role the RoleBinding cases bind (the apiserver checks the binder holds its rules); owned
     # by the service, which exists, so that the garbage collector keeps it
-    role = _role(World(ns, uid, "", ""), WORKER_RULES)
+    role = _role(World(ns, uid, "", ""), WORKER_RULES, name="r")
     role["metadata"]["ownerReferences"][0]["kind"] = "InferenceService"
     operator.create(role, ns)
     fpod = wait_for("the service's pod", lambda: next(iter(operator.pods(ns, "foresail.dev/inferenceservice=web")), None), timeout=120)
@@ -93,8 +81,8 @@ def _deployment(w: World, **pod: Any) -> dict[str, Any]:
     return d
 
 
-def _role(w: World, rules: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": _foresail_meta("r", w, "EvalJob"), "rules": rules}
+def _role(w: World, rules: list[dict[str, Any]], name: str = "r2") -> dict[str, Any]:
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": _foresail_meta(name, w, "EvalJob"), "rules": rules}
 
 
 def _job(w: World, sa: str) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from e2e.helpers import pause_deployment
+from e2e.helpers import pause_deployment, pause_isvc
 from foresail.api.objects import condition, pod_is_live
 from hack.base.kube import Kube, KubeError
 from hack.base.paths import REPO
@@ -35,18 +35,9 @@ USER = ["--as=alice@example.com", "--as-group=team-x"]  # a tenant's user: `edit
 
 
 def _isvc(name: str, priority: str = "standard", min_replicas: int = 1, tenant: str | None = None, **spec: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "model": {"name": "m", "repository": {"configMap": {"name": "models"}}},
-        "triton": {"image": "registry.k8s.io/pause:3.10", "gpusPerReplica": 1},
-        "slo": {"p99LatencyMs": 100},
-        "scaling": {"minReplicas": min_replicas, "maxReplicas": 8},
-        "warmup": {"enabled": False},
-        "priority": priority,
-        **spec,
-    }
     if tenant:
-        body["tenant"] = tenant
-    return {"apiVersion": "foresail.dev/v1alpha1", "kind": "InferenceService", "metadata": {"name": name}, "spec": body}
+        spec["tenant"] = tenant
+    return pause_isvc(name, min_replicas=min_replicas, priority=priority, **spec)
 
 
 def _pod(name: str, priority_class: str | None = None, gpus: int = 0) -> dict[str, Any]:

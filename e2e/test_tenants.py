@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from e2e.helpers import pause_deployment
+from e2e.helpers import pause_deployment, pause_isvc
 from foresail.api.objects import condition, pod_is_live, pod_is_ready
 from hack.base.kube import Kube
 from hack.base.paths import REPO
@@ -35,19 +35,7 @@ TOTAL_GPUS = 32
 
 
 def _isvc(name: str, priority: str, min_replicas: int, max_replicas: int = 30) -> dict[str, Any]:
-    return {
-        "apiVersion": "foresail.dev/v1alpha1",
-        "kind": "InferenceService",
-        "metadata": {"name": name},
-        "spec": {
-            "model": {"name": "m", "repository": {"configMap": {"name": "models"}}},
-            "triton": {"image": "registry.k8s.io/pause:3.10", "gpusPerReplica": 1},
-            "slo": {"p99LatencyMs": 100},
-            "scaling": {"minReplicas": min_replicas, "maxReplicas": max_replicas},
-            "warmup": {"enabled": False},
-            "priority": priority,
-        },
-    }
+    return pause_isvc(name, min_replicas=min_replicas, max_replicas=max_replicas, priority=priority)
 
 
 def _gpu_pods(kube: Kube) -> list[dict[str, Any]]:
