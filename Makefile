@@ -32,7 +32,7 @@ tools:
 generate: venv
 	$(PY) -m foresail.api.crd crds
 	$(PY) -m foresail.api.crd charts/foresail/crds
-	cp policies/admission/tenant-rules.yaml charts/foresail/files/tenant-rules.yaml
+	rm -f charts/foresail/files/*.yaml && cp policies/admission/*.yaml charts/foresail/files/
 
 lint: venv
 	$(VENV)/bin/ruff check operator hack tests e2e

@@ -12,7 +12,9 @@ from hack.base.paths import REPO
 
 FIXTURES = REPO / "policies/admission/tests"
 POLICY = REPO / "policies/admission/tenant-rules.yaml"
-CHART_COPY = REPO / "charts/foresail/files/tenant-rules.yaml"
+POLICIES = sorted((REPO / "policies/admission").glob("*.yaml"))
+CHART_FILES = REPO / "charts/foresail/files"
+OPERATOR = "system:serviceaccount:foresail-system:foresail"  # the identity the policy files name (the chart's default install)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import pytest
 
 from hack.base.kube import Kube
 from hack.testbed.cluster import Cluster
-from hack.testbed.cluster.chart import install_foresail, uninstall_foresail
+from hack.testbed.cluster.chart import install_foresail, own_namespace, tenant_manifest, uninstall_foresail
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -45,10 +45,14 @@ def kube(cluster: Cluster) -> Kube:
 
 
 @pytest.fixture
-def namespace(cluster: Cluster) -> Iterator[str]:
-    """A fresh namespace per test, deleted afterwards (without waiting)."""
+def namespace(cluster: Cluster, operator: Kube) -> Iterator[str]:
+    """A fresh namespace per test, owned by a Tenant of the same name (tenancy mode strict admits Foresail
+    objects only there; no guarantee, the whole cluster as its limit, every priority); both deleted afterwards
+    (without waiting)."""
     name = f"t-{uuid.uuid4().hex[:8]}"
     cluster.kube.kubectl("create", "namespace", name)
     cluster.wait_default_service_account(name)
+    own_namespace(cluster, tenant_manifest(name, [name], limit=cluster.nodes * cluster.gpus_per_node))
     yield name
     cluster.kube.kubectl("delete", "namespace", name, "--wait=false", check=False)
+    cluster.kube.kubectl("delete", "tenant", name, "--wait=false", "--ignore-not-found", check=False)

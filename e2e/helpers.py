@@ -15,7 +15,7 @@ from typing import Any
 from hack.base import netns
 from hack.testbed.cluster import Cluster
 
-__all__ = ["http_in_cluster", "pause_deployment", "prom_query"]
+__all__ = ["http_in_cluster", "pause_deployment", "pause_isvc", "prom_query"]
 
 
 def pause_deployment(
@@ -38,6 +38,24 @@ def pause_deployment(
             "replicas": replicas,
             "selector": {"matchLabels": {"app": name}},
             "template": {"metadata": {"labels": {"app": name}}, "spec": spec},
+        },
+    }
+
+
+def pause_isvc(name: str, gpus: int = 1, min_replicas: int = 1, max_replicas: int = 8, **spec: Any) -> dict[str, Any]:
+    """An InferenceService of pause replicas (kwok simulates them; no warm-up) over the ConfigMap ``models``;
+    ``spec`` keys replace the defaults."""
+    return {
+        "apiVersion": "foresail.dev/v1alpha1",
+        "kind": "InferenceService",
+        "metadata": {"name": name},
+        "spec": {
+            "model": {"name": "m", "repository": {"configMap": {"name": "models"}}},
+            "triton": {"image": "registry.k8s.io/pause:3.10", "gpusPerReplica": gpus},
+            "slo": {"p99LatencyMs": 100},
+            "scaling": {"minReplicas": min_replicas, "maxReplicas": max_replicas},
+            "warmup": {"enabled": False},
+            **spec,
         },
     }
 

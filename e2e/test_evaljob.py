@@ -25,6 +25,7 @@ from foresail.api.objects import condition
 from hack.base.kube import Kube
 from hack.base.wait import wait_for
 from hack.testbed.cluster import Cluster
+from hack.testbed.cluster.chart import own_namespace, tenant_manifest
 from hack.testbed.manifests import MODELS, configmap_items, model_configmap
 
 N_ITEMS = 400
@@ -62,6 +63,7 @@ def evalns(operator: Kube, cluster: Cluster) -> Iterator[str]:
     ns = f"t-{uuid.uuid4().hex[:8]}"
     operator.kubectl("create", "namespace", ns)
     cluster.wait_default_service_account(ns)
+    own_namespace(cluster, tenant_manifest(ns, [ns], limit=cluster.nodes * cluster.gpus_per_node))
     cm = model_configmap("models", ["classifier"])
     operator.create(cm, ns)
     operator.create(
@@ -87,6 +89,7 @@ def evalns(operator: Kube, cluster: Cluster) -> Iterator[str]:
     )
     yield ns
     operator.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+    operator.kubectl("delete", "tenant", ns, "--wait=false", "--ignore-not-found", check=False)
 
 
 def _evaljob(name: str, **spec: Any) -> dict[str, Any]:

@@ -241,12 +241,12 @@ _specs = st.fixed_dictionaries(
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(spec=_specs, name=_name)
-def test_any_spec_is_rejected_or_renders_accepted_objects(operator: Kube, spec: dict[str, Any], name: str) -> None:
+def test_any_spec_is_rejected_or_renders_accepted_objects(operator: Kube, namespace: str, spec: dict[str, Any], name: str) -> None:
     """Property: the apiserver rejects the spec, or the operator renders objects the apiserver accepts."""
     obj = {
         "apiVersion": "foresail.dev/v1alpha1",
         "kind": "InferenceService",
-        "metadata": {"name": name, "namespace": "default"},
+        "metadata": {"name": name, "namespace": namespace},
         "spec": spec,
     }
     out = operator.kubectl("create", "--dry-run=server", "-o", "json", "-f", "-", input=json.dumps(obj), check=False)

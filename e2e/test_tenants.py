@@ -23,30 +23,19 @@ from typing import Any
 
 import pytest
 
-from e2e.helpers import pause_deployment
+from e2e.helpers import pause_deployment, pause_isvc
 from foresail.api.objects import condition, pod_is_live, pod_is_ready
 from hack.base.kube import Kube
 from hack.base.paths import REPO
 from hack.base.wait import wait_for
 from hack.testbed.cluster import Cluster
+from hack.testbed.cluster.chart import own_namespace, tenant_manifest
 
 TOTAL_GPUS = 32
 
 
 def _isvc(name: str, priority: str, min_replicas: int, max_replicas: int = 30) -> dict[str, Any]:
-    return {
-        "apiVersion": "foresail.dev/v1alpha1",
-        "kind": "InferenceService",
-        "metadata": {"name": name},
-        "spec": {
-            "model": {"name": "m", "repository": {"configMap": {"name": "models"}}},
-            "triton": {"image": "registry.k8s.io/pause:3.10", "gpusPerReplica": 1},
-            "slo": {"p99LatencyMs": 100},
-            "scaling": {"minReplicas": min_replicas, "maxReplicas": max_replicas},
-            "warmup": {"enabled": False},
-            "priority": priority,
-        },
-    }
+    return pause_isvc(name, min_replicas=min_replicas, max_replicas=max_replicas, priority=priority)
 
 
 def _gpu_pods(kube: Kube) -> list[dict[str, Any]]:
@@ -74,18 +63,7 @@ def teams(operator: Kube, cluster: Cluster) -> Iterator[tuple[str, str]]:
         operator.kubectl("create", "namespace", ns)
         cluster.wait_default_service_account(ns)
         operator.kubectl("create", "configmap", "models", "-n", ns, "--from-literal=README=pause")
-        operator.apply(
-            {
-                "apiVersion": "foresail.dev/v1alpha1",
-                "kind": "Tenant",
-                "metadata": {"name": ns},
-                "spec": {
-                    "namespaces": [ns],
-                    "gpus": [{"resource": "nvidia.com/gpu", "guaranteed": 16, "limit": 28}],
-                    "allowedPriorities": ["critical", "standard", "batch"],
-                },
-            }
-        )
+        own_namespace(cluster, tenant_manifest(ns, [ns], limit=28, guaranteed=16))
     yield names
     for ns in names:
         operator.kubectl("delete", "namespace", ns, "--wait=false", check=False)

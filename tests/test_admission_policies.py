@@ -1,6 +1,8 @@
-"""The tenant-rules admission policy: the chart's copy does not drift, and its test fixtures are well-formed.
+"""The admission policies: the chart's copies do not drift, the chart puts its own identity in, and the
+test fixtures are well-formed.
 
-The policy itself runs against the real apiserver in e2e/test_admission_policies.py.
+The policies themselves run against the real apiserver in e2e/ (test_admission_policies.py,
+test_tenancy.py, test_operator_guard.py).
 """
 
 from __future__ import annotations
@@ -8,16 +10,34 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from e2e.admission import CHART_COPY, POLICY, AdmissionCase, admission_cases, fixture_objects
+from e2e.admission import CHART_FILES, OPERATOR, POLICIES, POLICY, AdmissionCase, admission_cases, fixture_objects
 from foresail.api.inferenceservice import InferenceService
 from foresail.api.tenant import Tenant
 
 CASES = admission_cases()
 
 
-def test_chart_copy_does_not_drift() -> None:
-    assert CHART_COPY.is_file(), f"{CHART_COPY} missing: run `make generate`"
-    assert CHART_COPY.read_text() == POLICY.read_text(), f"{CHART_COPY} drifted from {POLICY}: run `make generate`"
+def test_chart_copies_do_not_drift() -> None:
+    assert sorted(p.name for p in CHART_FILES.glob("*.yaml")) == [p.name for p in POLICIES], "run `make generate`"
+    for p in POLICIES:
+        assert (CHART_FILES / p.name).read_text() == p.read_text(), f"{CHART_FILES / p.name} drifted from {p}: run `make generate`"
+
+
+def test_every_policy_has_its_binding_and_fails_closed() -> None:
+    for p in POLICIES:
+        policy, binding = (d for d in yaml.safe_load_all(p.read_text()) if d)
+        assert (policy["kind"], binding["kind"]) == ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"), p
+        assert policy["spec"]["failurePolicy"] == "Fail", p
+        assert binding["spec"]["policyName"] == policy["metadata"]["name"] == binding["metadata"]["name"], p
+        assert binding["spec"]["validationActions"] == ["Deny"], p
+
+
+def test_the_operator_identity_is_named_where_the_chart_replaces_it() -> None:
+    """The chart substitutes its ServiceAccount for the default install's; nothing else may spell it."""
+    named = {p.name for p in POLICIES if OPERATOR in p.read_text()}
+    assert named == {"operator-guard.yaml", "tenancy.yaml"}
+    template = (CHART_FILES.parent / "templates/admission-policies.yaml").read_text()
+    assert f'replace "{OPERATOR}"' in template
 
 
 def test_policy_is_bound_once_per_tenant() -> None:

@@ -21,7 +21,7 @@ from hack.demo.timeline import HEADER, format_row, timeline_row
 from hack.loadgen import in_cluster
 from hack.loadgen.records import read_csv
 from hack.testbed.cluster import Cluster
-from hack.testbed.cluster.chart import install_foresail
+from hack.testbed.cluster.chart import install_foresail, own_namespace
 
 TRACE = TRACES / "AzureLLMInferenceTrace_conv.csv"
 SAMPLE_S = 2.0
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         log("helm install foresail")
         install_foresail(c, {"prometheus.rateWindow": "10s", "autoscaler.loopSeconds": "2"})
         c.kube.kubectl("apply", "-f", str(REPO / "crds/examples/emulated-model.yaml"))
-        c.kube.apply(TENANT)
+        own_namespace(c, TENANT)  # tenancy mode strict: services only where a Tenant owns the namespace
         c.kube.create(isvc())
         log("waiting for the InferenceService to be Ready (warm)")
         wait_for("the demo service Ready", lambda: is_condition_true(c.kube.get("fisvc", NAME), "Ready"), timeout=300, interval=1)

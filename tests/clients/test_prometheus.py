@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from foresail.clients.history import arrivals_from_prometheus, parse_since
+from foresail.clients.promauth import PromAuth, PromAuthError
 from foresail.clients.prometheus import CounterRead, MetricsError, PromClient, counters_query
 from foresail.scaling.counters import PodSample
 from tests.fakes.counters import steady
@@ -135,6 +137,40 @@ def test_arrival_history_for_the_forecaster() -> None:
             await c.close()
 
     assert asyncio.run(go()) == [(1.0, 2.0), (3.0, 4.0)]
+
+
+def test_credentials_from_files_on_every_query_and_a_lost_file_is_a_metrics_error(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("s3cret\n")
+    headers = tmp_path / "headers"
+    headers.mkdir()
+    (headers / "X-Scope-OrgID").write_text("team-a")
+    seen: list[httpx.Request] = []
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        seen.append(req)
+        return httpx.Response(200, text=json.dumps({"status": "success", "data": {"resultType": "matrix", "result": []}}))
+
+    async def go() -> str:
+        c = PromClient("http://prom", transport=httpx.MockTransport(handler),
+                       auth=PromAuth(bearer_token_file=str(token), headers_dir=str(headers)))  # fmt: skip
+        try:
+            await c.arrival_history("team-a", "resnet", 0, 3, 1)
+            token.unlink()  # a Secret unmounted under a running operator
+            with pytest.raises(MetricsError) as e:
+                await c.arrival_history("team-a", "resnet", 0, 3, 1)
+            return str(e.value)
+        finally:
+            await c.close()
+
+    error = asyncio.run(go())
+    assert seen[0].headers["Authorization"] == "Bearer s3cret" and seen[0].headers["X-Scope-OrgID"] == "team-a"
+    assert str(token) in error and "s3cret" not in error
+
+
+def test_a_missing_credential_file_is_refused_at_construction(tmp_path: Path) -> None:
+    with pytest.raises(PromAuthError, match="nope"):
+        PromClient("http://prom", auth=PromAuth(bearer_token_file=str(tmp_path / "nope")))
 
 
 @pytest.mark.parametrize(

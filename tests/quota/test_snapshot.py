@@ -9,7 +9,7 @@ import pytest
 from foresail.api.inferenceservice import InferenceService
 from foresail.api.objects import format_rfc3339
 from foresail.api.tenant import Tenant
-from foresail.quota.snapshot import arbitrate_services, gpu_supply, namespace_owners, pod_gpus, quota_hard, service_workloads
+from foresail.quota.snapshot import arbitrate_services, gpu_supply, namespace_owners, pod_gpus, service_workloads, tenant_limit
 from tests.builders import IsvcBuilder
 
 
@@ -58,6 +58,26 @@ def test_namespace_owners() -> None:
 
 
 @pytest.mark.parametrize(
+    ("name", "tenants", "default", "owner"),
+    [
+        ("strict: unowned namespaces have no owner", [tenant("a", ["team-a"])], None, {"team-a": "a"}),
+        (
+            "open: the default tenant takes the rest, claims of its own aside, no conflict",
+            [tenant("a", ["team-a"]), tenant("default", selector={"foresail.dev/tenant": "default"}, created="2025-01-01T00:00:00Z")],
+            "default",
+            {"team-a": "a", "other": "default", "kube-system": "default"},
+        ),
+        ("open, but the default tenant does not exist", [tenant("a", ["team-a"])], "default", {"team-a": "a"}),
+    ],
+)
+def test_namespace_owners_default_tenant(name: str, tenants: list[Tenant], default: str | None, owner: dict[str, str]) -> None:
+    # team-a still carries the default's label from before tenant a claimed it: a's claim wins
+    labels = {"team-a": {"foresail.dev/tenant": "default"}, "other": {}, "kube-system": {}}
+    own = namespace_owners(tenants, labels, default)
+    assert (own.owner, own.conflicts) == (owner, {}), name
+
+
+@pytest.mark.parametrize(
     ("name", "nodes", "pods", "want"),
     [
         ("allocatable of ready nodes, per product", [node("n1", 8), node("n2", 8, "A100")], [], {"H100": 8, "A100": 8}),
@@ -103,10 +123,17 @@ def test_pod_gpus_requests_limits_and_init() -> None:
     assert pod_gpus(p) == 3
 
 
-def test_quota_hard_splits_the_limit_across_namespaces() -> None:
-    t = tenant("a", ["n1", "n2"], limit=10)
-    pods = [pod("n1", 3), pod("n2", 4), pod("n2", 1, phase="Failed"), pod("elsewhere", 8)]
-    assert quota_hard(t, ["n1", "n2"], pods) == {"n1": 6, "n2": 7}
+def test_tenant_limit_sums_every_quota_of_the_resource() -> None:
+    t = Tenant.model_validate(
+        {
+            "metadata": {"name": "a"},
+            "spec": {
+                "namespaces": ["a"],
+                "gpus": [{"limit": 4}, {"product": "H100", "limit": 6}, {"resource": "amd.com/gpu", "limit": 9}],
+            },
+        }
+    )
+    assert (tenant_limit(t), tenant_limit(t, "amd.com/gpu")) == (10, 9)
 
 
 NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
@@ -158,7 +185,40 @@ def test_service_membership(
 ) -> None:
     workloads, members = service_workloads([isvc], {}, {}, owners, ["a", "b"], MIN_RUNTIME, NOW)
     assert (members.tenant_of, members.missing) == (tenant_of, missing), name
-    assert len(workloads) == len(tenant_of)
+    assert [w.tenant for w in workloads] == [*tenant_of.values(), *missing.values()], "every tenanted service is a workload"
+
+
+def test_with_a_tenant_required_a_service_without_one_is_granted_nothing() -> None:
+    workloads, members = service_workloads([svc()], {}, {("team-a", "web"): 2}, {}, ["a"], MIN_RUNTIME, NOW, require_tenant=True)
+    assert members.missing == {("team-a", "web"): ""} and [w.tenant for w in workloads] == [""]
+
+
+def test_a_service_naming_a_missing_tenant_is_granted_nothing() -> None:
+    ghost = svc(tenant_="ghost", priority="critical")
+    arb = arbitrate_services(
+        [tenant("a", ["team-a"])], {"team-a": {}}, [ghost], [started(10)], [node("n1", 8)], {("team-a", "web"): 3}, MIN_RUNTIME, NOW
+    )
+    g = arb.grant("team-a", "web")
+    assert g is not None and (g.units, g.desired) == (0, 3) and "tenant 'ghost' limit of 0" in g.reason
+    assert arb.quota_of(ghost) is None and arb.membership.missing == {("team-a", "web"): "ghost"}
+    assert arb.needed == {"team-a": 0}, "a service granted nothing needs no room in the backstop"
+
+
+def test_used_and_needed_per_namespace() -> None:
+    web = svc(priority="standard")
+    raw = [pod("team-a", 2), pod("team-a", 5, phase="Succeeded"), pod("team-b", 1)]
+    arb = arbitrate_services(
+        [tenant("a", ["team-a", "team-b"], limit=6)],
+        {"team-a": {}, "team-b": {}},
+        [web],
+        [started(3600), *raw],
+        [node("n1", 8)],
+        {("team-a", "web"): 3},
+        MIN_RUNTIME,
+        NOW,
+    )
+    assert arb.used == {"team-a": 3, "team-b": 1}, "live pods, Foresail's and others'"
+    assert arb.needed == {"team-a": 2 + 3, "team-b": 1}, "pods outside arbitration plus the services' grants"
 
 
 def test_arbitrate_services_grants_within_the_limit_and_reports_the_quota() -> None:

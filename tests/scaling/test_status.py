@@ -88,7 +88,8 @@ def test_metrics_unavailable_is_announced_once(name: str, before: list[Condition
         ("no tenant: no condition", None, None, None),
         ("a grant below the request", GRANT, None, "True/QuotaExceeded"),
         ("all granted", FULL, None, "False/WithinQuota"),
-        ("the tenant named does not exist", None, "ghost", "False/TenantNotFound"),
+        ("the tenant named does not exist", None, "ghost", "True/TenantNotFound"),
+        ("no tenant owns the namespace", None, "", "True/TenantNotFound"),
     ],
 )
 def test_quota_condition(name: str, quota: QuotaStatus | None, missing: str | None, want: str | None) -> None:

@@ -19,3 +19,14 @@ app.kubernetes.io/name: foresail
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: operator
 {{- end -}}
+
+
+{{- /* The Secrets of prometheus.auth that are set: [{name: prometheus-<dir>, secret: <name>}] */ -}}
+{{- define "foresail.promAuthVolumes" -}}
+{{- $a := .Values.prometheus.auth }}
+{{- $out := list }}
+{{- range $dir, $secret := dict "token" $a.bearerToken.secretName "basic-auth" $a.basicAuth.secretName "ca" $a.ca.secretName "client" $a.clientCert.secretName "headers" $a.headers.secretName }}
+{{- if $secret }}{{ $out = append $out (dict "name" (printf "prometheus-%s" $dir) "secret" $secret) }}{{ end }}
+{{- end }}
+{{- toYaml $out }}
+{{- end -}}

@@ -17,7 +17,7 @@ from hack.base.paths import REPO
 from hack.base.wait import wait_for
 from hack.bench.autoscaler.settings import CLUSTER_CAPACITY_RPS, CLUSTER_NAME, CLUSTER_SLO_MS, NS, RATE_WINDOW_S, log
 from hack.testbed.cluster import Cluster
-from hack.testbed.cluster.chart import install_foresail
+from hack.testbed.cluster.chart import install_foresail, own_namespace, tenant_manifest
 
 __all__ = ["cluster_session", "create_and_wait", "delete_and_wait", "isvc_manifest", "isvc_path"]
 
@@ -59,6 +59,8 @@ def cluster_session() -> Iterator[Cluster]:
         log("helm install foresail")
         install_foresail(c, {"prometheus.rateWindow": f"{RATE_WINDOW_S:.0f}s", "autoscaler.loopSeconds": "1"})
         c.kube.kubectl("apply", "-f", str(REPO / "crds/examples/emulated-model.yaml"))
+        # tenancy mode strict: services only where a Tenant owns the namespace (the whole cluster, every priority)
+        own_namespace(c, tenant_manifest("bench", [NS], limit=c.nodes * c.gpus_per_node))
         yield c
     finally:
         c.down()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import subprocess
+from typing import Any
 
 from hack import tools
 from hack.base.paths import REPO
+from hack.base.wait import wait_for
 from hack.testbed.cluster.cluster import Cluster
 
-__all__ = ["SYSTEM_NS", "helm", "install_foresail", "uninstall_foresail"]
+__all__ = ["SYSTEM_NS", "helm", "install_foresail", "own_namespace", "tenant_manifest", "uninstall_foresail"]
 
 SYSTEM_NS = "foresail-system"
 
@@ -42,3 +44,35 @@ def install_foresail(cluster: Cluster, values: dict[str, str], timeout_s: int = 
 def uninstall_foresail(cluster: Cluster) -> None:
     helm(cluster, "uninstall", "foresail", "-n", SYSTEM_NS, "--wait")
     cluster.kube.kubectl("delete", "namespace", SYSTEM_NS, "--wait=false", check=False)
+
+
+def tenant_manifest(
+    name: str, namespaces: list[str], limit: int, guaranteed: int = 0, priorities: tuple[str, ...] = ("critical", "standard", "batch")
+) -> dict[str, Any]:
+    """A Tenant owning ``namespaces`` with one any-product nvidia.com/gpu quota."""
+    return {
+        "apiVersion": "foresail.dev/v1alpha1",
+        "kind": "Tenant",
+        "metadata": {"name": name},
+        "spec": {
+            "namespaces": namespaces,
+            "gpus": [{"resource": "nvidia.com/gpu", "guaranteed": guaranteed, "limit": limit}],
+            "allowedPriorities": list(priorities),
+        },
+    }
+
+
+def own_namespace(cluster: Cluster, tenant: dict[str, Any], timeout_s: float = 120) -> None:
+    """Apply ``tenant`` and wait until the operator has taken each of its namespaces over (tenancy mode strict
+    admits Foresail objects only there): the owner label set and the backstop ResourceQuota counted."""
+    cluster.kube.apply(tenant)
+    name = tenant["metadata"]["name"]
+    for ns in tenant["spec"]["namespaces"]:
+
+        def taken(ns: str = ns) -> bool:
+            labels = cluster.kube.get("namespace", ns)["metadata"].get("labels") or {}
+            quota = cluster.kube.api_get(f"/api/v1/namespaces/{ns}/resourcequotas/foresail-tenant-gpus") or {}
+            hard = (quota.get("status") or {}).get("hard") or {}
+            return labels.get("foresail.dev/tenant") == name and hard == (quota.get("spec") or {}).get("hard")
+
+        wait_for(f"the operator taking namespace {ns} over for tenant {name}", taken, timeout=timeout_s, interval=0.5)

@@ -5,11 +5,17 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
+import ssl
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
+import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +30,27 @@ from hack.base.wait import wait_for
 from hack.testbed.cluster import components, prometheus
 from hack.testbed.cluster.network import choose_network, create_network, destroy_network, sweep_pod_sandboxes
 from hack.testbed.cluster.nodes import DEFAULT_GPU_PRODUCT, node_manifests
-from hack.testbed.cluster.pki import make_pki, write_kubeconfigs
+from hack.testbed.cluster.pki import make_pki, make_secured_prometheus_pki, write_kubeconfigs
 from hack.testbed.runtime.provisioner import STORAGE_CLASS
 from hack.testbed.state import Network, RunDir, State
 
-__all__ = ["Cluster"]
+__all__ = ["Cluster", "SecuredPrometheus"]
 
 log = logger("cluster")
 PORTS = ("etcd", "etcd_peer", "apiserver", "kcm", "scheduler", "kwok")
+
+
+@dataclass(frozen=True)
+class SecuredPrometheus:
+    """A second Prometheus of the cluster (same scrape config) requiring TLS, a client certificate and basic
+    auth: the files a client needs, as a chart's Secrets would hold them."""
+
+    url: str
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+    username_file: Path
+    password_file: Path
 
 
 class Cluster:
@@ -142,6 +161,44 @@ class Cluster:
         )
         self.wait_default_service_account("default")
 
+    def start_secured_prometheus(self) -> SecuredPrometheus:
+        """Start (once) a Prometheus with ``--web.config.file`` on the client address's port 9443; ``down()`` stops it."""
+        assert self.state is not None, f"cluster {self.name!r} is not up"
+        run, net = self.run, self.network
+        url = f"https://{net.client_ip}:{prometheus.SECURED_PORT}"
+        creds = SecuredPrometheus(
+            url,
+            run.pki / "ca.crt",
+            run.pki / "prometheus-client.crt",
+            run.pki / "prometheus-client.key",
+            run.pki / "prometheus-secured.username",
+            run.pki / "prometheus-secured.password",
+        )
+        if "prometheus-secured" in self.state.pids and pid_alive(self.state.pids["prometheus-secured"]):
+            return creds
+        make_secured_prometheus_pki(run.pki, net.client_ip)
+        password = secrets.token_urlsafe(24)
+        creds.username_file.write_text(prometheus.SECURED_USER + "\n")
+        creds.password_file.write_text(password + "\n")
+        web = run.path / "prometheus-web.yml"
+        web.write_text(json.dumps(prometheus.web_config(run, _bcrypt(password)), indent=1))
+        bin_dir = tools.TOOLS_BY_NAME["prometheus"].ensure() / "bin"
+        cmd = components.prometheus(bin_dir, run, net, run.path / "prometheus.yml", prometheus.SECURED_PORT, web, "prometheus-secured")
+        self._spawn("prometheus-secured", cmd)
+
+        def listening() -> bool:
+            ctx = ssl.create_default_context(cafile=str(creds.ca_file))
+            ctx.load_cert_chain(str(creds.cert_file), str(creds.key_file))
+            req = urllib.request.Request(f"{url}/-/ready")
+            try:
+                urllib.request.urlopen(req, context=ctx, timeout=2)
+            except urllib.error.HTTPError as e:
+                return e.code == 401  # up, and asking for the basic auth it requires
+            return False
+
+        self._wait("the secured Prometheus", lambda: netns.call_in(net.client_ns, listening, timeout=5), comp="prometheus-secured")
+        return creds
+
     def alive(self) -> bool:
         return self.state is not None and bool(self.state.pids) and all(pid_alive(p) for p in self.state.pids.values())
 
@@ -221,3 +278,12 @@ class Cluster:
         with contextlib.suppress(Exception):
             out["nodes"] = self.kube.kubectl("get", "nodes", "-o", "wide").stdout
         return out
+
+
+def _bcrypt(password: str) -> str:
+    """A bcrypt hash for Prometheus' basic_auth_users (libcrypt through the standard library)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt
+
+        return str(crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1 << 10)))

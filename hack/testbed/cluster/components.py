@@ -89,9 +89,13 @@ def kwok(bin_dir: Path, run: RunDir, net: Network, ports: dict[str, int]) -> lis
     ]  # fmt: skip
 
 
-def prometheus(bin_dir: Path, run: RunDir, net: Network, config: Path) -> list[str]:
+def prometheus(
+    bin_dir: Path, run: RunDir, net: Network, config: Path, port: int = 9090, web_config: Path | None = None, name: str = "prometheus"
+) -> list[str]:
+    """The cluster's Prometheus (plain HTTP on 9090), or with ``web_config`` a secured one (its own data)."""
     return [
         "ip", "netns", "exec", net.client_ns, str(bin_dir / "prometheus"), f"--config.file={config}",
-        f"--storage.tsdb.path={run.data / 'prometheus'}", f"--web.listen-address={net.client_ip}:9090",
+        f"--storage.tsdb.path={run.data / name}", f"--web.listen-address={net.client_ip}:{port}",
         "--storage.tsdb.retention.time=1d", "--web.enable-lifecycle", "--log.level=warn",
+        *([f"--web.config.file={web_config}"] if web_config else []),
     ]  # fmt: skip

@@ -11,7 +11,7 @@ from pathlib import Path
 from hack.base.proc import sh
 from hack.testbed.state import RunDir
 
-__all__ = ["CLIENTS", "SERVICE_CIDR", "make_pki", "write_kubeconfigs"]
+__all__ = ["CLIENTS", "SERVICE_CIDR", "make_pki", "make_secured_prometheus_pki", "write_kubeconfigs"]
 
 SERVICE_CIDR = "10.96.0.0/16"
 # client certificates: the file name and the subject (O= is the group, CN= the user)
@@ -57,6 +57,13 @@ def make_pki(pki: Path, cluster: str, apiserver_ip: str) -> None:
         _leaf(pki, name, subj, "extendedKeyUsage=clientAuth")
     _key(pki / "sa.key")
     sh(["openssl", "ec", "-in", str(pki / "sa.key"), "-pubout", "-out", str(pki / "sa.pub")])
+
+
+def make_secured_prometheus_pki(pki: Path, ip: str) -> None:
+    """For a Prometheus with a web config (``--web.config.file``): its serving certificate for ``ip`` and a
+    client certificate for whoever queries it (the cluster CA signs both)."""
+    _leaf(pki, "prometheus-server", "/CN=foresail-prometheus-secured", f"subjectAltName=IP:{ip}\nextendedKeyUsage=serverAuth")
+    _leaf(pki, "prometheus-client", "/CN=foresail-operator", "extendedKeyUsage=clientAuth")
 
 
 def kubeconfig(cluster: str, server: str, user: str, pki: Path) -> dict[str, object]:

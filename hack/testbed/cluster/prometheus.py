@@ -7,9 +7,11 @@ from typing import Any
 
 from hack.testbed.state import RunDir
 
-__all__ = ["TRITON_RELABEL", "USER", "rbac", "scrape_config"]
+__all__ = ["SECURED_PORT", "SECURED_USER", "TRITON_RELABEL", "USER", "rbac", "scrape_config", "web_config"]
 
 USER = "foresail-prometheus"  # the CN of its client certificate
+SECURED_PORT = 9443  # the secured Prometheus (on demand: Cluster.start_secured_prometheus)
+SECURED_USER = "foresail"
 ROLE = "foresail-local-prometheus"
 
 # Prometheus relabelling for Triton pods: keep the container port named "metrics" (8002) of running
@@ -77,4 +79,20 @@ def scrape_config(run: RunDir, api_url: str) -> dict[str, Any]:
                 "relabel_configs": TRITON_RELABEL,
             }
         ],
+    }
+
+
+def web_config(run: RunDir, password_bcrypt: str) -> dict[str, Any]:
+    """A Prometheus web config (``--web.config.file``) requiring TLS with a client certificate signed by the
+    cluster CA and basic auth. Prometheus cannot require a bearer token itself (its exporter-toolkit web
+    config has none); managed setups put a proxy in front for that."""
+    p = run.pki
+    return {
+        "tls_server_config": {
+            "cert_file": str(p / "prometheus-server.crt"),
+            "key_file": str(p / "prometheus-server.key"),
+            "client_auth_type": "RequireAndVerifyClientCert",
+            "client_ca_file": str(p / "ca.crt"),
+        },
+        "basic_auth_users": {SECURED_USER: password_bcrypt},
     }

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from foresail.api.conditions import Condition
 from foresail.api.inferenceservice import DNS_LABEL, QUANTITY, Priority
-from foresail.api.meta import Resource, SpecModel
+from foresail.api.meta import RELATIVE_PATH, Resource, SpecModel
 
 __all__ = [
     "DatasetSource",
@@ -69,8 +69,8 @@ class PvcPath(SpecModel):
     path: str = Field(
         min_length=1,
         max_length=1024,
-        pattern=r"^[^/](.*[^/])?$",
-        description="Path inside the claim (relative, no leading or trailing '/').",
+        pattern=RELATIVE_PATH,
+        description="Path inside the claim (relative: no leading or trailing '/', no '.' or '..' segments).",
     )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ConfigDict, Field, model_validator
 
 from foresail.api.conditions import Condition
-from foresail.api.meta import Resource, SpecModel
+from foresail.api.meta import RELATIVE_PATH, Resource, SpecModel
 from foresail.api.scalingpolicy import ScalingBehavior
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "InferenceService",
     "InferenceServiceSpec",
     "InferenceServiceStatus",
+    "KeyToPath",
     "ModelSpec",
     "ObservedMetrics",
     "Priority",
@@ -58,12 +59,23 @@ class PvcSource(SpecModel):
     claim_name: str = Field(
         alias="claimName", min_length=1, max_length=253, description="PersistentVolumeClaim in the same namespace."
     )
-    sub_path: str = Field(default="", alias="subPath", description="Directory inside the claim holding the model repository.")
+    sub_path: str = Field(
+        default="",
+        alias="subPath",
+        max_length=1024,
+        pattern=f"^$|{RELATIVE_PATH}",
+        description="Directory inside the claim holding the model repository (relative, no '..').",
+    )
+
+
+class KeyToPath(SpecModel):
+    key: str = Field(min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$", description="ConfigMap key.")
+    path: str = Field(min_length=1, max_length=1024, pattern=RELATIVE_PATH, description="File path in the volume (relative, no '..').")
 
 
 class ConfigMapSource(SpecModel):
     name: str = Field(min_length=1, max_length=253, description="ConfigMap in the same namespace.")
-    items: list[dict[str, str]] = Field(
+    items: list[KeyToPath] = Field(
         default_factory=list,
         description="Key-to-path mapping as in a configMap volume (keys cannot hold '/', paths can build the repository tree).",
     )

@@ -6,7 +6,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-__all__ = ["Resource", "SpecModel", "validation_message"]
+__all__ = ["RELATIVE_PATH", "Resource", "SpecModel", "validation_message"]
+
+# A relative path inside a volume: segments separated by single "/", none of them "." or ".." (RE2, so the
+# CRD's OpenAPI pattern is the same expression): no absolute paths, no climbing out of the volume.
+RELATIVE_PATH = r"^([^./][^/]*|\.[^./][^/]*|\.\.[^/]+)(/([^./][^/]*|\.[^./][^/]*|\.\.[^/]+))*$"
 
 
 class SpecModel(BaseModel):

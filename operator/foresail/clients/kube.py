@@ -15,7 +15,7 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-__all__ = ["FIELD_MANAGER", "SCALE_MANAGER", "ApiException", "Kube", "kube_from_kubeconfig", "load_config", "path_for"]
+__all__ = ["FIELD_MANAGER", "SCALE_MANAGER", "ApiException", "Kube", "api_message", "kube_from_kubeconfig", "load_config", "path_for"]
 
 FIELD_MANAGER = "foresail"
 SCALE_MANAGER = "foresail-autoscaler"
@@ -53,6 +53,14 @@ def path_for(kind: str, namespace: str | None = None, name: str | None = None, s
     if sub:
         p += f"/{sub}"
     return p
+
+
+def api_message(e: ApiException) -> str:
+    """The apiserver's own message of a failed call (an admission policy's denial, a conflict), else its reason."""
+    try:
+        return str(json.loads(e.body or "{}").get("message") or e.reason)
+    except ValueError:
+        return str(e.reason)
 
 
 _loaded = threading.Lock()

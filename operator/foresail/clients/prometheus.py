@@ -31,6 +31,7 @@ from typing import Any
 
 import httpx
 
+from foresail.clients.promauth import PromAuth, PromAuthError, client_args
 from foresail.scaling.counters import PodSample
 from foresail.scaling.latency import QUANTILES
 from foresail.scaling.samples import METRIC_NAMES, Row, pod_samples
@@ -77,11 +78,15 @@ class PromClient:
         timeout: float = 3.0,
         rate_window: str = "30s",
         transport: httpx.AsyncBaseTransport | None = None,
+        auth: PromAuth | None = None,
     ) -> None:
+        """``auth``: credentials and TLS from mounted files (``clients.promauth``); a missing or malformed
+        file raises ``PromAuthError`` here, naming it."""
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.rate_window = rate_window
-        self.http = httpx.AsyncClient(timeout=timeout, transport=transport)
+        extra = client_args(auth) if auth is not None else {}
+        self.http = httpx.AsyncClient(timeout=timeout, transport=transport, **extra)
         self.queries_run = 0
 
     async def close(self) -> None:
@@ -91,7 +96,7 @@ class PromClient:
         self.queries_run += 1
         try:
             resp = await asyncio.wait_for(self.http.get(f"{self.url}{path}", params=params), limit_s)
-        except (httpx.HTTPError, TimeoutError) as e:
+        except (httpx.HTTPError, TimeoutError, PromAuthError) as e:
             raise MetricsError(f"query failed: {type(e).__name__}: {e}") from e
         if resp.status_code != 200:
             raise MetricsError(f"query failed: HTTP {resp.status_code}: {resp.text[:200]}")

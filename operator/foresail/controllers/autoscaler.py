@@ -3,10 +3,11 @@
 Each pass: list the services, their Deployments and pods, policies, nodes, tenants, namespaces and
 quotas (one list call each), run the constant set of Prometheus queries for all services at once,
 then for every service whose decision is due: ``observe`` -> ``decide`` (pure, ``scaling``); arbitrate
-GPUs across tenants on what every service wants (pure, ``quota``); write only the replicas that change
-(scale subresource, field manager ``foresail-autoscaler``), status (``scaling.status``) and an Event
-per scale action; then the tenants. Its own telemetry: pass duration, queries per pass, desired vs
-actual, forecast error, headroom, fast path.
+GPUs across tenants on what every service wants (pure, ``quota``); write the tenants (namespace owner
+labels, the quota backstop, Tenant status) first, so the backstop has room for the grants before pods
+are created; then only the replicas that change (scale subresource, field manager
+``foresail-autoscaler``), status (``scaling.status``) and an Event per scale action. Its own telemetry:
+pass duration, queries per pass, desired vs actual, forecast error, headroom, fast path.
 """
 
 from __future__ import annotations
@@ -84,12 +85,17 @@ class Autoscaler:
     loop_seconds: float = 5.0
     batch_min_runtime_s: float = 300.0
     live: LiveSignals | None = None  # default: Prometheus only
+    default_tenant: str | None = None  # tenancy mode open
+    watch: tuple[str, ...] = ()  # the namespaces it manages (empty: all)
+    require_tenant: bool = False  # the operator: services no tenant owns are granted no GPUs
     arbiter: TenantArbiter = field(init=False)
     services: dict[Key, _Service] = field(default_factory=dict)
     pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="autoscaler"))
 
     def __post_init__(self) -> None:
-        self.arbiter = TenantArbiter(self.kube, self.batch_min_runtime_s)
+        self.arbiter = TenantArbiter(
+            self.kube, self.batch_min_runtime_s, self.default_tenant, frozenset(self.watch), self.require_tenant
+        )
         if self.live is None:
             self.live = LiveSignals(self.prom)
 
@@ -150,7 +156,7 @@ class Autoscaler:
         for body in lists.isvcs:
             key = (body["metadata"]["namespace"], body["metadata"]["name"])
             dep = deployments.get(key)
-            if dep is None or body["metadata"].get("deletionTimestamp"):
+            if dep is None or body["metadata"].get("deletionTimestamp") or (self.watch and key[0] not in self.watch):
                 continue
             try:
                 isvc = InferenceService.model_validate(body)
@@ -178,13 +184,14 @@ class Autoscaler:
             desired[key] = want if want is not None else spec_replicas(dep)
         arb = self.arbiter.arbitrate([i for i, _ in live], lists.pods, lists.nodes, lists.tenants, lists.namespaces, desired, now)
 
-        # 3. act: replicas (capped by the grants), status, events; then tenants
+        # 3. act: the tenants first (the backstop makes room for the grants before pods are created), then
+        # replicas (capped by the grants), status, events
+        await self._io(self.arbiter.write, arb, lists.pods, lists.quotas, lists.tenants, now)
         for isvc, dep in live:
             try:
                 await self._io(self._apply, isvc, dep, pending.get((isvc.namespace, isvc.name)), arb, now)
             except Exception as e:
                 log.exception("%s/%s: applying the decision failed: %r", isvc.namespace, isvc.name, e)
-        await self._io(self.arbiter.write, arb, lists.pods, lists.quotas, lists.tenants, now)
 
     async def _warm_history(self, isvc: InferenceService, svc: _Service, policies: dict[str, Any], now: float) -> None:
         """A restart does not forget: refill the decision's arrival history from Prometheus."""

@@ -22,7 +22,7 @@ from foresail.api.evaljob import EvalJob, EvalJobStatus, EvalMode, spec_hash
 from foresail.api.inferenceservice import InferenceService
 from foresail.api.meta import validation_message
 from foresail.api.reasons import ConditionType, Problem, Reason
-from foresail.clients.kube import ApiException, Kube
+from foresail.clients.kube import ApiException, Kube, api_message
 from foresail.controllers.handlers import kube, object_lock, settings, utcnow
 from foresail.render.evaljob import (
     LABEL_EVALJOB,
@@ -156,7 +156,7 @@ def _apply_children(kube: Kube, ej: EvalJob, isvc: InferenceService, job: dict[s
             kube.apply(child)
         except ApiException as e:
             if e.status in (403, 422):  # e.g. the tenant admission policy refuses the eval replicas
-                return Problem(Reason.CHILD_REJECTED, f"{child['kind']} {ej.namespace}/{child['metadata']['name']}: {_api_message(e)}")
+                return Problem(Reason.CHILD_REJECTED, f"{child['kind']} {ej.namespace}/{child['metadata']['name']}: {api_message(e)}")
             raise
     return None
 
@@ -238,15 +238,6 @@ def _announce_finish(kube: Kube, ej: EvalJob) -> None:
     kube.event(after, verb, f"{st.progress.done}/{st.progress.total} items{score}", "Normal" if verb == Reason.SUCCEEDED else "Warning")
     if ej.spec.mode == EvalMode.DEDICATED:
         kube.delete("InferenceService", ej.namespace, Names.of(ej.name).eval_isvc)  # the eval replicas live only as long as the job
-
-
-def _api_message(e: ApiException) -> str:
-    import json
-
-    try:
-        return str(json.loads(e.body or "{}").get("message") or e.reason)
-    except ValueError:
-        return str(e.reason)
 
 
 def _dedicated_state(kube: Kube, ns: str, eval_isvc: str) -> Reason | None:

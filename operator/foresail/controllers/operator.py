@@ -14,6 +14,7 @@ from typing import Any
 import kopf
 
 from foresail.clients.kube import Kube, load_config
+from foresail.clients.promauth import PromAuth, PromAuthError, client_args
 from foresail.clients.prometheus import PromClient
 from foresail.controllers import evaljob, handlers, inferenceservice, telemetry  # noqa: F401 - registers the handlers
 from foresail.controllers.autoscaler import Autoscaler
@@ -42,7 +43,8 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 @kopf.on.startup()
 async def start_warmup(memo: kopf.Memo, **_: Any) -> None:
-    memo["warmup"] = asyncio.get_running_loop().create_task(WarmupManager(Kube()).run(), name="warmup")
+    warmup = WarmupManager(Kube(), watch=handlers.settings().watch_namespaces)
+    memo["warmup"] = asyncio.get_running_loop().create_task(warmup.run(), name="warmup")
 
 
 @kopf.on.startup()
@@ -50,11 +52,23 @@ async def start_autoscaler(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> No
     s = handlers.settings()
     prom = None
     if s.prometheus_url:
-        prom = PromClient(s.prometheus_url, rate_window=s.rate_window)
+        try:
+            prom = PromClient(s.prometheus_url, rate_window=s.rate_window, auth=PromAuth.from_settings(s))
+        except PromAuthError as e:  # a wrong Secret: stop with its name rather than query without credentials
+            raise kopf.PermanentError(f"Prometheus credentials (prometheus.auth): {e}") from None
     else:
         logger.warning("FORESAIL_PROMETHEUS_URL is not set: services hold their replicas; tenant quotas still apply")
     live = LiveSignals(prom, mode=SourceMode(s.metrics_source), stale_after=s.metrics_stale_seconds)
-    loop = Autoscaler(Kube(), prom, loop_seconds=s.loop_seconds, batch_min_runtime_s=s.batch_min_runtime_seconds, live=live)
+    loop = Autoscaler(
+        Kube(),
+        prom,
+        loop_seconds=s.loop_seconds,
+        batch_min_runtime_s=s.batch_min_runtime_seconds,
+        live=live,
+        default_tenant=s.default_tenant if s.tenancy_mode == "open" else None,
+        watch=s.watch_namespaces,
+        require_tenant=True,
+    )
     tasks = asyncio.get_running_loop()
     memo["autoscaler"] = tasks.create_task(loop.run(), name="autoscaler")
     memo["direct-metrics"] = tasks.create_task(live.run_direct(), name="direct-metrics")
@@ -105,7 +119,7 @@ class Health:
             writer.close()
 
 
-async def _main(namespace: str, lease_name: str, identity: str, health_port: int, elect: bool) -> None:
+async def _main(namespace: str, lease_name: str, identity: str, health_port: int, elect: bool, watch: tuple[str, ...]) -> None:
     health = Health()
     server = await asyncio.start_server(health.handle, "0.0.0.0", health_port)
     stop = asyncio.Event()
@@ -128,7 +142,9 @@ async def _main(namespace: str, lease_name: str, identity: str, health_port: int
                 acquiring.cancel()
                 return
             holder = asyncio.create_task(elector.hold(stop))
-        health.operator = asyncio.create_task(kopf.operator(clusterwide=True, standalone=True, stop_flag=stop))
+        # watchNamespaces: kopf watches only those (the chart grants writes there only)
+        run = kopf.operator(clusterwide=not watch, namespaces=list(watch), standalone=True, stop_flag=stop)
+        health.operator = asyncio.create_task(run)
         await health.operator
     finally:
         server.close()
@@ -144,11 +160,16 @@ def run(namespace: str | None, health_port: int, elect: bool) -> int:
     except SettingsError as e:
         print(f"foresail run: {e}", file=sys.stderr)
         return 2
+    try:
+        client_args(PromAuth.from_settings(s))  # the credential files, checked before anything starts
+    except PromAuthError as e:
+        print(f"foresail run: Prometheus credentials (prometheus.auth): {e}", file=sys.stderr)
+        return 2
     handlers.configure(s)
     logging.basicConfig(level=s.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     load_config()
     ns = namespace or s.namespace
     identity = s.pod_name or f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
     log.info("foresail operator %s starting (lease %s/foresail-operator, election %s)", identity, ns, "on" if elect else "off")
-    asyncio.run(_main(ns, "foresail-operator", identity, health_port, elect))
+    asyncio.run(_main(ns, "foresail-operator", identity, health_port, elect, s.watch_namespaces))
     return 0

@@ -77,6 +77,22 @@ def _one_of(*allowed: str) -> Callable[[str], str]:
     return parse
 
 
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
+
+
+def _names(s: str) -> tuple[str, ...]:
+    names = tuple(sorted({n.strip() for n in s.split(",") if n.strip()}))
+    if not all(re.fullmatch(_DNS_LABEL, n) for n in names):
+        raise ValueError(s)
+    return names
+
+
+def _file(s: str) -> str:
+    if s and not s.startswith("/"):
+        raise ValueError(s)
+    return s
+
+
 def _level(s: str) -> str:
     if s.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ValueError(s)
@@ -146,12 +162,84 @@ SETTINGS: dict[str, Setting] = {
         _matching(r"\S+"),
     ),
     "log_level": Setting("FORESAIL_LOG_LEVEL", "INFO", "one of DEBUG, INFO, WARNING, ERROR", "Log level.", _level),
+    "tenancy_mode": Setting(
+        "FORESAIL_TENANCY_MODE",
+        "strict",
+        "strict or open",
+        "strict: Foresail objects and foresail-* pods only in namespaces a Tenant owns (the admission policies "
+        "refuse the rest); open: the default tenant owns every namespace no other Tenant owns.",
+        _matching(r"strict|open"),
+    ),
+    "default_tenant": Setting(
+        "FORESAIL_DEFAULT_TENANT",
+        "default",
+        "a DNS label",
+        "Tenancy mode open: the Tenant (created by the chart) that owns every namespace no other Tenant owns.",
+        _matching(_DNS_LABEL),
+    ),
+    "watch_namespaces": Setting(
+        "FORESAIL_WATCH_NAMESPACES",
+        "",
+        "empty or comma-separated DNS labels",
+        "Namespaces the operator manages (its write permissions are Roles there); empty: every namespace.",
+        _names,
+    ),
+    "prometheus_bearer_token_file": Setting(
+        "FORESAIL_PROMETHEUS_BEARER_TOKEN_FILE",
+        "",
+        "empty or an absolute path",
+        "File holding the bearer token sent to Prometheus (a mounted Secret; re-read when it changes).",
+        _file,
+    ),
+    "prometheus_basic_auth_username_file": Setting(
+        "FORESAIL_PROMETHEUS_BASIC_AUTH_USERNAME_FILE",
+        "",
+        "empty or an absolute path",
+        "File holding the basic-auth user name for Prometheus (a mounted Secret).",
+        _file,
+    ),
+    "prometheus_basic_auth_password_file": Setting(
+        "FORESAIL_PROMETHEUS_BASIC_AUTH_PASSWORD_FILE",
+        "",
+        "empty or an absolute path",
+        "File holding the basic-auth password for Prometheus (a mounted Secret).",
+        _file,
+    ),
+    "prometheus_ca_file": Setting(
+        "FORESAIL_PROMETHEUS_CA_FILE",
+        "",
+        "empty or an absolute path",
+        "PEM bundle of the CAs that sign Prometheus' serving certificate (empty: the system's CAs).",
+        _file,
+    ),
+    "prometheus_cert_file": Setting(
+        "FORESAIL_PROMETHEUS_CERT_FILE",
+        "",
+        "empty or an absolute path",
+        "Client certificate (PEM) presented to Prometheus; with FORESAIL_PROMETHEUS_KEY_FILE.",
+        _file,
+    ),
+    "prometheus_key_file": Setting(
+        "FORESAIL_PROMETHEUS_KEY_FILE",
+        "",
+        "empty or an absolute path",
+        "Private key (PEM) of the client certificate.",
+        _file,
+    ),
+    "prometheus_headers_dir": Setting(
+        "FORESAIL_PROMETHEUS_HEADERS_DIR",
+        "",
+        "empty or an absolute path",
+        "Directory of extra request headers for Prometheus, one file per header (name = file name), e.g. "
+        "X-Scope-OrgID for Thanos, Mimir or Cortex (a mounted Secret).",
+        _file,
+    ),
     "namespace": Setting(
         "POD_NAMESPACE",
         "foresail-system",
         "a DNS label",
         "Namespace of the leader Lease (the operator's own; set from the pod by the chart).",
-        _matching(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"),
+        _matching(_DNS_LABEL),
     ),
     "pod_name": Setting(
         "POD_NAME", "", "any name", "Identity in the leader Lease (set from the pod); empty: hostname and a random suffix.", str
@@ -169,10 +257,30 @@ class OperatorSettings:
     batch_min_runtime_seconds: float = 300.0
     worker_image: str = "ghcr.io/foresail/foresail:0.1.0"
     log_level: str = "INFO"
+    tenancy_mode: str = "strict"
+    default_tenant: str = "default"
+    watch_namespaces: tuple[str, ...] = ()
+    prometheus_bearer_token_file: str = ""
+    prometheus_basic_auth_username_file: str = ""
+    prometheus_basic_auth_password_file: str = ""
+    prometheus_ca_file: str = ""
+    prometheus_cert_file: str = ""
+    prometheus_key_file: str = ""
+    prometheus_headers_dir: str = ""
     namespace: str = "foresail-system"
     pod_name: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> OperatorSettings:
         """Every setting from ``env``; raises ``SettingsError`` naming the first bad variable."""
-        return cls(**{f.name: SETTINGS[f.name].read(env) for f in fields(cls)})
+        s = cls(**{f.name: SETTINGS[f.name].read(env) for f in fields(cls)})
+        for a, b in _PAIRS:
+            if bool(getattr(s, a)) != bool(getattr(s, b)):
+                raise SettingsError(f"{SETTINGS[a].env} and {SETTINGS[b].env}: set both or neither")
+        return s
+
+
+_PAIRS = (
+    ("prometheus_cert_file", "prometheus_key_file"),
+    ("prometheus_basic_auth_username_file", "prometheus_basic_auth_password_file"),
+)

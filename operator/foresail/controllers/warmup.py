@@ -93,8 +93,9 @@ class WarmupFailed(Exception):
 
 
 class WarmupManager:
-    def __init__(self, kube: Kube, concurrency: int = 16) -> None:
+    def __init__(self, kube: Kube, concurrency: int = 16, watch: tuple[str, ...] = ()) -> None:
         self.kube = kube
+        self.watch = watch  # the namespaces the operator manages (empty: all)
         self.sem = asyncio.Semaphore(concurrency)
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.not_before: dict[str, float] = {}
@@ -158,6 +159,8 @@ class WarmupManager:
         pod.setdefault("kind", "Pod")
         uid = pod["metadata"]["uid"]
         if uid in self.tasks or time.monotonic() < self.not_before.get(uid, 0.0):
+            return
+        if self.watch and pod["metadata"].get("namespace") not in self.watch:
             return
         if needs_warmup(pod):
             work = self._guarded(pod)

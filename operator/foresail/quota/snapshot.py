@@ -3,14 +3,20 @@
 ``arbitrate_services`` is what the autoscaler calls once per pass on the objects it listed: which tenant
 owns each namespace, which tenant each service belongs to, every service's workload (its desired and
 held replicas, the batch minimum-runtime rule), the GPU supply; ``Arbitration`` holds the plan with
-that context for the writers (services' grants, Tenant status, the ResourceQuota backstop).
+that context for the writers (services' grants, Tenant status, the namespaces' owner labels, the
+ResourceQuota backstop).
+
+No service escapes arbitration: one naming a Tenant that does not exist, or (``require_tenant``, as
+the operator runs it) in a namespace no Tenant owns, is a workload of a tenant without quota
+(``Membership.missing``; "" for no tenant at all) and is granted no GPUs until the Tenant exists. In tenancy mode ``open`` the default tenant owns every
+namespace no other tenant owns, so only a missing default Tenant leaves namespaces without one.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from foresail.api.inferenceservice import InferenceService, Priority, QuotaStatus
@@ -28,8 +34,8 @@ __all__ = [
     "gpu_supply",
     "namespace_owners",
     "pod_gpus",
-    "quota_hard",
     "service_workloads",
+    "tenant_limit",
     "tenant_quotas",
 ]
 
@@ -49,10 +55,16 @@ class Ownership:
         return sorted(ns for ns, owner in self.owner.items() if owner == tenant)
 
 
-def namespace_owners(tenants: Sequence[Tenant], namespaces: Mapping[str, Mapping[str, str]]) -> Ownership:
+def namespace_owners(
+    tenants: Sequence[Tenant], namespaces: Mapping[str, Mapping[str, str]], default: str | None = None
+) -> Ownership:
     """Which tenant owns each namespace: listed names first, then label selectors; the oldest tenant
-    (then the first by name) wins a namespace two claim, and the other is told."""
-    order = sorted(tenants, key=lambda t: (parse_rfc3339(t.metadata.get("creationTimestamp")) or 0.0, t.name))
+    (then the first by name) wins a namespace two claim, and the other is told. The ``default`` tenant
+    (tenancy mode open; when it exists) owns every namespace nobody else claims, its own spec aside."""
+    fallback = default if default is not None and any(t.name == default for t in tenants) else None
+    order = sorted(
+        (t for t in tenants if t.name != fallback), key=lambda t: (parse_rfc3339(t.metadata.get("creationTimestamp")) or 0.0, t.name)
+    )
     owner: dict[str, str] = {}
     conflicts: dict[str, list[str]] = defaultdict(list)
 
@@ -71,6 +83,9 @@ def namespace_owners(tenants: Sequence[Tenant], namespaces: Mapping[str, Mapping
         for ns, labels in sorted(namespaces.items()):
             if all(labels.get(k) == v for k, v in sel.match_labels.items()) and ns not in t.spec.namespaces:
                 claim(ns, t.name)
+    if fallback is not None:
+        for ns in namespaces:
+            owner.setdefault(ns, fallback)
     return Ownership(owner, dict(conflicts))
 
 
@@ -132,26 +147,15 @@ def gpu_supply(
     return dict(free)
 
 
-def quota_hard(
-    tenant: Tenant, namespaces: Sequence[str], pods: Iterable[Mapping[str, Any]], resource: str = "nvidia.com/gpu"
-) -> dict[str, int]:
-    """The ResourceQuota backstop per namespace: the tenant's limit minus what its other namespaces'
-    pods request now, so that together they never pass the limit."""
-    limit = sum(q.limit for q in tenant.spec.gpus if q.resource == resource)
-    used: dict[str, int] = defaultdict(int)
-    owned = set(namespaces)
-    for p in pods:
-        ns = p["metadata"].get("namespace")
-        if ns in owned and pod_is_live(p):
-            used[ns] += pod_gpus(p, resource)
-    total = sum(used.values())
-    return {ns: max(0, limit - (total - used[ns])) for ns in namespaces}
+def tenant_limit(tenant: Tenant, resource: str = "nvidia.com/gpu") -> int:
+    """The most GPUs of ``resource`` the tenant's pods may hold together (all its quotas' limits)."""
+    return sum(q.limit for q in tenant.spec.gpus if q.resource == resource)
 
 
 @dataclass(frozen=True)
 class Membership:
-    tenant_of: dict[Key, str]  # (namespace, service) -> its tenant, for arbitrated services
-    missing: dict[Key, str]  # (namespace, service) -> the tenant it names, which does not exist
+    tenant_of: dict[Key, str]  # (namespace, service) -> its tenant, for services of existing tenants
+    missing: dict[Key, str]  # (namespace, service) -> the missing tenant it names ("": none owns its namespace)
 
 
 def service_workloads(
@@ -162,10 +166,12 @@ def service_workloads(
     tenants: Iterable[str],
     batch_min_runtime_s: float,
     now: float,
+    require_tenant: bool = False,
 ) -> tuple[list[Workload], Membership]:
-    """One workload per service that belongs to an existing tenant (``spec.tenant``, else the owner of
-    its namespace). ``held`` counts its live pods bound to a node; a batch service's pods that started
-    less than ``batch_min_runtime_s`` ago (or have not reported a start yet) are ``protected``."""
+    """One workload per service, of its tenant (``spec.tenant``, else the owner of its namespace); one
+    whose tenant does not exist is a workload of a tenant without quota, and so is one with none (tenant
+    "") when ``require_tenant`` (the operator; without it such a service is not arbitrated). ``held`` counts its live pods bound to a node; a batch service's pods that started less than
+    ``batch_min_runtime_s`` ago (or have not reported a start yet) are ``protected``."""
     names = set(tenants)
     tenant_of: dict[Key, str] = {}
     missing: dict[Key, str] = {}
@@ -174,11 +180,13 @@ def service_workloads(
         key = (isvc.namespace, isvc.name)
         t = isvc.spec.tenant or owner_of.get(isvc.namespace)
         if t is None:
-            continue  # no tenant: not arbitrated (its GPUs count as used by others)
-        if t not in names:
+            if not require_tenant:
+                continue  # not arbitrated (its GPUs count as used by others)
+            t = ""  # its namespace belongs to no tenant
+        if t in names:
+            tenant_of[key] = t
+        else:
             missing[key] = t
-            continue
-        tenant_of[key] = t
         held = [p for p in pods.get(key, ()) if pod_is_live(p) and (p.get("spec") or {}).get("nodeName")]
         protected = 0
         if isvc.spec.priority == Priority.BATCH:
@@ -205,12 +213,17 @@ def service_workloads(
 
 @dataclass(frozen=True)
 class Arbitration:
-    """A plan and what it was made of: who belongs to which tenant, who owns which namespace."""
+    """A plan and what it was made of: who belongs to which tenant, who owns which namespace, and per
+    namespace the GPUs its live pods hold (``used``) and will need (``needed``: its services' grants plus
+    what its pods outside arbitration hold)."""
 
     plan: Plan
     membership: Membership
     ownership: Ownership
     tenants: tuple[Tenant, ...]
+    namespace_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    used: dict[str, int] = field(default_factory=dict)
+    needed: dict[str, int] = field(default_factory=dict)
 
     def grant(self, ns: str, name: str) -> Grant | None:
         return self.plan.grants.get((ISVC_KIND, ns, name))
@@ -239,17 +252,31 @@ def arbitrate_services(
     desired: Mapping[Key, int],
     batch_min_runtime_s: float,
     now: float,
+    default_tenant: str | None = None,
+    require_tenant: bool = False,
 ) -> Arbitration:
     """The grants of one pass, from the objects listed (``desired``: every service's replicas now):
     who owns which namespace, which tenant each service belongs to, the workloads, the GPU supply."""
-    own = namespace_owners(tenants, namespace_labels)
+    own = namespace_owners(tenants, namespace_labels, default_tenant)
     names = [t.name for t in tenants]
     by_service = group_by_label(pods, LABEL_ISVC)
-    workloads, members = service_workloads(isvcs, by_service, desired, own.owner, names, batch_min_runtime_s, now)
+    workloads, members = service_workloads(isvcs, by_service, desired, own.owner, names, batch_min_runtime_s, now, require_tenant)
 
     def arbitrated(p: Mapping[str, Any]) -> bool:
         svc = (p["metadata"].get("labels") or {}).get(LABEL_ISVC)
-        return svc is not None and (p["metadata"]["namespace"], svc) in members.tenant_of
+        key = (p["metadata"]["namespace"], svc)
+        return svc is not None and (key in members.tenant_of or key in members.missing)
 
     snap = Snapshot(tuple(tenant_quotas(t) for t in tenants), tuple(workloads), gpu_supply(nodes, pods, arbitrated, GPU))
-    return Arbitration(arbitrate(snap), members, own, tuple(tenants))
+    plan = arbitrate(snap)
+    used: dict[str, int] = defaultdict(int)
+    needed: dict[str, int] = defaultdict(int)
+    for p in pods:
+        if pod_is_live(p):
+            gpus = pod_gpus(p, GPU)
+            used[p["metadata"]["namespace"]] += gpus
+            if not arbitrated(p):
+                needed[p["metadata"]["namespace"]] += gpus
+    for w in workloads:
+        needed[w.namespace] += plan.grants[w.key].units * max(0, w.gpus)
+    return Arbitration(plan, members, own, tuple(tenants), namespace_labels, dict(used), dict(needed))

@@ -34,12 +34,16 @@ class StatusUpdate:
 def quota_condition(
     conds: Sequence[Condition], quota: QuotaStatus | None, missing_tenant: str | None, generation: int, t: datetime
 ) -> list[Condition]:
-    """QuotaLimited: the tenant named does not exist, the grant is below the request, or all is granted;
-    absent when the service belongs to no tenant."""
+    """QuotaLimited: the tenant does not exist ("": none owns the namespace), the grant is below the
+    request, or all is granted; absent when no tenant arbitrates the service."""
     q = ConditionType.QUOTA_LIMITED
     if missing_tenant is not None:
-        msg = f"spec.tenant: tenant {missing_tenant!r} does not exist; GPUs are not arbitrated"
-        return set_condition(list(conds), q, False, Reason.TENANT_NOT_FOUND, msg, generation, t)
+        msg = (
+            f"spec.tenant: tenant {missing_tenant!r} does not exist: no GPUs are granted until it does"
+            if missing_tenant
+            else "no Tenant owns the namespace: no GPUs are granted until one does"
+        )
+        return set_condition(list(conds), q, True, Reason.TENANT_NOT_FOUND, msg, generation, t)
     if quota is None:
         return [c for c in conds if c.type != q]  # no tenant: nothing to say
     granted, asked = quota.granted_replicas, quota.requested_replicas
