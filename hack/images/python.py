@@ -91,6 +91,8 @@ def build_project(debian: Path, buildenv: Path, users: tuple[User, ...], out: Pa
     with overlay(debian, out / "tree", out / "scratch") as root:
         run([python, "-m", "pip", "install", "-q", *pip_target_args(root), str(wheel)])
         install_scripts(root)
+        # `python` as in the python:3.11 images operator/Dockerfile starts from
+        (root / "usr/local/bin/python").symlink_to("/usr/bin/python3.11")
         for direct in (root / SITE).glob("*.dist-info/direct_url.json"):  # names the build's temporary path
             record = direct.parent / "RECORD"
             rel = f"{direct.parent.name}/direct_url.json,"

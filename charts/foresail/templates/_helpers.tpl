@@ -19,3 +19,8 @@ app.kubernetes.io/name: foresail
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: operator
 {{- end -}}
+
+{{- /* the operator image: repository:tag@digest (the tag shown, the digest pulled) */ -}}
+{{- define "foresail.image" -}}
+{{ .Values.image.repository }}:{{ default .Chart.AppVersion .Values.image.tag }}{{ with .Values.image.digest }}@{{ . }}{{ end }}
+{{- end -}}
