@@ -52,10 +52,15 @@ def hosts_toml(upstream: str, mirror: str) -> str:
 
 
 def write_mirrors(run: RunDir, net: Network, upstreams: Iterable[str]) -> None:
+    """A mirror entry per upstream registry, and the cluster registry itself reached over plain HTTP (images
+    pushed to it by name, as a user pushes an OCI archive to their registry)."""
     for up in sorted(set(upstreams)):
         f = run.mirrors / up / "hosts.toml"
         f.parent.mkdir(parents=True, exist_ok=True)
         f.write_text(hosts_toml(up, net.registry))
+    own = run.mirrors / net.registry / "hosts.toml"
+    own.parent.mkdir(parents=True, exist_ok=True)
+    own.write_text(f'# the cluster\'s own registry serves plain HTTP\nserver = "http://{net.registry}"\n')
 
 
 def _push(img: BuiltImage, registry: str, results: dict[str, str], errors: list[str]) -> None:
