@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -19,6 +20,7 @@ from hack.images.oci import write_archive
 from hack.images.spec import NAMES
 
 EXPORT = OUT / "images"
+CHART_VALUES = REPO / "charts/foresail/values.yaml"
 
 
 def summary(img: BuiltImage) -> dict[str, Any]:
@@ -46,6 +48,16 @@ def export(img: BuiltImage, out: Path) -> dict[str, str]:
     return {"archive": str(archive), "sbom_copy": str(sbom)}
 
 
+def pin_chart(digest: str, values: Path = CHART_VALUES) -> bool:
+    """Write the operator image's digest into the chart's values (``image.digest``); whether it changed."""
+    text = values.read_text()
+    new = re.sub(r'(?m)^(  digest: )"?[^"\n]*"?$', f'\\g<1>"{digest}"', text, count=1)
+    if new == text:
+        return False
+    values.write_text(new)
+    return True
+
+
 def markdown(rows: list[dict[str, Any]]) -> str:
     lines = ["| image | digest | compressed | uncompressed | steps (s, c = cached) |", "|---|---|---|---|---|"]
     for r in rows:
@@ -65,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     p_build.add_argument(
         "--export", action="store_true", help=f"also write OCI archives and SBOMs to {EXPORT.relative_to(REPO)}/"
     )
+    p_build.add_argument("--json", action="store_true", help="print the results as JSON")
     sub.add_parser("lock", help="pin the Debian packages and the wheels afresh")
     sub.add_parser("verify", help="build everything again in an empty cache and compare the digests")
     args = parser.parse_args(argv)
@@ -98,9 +111,12 @@ def main(argv: list[str] | None = None) -> int:
         for r, img in zip(rows, built.values(), strict=True):
             r.update(export(img, EXPORT))
         (EXPORT / "images.json").write_text(json.dumps(rows, indent=1) + "\n")
+        if "foresail" in built and pin_chart(built["foresail"].digest):
+            print(f"{CHART_VALUES.relative_to(REPO)}: image.digest {built['foresail'].digest}")
     print(markdown(rows))
     print(f"\n{time.monotonic() - t0:.1f} s")
-    print("\n<!-- json -->\n" + json.dumps(rows, indent=1))
+    if args.json:
+        print("\n<!-- json -->\n" + json.dumps(rows, indent=1))
     return 0
 
 

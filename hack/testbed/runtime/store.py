@@ -36,8 +36,8 @@ class LocalImage:
 @dataclass(frozen=True)
 class Pulled:
     image: LocalImage
-    pulled: bool  # fetched now (False: already present on the machine)
-    seconds: float  # the pull itself
+    pulled: bool  # fetched for this start, or by a pull it waited for (False: already present on the machine)
+    seconds: float  # the pull itself (0 when another pod's pull fetched it)
     waited: float  # including waiting for a pull of the same image by another pod
 
 
@@ -82,8 +82,8 @@ class ImageStore:
             lock = self.pulling.setdefault(str(ref), threading.Lock())
         with lock:
             t1 = time.monotonic()
-            if policy != "Always" and (local := self.present(ref)) is not None:  # pulled while we waited
-                return Pulled(local, False, 0.0, round(t1 - t0, 3))
+            if policy != "Always" and (local := self.present(ref)) is not None:  # another pod's pull, which we waited for
+                return Pulled(local, True, 0.0, round(t1 - t0, 3))
             local = self._pull(ref, Registry(lambda host: credentials(secrets, host) or credentials(secrets, ref.registry)))
             t2 = time.monotonic()
         return Pulled(local, True, round(t2 - t1, 3), round(t2 - t0, 3))
