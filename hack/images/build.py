@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -61,13 +60,11 @@ class BuiltImage:
 
 
 def source_epoch() -> int:
-    """``SOURCE_DATE_EPOCH``, else the time of the last commit that changed ``images/`` (0 outside a git checkout)."""
+    """``SOURCE_DATE_EPOCH``, else ``epoch`` of ``images/debian/packages.toml``: a constant, so that commits
+    that do not change an image's inputs do not change its digest (nor rebuild it)."""
     if os.environ.get("SOURCE_DATE_EPOCH"):
         return int(os.environ["SOURCE_DATE_EPOCH"])
-    out = subprocess.run(
-        ["git", "log", "-1", "--format=%ct", "--", "images"], cwd=REPO, capture_output=True, text=True, check=False
-    )
-    return int(out.stdout.strip() or 0)
+    return debian_spec().epoch
 
 
 def _code(*modules: object) -> str:

@@ -46,6 +46,7 @@ def read_pins(path: Path) -> list[Pin]:
 
 @dataclass(frozen=True)
 class DebianSpec:
+    epoch: int  # SOURCE_DATE_EPOCH of the builds
     suite: str
     sources: tuple[str, ...]
     packages: tuple[str, ...]
@@ -62,7 +63,7 @@ class DebianSpec:
 def debian_spec(root: Path = IMAGES) -> DebianSpec:
     raw = tomllib.loads((root / "debian/packages.toml").read_text())
     return DebianSpec(
-        raw["suite"], tuple(raw["sources"]), tuple(raw["packages"]), tuple(raw.get("drop", ())), root / "debian/packages.lock"
+        int(raw["epoch"]), raw["suite"], tuple(raw["sources"]), tuple(raw["packages"]), tuple(raw.get("drop", ())), root / "debian/packages.lock"
     )
 
 
