@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import re
+import threading
 import tomllib
 import urllib.error
 import urllib.parse
@@ -227,7 +228,7 @@ class Registry:
 
     def blob(self, ep: Endpoint, repository: str, digest: str, dest: Path) -> int:
         """Fetch blob ``digest`` into ``dest`` (written beside and renamed once its digest checks); its size."""
-        partial = dest.with_name(dest.name + ".partial")
+        partial = dest.with_name(f"{dest.name}.{threading.get_ident()}.partial")  # pulls of other images may share it
         h, size = hashlib.sha256(), 0
         with self._open(ep, f"{ep.api}/{repository}/blobs/{digest}") as r, open(partial, "wb") as f:
             while chunk := r.read(1 << 20):

@@ -69,6 +69,12 @@ class ImageStore:
 
     # ---------------------------------------------------------------- pulls
 
+    def _lock_of(self, key: str) -> threading.Lock:
+        """One lock per reference (concurrent pulls of an image wait for one) and per manifest digest (two
+        references of one image fetch and unpack it once)."""
+        with self.lock:
+            return self.pulling.setdefault(key, threading.Lock())
+
     def ensure(self, image: str, policy: str, secrets: list[dict[str, Any]]) -> Pulled:
         """The image of a container starting now, pulled if ``policy`` (Always, IfNotPresent, Never) says so.
         Raises PullError (ErrImagePull), or ValueError for a reference that cannot be parsed (InvalidImageName)."""
@@ -78,9 +84,7 @@ class ImageStore:
             return Pulled(local, False, 0.0, 0.0)
         if policy == "Never":
             raise PullError("NotFound", f'Container image "{image}" is not present with pull policy of Never')
-        with self.lock:
-            lock = self.pulling.setdefault(str(ref), threading.Lock())
-        with lock:
+        with self._lock_of(str(ref)):
             t1 = time.monotonic()
             if policy != "Always" and (local := self.present(ref)) is not None:  # another pod's pull, which we waited for
                 return Pulled(local, True, 0.0, round(t1 - t0, 3))
@@ -106,6 +110,10 @@ class ImageStore:
         raise PullError(code, f'failed to pull and unpack image "{ref}": failed to resolve reference "{ref}": {text}')
 
     def _fetch(self, ref: Reference, reg: Registry, ep: Any, body: bytes, media: str, digest: str) -> LocalImage:
+        with self._lock_of(digest):
+            return self._fetch_locked(ref, reg, ep, body, media, digest)
+
+    def _fetch_locked(self, ref: Reference, reg: Registry, ep: Any, body: bytes, media: str, digest: str) -> LocalImage:
         blobs = self.layout / "blobs/sha256"
         manifest = json.loads(body)
         size = 0
