@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help venv tools generate lint unit e2e test demo cluster-up cluster-down cluster-status clean
+.PHONY: help venv tools images image generate lint unit e2e test demo cluster-up cluster-down cluster-status clean
 
 help:
 	@echo "make test           install what is missing, lint, unit tests, then e2e on a local cluster"
@@ -13,6 +13,7 @@ help:
 	@echo "make cluster-up     start the local cluster (prints the KUBECONFIG export line)"
 	@echo "make cluster-down   stop it and remove its data"
 	@echo "make tools          build/install the pinned tools into ~/.cache/foresail/tools"
+	@echo "make image          build the images (cached), write OCI archives and SBOMs to out/images/, pin the chart's digest"
 	@echo "make generate       regenerate crds/ and the chart's CRDs from operator/foresail/api, copy the admission policy"
 
 $(VENV)/.installed: pyproject.toml
@@ -26,6 +27,14 @@ venv: $(VENV)/.installed
 
 tools:
 	@$(PYTHON) hack/tools.py ensure
+
+# the operator image and the testbed's Triton stand-in, built without a Docker engine (needs root), each step
+# cached by the hash of its inputs under ~/.cache/foresail/images (images/README.md)
+images: venv tools
+	@$(PY) -m hack.images build
+
+image: venv tools
+	@$(PY) -m hack.images build --export
 
 # CRDs come from the pydantic models; the chart installs a copy of the admission policy (unit tests
 # fail when these files drift)
@@ -48,17 +57,17 @@ endef
 unit: venv
 	$(call pytest,tests)
 
-e2e: venv tools
+e2e: venv tools images
 	$(call pytest,e2e)
 
 test: venv tools lint unit e2e
 
 # the whole loop on a local cluster: chart, InferenceService, trace replay through the load generator,
 # live table, report in out/demo/, clean shutdown
-demo: venv tools
+demo: venv tools images
 	$(PY) -m hack.demo
 
-cluster-up: venv tools
+cluster-up: venv tools images
 	@hack/cluster up
 
 cluster-down:

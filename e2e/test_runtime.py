@@ -9,6 +9,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from e2e.helpers import http_in_cluster, prom_query
 from foresail.api.objects import condition, parse_rfc3339, pod_is_live, pod_is_ready
 from hack.base.kube import Kube
@@ -148,25 +150,31 @@ def test_crash_restarts_and_delete_cleans_up(kube: Kube, namespace: str) -> None
         )
 
 
-def test_unknown_image_waits_with_reason(kube: Kube, namespace: str) -> None:
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "nginx"},
-        "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]},
-    }
+@pytest.mark.parametrize(
+    ("name", "image", "says"),
+    [
+        ("a tag the cluster registry does not hold", "ghcr.io/foresail/foresail:no-such-tag", "manifest unknown"),
+        ("a registry out of reach, no mirror", "nginx:1.27", "registry-1.docker.io"),
+    ],
+)
+def test_image_pull_errors_are_reported_as_the_kubelet_does(kube: Kube, namespace: str, name: str, image: str, says: str) -> None:
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "puller"}, "spec": {"containers": [{"name": "web", "image": image}]}}
     kube.create(pod, namespace)
 
-    def waiting() -> dict[str, Any] | None:
-        st = kube.get("pod", "-n", namespace, "nginx")["status"].get("containerStatuses") or [{}]
+    def backing_off() -> dict[str, Any] | None:
+        st = kube.get("pod", "-n", namespace, "puller")["status"].get("containerStatuses") or [{}]
         w: dict[str, Any] | None = st[0].get("state", {}).get("waiting")
-        return w if w and w.get("reason") == "UnsupportedLocalImage" else None
+        if w and w.get("reason") == "ErrImagePull":
+            assert says in w["message"], (name, w)
+        return w if w and w.get("reason") == "ImagePullBackOff" else None
 
-    w = wait_for("UnsupportedLocalImage", waiting, timeout=120)
-    assert "nginx:1.27" in w["message"]
-    assert kube.get("pod", "-n", namespace, "nginx")["status"]["phase"] == "Pending"
+    w = wait_for("ImagePullBackOff", backing_off, timeout=120)
+    assert f'Back-off pulling image "{image}"' in w["message"]
+    assert kube.get("pod", "-n", namespace, "puller")["status"]["phase"] == "Pending"
     events = kube.get("events", "-n", namespace)["items"]
-    assert any(e["reason"] == "UnsupportedLocalImage" and e["type"] == "Warning" for e in events)
+    failed = [e["message"] for e in events if e["reason"] == "Failed" and e["type"] == "Warning"]
+    assert any(m.startswith(f'Failed to pull image "{image}"') and says in m for m in failed), failed
+    assert "Error: ErrImagePull" in failed, failed
 
 
 def test_two_replicas_share_load_and_scale_to_zero_and_back(kube: Kube, cluster: Cluster, namespace: str, tmp_path: Path) -> None:

@@ -47,6 +47,11 @@ PYTRITON_VERSION = "0.7.0"
 # 2.51 needs 2.34. It needs libcudart.so.12 and libb64 at run time.
 TRITONCLIENT_PA_VERSION = "2.51.0"
 CUDA_RUNTIME = ("nvidia-cuda-runtime-cu12", "12.4.127")
+# Debian's OCI tools (apt-get install when missing): root filesystems of the images (mmdebstrap), unpacking
+# (umoci), running containers (runc; crun fails on hybrid cgroups), pushing (skopeo) and the local registry
+# (docker-registry: the CNCF distribution registry). The version names the package set: change it with the set.
+OCI_PACKAGES = ("mmdebstrap", "umoci", "runc", "skopeo", "docker-registry")
+OCI_VERSION = "bookworm-1"
 
 CACHE = Path(os.environ.get("FORESAIL_CACHE", Path.home() / ".cache" / "foresail"))
 TOOLS = CACHE / "tools"
@@ -323,6 +328,21 @@ def build_perf_analyzer(out: Path) -> None:
     shutil.rmtree(out / "root")
 
 
+def build_oci(out: Path) -> None:
+    """Debian's OCI tools, installed with apt-get when missing; ``bin/`` links to each binary."""
+    missing = [p for p in OCI_PACKAGES if subprocess.run(["dpkg", "-s", p], capture_output=True, check=False).returncode]
+    if missing:
+        log(f"oci: installing Debian's {' '.join(missing)}")
+        run(["apt-get", "update", "-qq"])
+        run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], env={"DEBIAN_FRONTEND": "noninteractive"})
+    (out / "bin").mkdir()
+    for name in OCI_PACKAGES:  # each package installs a binary of its name
+        found = shutil.which(name, path="/usr/bin:/usr/sbin:/bin:/sbin")
+        if found is None:
+            raise SystemExit(f"tools: {name} not found after installing {' '.join(OCI_PACKAGES)}")
+        os.symlink(found, out / "bin" / name)
+
+
 def perf_analyzer_env(d: Path) -> dict[str, str]:
     return {"LD_LIBRARY_PATH": f"{d}/lib"}
 
@@ -374,6 +394,18 @@ TOOLS_BY_NAME: dict[str, Tool] = {
             build_perf_analyzer,
             (("bin/perf_analyzer", ("--version",), r"^Perf Analyzer Version.*$"),),
             env=perf_analyzer_env,
+        ),
+        Tool(
+            "oci",
+            OCI_VERSION,
+            build_oci,
+            (
+                ("bin/mmdebstrap", ("--version",), r"^mmdebstrap 1\.\S+$"),
+                ("bin/umoci", ("--version",), r"^umoci version 0\.4\.\S+$"),
+                ("bin/runc", ("--version",), r"^runc version 1\.\S+$"),
+                ("bin/skopeo", ("--version",), r"^skopeo version 1\.\S+"),
+                ("bin/docker-registry", ("--version",), r"registry \S+ v?2\.\S+"),
+            ),
         ),
     )
 }

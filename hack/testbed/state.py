@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -14,10 +15,20 @@ from hack import tools
 from hack.base.kube import Credentials, Kube
 from hack.base.paths import run_root
 
-__all__ = ["FAKE_NODE_ANNOTATION", "Network", "RunDir", "State"]
+__all__ = ["FAKE_NODE_ANNOTATION", "RUNTIME_MODES", "Network", "RunDir", "State", "runtime_mode"]
 
 # kwok simulates the nodes carrying this annotation (value "fake"); the pod runtime runs pods bound to them
 FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+# how the pod runtime runs containers: from their images (runc), or, for quick development only, as processes
+# from the checkout (FORESAIL_RUNTIME=processes)
+RUNTIME_MODES = ("images", "processes")
+
+
+def runtime_mode() -> str:
+    mode = os.environ.get("FORESAIL_RUNTIME", "images")
+    if mode not in RUNTIME_MODES:
+        raise SystemExit(f"FORESAIL_RUNTIME={mode!r}: expected one of {', '.join(RUNTIME_MODES)}")
+    return mode
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,11 @@ class Network:
         return f"{self.net.network_address + 32 * 256}/20"
 
     @property
+    def registry(self) -> str:
+        """The cluster's image registry (host:port), in the client namespace like Prometheus."""
+        return f"{self.client_ip}:5000"
+
+    @property
     def prometheus_url(self) -> str:
         """Prometheus listens in the client namespace (it scrapes pod IPs)."""
         return f"http://{self.client_ip}:9090"
@@ -72,6 +88,8 @@ class State:
     pids: dict[str, int] = field(default_factory=dict)
     started_at: float = 0.0
     ready_seconds: float = 0.0
+    runtime: str = "images"  # RUNTIME_MODES
+    images: dict[str, str] = field(default_factory=dict)  # what up pushed to the registry: reference -> digest
 
     @property
     def api_url(self) -> str:
@@ -106,6 +124,26 @@ class RunDir:
     def pvcs(self) -> Path:
         """The ``local`` StorageClass's volumes: ``<namespace>/<claim>/``."""
         return self.path / "pvcs"
+
+    @property
+    def registry(self) -> Path:
+        """The cluster registry's storage and configuration."""
+        return self.path / "registry"
+
+    @property
+    def mirrors(self) -> Path:
+        """The registry mirror configuration pulls follow: ``<registry host>/hosts.toml`` (containerd's format)."""
+        return self.path / "certs.d"
+
+    @property
+    def images(self) -> Path:
+        """The pod runtime's image store: pulled blobs, unpacked root filesystems."""
+        return self.path / "images"
+
+    @property
+    def runc(self) -> Path:
+        """runc's state directory for the cluster's containers."""
+        return self.path / "runc"
 
     @property
     def kubeconfig(self) -> Path:

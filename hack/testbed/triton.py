@@ -1,12 +1,17 @@
-"""How the pinned tritonserver runs here: its binary, backends, libraries and the virtualenv's packages
-(the Python backend's stub imports numpy and the models' helpers from there)."""
+"""How the pinned tritonserver runs on the host (the runtime's fast mode, calibration): its binary, backends
+and libraries; in a private mount namespace where the checkout's virtualenv is the Python backend stub's local
+site directory, as the Triton image's packages are (the stub's interpreter ignores PYTHONPATH)."""
 
 from __future__ import annotations
+
+import shlex
 
 from hack import tools
 from hack.base.paths import venv_site_packages
 
-__all__ = ["tritonserver_command"]
+__all__ = ["STUB_SITE", "tritonserver_command"]
+
+STUB_SITE = "/usr/local/lib/python3.11/dist-packages"  # Debian's python3.11 (the stub's libpython) looks here
 
 
 def tritonserver_command(args: list[str]) -> tuple[list[str], dict[str, str]]:
@@ -14,4 +19,6 @@ def tritonserver_command(args: list[str]) -> tuple[list[str], dict[str, str]]:
     t = tools.TOOLS_BY_NAME["triton"].dir
     argv = [str(t / "bin/tritonserver"), f"--backend-directory={t / 'backends'}"]
     argv += [a for a in args if not a.startswith("--backend-directory")]
-    return argv, {**tools.triton_env(t), "PYTHONPATH": ":".join(venv_site_packages())}
+    (site,) = venv_site_packages()
+    bind = f"mkdir -p {STUB_SITE} && mount --bind {shlex.quote(site)} {STUB_SITE} && exec \"$@\""
+    return ["unshare", "--mount", "--propagation", "private", "bash", "-c", bind, "bash", *argv], tools.triton_env(t)

@@ -59,3 +59,16 @@ def test_a_spec_admission_would_refuse_is_reported_with_the_field(api: FakeApiSe
     assert (status, reason) == ("False", "InvalidSpec")
     assert "storageUri is not supported yet" in message
     assert [e["reason"] for e in api.events()] == ["InvalidSpec"]
+
+
+def test_a_deployment_the_apiserver_refuses_is_a_condition_not_a_crash(api: FakeApiServer) -> None:
+    api.put(isvc(), CONFIGMAP)
+    api.invalid["deployments"] = 'Deployment.apps "resnet" is invalid: spec.template.spec.tolerations[1].operator: Unsupported value: "Maybe"'
+    body = api.get("InferenceService", "team-a", "resnet")
+    assert body is not None
+    reconcile(api.kube(), body, NOW)
+    reconcile(api.kube(), body, NOW)
+    status, reason, message = ready(api)
+    assert (status, reason) == ("False", "InvalidPodTemplate")
+    assert "tolerations[1].operator" in message
+    assert [e["reason"] for e in api.events()] == ["InvalidPodTemplate"]

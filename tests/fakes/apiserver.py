@@ -85,6 +85,7 @@ class FakeApiServer:
         self.requests: list[Request] = []
         self._versions = itertools.count(1)
         self._lock = threading.Lock()
+        self.invalid: dict[str, str] = {}  # plural -> message: applies of that resource are refused (422)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -228,6 +229,8 @@ class FakeApiServer:
             self._store(key, cur)
             return 200, {"kind": "Scale", "spec": {"replicas": cur["spec"]["replicas"]}}
         if r.content_type == "application/apply-patch+yaml":
+            if key[1] in self.invalid:
+                return self._status(422, "Invalid", self.invalid[key[1]])
             merged = _merge(cur or {}, r.body)
             return 200, copy.deepcopy(self._store(key, merged))
         if cur is None:

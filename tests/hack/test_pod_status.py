@@ -17,7 +17,7 @@ def container(state: dict[str, Any] | None = None, done: bool = False, restarts:
     spec: dict[str, Any] = {"name": "triton", "image": "nvcr.io/nvidia/tritonserver:24.08-py3"}
     if probe:
         spec["readinessProbe"] = {"httpGet": {"path": "/v2/health/ready", "port": "http"}, "failureThreshold": 2}
-    c = Container(spec, "triton")
+    c = Container(spec)
     if state is not None:
         c.state = state
     c.done, c.restart_count = done, restarts

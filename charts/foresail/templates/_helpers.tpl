@@ -30,3 +30,8 @@ app.kubernetes.io/component: operator
 {{- end }}
 {{- toYaml $out }}
 {{- end -}}
+
+{{- /* the operator image: repository:tag@digest (the tag shown, the digest pulled) */ -}}
+{{- define "foresail.image" -}}
+{{ .Values.image.repository }}:{{ default .Chart.AppVersion .Values.image.tag }}{{ with .Values.image.digest }}@{{ . }}{{ end }}
+{{- end -}}

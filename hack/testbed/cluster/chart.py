@@ -9,6 +9,7 @@ from hack import tools
 from hack.base.paths import REPO
 from hack.base.wait import wait_for
 from hack.testbed.cluster.cluster import Cluster
+from hack.testbed.runtime.images import FORESAIL_IMAGE
 
 __all__ = ["SYSTEM_NS", "helm", "install_foresail", "own_namespace", "tenant_manifest", "uninstall_foresail"]
 
@@ -24,7 +25,8 @@ def helm(cluster: Cluster | None, *args: str) -> subprocess.CompletedProcess[str
 
 
 def install_foresail(cluster: Cluster, values: dict[str, str], timeout_s: int = 300, restricted: bool = False) -> None:
-    """``helm install foresail`` into ``foresail-system`` (Prometheus of the cluster, ``values`` as ``--set``),
+    """``helm install foresail`` into ``foresail-system`` (Prometheus of the cluster, the digest of the operator image
+    the cluster's registry holds, ``values`` as ``--set``),
     waiting until its pods are Ready, then the scaling presets. ``restricted``: the namespace enforces Pod
     Security Standards ``restricted``."""
     kube = cluster.kube
@@ -32,7 +34,11 @@ def install_foresail(cluster: Cluster, values: dict[str, str], timeout_s: int = 
     if restricted:
         kube.kubectl("label", "namespace", SYSTEM_NS, "pod-security.kubernetes.io/enforce=restricted",
                      "pod-security.kubernetes.io/enforce-version=latest")  # fmt: skip
-    sets = [f"--set={k}={v}" for k, v in {"prometheus.url": cluster.network.prometheus_url, **values}.items()]
+    pinned = {}
+    built = {ref.rsplit(":", 1)[0]: digest for ref, digest in (cluster.state.images if cluster.state else {}).items()}
+    if FORESAIL_IMAGE in built:  # the operator image this cluster's registry holds (what make test just built)
+        pinned["image.digest"] = built[FORESAIL_IMAGE]
+    sets = [f"--set={k}={v}" for k, v in {"prometheus.url": cluster.network.prometheus_url, **pinned, **values}.items()]
     out = helm(
         cluster, "install", "foresail", str(REPO / "charts/foresail"), "-n", SYSTEM_NS, "--wait", f"--timeout={timeout_s}s", *sets
     )

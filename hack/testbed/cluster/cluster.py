@@ -10,6 +10,7 @@ import shutil
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -27,12 +28,15 @@ from hack.base.log import logger
 from hack.base.paths import REPO
 from hack.base.proc import free_port, http_ok, pid_alive, stop_pid
 from hack.base.wait import wait_for
-from hack.testbed.cluster import components, prometheus
+from hack.images.build import BuiltImage
+from hack.images.build import ensure as build_images
+from hack.testbed.cluster import components, prometheus, registry
 from hack.testbed.cluster.network import choose_network, create_network, destroy_network, sweep_pod_sandboxes
 from hack.testbed.cluster.nodes import DEFAULT_GPU_PRODUCT, node_manifests
 from hack.testbed.cluster.pki import make_pki, make_secured_prometheus_pki, write_kubeconfigs
 from hack.testbed.runtime.provisioner import STORAGE_CLASS
-from hack.testbed.state import Network, RunDir, State
+from hack.testbed.runtime.runtime import sweep_containers
+from hack.testbed.state import Network, RunDir, State, runtime_mode
 
 __all__ = ["Cluster", "SecuredPrometheus"]
 
@@ -105,18 +109,23 @@ class Cluster:
         if os.geteuid() != 0:
             raise SystemExit("hack/cluster: needs root (network namespaces and a bridge)")
         bins = {n: tools.TOOLS_BY_NAME[n].ensure() / "bin" for n in ("etcd", "kubernetes", "kwok", "kubectl", "prometheus")}
-        tools.TOOLS_BY_NAME["triton"].ensure()
+        mode = runtime_mode()
+        if mode == "processes":
+            tools.TOOLS_BY_NAME["triton"].ensure()
+        built = list(build_images().values()) if mode == "images" else []
         t0 = time.monotonic()
         shutil.rmtree(self.dir, ignore_errors=True)
         for d in (self.dir, self.run.pki, self.run.logs, self.run.data):
             d.mkdir(parents=True, exist_ok=True)
         net = choose_network(self.name)
         ports = {k: free_port() for k in PORTS}
-        self.state = State(self.name, self.nodes, self.gpus_per_node, self.gpu_products, net, ports, started_at=time.time())
+        self.state = State(
+            self.name, self.nodes, self.gpus_per_node, self.gpu_products, net, ports, started_at=time.time(), runtime=mode
+        )
         self._kube = None
         self.run.save(self.state)
         try:
-            self._start(bins, net, ports)
+            self._start(bins, net, ports, built)
         except BaseException:
             log(f"start failed; logs in {self.run.logs}")
             self.down(keep_logs=True)
@@ -126,12 +135,13 @@ class Cluster:
         log(f"cluster {self.name!r} ready in {self.state.ready_seconds}s: {self.nodes} nodes x {self.gpus_per_node} GPUs")
         return self.state.ready_seconds
 
-    def _start(self, bins: dict[str, Path], net: Network, ports: dict[str, int]) -> None:
+    def _start(self, bins: dict[str, Path], net: Network, ports: dict[str, int], built: list[BuiltImage]) -> None:
         run, kube = self.run, self.kube
         log(f"network: bridge {net.bridge} {net.bridge_ip}/16, pods {net.pod_cidr}, client netns {net.client_ns}")
         create_network(net)
         make_pki(run.pki, self.name, net.bridge_ip)
         write_kubeconfigs(run, kube.creds.server)
+        pushing = self._start_registry(net, built) if built else None
         self._spawn("etcd", components.etcd(bins["etcd"], run, ports))
         self._wait("etcd health", lambda: http_ok(f"{components.etcd_url(ports)}/health"), comp="etcd")
         self._spawn("kube-apiserver", components.apiserver(bins["kubernetes"], run, net, ports))
@@ -143,6 +153,10 @@ class Cluster:
             kube.api("POST", "/api/v1/nodes", node)
         log(f"created {self.nodes} fake GPU nodes ({self.gpus_per_node} x nvidia.com/gpu each)")
         self.wait_nodes_ready()
+        if pushing is not None:
+            pushing.join()
+            if not self.state or len(self.state.images) != len(built):
+                raise RuntimeError(f"pushing the images to the cluster's registry failed; see {run.logs}/registry.log")
         self._spawn("runtime", [sys.executable, "-m", "hack.testbed.runtime", "--name", self.name], cwd=REPO)
         self._wait(
             "the local runtime's StorageClass",
@@ -199,6 +213,28 @@ class Cluster:
         self._wait("the secured Prometheus", lambda: netns.call_in(net.client_ns, listening, timeout=5), comp="prometheus-secured")
         return creds
 
+    def _start_registry(self, net: Network, built: list[BuiltImage]) -> threading.Thread:
+        """Start the registry and, on a thread, push the images and write the mirror configuration."""
+        self._spawn("registry", registry.registry_command(self.run, net))
+
+        def push() -> None:
+            try:
+                self._wait("the registry", lambda: http_ok(f"http://{net.registry}/v2/"), comp="registry")
+                t0 = time.monotonic()
+                pushed = registry.push_all(built, net)
+                registry.write_mirrors(self.run, net, [img.repository.split("/", 1)[0] for img in built])
+                assert self.state is not None
+                self.state.images = pushed
+                log(f"pushed {len(pushed)} images to {net.registry} in {time.monotonic() - t0:.1f}s")
+            except Exception as e:
+                with open(self.run.logs / "registry.log", "a") as f:
+                    f.write(f"push failed: {e}\n")
+                log(f"pushing images failed: {e}")
+
+        t = threading.Thread(target=push, name="push-images", daemon=True)
+        t.start()
+        return t
+
     def alive(self) -> bool:
         return self.state is not None and bool(self.state.pids) and all(pid_alive(p) for p in self.state.pids.values())
 
@@ -213,6 +249,8 @@ class Cluster:
                 if stop_pid(pid, grace):
                     log(f"{comp} (pid {pid}) ignored SIGTERM for {grace:g}s; killed")
                 log(f"stopped {comp} (pid {pid})")
+        for what in sweep_containers(self.run):
+            log(f"removed leftover {what}")
         for ns in sweep_pod_sandboxes(self.run):
             log(f"removed leftover pod sandbox {ns}")
         destroy_network(state.network)

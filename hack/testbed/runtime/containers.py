@@ -1,18 +1,28 @@
-"""One container's life as the kubelet reports it: waiting, running, terminated; restarts with back-off."""
+"""One container's life as the kubelet reports it: waiting (creating, pulling its image, back-off), running,
+terminated; restarts with back-off."""
 
 from __future__ import annotations
 
 import subprocess
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from hack.testbed.runtime.probes import Probe
 
-__all__ = ["BACKOFF_INITIAL_S", "BACKOFF_MAX_S", "BACKOFF_RESET_S", "Container", "exit_code"]
+__all__ = ["BACKOFF_INITIAL_S", "BACKOFF_MAX_S", "BACKOFF_RESET_S", "Container", "Handle", "exit_code"]
 
 BACKOFF_INITIAL_S = 2.0  # the kubelet starts at 10 s; shorter here so tests see restarts quickly
 BACKOFF_MAX_S = 60.0
 BACKOFF_RESET_S = 600.0  # back-off starts over after 10 minutes of good running, as in the kubelet
+
+
+class Handle(Protocol):
+    """What runs a container (runc, or processes in the fast mode): signals, a hard kill, exec, cleanup."""
+
+    def signal(self, sig: int) -> None: ...
+    def kill(self) -> None: ...
+    def exec(self, argv: list[str], timeout: float) -> bool: ...
+    def cleanup(self) -> None: ...
 
 
 def exit_code(rc: int) -> int:
@@ -23,8 +33,9 @@ def exit_code(rc: int) -> int:
 @dataclass
 class Container:
     spec: dict[str, Any]
-    kind: str | None
     proc: subprocess.Popen[bytes] | None = None
+    handle: Handle | None = None
+    image_id: str = ""  # repository@digest of the image it runs, once pulled
     restart_count: int = 0
     started_at: str | None = None
     started_mono: float = 0.0
@@ -36,6 +47,7 @@ class Container:
     liveness: Probe | None = None
     startup: Probe | None = None
     done: bool = False  # terminated and will not restart
+    failed_at: float | None = None  # when the last attempt to start it failed (ErrImagePull turns into a back-off)
 
     def __post_init__(self) -> None:
         for kind in ("readiness", "liveness", "startup"):
@@ -45,10 +57,6 @@ class Container:
     @property
     def name(self) -> str:
         return str(self.spec["name"])
-
-    @property
-    def runnable(self) -> bool:
-        return self.kind in ("triton", "foresail")
 
     @property
     def ready(self) -> bool:
@@ -66,8 +74,17 @@ class Container:
         self.state = {"waiting": {"reason": reason, "message": message}}
         self.done = self.done or final
 
-    def started(self, proc: subprocess.Popen[bytes], at: str, mono: float) -> None:
-        self.proc, self.started_at, self.started_mono = proc, at, mono
+    def start_failed(self, reason: str, message: str, mono: float) -> None:
+        """A start that failed before the container ran (its image, its configuration): retried after the
+        back-off, which grows as for crashes."""
+        self.waiting(reason, message)
+        self.failed_at = mono
+        self.next_start = mono + self.backoff
+        self.backoff = min(self.backoff * 2, BACKOFF_MAX_S)
+
+    def started(self, proc: subprocess.Popen[bytes], handle: Handle, at: str, mono: float) -> None:
+        self.proc, self.handle, self.started_at, self.started_mono = proc, handle, at, mono
+        self.failed_at = None
         self.state = {"running": {"startedAt": at}}
         for p in (self.readiness, self.liveness, self.startup):
             if p:
@@ -109,7 +126,7 @@ class Container:
         return {
             "name": self.name,
             "image": self.spec["image"],
-            "imageID": "",
+            "imageID": self.image_id,
             "containerID": f"local://{uid[:8]}-{self.name}-{self.restart_count}" if self.started_at else None,
             "ready": self.ready,
             "started": "running" in self.state,

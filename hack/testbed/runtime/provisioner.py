@@ -1,5 +1,5 @@
 """The ``local`` StorageClass (the default) and its provisioner: each pending claim gets a hostPath volume,
-a directory under the run directory (``pvcs/<namespace>/<claim>``)."""
+a world-writable directory under the run directory (``pvcs/<namespace>/<claim>``)."""
 
 from __future__ import annotations
 
@@ -54,6 +54,7 @@ def provision_pending(kube: Kube, root: Path) -> list[str]:
             continue
         path = root / md["namespace"] / md["name"]
         path.mkdir(parents=True, exist_ok=True)
+        path.chmod(0o777)  # any pod's user may write, as with local-path-provisioner's volumes
         pv = volume_for(pvc, path)
         if kube.api_get(f"/api/v1/persistentvolumes/{pv['metadata']['name']}") is None:
             kube.api("POST", "/api/v1/persistentvolumes", pv)

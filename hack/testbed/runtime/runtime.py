@@ -1,25 +1,32 @@
-"""The runtime: watches every pod, hands those it runs to a worker each, allocates their IPs and provisions
-volumes for the ``local`` StorageClass."""
+"""The runtime: watches every pod, hands those it runs to a worker each, allocates their IPs, provisions
+volumes for the ``local`` StorageClass, and holds what containers share: the image store, runc's state and
+the cgroups of the cluster's containers (``foresail/<cluster>/pod<uid>/`` below the runtime's own cgroup, when
+the host lets it create them: otherwise containers run without CPU and memory limits)."""
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
+import subprocess
 import threading
 import time
 from typing import Any
 
+from hack import tools
 from hack.base.kube import Kube, KubeError
 from hack.base.log import logger
 from hack.testbed.runtime.events import Events
 from hack.testbed.runtime.images import is_kwok_pod
+from hack.testbed.runtime.launch import ImageLauncher
 from hack.testbed.runtime.provisioner import ensure_storage_class, provision_pending
+from hack.testbed.runtime.runc import cgroup_parents, unmount_below
 from hack.testbed.runtime.sandbox import Sandbox
+from hack.testbed.runtime.store import ImageStore
 from hack.testbed.runtime.volumes import Volumes
 from hack.testbed.runtime.worker import PodWorker
 from hack.testbed.state import FAKE_NODE_ANNOTATION, RunDir, State
 
-__all__ = ["Runtime"]
+__all__ = ["Runtime", "remove_cgroup_dirs", "sweep_containers"]
 
 log = logger("runtime")
 
@@ -37,6 +44,32 @@ class Runtime:
         self.ips: dict[str, str] = {}
         self.fake_nodes: set[str] = set()
         self.stop = threading.Event()
+        self.launcher: ImageLauncher | None = None  # None: the fast mode, containers as processes
+        self.cgroups = False
+        if state.runtime == "images":
+            oci = tools.TOOLS_BY_NAME["oci"].dir / "bin"
+            store = ImageStore(run.images, run.mirrors, oci / "umoci")
+            self.launcher = ImageLauncher(store, oci / "runc", run.runc, self.events, self.volumes.secret)
+            self.cgroups = self._make_cgroups()
+
+    # ---------------------------------------------------------------- cgroups
+
+    def _make_cgroups(self) -> bool:
+        try:
+            for d in cgroup_parents(f"foresail/{self.run.name}"):
+                d.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            log(f"cgroups: cannot create {e.filename} ({e.strerror}): containers run without CPU and memory limits")
+            return False
+        return True
+
+    def cgroups_path(self, uid: str, cid: str) -> str | None:
+        """runc's (relative) cgroups path of a container; None when the host lets us set no limits."""
+        return f"foresail/{self.run.name}/pod{uid[:8]}/{cid}" if self.cgroups else None
+
+    def remove_cgroups(self, uid: str) -> None:
+        if self.cgroups:
+            remove_cgroup_dirs(f"foresail/{self.run.name}/pod{uid[:8]}")
 
     # ---------------------------------------------------------------- IPs
 
@@ -147,3 +180,32 @@ class Runtime:
             w.wake.set()
         for w in workers:
             w.join(timeout=30)
+
+
+def remove_cgroup_dirs(relative: str) -> None:
+    """Remove the (empty) cgroup directories at ``relative`` in every hierarchy, deepest first."""
+    for top in cgroup_parents(relative):
+        if top.is_dir():
+            for d in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+                with contextlib.suppress(OSError):
+                    d.rmdir()
+            with contextlib.suppress(OSError):
+                top.rmdir()
+
+
+def sweep_containers(run: RunDir) -> list[str]:
+    """What a runtime stopped hard left behind: runc containers, mounts below the run directory (container root
+    filesystems, memory-backed emptyDirs), the cluster's cgroups; returns what it removed."""
+    runc = tools.TOOLS_BY_NAME["oci"].dir / "bin/runc"
+    gone = []
+    if run.runc.is_dir() and runc.exists():
+        ids = subprocess.run([str(runc), "--root", str(run.runc), "list", "-q"], capture_output=True, text=True, check=False)
+        for cid in ids.stdout.split():
+            subprocess.run([str(runc), "--root", str(run.runc), "delete", "--force", cid], capture_output=True, check=False)
+            gone.append(f"container {cid}")
+    gone += [f"mount {m}" for m in unmount_below(run.path)]
+    remove_cgroup_dirs(f"foresail/{run.name}")
+    for top in cgroup_parents("foresail"):
+        with contextlib.suppress(OSError):
+            top.rmdir()  # only when no other cluster's containers are below it
+    return gone

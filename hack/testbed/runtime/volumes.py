@@ -1,14 +1,18 @@
-"""Volume sources as local directories: configMap, secret, emptyDir, persistentVolumeClaim, hostPath, projected
-(service-account token from the TokenRequest API, configMaps, secrets, downward API) and downwardAPI; and the
-environment values that come from the same sources (``valueFrom``)."""
+"""Volume sources as local directories: configMap, secret, emptyDir (a tmpfs of its ``sizeLimit`` with medium
+Memory), persistentVolumeClaim, hostPath, projected (service-account token from the TokenRequest API,
+configMaps, secrets, downward API) and downwardAPI, owned by the pod's ``fsGroup`` as the kubelet does; and
+the environment values that come from the same sources (``valueFrom``, ``envFrom``)."""
 
 from __future__ import annotations
 
 import base64
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
 from hack.base.kube import Kube, KubeError
+from hack.testbed.runtime.ocispec import quantity
 
 __all__ = ["VolumeNotReady", "Volumes"]
 
@@ -35,7 +39,9 @@ class Volumes:
                 continue
             d = root / v["name"]
             d.mkdir(parents=True, exist_ok=True)
-            if "configMap" in v:
+            if "emptyDir" in v:
+                self._empty_dir(pod, d, v["emptyDir"] or {})
+            elif "configMap" in v:
                 self._keys(d, self._configmap(ns, v["configMap"]), v["configMap"])
             elif "secret" in v:
                 src = v["secret"]
@@ -46,7 +52,21 @@ class Volumes:
             elif "downwardAPI" in v:
                 self._downward(pod, d, v["downwardAPI"], ip)
             out[v["name"]] = d  # emptyDir: the directory itself
+            fs_group = (pod["spec"].get("securityContext") or {}).get("fsGroup")
+            if fs_group is not None:
+                _own(d, int(fs_group), writable="emptyDir" in v)
         return out
+
+    @staticmethod
+    def _empty_dir(pod: dict[str, Any], d: Path, src: dict[str, Any]) -> None:
+        """World-writable (as the kubelet makes it); with medium Memory a tmpfs of ``sizeLimit`` (else of the
+        pod's memory limit, when every container has one)."""
+        if src.get("medium") == "Memory" and not os.path.ismount(d):
+            limits = [(c.get("resources") or {}).get("limits", {}).get("memory") for c in pod["spec"]["containers"]]
+            size = src.get("sizeLimit") or (sum(quantity(x) for x in limits) if limits and all(limits) else None)
+            opts = "mode=1777" + (f",size={int(quantity(size))}" if size else "")
+            subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(d)], check=True, capture_output=True)
+        d.chmod(0o777)
 
     def _projected(self, pod: dict[str, Any], d: Path, s: dict[str, Any], ip: str) -> None:
         ns = pod["metadata"]["namespace"]
@@ -85,13 +105,16 @@ class Volumes:
     @staticmethod
     def _keys(d: Path, data: dict[str, bytes], src: dict[str, Any]) -> None:
         items = src.get("items")
-        pairs = [(i["key"], i["path"]) for i in items] if items else [(k, k) for k in data]
-        for key, rel in pairs:
+        pairs = [(i["key"], i["path"], i.get("mode")) for i in items] if items else [(k, k, None) for k in data]
+        for key, rel, mode in pairs:
             if key not in data:
+                if src.get("optional"):
+                    continue
                 raise VolumeNotReady(f"key {key!r} not found in {src.get('name')!r}")
             target = d / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data[key])
+            target.chmod(int(mode if mode is not None else src.get("defaultMode", 0o644)))
 
     def token(self, pod: dict[str, Any], src: dict[str, Any]) -> str:
         md = pod["metadata"]
@@ -145,6 +168,23 @@ class Volumes:
                 return str(src.get(path[len(prefix) + 2 : -2], ""))
         return ""
 
+    def env_source(self, pod: dict[str, Any], entry: dict[str, Any]) -> dict[str, str]:
+        """The keys of an ``envFrom`` entry's configMap or secret (none when it is optional and missing)."""
+        ns = pod["metadata"]["namespace"]
+        if "configMapRef" in entry:
+            r = entry["configMapRef"]
+            data = self._configmap(ns, {"name": r.get("name", ""), "optional": r.get("optional")})
+        elif "secretRef" in entry:
+            r = entry["secretRef"]
+            data = self._secret(ns, r.get("name", ""), bool(r.get("optional")))
+        else:
+            return {}
+        return {k: v.decode(errors="replace") for k, v in data.items()}
+
+    def secret(self, ns: str, name: str) -> dict[str, Any] | None:
+        """A Secret as the API returns it (None: not found)."""
+        return self.kube.api_get(f"/api/v1/namespaces/{ns}/secrets/{name}")
+
     def env_from(self, pod: dict[str, Any], vf: dict[str, Any], ip: str) -> str | None:
         """The value of an env var's ``valueFrom`` (None: leave the variable unset)."""
         ns = pod["metadata"]["namespace"]
@@ -157,3 +197,15 @@ class Volumes:
             r = vf["secretKeyRef"]
             return self._secret(ns, r["name"], bool(r.get("optional"))).get(r["key"], b"").decode() or None
         return None
+
+
+def _own(root: Path, gid: int, writable: bool) -> None:
+    """Give a volume to the pod's ``fsGroup``: group ownership, group read (and write for emptyDir), setgid
+    directories, as the kubelet does."""
+    for path in [root, *root.rglob("*")]:
+        if path.is_symlink():
+            continue
+        os.chown(path, -1, gid)
+        mode = path.stat().st_mode & 0o7777
+        extra = 0o040 | (0o020 if writable else 0) | (0o2010 if path.is_dir() else 0)
+        path.chmod(mode | extra)

@@ -1,13 +1,12 @@
-"""One pod's worker: its sandbox and volumes, its containers as processes (started, probed, restarted, stopped)
-and the status it reports, on a thread of its own woken by the pod's watch events."""
+"""One pod's worker: its sandbox and volumes, its containers (pulled and run by runc, or processes in the fast
+mode; started, probed, restarted, stopped) and the status it reports, on a thread of its own woken by the
+pod's watch events."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
 import json
-import os
-import shlex
 import shutil
 import signal
 import subprocess
@@ -17,16 +16,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from foresail.api.objects import format_rfc3339
-from hack import tools
 from hack.base import netns
 from hack.base.kube import KubeError
 from hack.base.log import logger
-from hack.base.paths import REPO
-from hack.testbed.runtime.command import UnsupportedCommand, container_command, container_env
 from hack.testbed.runtime.containers import Container
-from hack.testbed.runtime.images import image_kind
-from hack.testbed.runtime.mounts import Mount, mount_script
+from hack.testbed.runtime.env import container_env
+from hack.testbed.runtime.launch import StartError, pod_files
+from hack.testbed.runtime.mounts import Mount
 from hack.testbed.runtime.probes import check
+from hack.testbed.runtime.processes import UnsupportedCommand, start_process
+from hack.testbed.runtime.runc import unmount_below
 from hack.testbed.runtime.sandbox import Sandbox
 from hack.testbed.runtime.status import Conditions, pod_status
 from hack.testbed.runtime.volumes import VolumeNotReady
@@ -37,8 +36,6 @@ if TYPE_CHECKING:
 __all__ = ["PodWorker"]
 
 log = logger("runtime")
-# what a container's processes need to see whatever its volumes hide: the checkout (virtualenv, code) and the tools
-KEEP_VISIBLE = (str(REPO), str(tools.TOOLS))
 
 
 def now_iso() -> str:
@@ -59,7 +56,7 @@ class PodWorker(threading.Thread):
         self.dir = rt.run.pods / self.uid
         self.logdir = rt.run.logs / "pods" / f"{md['namespace']}_{md['name']}"
         self.ip: str | None = pod.get("status", {}).get("podIP") or None
-        self.containers = [Container(c, image_kind(c["image"])) for c in pod["spec"]["containers"]]
+        self.containers = [Container(c) for c in pod["spec"]["containers"]]
         self.volumes: dict[str, Path] = {}
         self.setup_done = False
         self.last_status = ""
@@ -119,11 +116,6 @@ class PodWorker(threading.Thread):
     # ---------------------------------------------------------------- sandbox and volumes
 
     def setup(self, pod: dict[str, Any]) -> None:
-        for c in self.containers:
-            if not c.runnable:
-                msg = f"image {c.spec['image']!r} cannot run on the local runtime (it runs Triton and Foresail images)"
-                c.waiting("UnsupportedLocalImage", msg)
-                self.rt.events(pod, "UnsupportedLocalImage", f"container {c.name}: {msg}", "Warning")
         self.dir.mkdir(parents=True, exist_ok=True)
         self.logdir.mkdir(parents=True, exist_ok=True)
         if self.ip is None:
@@ -134,10 +126,15 @@ class PodWorker(threading.Thread):
         log(f"{self.name}: sandbox {self.sandbox.netns} ip {self.ip}")
 
     def teardown(self) -> None:
+        for c in self.containers:
+            if c.handle is not None:
+                c.handle.cleanup()
         if self.has_sandbox or self.sandbox.exists():
             self.sandbox.remove()
         self.has_sandbox = False
+        unmount_below(self.dir)  # memory-backed emptyDirs, container root filesystems
         shutil.rmtree(self.dir, ignore_errors=True)
+        self.rt.remove_cgroups(self.uid)
         if self.ip:
             self.rt.release_ip(self.uid)
 
@@ -157,16 +154,21 @@ class PodWorker(threading.Thread):
     # ---------------------------------------------------------------- containers
 
     def tick(self, pod: dict[str, Any], c: Container) -> None:
-        if not c.runnable or c.done:
+        if c.done:
             return
         now = time.monotonic()
+        waiting = c.state.get("waiting", {})
+        if waiting.get("reason") == "ErrImagePull" and c.failed_at is not None and now - c.failed_at >= 1.0:
+            msg = f'Back-off pulling image "{c.spec["image"]}"'
+            c.waiting("ImagePullBackOff", msg)
+            self.rt.events(pod, "BackOff", msg, "Normal")
         if c.proc is not None:
             rc = c.proc.poll()
             if rc is not None:
-                # what the container left behind in its process group (Triton's python-backend stubs
-                # hold its sockets) goes with it, as when a container's cgroup is torn down
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(c.proc.pid, signal.SIGKILL)
+                # what the container left behind (Triton's python-backend stubs hold its sockets) goes with
+                # it, as when a container's cgroup is torn down
+                if c.handle is not None:
+                    c.handle.kill()
                 self.exited(pod, c, rc)
             else:
                 self.probe(pod, c, now)
@@ -182,29 +184,48 @@ class PodWorker(threading.Thread):
         log(f"{self.name}/{c.name}: exited rc={rc} restart={restart}")
 
     def start_container(self, pod: dict[str, Any], c: Container) -> None:
-        try:
-            argv, extra_env = container_command(c.kind, c.spec)
-        except UnsupportedCommand as e:
-            c.waiting("UnsupportedLocalImage", str(e), final=True)
-            self.rt.events(pod, "UnsupportedLocalImage", f"container {c.name}: {e}", "Warning")
-            return
         apiserver = (self.rt.state.network.bridge_ip, self.rt.state.ports["apiserver"])
-        env = {**container_env(pod, c.spec, apiserver, lambda vf: self.rt.volumes.env_from(pod, vf, self.ip or "")), **extra_env}
-        lines = ["set -e", *mount_script(self.mount_plan(c), KEEP_VISIBLE)]
-        if c.spec.get("workingDir"):
-            lines.append(f"mkdir -p {shlex.quote(c.spec['workingDir'])} && cd {shlex.quote(c.spec['workingDir'])}")
-        lines.append('exec "$@"')
+        vols = self.rt.volumes
+        env = container_env(
+            pod, c.spec, apiserver, lambda vf: vols.env_from(pod, vf, self.ip or ""), lambda e: vols.env_source(pod, e)
+        )
         with open(self.logdir / f"{c.name}.log", "ab") as logf:
-            logf.write(f"\n--- {now_iso()} starting {shlex.join(argv)}\n".encode())
-            logf.flush()
-            proc = subprocess.Popen(
-                ["ip", "netns", "exec", self.sandbox.netns, "bash", "-c", "\n".join(lines), "bash", *argv],
-                stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=self.dir,
-                start_new_session=True,
-            )  # fmt: skip
-        c.started(proc, now_iso(), time.monotonic())
-        self.rt.events(pod, "Started", f"Started container {c.name} (pid {proc.pid})")
-        log(f"{self.name}/{c.name}: started pid {proc.pid}: {shlex.join(argv)}")
+            logf.write(f"\n--- {now_iso()}".encode())
+            try:
+                handle = self.launch(pod, c, env, logf)
+            except UnsupportedCommand as e:
+                c.waiting("UnsupportedLocalImage", str(e), final=True)
+                self.rt.events(pod, "UnsupportedLocalImage", f"container {c.name}: {e}", "Warning")
+                return
+            except StartError as e:
+                if e.retry:
+                    c.start_failed(e.reason, e.message, time.monotonic())
+                else:
+                    c.waiting(e.reason, e.message, final=False)
+                    c.next_start = float("inf")
+                log(f"{self.name}/{c.name}: {e.reason}: {e.message}")
+                return
+            except VolumeNotReady as e:
+                self.rt.events(pod, "FailedMount", str(e), "Warning")
+                c.start_failed("CreateContainerConfigError", str(e), time.monotonic())
+                return
+        assert handle.proc is not None
+        c.started(handle.proc, handle, now_iso(), time.monotonic())
+        self.rt.events(pod, "Started", f"Started container {c.name}")
+        log(f"{self.name}/{c.name}: started (pid {handle.proc.pid})")
+
+    def launch(self, pod: dict[str, Any], c: Container, env: dict[str, str], logf: Any) -> Any:
+        """Start ``c``: from its image through runc, or as processes in the fast mode."""
+        mounts = self.mount_plan(c)
+        if self.rt.launcher is None:
+            return start_process(c.spec, env, mounts, self.sandbox.netns, self.dir, logf)
+        image = self.rt.launcher.pull(pod, c.spec)
+        c.image_id = image.image_id
+        cid = f"{self.uid[:8]}-{c.name}-{c.restart_count}"
+        return self.rt.launcher.start(
+            pod, c.spec, image, env, [*pod_files(self.dir, pod, self.ip or ""), *mounts], self.dir / "containers" / c.name, cid,
+            f"/run/netns/{self.sandbox.netns}", self.rt.cgroups_path(self.uid, cid), logf,
+        )  # fmt: skip
 
     def probe(self, pod: dict[str, Any], c: Container, now: float) -> None:
         for kind, p in c.probes():
@@ -212,7 +233,8 @@ class PodWorker(threading.Thread):
                 continue
             was_ok = p.ok
             # probes dial the pod IP from the cluster network, like a kubelet on the pod network
-            run = functools.partial(check, p.spec, c.spec, self.ip or "", self.sandbox.netns)
+            assert c.handle is not None
+            run = functools.partial(check, p.spec, c.spec, self.ip or "", c.handle.exec)
             try:
                 ok = netns.call_in(self.rt.state.network.client_ns, run, timeout=p.timeout_s + 5)
             except TimeoutError:
@@ -227,19 +249,16 @@ class PodWorker(threading.Thread):
                 self.exited(pod, c, 137, reason="Error")
 
     def kill(self, c: Container, grace: float) -> None:
-        proc = c.proc
-        if proc is None or proc.poll() is not None:
+        proc, handle = c.proc, c.handle
+        if proc is None or handle is None or proc.poll() is not None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
+        handle.signal(signal.SIGTERM)
         try:
             proc.wait(timeout=max(grace, 0.0))
         except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+            handle.kill()
             proc.wait(timeout=10)
-        with contextlib.suppress(ProcessLookupError):  # anything the container left in its process group
-            os.killpg(proc.pid, signal.SIGKILL)
+        handle.kill()  # anything the container left behind
 
     def kill_all(self, grace: float) -> None:
         threads = [threading.Thread(target=self.kill, args=(c, grace)) for c in self.containers if c.proc]

@@ -29,7 +29,7 @@ GROUP = "foresail.dev"
 VERSION = "v1alpha1"
 _KEEP = {
     "type", "description", "default", "enum", "minimum", "maximum", "minLength", "maxLength", "pattern",
-    "minItems", "maxItems", "format", "x-kubernetes-validations", "x-kubernetes-preserve-unknown-fields",
+    "minItems", "maxItems", "maxProperties", "format", "x-kubernetes-validations", "x-kubernetes-preserve-unknown-fields",
 }  # fmt: skip
 
 
@@ -71,7 +71,7 @@ def _convert(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
         add = node.get("additionalProperties")
         if isinstance(add, dict) and add:
             out["additionalProperties"] = _convert(add, defs)
-        elif not props:
+        elif not props or add is True:  # free-form, or named fields plus whatever else (extra="allow")
             out["x-kubernetes-preserve-unknown-fields"] = True
     elif t == "array":
         out["items"] = _convert(node.get("items", {}), defs)

@@ -9,6 +9,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from foresail.api.conditions import Condition
 from foresail.api.meta import RELATIVE_PATH, Resource, SpecModel
+from foresail.api.podtemplate import PodTemplateOverlay
 from foresail.api.scalingpolicy import ScalingBehavior
 
 __all__ = [
@@ -185,6 +186,19 @@ class TritonSpec(SpecModel):
         alias="queuePolicy",
         description="Bound Triton's queue (rejecting what waits too long); absent: the model's own config.pbtxt decides. "
         "The model must use dynamic batching.",
+    )
+    shm_size: str = Field(
+        default="1Gi",
+        alias="shmSize",
+        pattern=QUANTITY,
+        description="Size of /dev/shm, an emptyDir of medium Memory (the Python backend and shared-memory inputs use it); "
+        "0: the container runtime's default (64 MiB).",
+    )
+    pod_template: PodTemplateOverlay | None = Field(
+        default=None,
+        alias="podTemplate",
+        description="Additions to the Triton pods: labels, annotations, service account, image pull secrets, node selector, "
+        "tolerations, affinity, topology spread, security context, volumes, the triton container's env and mounts, sidecars.",
     )
 
 

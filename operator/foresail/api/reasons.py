@@ -42,6 +42,7 @@ class Reason(StrEnum):
     # InferenceService: Ready, children, replicas
     RECONCILING = "Reconciling"
     REPOSITORY_NOT_FOUND = "RepositoryNotFound"
+    INVALID_POD_TEMPLATE = "InvalidPodTemplate"  # the apiserver refused the Deployment (spec.triton.podTemplate)
     SCALED_TO_ZERO = "ScaledToZero"
     SERVING = "Serving"
     NO_READY_REPLICAS = "NoReadyReplicas"

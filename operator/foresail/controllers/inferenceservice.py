@@ -7,6 +7,7 @@ whenever a child it owns changes or disappears (drift repair).
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -42,6 +43,36 @@ def check_repository(kube: Kube, isvc: InferenceService) -> Problem | None:
             f"PersistentVolumeClaim {ns}/{repo.pvc.claim_name} (spec.model.repository.pvc) not found",
         )
     return None
+
+
+def apply_children(kube: Kube, isvc: InferenceService, fresh: dict[str, Any]) -> Problem | None:
+    """Apply the rendered children; a child the apiserver refuses as invalid (an overlay it rejects) is a
+    problem to report, not an error to retry at once."""
+    ns = isvc.namespace
+    created = False
+    for child in render_children(isvc):
+        cname = child["metadata"]["name"]
+        before = kube.get(child["kind"], ns, cname)
+        created = created or (before is None and child["kind"] == "Deployment")
+        try:
+            after = kube.apply(child)
+        except ApiException as e:
+            if e.status not in (400, 422):
+                raise
+            return Problem(Reason.INVALID_POD_TEMPLATE, f"{child['kind']} {ns}/{cname} refused: {_api_message(e)}"[:1000])
+        if before is None:
+            kube.event(fresh, Reason.CREATED, f"created {child['kind']} {ns}/{cname}")
+        elif before.get("spec") != after.get("spec") or before["metadata"].get("labels") != after["metadata"].get("labels"):
+            kube.event(fresh, Reason.UPDATED, f"brought {child['kind']} {ns}/{cname} to the desired state")
+    ensure_replicas(kube, isvc, created)
+    return None
+
+
+def _api_message(e: ApiException) -> str:
+    try:
+        return str(json.loads(e.body or "{}").get("message") or e.reason)
+    except ValueError:
+        return str(e.body or e.reason)
 
 
 def ensure_replicas(kube: Kube, isvc: InferenceService, created: bool) -> None:
@@ -80,22 +111,8 @@ def reconcile(kube: Kube, body: dict[str, Any], now: datetime) -> InferenceServi
             kube.patch_status("InferenceService", ns, name, {"conditions": [c.model_dump(by_alias=True, mode="json") for c in conds]})
             kube.event(fresh, Reason.INVALID_SPEC, msg, "Warning")
             return None
-        problem = check_repository(kube, isvc)
-        if problem is None:
-            created = False
-            for child in render_children(isvc):
-                cname = child["metadata"]["name"]
-                before = kube.get(child["kind"], ns, cname)
-                created = created or (before is None and child["kind"] == "Deployment")
-                after = kube.apply(child)
-                if before is None:
-                    kube.event(fresh, Reason.CREATED, f"created {child['kind']} {ns}/{cname}")
-                elif before.get("spec") != after.get("spec") or before["metadata"].get("labels") != after["metadata"].get(
-                    "labels"
-                ):
-                    kube.event(fresh, Reason.UPDATED, f"brought {child['kind']} {ns}/{cname} to the desired state")
-            ensure_replicas(kube, isvc, created)
-        else:
+        problem = check_repository(kube, isvc) or apply_children(kube, isvc, fresh)
+        if problem is not None:
             prev = isvc.status.conditions
             if not any(c.type == ConditionType.READY and c.reason == problem.reason for c in prev):
                 kube.event(fresh, problem.reason, problem.message, "Warning")

@@ -13,6 +13,7 @@ from typing import Any
 from foresail.api.inferenceservice import InferenceService, QueuePolicy, RepositorySource
 from foresail.api.objects import GPU_PRODUCT_LABEL, LABEL_ISVC, WARM_GATE
 from foresail.render.meta import child_meta, standard_labels
+from foresail.render.podtemplate import apply_overlay, harden
 
 __all__ = [
     "MODEL_MOUNT",
@@ -143,6 +144,11 @@ def render_deployment(isvc: InferenceService) -> dict[str, Any]:
         pod_spec["nodeSelector"] = {GPU_PRODUCT_LABEL: spec.triton.gpu_product}
     if spec.triton.gpus_per_replica:
         pod_spec["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    harden(pod_spec, container, spec.triton.shm_size)
+    template = {
+        "metadata": {"labels": labels, "annotations": _pod_annotations(isvc)},
+        "spec": pod_spec,
+    }
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -152,10 +158,7 @@ def render_deployment(isvc: InferenceService) -> dict[str, Any]:
             "revisionHistoryLimit": 5,
             "progressDeadlineSeconds": 900,
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}},
-            "template": {
-                "metadata": {"labels": labels, "annotations": _pod_annotations(isvc)},
-                "spec": pod_spec,
-            },
+            "template": apply_overlay(template, spec.triton.pod_template),
         },
     }
 

@@ -1,15 +1,8 @@
 """A linear softmax classifier with fixed weights: PROBS = softmax(FEATURES @ W + b), CLASS = argmax."""
 
-import os
-import sys
 
-# The python-backend stub embeds an isolated interpreter that ignores PYTHONPATH; honour it here.
-for _p in reversed(os.environ.get("PYTHONPATH", "").split(os.pathsep)):
-    if _p and _p not in sys.path:
-        sys.path.insert(0, _p)
-
-import numpy as np  # noqa: E402
-import triton_python_backend_utils as pb_utils  # noqa: E402
+import numpy as np
+import triton_python_backend_utils as pb_utils
 
 # Rows: features (sepal length, sepal width, petal length, petal width); columns: 3 classes.
 WEIGHTS = np.array(

@@ -10,17 +10,10 @@ Output = input * 2, so responses can be checked.
 
 import json
 import os
-import sys
 import time
 
-# The python-backend stub embeds an isolated interpreter that ignores PYTHONPATH; the local pod runtime
-# passes the project's site-packages there, so honour it here (a no-op in a real Triton image).
-for _p in reversed(os.environ.get("PYTHONPATH", "").split(os.pathsep)):
-    if _p and _p not in sys.path:
-        sys.path.insert(0, _p)
-
-import numpy as np  # noqa: E402
-import triton_python_backend_utils as pb_utils  # noqa: E402
+import numpy as np
+import triton_python_backend_utils as pb_utils
 
 
 def _param(params: dict, name: str, default: float) -> float:
