@@ -28,6 +28,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--from-prometheus", metavar="URL", help="replay a real service's recorded arrival rate")
     p.add_argument("--service", help="NAMESPACE/NAME, with --from-prometheus")
     p.add_argument("--since", default="1d", help="history to replay with --from-prometheus (e.g. 7d)")
+    auth = p.add_argument_group("Prometheus credentials, from files (as the chart's prometheus.auth mounts them)")
+    for flag, what in (
+        ("bearer-token-file", "a bearer token"),
+        ("basic-auth-username-file", "basic auth: the user name"),
+        ("basic-auth-password-file", "basic auth: the password"),
+        ("ca-file", "a CA bundle to verify Prometheus' certificate (TLS is always verified)"),
+        ("cert-file", "a client certificate"),
+        ("key-file", "the client certificate's key"),
+        ("headers-dir", "a directory, one file per extra header (e.g. X-Scope-OrgID)"),
+    ):
+        auth.add_argument(f"--prometheus-{flag}", default="", metavar="PATH", help=what)
     p.add_argument("--start", type=float, default=0.0, help="trace offset of the scored window, seconds")
     p.add_argument("--duration", type=float, help="trace seconds to score")
     p.add_argument("--prior-seconds", type=float, default=600.0,
@@ -72,8 +83,10 @@ def _arrivals(args: argparse.Namespace) -> Arrivals:
         if not args.service:
             raise ValueError("--from-prometheus needs --service NAMESPACE/NAME")
         from foresail.clients.history import arrivals_from_prometheus
+        from foresail.clients.promauth import PromAuth
 
-        arr = arrivals_from_prometheus(args.from_prometheus, args.service, args.since, seed=args.seed)
+        creds = PromAuth.from_settings(args)  # the --prometheus-* file arguments
+        arr = arrivals_from_prometheus(args.from_prometheus, args.service, args.since, seed=args.seed, auth=creds)
     else:
         arr = traces.load_trace(args.trace)
     return traces.uniform_work(arr) if args.uniform_work else arr

@@ -8,6 +8,7 @@ import time
 
 import httpx
 
+from foresail.clients.promauth import PromAuth
 from foresail.clients.prometheus import MetricsError, PromClient
 from foresail.replay.traces import Arrivals, profile_from_rates
 
@@ -24,9 +25,16 @@ def parse_since(since: str) -> int:
 
 
 def arrivals_from_prometheus(
-    url: str, service: str, since: str, step_s: int = 15, seed: int = 0, transport: httpx.AsyncBaseTransport | None = None
+    url: str,
+    service: str,
+    since: str,
+    step_s: int = 15,
+    seed: int = 0,
+    transport: httpx.AsyncBaseTransport | None = None,
+    auth: PromAuth | None = None,
 ) -> Arrivals:
-    """Poisson arrivals following the service's recorded arrival rate (1-minute rate) over ``since``."""
+    """Poisson arrivals following the service's recorded arrival rate (1-minute rate) over ``since``
+    (``auth``: credentials and TLS from files; a missing file is a ValueError naming it)."""
     ns, _, name = service.partition("/")
     if not ns or not name:
         raise ValueError(f"--service {service!r}: expected NAMESPACE/NAME")
@@ -34,7 +42,7 @@ def arrivals_from_prometheus(
     step = max(step_s, math.ceil(seconds / 10_000))  # Prometheus answers at most 11,000 points per series
 
     async def pull() -> list[tuple[float, float]]:
-        prom = PromClient(url, rate_window="1m", timeout=30.0, transport=transport)
+        prom = PromClient(url, rate_window="1m", timeout=30.0, transport=transport, auth=auth)
         try:
             end = time.time()
             return await prom.arrival_history(ns, name, end - seconds, end, step)
