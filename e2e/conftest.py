@@ -45,6 +45,17 @@ def kube(cluster: Cluster) -> Kube:
 
 
 @pytest.fixture
+def bare_namespace(cluster: Cluster) -> Iterator[str]:
+    """A fresh namespace no Tenant owns (no backstop ResourceQuota): for tests of the cluster itself, whose
+    pods use no Foresail priority class; deleted afterwards (without waiting)."""
+    name = f"b-{uuid.uuid4().hex[:8]}"
+    cluster.kube.kubectl("create", "namespace", name)
+    cluster.wait_default_service_account(name)
+    yield name
+    cluster.kube.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
 def namespace(cluster: Cluster, operator: Kube) -> Iterator[str]:
     """A fresh namespace per test, owned by a Tenant of the same name (tenancy mode strict admits Foresail
     objects only there; no guarantee, the whole cluster as its limit, every priority); both deleted afterwards

@@ -244,7 +244,9 @@ def test_open_mode_the_default_tenant_covers_untenanted_namespaces(operator: Kub
             return c.get("reason") == "QuotaExceeded" and "grants 2 of 3" in c.get("message", "")
 
         wait_for("the default tenant's limit of 2 applied", limited, timeout=90)
-        assert operator.get("deployment", "-n", ns, "web")["spec"]["replicas"] == 2
+        # the reconciler creates the Deployment at minReplicas (3) and may do so after the first grant: the
+        # next pass caps it again, so wait for the state rather than read one moment
+        wait_for("the Deployment capped at the grant", lambda: operator.get("deployment", "-n", ns, "web")["spec"]["replicas"] == 2, timeout=60)
         wait_for(
             "the default tenant's backstop in the namespace",
             lambda: operator.get("resourcequota", "-n", ns, "foresail-tenant-gpus")["spec"]["hard"].get("requests.nvidia.com/gpu") == "2",
