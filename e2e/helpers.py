@@ -21,7 +21,7 @@ from hack.base.paths import REPO
 from hack.base.wait import wait_for
 from hack.testbed.cluster import Cluster
 
-__all__ = ["http_in_cluster", "observed", "pause_deployment", "pause_isvc", "prom_query", "serving", "triton_isvc"]
+__all__ = ["http_in_cluster", "observed", "pause_deployment", "pause_isvc", "pod_log", "prom_query", "serving", "triton_isvc"]
 
 
 def pause_deployment(
@@ -98,6 +98,12 @@ def observed(kube: Kube, ns: str, name: str) -> dict[str, Any]:
     """The service's ``status.observed`` (empty until the operator measured it)."""
     obs: dict[str, Any] = (kube.get("fisvc", "-n", ns, name).get("status") or {}).get("observed") or {}
     return obs
+
+
+def pod_log(cluster: Cluster, ns: str, pod: str, container: str = "main") -> str:
+    """A container's log as the local runtime writes it (there is no kubelet for ``kubectl logs``); kept after
+    the pod is deleted."""
+    return (cluster.run.logs / "pods" / f"{ns}_{pod}" / f"{container}.log").read_text(errors="replace")
 
 
 def http_in_cluster(cluster: Cluster, url: str, timeout: float = 5.0) -> tuple[int, str]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from e2e.helpers import observed, serving, triton_isvc
+from e2e.helpers import observed, pod_log, serving, triton_isvc
 from foresail.api.objects import condition
 from hack.base.kube import Kube
 from hack.base.paths import REPO
@@ -50,18 +50,12 @@ def secured(cluster: Cluster, operator: Kube) -> Iterator[tuple[SecuredPrometheu
         assert out.returncode == 0, out.stderr
 
 
-def _operator_logs(kube: Kube) -> dict[str, str]:
-    """Each operator pod's log (``kubectl logs``; empty for a pod already gone)."""
-    pods = kube.pods(SYSTEM_NS, "app.kubernetes.io/component=operator")
-    return {p["metadata"]["name"]: kube.kubectl("logs", "-n", SYSTEM_NS, p["metadata"]["name"], check=False).stdout for p in pods}
-
-
 def _assert_nowhere(cluster: Cluster, hidden: dict[str, str]) -> None:
-    """None of ``hidden`` (what: text) in the operator pods' logs (kubectl logs), in any Event of any namespace,
-    or in any log the cluster writes (every component's and every pod's, deleted pods' included)."""
-    logs = _operator_logs(cluster.kube)
-    assert sum(1 for text in logs.values() if text) >= 2, f"both operator replicas' logs read: {list(logs)}"
-    texts = {f"kubectl logs {name}": text for name, text in logs.items()}
+    """None of ``hidden`` (what: text) in the operator pods' logs, in any Event of any namespace, or in any log
+    the cluster writes (every component's and every pod's, deleted operator pods' included)."""
+    pods = [p["metadata"]["name"] for p in cluster.kube.pods(SYSTEM_NS, "app.kubernetes.io/component=operator")]
+    texts = {f"the log of {name}": pod_log(cluster, SYSTEM_NS, name, "operator") for name in pods}
+    assert sum(1 for text in texts.values() if text) >= 2, f"both operator replicas' logs read: {pods}"
     texts["the Events of every namespace"] = cluster.kube.kubectl("get", "events", "-A", "-o", "json").stdout
     texts |= {str(f): f.read_text(errors="replace") for f in cluster.run.logs.rglob("*") if f.is_file()}
     found = [f"{what} in {where}" for what, text in hidden.items() for where, body in texts.items() if text in body]
