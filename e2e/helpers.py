@@ -12,10 +12,16 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+import yaml
+
+from foresail.api.objects import pod_is_ready
 from hack.base import netns
+from hack.base.kube import Kube
+from hack.base.paths import REPO
+from hack.base.wait import wait_for
 from hack.testbed.cluster import Cluster
 
-__all__ = ["http_in_cluster", "pause_deployment", "pause_isvc", "prom_query"]
+__all__ = ["http_in_cluster", "observed", "pause_deployment", "pause_isvc", "pod_log", "prom_query", "serving", "triton_isvc"]
 
 
 def pause_deployment(
@@ -58,6 +64,46 @@ def pause_isvc(name: str, gpus: int = 1, min_replicas: int = 1, max_replicas: in
             **spec,
         },
     }
+
+
+def triton_isvc(name: str, replicas: int, **triton: Any) -> dict[str, Any]:
+    """An InferenceService of ``replicas`` real Triton replicas serving the emulated model
+    (``crds/examples``; its ConfigMap ``emulated-model.yaml`` applied first), a decision every 2 s, no
+    forecast; ``triton`` keys added to ``spec.triton``."""
+    obj: dict[str, Any] = yaml.safe_load((REPO / "crds/examples/inferenceservice.yaml").read_text())
+    obj["metadata"]["name"] = name
+    obj["spec"]["triton"].update(triton)
+    obj["spec"]["slo"] = {"p99LatencyMs": 150}
+    obj["spec"]["scaling"] = {
+        "minReplicas": replicas,
+        "maxReplicas": replicas,
+        "capacityPerReplicaRps": 50,
+        "overrides": {"tickSeconds": 2, "forecastEnabled": False},
+    }
+    obj["spec"]["warmup"] = {"requests": 5, "timeoutSeconds": 120}
+    return obj
+
+
+def serving(kube: Kube, ns: str, name: str, n: int) -> list[dict[str, Any]]:
+    """Wait for ``n`` ready (warm) replicas of service ``name``; return their pods."""
+
+    def ready() -> list[dict[str, Any]] | None:
+        p = kube.pods(ns, f"foresail.dev/inferenceservice={name}")
+        return p if len(p) == n and all(map(pod_is_ready, p)) else None
+
+    return wait_for(f"{n} ready (warm) replicas of {name}", ready, timeout=180)
+
+
+def observed(kube: Kube, ns: str, name: str) -> dict[str, Any]:
+    """The service's ``status.observed`` (empty until the operator measured it)."""
+    obs: dict[str, Any] = (kube.get("fisvc", "-n", ns, name).get("status") or {}).get("observed") or {}
+    return obs
+
+
+def pod_log(cluster: Cluster, ns: str, pod: str, container: str = "main") -> str:
+    """A container's log as the local runtime writes it (there is no kubelet for ``kubectl logs``); kept after
+    the pod is deleted."""
+    return (cluster.run.logs / "pods" / f"{ns}_{pod}" / f"{container}.log").read_text(errors="replace")
 
 
 def http_in_cluster(cluster: Cluster, url: str, timeout: float = 5.0) -> tuple[int, str]:

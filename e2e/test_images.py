@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from e2e.helpers import http_in_cluster
+from e2e.helpers import http_in_cluster, pod_log
 from foresail.api.objects import condition, is_condition_true, pod_is_live, pod_is_ready
 from hack import tools
 from hack.base.kube import Kube
@@ -58,10 +58,6 @@ def _pod(name: str, image: str, command: list[str], **spec: Any) -> dict[str, An
 def _finished(kube: Kube, ns: str, name: str) -> dict[str, Any] | None:
     p: dict[str, Any] = kube.get("pod", "-n", ns, name)
     return p if p["status"].get("phase") in ("Succeeded", "Failed") else None
-
-
-def _log(cluster: Cluster, ns: str, pod: str, container: str = "main") -> str:
-    return (cluster.run.logs / "pods" / f"{ns}_{pod}" / f"{container}.log").read_text(errors="replace")
 
 
 def test_a_users_numpy_model_loads_from_a_configmap(kube: Kube, cluster: Cluster, namespace: str) -> None:
@@ -114,7 +110,7 @@ def test_the_security_context_volumes_and_limits_hold(kube: Kube, cluster: Clust
     )  # fmt: skip
     kube.create(pod, namespace)
     done = wait_for("the check pod finished", lambda: _finished(kube, namespace, "checks"), timeout=180)
-    log = _log(cluster, namespace, "checks")
+    log = pod_log(cluster, namespace, "checks")
     assert done["status"]["phase"] == "Succeeded", log
     got = json.loads(log.strip().splitlines()[-1])
     assert (got["uid"], got["gid"]) == (1000, 3000) and 2000 in got["groups"], got

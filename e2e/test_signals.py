@@ -16,10 +16,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-import yaml
 
-from e2e.helpers import http_in_cluster, prom_query
-from foresail.api.objects import parse_rfc3339, pod_is_ready
+from e2e.helpers import http_in_cluster, observed, prom_query, serving, triton_isvc
+from foresail.api.objects import parse_rfc3339
 from foresail.clients.prometheus import CounterRead, MetricsError, PromClient
 from foresail.clients.replica_metrics import ReplicaMetrics
 from foresail.scaling.counters import PodSample
@@ -29,37 +28,9 @@ from hack.base.paths import REPO
 from hack.base.wait import wait_for
 from hack.loadgen import in_cluster
 from hack.testbed.cluster import Cluster
-from hack.testbed.cluster.chart import SYSTEM_NS, helm
+from hack.testbed.cluster.chart import upgrade_foresail
 
 COLD_EXTRA_MS = 200.0  # the emulated model's first 20 executions are this much slower (config.pbtxt)
-
-
-def _isvc(name: str, replicas: int, **triton: Any) -> dict[str, Any]:
-    obj: dict[str, Any] = yaml.safe_load((REPO / "crds/examples/inferenceservice.yaml").read_text())
-    obj["metadata"]["name"] = name
-    obj["spec"]["triton"].update(triton)
-    obj["spec"]["slo"] = {"p99LatencyMs": 150}
-    obj["spec"]["scaling"] = {
-        "minReplicas": replicas,
-        "maxReplicas": replicas,
-        "capacityPerReplicaRps": 50,
-        "overrides": {"tickSeconds": 2, "forecastEnabled": False},
-    }
-    obj["spec"]["warmup"] = {"requests": 5, "timeoutSeconds": 120}
-    return obj
-
-
-def _serving(kube: Kube, ns: str, name: str, n: int) -> list[dict[str, Any]]:
-    def ready() -> list[dict[str, Any]] | None:
-        p = kube.pods(ns, f"foresail.dev/inferenceservice={name}")
-        return p if len(p) == n and all(map(pod_is_ready, p)) else None
-
-    return wait_for(f"{n} ready (warm) replicas of {name}", ready, timeout=180)
-
-
-def _observed(kube: Kube, ns: str, name: str) -> dict[str, Any]:
-    obs: dict[str, Any] = (kube.get("fisvc", "-n", ns, name).get("status") or {}).get("observed") or {}
-    return obs
 
 
 def _window(obs: dict[str, Any], seconds: float) -> dict[str, Any]:
@@ -108,8 +79,8 @@ def _in_client_ns(cluster: Cluster, coro: Any) -> Any:
 
 def test_counter_reads_from_the_real_prometheus_and_triton_agree(operator: Kube, cluster: Cluster, namespace: str) -> None:
     operator.kubectl("apply", "-n", namespace, "-f", str(REPO / "crds/examples/emulated-model.yaml"))
-    operator.create(_isvc("reads", 2), namespace)
-    pods = _serving(operator, namespace, "reads", 2)
+    operator.create(triton_isvc("reads", 2), namespace)
+    pods = serving(operator, namespace, "reads", 2)
     names = sorted(p["metadata"]["name"] for p in pods)
     key = (namespace, "reads")
     url = cluster.network.prometheus_url
@@ -164,8 +135,8 @@ def test_observed_signals_match_the_load_generator_and_leave_the_warm_up_out(ope
     100 s. While a replica's summary still holds its warm-up, the operator's p99 must not show it; once
     both have been warm a minute, arrivals, mean latency and p99 must match what the load generator saw."""
     operator.kubectl("apply", "-n", namespace, "-f", str(REPO / "crds/examples/emulated-model.yaml"))
-    operator.create(_isvc("sig", 2), namespace)
-    pods = _serving(operator, namespace, "sig", 2)
+    operator.create(triton_isvc("sig", 2), namespace)
+    pods = serving(operator, namespace, "sig", 2)
     warm_at = max(parse_rfc3339(c["lastTransitionTime"]) for p in pods for c in p["status"]["conditions"] if c["type"] == "foresail.dev/warm")
     out = Path(tempfile.mkdtemp(prefix="signals-")) / "requests.csv"
     rate = 40.0
@@ -174,7 +145,7 @@ def test_observed_signals_match_the_load_generator_and_leave_the_warm_up_out(ope
     seen: list[dict[str, Any]] = []
 
     def both_replicas_in_p99() -> dict[str, Any] | None:
-        obs = _observed(operator, namespace, "sig")
+        obs = observed(operator, namespace, "sig")
         if obs.get("windows"):
             seen.append(obs)
         fresh = obs.get("time") and parse_rfc3339(obs["time"]) >= started + 65
@@ -220,8 +191,8 @@ def test_the_bounded_queue_rejects_counts_and_drains(operator: Kube, cluster: Cl
     and arrivals, the queue stays bounded, and it is empty soon after the overload ends."""
     operator.kubectl("apply", "-n", namespace, "-f", str(REPO / "crds/examples/emulated-model.yaml"))
     env = [{"name": "FORESAIL_EMULATED_BASE_MS", "value": "40"}, {"name": "FORESAIL_EMULATED_PER_ITEM_MS", "value": "10"}]
-    operator.create(_isvc("bq", 1, env=env, queuePolicy={"timeoutMs": 500}), namespace)
-    (pod,) = _serving(operator, namespace, "bq", 1)
+    operator.create(triton_isvc("bq", 1, env=env, queuePolicy={"timeoutMs": 500}), namespace)
+    (pod,) = serving(operator, namespace, "bq", 1)
     code, body = http_in_cluster(cluster, f"http://{pod['status']['podIP']}:8000/v2/models/emulated/config")
     assert code == 200, body
     policy = json.loads(body)["dynamic_batching"]["default_queue_policy"]
@@ -233,7 +204,7 @@ def test_the_bounded_queue_rejects_counts_and_drains(operator: Kube, cluster: Cl
     seen: list[dict[str, Any]] = []
 
     def rejecting() -> dict[str, Any] | None:
-        obs = _observed(operator, namespace, "bq")
+        obs = observed(operator, namespace, "bq")
         if obs.get("windows"):
             seen.append(obs)
             # the whole 10 s window inside the overload (the load generator starts in a few seconds)
@@ -278,7 +249,7 @@ def test_the_bounded_queue_rejects_counts_and_drains(operator: Kube, cluster: Cl
     assert max(o["queueDepth"] for o in seen) <= 150 * 0.5 + 32, seen
     wait_for(
         "the backlog gone after the overload",
-        lambda: (o := _observed(operator, namespace, "bq")).get("queueDepth") == 0 and _window(o, 2)["arrivalRps"] == 0,
+        lambda: (o := observed(operator, namespace, "bq")).get("queueDepth") == 0 and _window(o, 2)["arrivalRps"] == 0,
         timeout=60,
     )
 
@@ -287,24 +258,22 @@ def test_direct_reads_of_the_replicas_when_the_operator_is_set_to(operator: Kube
     """metrics.source=direct: the operator reads the serving replicas' own endpoints every second, and
     status says so; back to Prometheus afterwards (the session's operator is shared)."""
     def source(value: str) -> None:
-        out = helm(cluster, "upgrade", "foresail", str(REPO / "charts/foresail"), "-n", SYSTEM_NS, "--reuse-values",
-                   f"--set=metrics.source={value}", "--wait", "--timeout=180s")  # fmt: skip
-        assert out.returncode == 0, out.stderr
+        upgrade_foresail(cluster, {"metrics.source": value}, timeout_s=180)
 
     operator.kubectl("apply", "-n", namespace, "-f", str(REPO / "crds/examples/emulated-model.yaml"))
-    operator.create(_isvc("direct", 1), namespace)
-    _serving(operator, namespace, "direct", 1)
-    wait_for("signals from Prometheus first", lambda: _observed(operator, namespace, "direct").get("source") == "Prometheus", timeout=60)
+    operator.create(triton_isvc("direct", 1), namespace)
+    serving(operator, namespace, "direct", 1)
+    wait_for("signals from Prometheus first", lambda: observed(operator, namespace, "direct").get("source") == "Prometheus", timeout=60)
     source("direct")
     try:
         # the new operator replicas take over once the old leader's lease lapses
-        wait_for("signals from the replica's own endpoint", lambda: _observed(operator, namespace, "direct").get("source") == "Direct", timeout=90)
+        wait_for("signals from the replica's own endpoint", lambda: observed(operator, namespace, "direct").get("source") == "Direct", timeout=90)
         out = Path(tempfile.mkdtemp(prefix="direct-")) / "requests.csv"
         gen = _load(cluster, f"{namespace}/direct", 20, 60, out)
         seen: list[dict[str, Any]] = []
 
         def direct_with_traffic() -> dict[str, Any] | None:
-            seen.append(obs := _observed(operator, namespace, "direct"))
+            seen.append(obs := observed(operator, namespace, "direct"))
             ok = obs.get("source") == "Direct" and not obs.get("note") and obs.get("windows") and _window(obs, 10)["completionRps"] > 10
             return obs if ok else None
 

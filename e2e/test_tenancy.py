@@ -26,10 +26,9 @@ import pytest
 from e2e.helpers import pause_deployment, pause_isvc
 from foresail.api.objects import condition, pod_is_live
 from hack.base.kube import Kube, KubeError
-from hack.base.paths import REPO
 from hack.base.wait import wait_for
 from hack.testbed.cluster import Cluster
-from hack.testbed.cluster.chart import SYSTEM_NS, helm, own_namespace, tenant_manifest
+from hack.testbed.cluster.chart import own_namespace, tenant_manifest, upgrade_foresail
 
 USER = ["--as=alice@example.com", "--as-group=team-x"]  # a tenant's user: `edit` in the team's namespaces
 
@@ -208,15 +207,11 @@ def test_paths_are_refused_at_admission(operator: Kube, namespace: str, name: st
 @pytest.fixture
 def open_mode(operator: Kube, cluster: Cluster) -> Iterator[str]:
     """The chart upgraded to tenancy mode open (default tenant: limit 2 GPUs, standard and batch), then back to strict."""
-    sets = ["--set=tenancy.mode=open", "--set=tenancy.defaultTenant.gpus[0].limit=2"]
-    out = helm(cluster, "upgrade", "foresail", str(REPO / "charts/foresail"), "-n", SYSTEM_NS, "--reuse-values", "--wait", "--timeout=300s", *sets)
-    assert out.returncode == 0, out.stderr
+    upgrade_foresail(cluster, {"tenancy.mode": "open", "tenancy.defaultTenant.gpus[0].limit": "2"})
     try:
         yield "default"
     finally:
-        out = helm(cluster, "upgrade", "foresail", str(REPO / "charts/foresail"), "-n", SYSTEM_NS, "--reuse-values", "--wait",
-                   "--timeout=300s", "--set=tenancy.mode=strict")  # fmt: skip
-        assert out.returncode == 0, out.stderr
+        upgrade_foresail(cluster, {"tenancy.mode": "strict"})
         wait_for(
             "strict again: no namespace left to the default tenant",
             lambda: not operator.get("namespaces", "-l", "foresail.dev/tenant=default")["items"],

@@ -11,7 +11,7 @@ from hack.base.wait import wait_for
 from hack.testbed.cluster.cluster import Cluster
 from hack.testbed.runtime.images import FORESAIL_IMAGE
 
-__all__ = ["SYSTEM_NS", "helm", "install_foresail", "own_namespace", "tenant_manifest", "uninstall_foresail"]
+__all__ = ["SYSTEM_NS", "helm", "install_foresail", "own_namespace", "tenant_manifest", "uninstall_foresail", "upgrade_foresail"]
 
 SYSTEM_NS = "foresail-system"
 
@@ -45,6 +45,17 @@ def install_foresail(cluster: Cluster, values: dict[str, str], timeout_s: int = 
     if out.returncode != 0:
         raise RuntimeError(f"helm install foresail failed: {out.stderr.strip()}")
     kube.kubectl("apply", "-f", str(REPO / "policies/scaling"))
+
+
+def upgrade_foresail(cluster: Cluster, values: dict[str, str], timeout_s: int = 300) -> None:
+    """``helm upgrade --reuse-values`` of the installed release with ``values`` as ``--set``, waiting until the
+    new operator pods are Ready (they lead once the old leader's lease lapses)."""
+    sets = [f"--set={k}={v}" for k, v in values.items()]
+    out = helm(
+        cluster, "upgrade", "foresail", str(REPO / "charts/foresail"), "-n", SYSTEM_NS, "--reuse-values", "--wait", f"--timeout={timeout_s}s", *sets
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"helm upgrade foresail {' '.join(sets)} failed: {out.stderr.strip()}")
 
 
 def uninstall_foresail(cluster: Cluster) -> None:
