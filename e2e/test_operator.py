@@ -179,6 +179,10 @@ INVALID = [
     ("missing model", {"model": None}, "spec.model: Required value"),
     ("zero SLO", {"slo": {"p99LatencyMs": 0}}, "spec.slo.p99LatencyMs"),
     ("storage URI", {"model": {"name": "m", "repository": {"storageUri": "s3://b/m"}}}, "storageUri is not supported yet"),
+    ("minReplicas 0", {"scaling": {"minReplicas": 0, "maxReplicas": 2}}, "spec.scaling.minReplicas"),
+    ("gpuProduct of 64 characters", {"triton": {"gpuProduct": "A" * 64}}, "spec.triton.gpuProduct"),
+    ("gpuProduct ending in '-'", {"triton": {"gpuProduct": "NVIDIA-H100-"}}, "spec.triton.gpuProduct"),
+    ("image with surrounding spaces", {"triton": {"image": " busybox:1 "}}, "spec.triton.image"),
 ]
 
 
@@ -200,6 +204,15 @@ def test_name_too_long_for_derived_objects(operator: Kube, namespace: str) -> No
     out = operator.create(obj, namespace, check=False)
     assert out.returncode != 0
     assert "metadata.name must be at most 45 characters" in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize("name", ["v1.2", "1resnet"])
+def test_a_name_that_cannot_name_a_service_is_refused(operator: Kube, namespace: str, name: str) -> None:
+    obj = yaml.safe_load((REPO / "crds/examples/inferenceservice.yaml").read_text())
+    obj["metadata"]["name"] = name
+    out = operator.create(obj, namespace, check=False)
+    assert out.returncode != 0
+    assert "metadata.name must be a DNS-1035 label" in out.stderr, out.stderr
 
 
 def test_rbac_snapshot(operator: Kube) -> None:

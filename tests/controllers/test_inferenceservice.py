@@ -61,6 +61,21 @@ def test_a_spec_admission_would_refuse_is_reported_with_the_field(api: FakeApiSe
     assert [e["reason"] for e in api.events()] == ["InvalidSpec"]
 
 
+def test_a_name_stored_before_the_rule_is_reported_not_retried(api: FakeApiServer) -> None:
+    api.put(isvc(), CONFIGMAP)
+    obj = api.get("InferenceService", "team-a", "resnet")
+    assert obj is not None
+    obj["metadata"]["name"] = "v1.2"  # admitted before the CRD refused dots: its Service can never exist
+    api.put(obj)
+    reconcile(api.kube(), obj, NOW)
+    stored = api.get("InferenceService", "team-a", "v1.2")
+    assert stored is not None
+    ready = next(c for c in stored["status"]["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
+    assert "DNS-1035 label" in ready["message"]
+    assert api.get("Service", "team-a", "v1.2") is None
+
+
 def test_a_deployment_the_apiserver_refuses_is_a_condition_not_a_crash(api: FakeApiServer) -> None:
     api.put(isvc(), CONFIGMAP)
     api.invalid["deployments"] = 'Deployment.apps "resnet" is invalid: spec.template.spec.tolerations[1].operator: Unsupported value: "Maybe"'

@@ -8,11 +8,11 @@ import json
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from foresail.api.conditions import Condition
-from foresail.api.inferenceservice import DNS_LABEL, QUANTITY, Priority
-from foresail.api.meta import RELATIVE_PATH, Resource, SpecModel
+from foresail.api.inferenceservice import DNS_LABEL, IMAGE, QUANTITY, Priority
+from foresail.api.meta import RELATIVE_PATH, Resource, SpecModel, service_name_problem
 
 __all__ = [
     "DatasetSource",
@@ -184,7 +184,7 @@ class DedicatedSpec(SpecModel):
 
 
 class WorkerSpec(SpecModel):
-    image: str | None = Field(default=None, min_length=1, description="Worker image; default: the operator's image.")
+    image: str | None = Field(default=None, min_length=1, pattern=IMAGE, description="Worker image; default: the operator's image.")
     cpu: str = Field(default="500m", pattern=QUANTITY, description="CPU request of a worker.")
     memory: str = Field(default="512Mi", pattern=QUANTITY, description="Memory request and limit of a worker.")
 
@@ -279,6 +279,14 @@ class EvalJob(Resource):
     kind: str = Field(default="EvalJob")
     spec: EvalJobSpec
     status: EvalJobStatus = Field(default_factory=EvalJobStatus)
+
+    @field_validator("metadata")
+    @classmethod
+    def _service_name(cls, md: dict[str, Any]) -> dict[str, Any]:
+        problem = service_name_problem(str(md["name"]), MAX_NAME_LENGTH) if "name" in md else None
+        if problem:
+            raise ValueError(problem)
+        return md
 
 
 def spec_hash(spec: EvalJobSpec) -> str:
