@@ -61,6 +61,7 @@ class Reason(StrEnum):
     # autoscaler: MetricsAvailable, ScalingActive, ScalingLimited
     METRICS_OK = "MetricsOK"
     METRICS_UNAVAILABLE = "MetricsUnavailable"
+    AUTOSCALING_FAILED = "AutoscalingFailed"  # one service's decision raised (the others went on)
     DECIDED = "Decided"
     HOLDING = "Holding"
     POLICY_NOT_FOUND = "PolicyNotFound"
