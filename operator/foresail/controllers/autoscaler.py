@@ -32,6 +32,7 @@ from foresail.clients.kube import Kube
 from foresail.clients.prometheus import MetricsError, PromClient
 from foresail.controllers import telemetry
 from foresail.controllers.live_signals import LiveSignals, ServiceView
+from foresail.controllers.liveness import Heartbeat
 from foresail.controllers.tenants import TenantArbiter
 from foresail.quota.snapshot import Arbitration
 from foresail.render.tenant_quota import LABEL_TENANT
@@ -96,6 +97,7 @@ class Autoscaler:
     require_tenant: bool = False  # the operator: services no tenant owns are granted no GPUs
     arbiter: TenantArbiter = field(init=False)
     services: dict[Key, _Service] = field(default_factory=dict)
+    heartbeat: Heartbeat = field(default_factory=Heartbeat)  # the health check's view of the loop
     pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="autoscaler"))
 
     def __post_init__(self) -> None:
@@ -110,10 +112,12 @@ class Autoscaler:
         return await asyncio.get_running_loop().run_in_executor(self.pool, functools.partial(fn, *args))
 
     async def run(self) -> None:
+        self.heartbeat.start(time.monotonic())
         while True:
             started = time.monotonic()
             try:
                 await self.run_once(time.time())
+                self.heartbeat.beat(time.monotonic())
             except Exception as e:
                 log.exception("autoscaler pass failed: %r", e)
             telemetry.AUTOSCALER_LOOP.observe(time.monotonic() - started)

@@ -8,7 +8,9 @@ import os
 import signal
 import socket
 import sys
+import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import kopf
@@ -20,12 +22,14 @@ from foresail.controllers import evaljob, handlers, inferenceservice, telemetry 
 from foresail.controllers.autoscaler import Autoscaler
 from foresail.controllers.leader import LeaseElector
 from foresail.controllers.live_signals import LiveSignals, SourceMode
+from foresail.controllers.liveness import Heartbeat
 from foresail.controllers.settings import OperatorSettings, SettingsError
 from foresail.controllers.warmup import WarmupManager
 
 __all__ = ["run"]
 
 log = logging.getLogger("foresail")
+HEARTBEAT = Heartbeat()  # the autoscaler loop's, which the health check reads
 
 
 @kopf.on.startup()
@@ -68,6 +72,7 @@ async def start_autoscaler(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> No
         default_tenant=s.default_tenant if s.tenancy_mode == "open" else None,
         watch=s.watch_namespaces,
         require_tenant=True,
+        heartbeat=HEARTBEAT,
     )
     tasks = asyncio.get_running_loop()
     memo["autoscaler"] = tasks.create_task(loop.run(), name="autoscaler")
@@ -85,14 +90,25 @@ async def stop_loops(memo: kopf.Memo, **_: Any) -> None:
 class Health:
     """``/healthz`` and ``/readyz`` on the health port, for leader and standby alike.
 
-    A standby replica waiting for the lease is healthy; the leader is healthy while kopf runs.
+    A standby replica waiting for the lease is healthy; the leader is healthy while kopf runs and its
+    autoscaler loop completes passes (``liveness``).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, heartbeat: Heartbeat | None = None, period_s: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.operator: asyncio.Task[None] | None = None
+        self.heartbeat = heartbeat or Heartbeat()
+        self.period_s = period_s
+        self.clock = clock
+        self._said: str | None = None
 
     def ok(self) -> bool:
-        return self.operator is None or not self.operator.done()
+        if self.operator is not None and self.operator.done():
+            return False
+        stalled = self.heartbeat.stalled(self.clock(), self.period_s)
+        if stalled and stalled != self._said:
+            log.error("unhealthy: %s", stalled)
+        self._said = stalled
+        return stalled is None
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -120,7 +136,7 @@ class Health:
 
 
 async def _main(namespace: str, lease_name: str, identity: str, health_port: int, elect: bool, watch: tuple[str, ...]) -> None:
-    health = Health()
+    health = Health(HEARTBEAT, handlers.settings().loop_seconds)
     server = await asyncio.start_server(health.handle, "0.0.0.0", health_port)
     stop = asyncio.Event()
     terminated = asyncio.Event()
