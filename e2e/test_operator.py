@@ -278,3 +278,41 @@ def test_chart_default_image_is_the_runtime_image() -> None:
     values = yaml.safe_load((REPO / "charts/foresail/values.yaml").read_text())
     assert values["image"]["repository"] == FORESAIL_IMAGE
     assert Path(REPO / "operator/Dockerfile").is_file()
+
+
+def test_deletion_completes_while_the_operator_is_down(operator: Kube, namespace: str) -> None:
+    """No finalizer waits for the operator: with it scaled to 0, deleting an InferenceService and an EvalJob
+    completes, and the service's children go with it (ownerReferences)."""
+    operator.kubectl("apply", "-n", namespace, "-f", str(REPO / "crds/examples"))
+    wait_for(
+        "the Deployment created",
+        lambda: operator.kubectl("get", "deploy", "-n", namespace, "emulated", check=False).returncode == 0,
+        timeout=120,
+    )
+    job = {
+        "apiVersion": "foresail.dev/v1alpha1",
+        "kind": "EvalJob",
+        "metadata": {"name": "waiting"},
+        "spec": {"target": {"inferenceService": "nope"}, "dataset": {"configMap": {"name": "nope"}}, "scorer": {"kind": "top1"}},
+    }
+    operator.create(job, namespace)
+    wait_for("the EvalJob reconciled", lambda: condition(operator.get("evj", "-n", namespace, "waiting"), "Admitted"), timeout=120)
+    operator.kubectl("scale", "deploy", "-n", SYSTEM_NS, "foresail", "--replicas=0")
+    try:
+        wait_for("no operator pods", lambda: not operator.pods(SYSTEM_NS, "app.kubernetes.io/name=foresail"), timeout=120)
+        operator.kubectl("delete", "fisvc", "-n", namespace, "emulated", "--wait=false")
+        operator.kubectl("delete", "evj", "-n", namespace, "waiting", "--wait=false")
+        for kind, name in (("fisvc", "emulated"), ("evj", "waiting"), ("deployment", "emulated"), ("service", "emulated")):
+
+            def gone(kind: str = kind, name: str = name) -> bool:
+                return operator.kubectl("get", kind, "-n", namespace, name, check=False).returncode != 0
+
+            wait_for(f"{kind} {name} deleted without the operator", gone, timeout=120)
+    finally:
+        operator.kubectl("scale", "deploy", "-n", SYSTEM_NS, "foresail", "--replicas=2")
+
+        def two_ready() -> bool:
+            pods = operator.pods(SYSTEM_NS, "app.kubernetes.io/name=foresail")
+            return len(pods) == 2 and all(map(pod_is_ready, pods))
+
+        wait_for("the operator back", two_ready, timeout=180)

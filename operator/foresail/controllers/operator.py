@@ -18,11 +18,12 @@ import kopf
 from foresail.clients.kube import Kube, load_config
 from foresail.clients.promauth import PromAuth, PromAuthError, client_args
 from foresail.clients.prometheus import PromClient
-from foresail.controllers import evaljob, handlers, inferenceservice, telemetry  # noqa: F401 - registers the handlers
+from foresail.controllers import evaljob, handlers, inferenceservice, telemetry
 from foresail.controllers.autoscaler import Autoscaler
 from foresail.controllers.leader import LeaseElector
 from foresail.controllers.live_signals import LiveSignals, SourceMode
 from foresail.controllers.liveness import Heartbeat
+from foresail.controllers.resync import Periodic, Resync
 from foresail.controllers.settings import OperatorSettings, SettingsError
 from foresail.controllers.warmup import WarmupManager
 
@@ -79,9 +80,19 @@ async def start_autoscaler(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> No
     memo["direct-metrics"] = tasks.create_task(live.run_direct(), name="direct-metrics")
 
 
+@kopf.on.startup()
+async def start_resync(memo: kopf.Memo, **_: Any) -> None:
+    periodics = [
+        Periodic("InferenceService", 30.0, inferenceservice.reconcile),
+        Periodic("EvalJob", 3.0, evaljob.reconcile_evaljob, evaljob.in_progress),
+    ]
+    loop = Resync(Kube(), periodics, watch=handlers.settings().watch_namespaces)
+    memo["resync"] = asyncio.get_running_loop().create_task(loop.run(), name="resync")
+
+
 @kopf.on.cleanup()
 async def stop_loops(memo: kopf.Memo, **_: Any) -> None:
-    for name in ("warmup", "autoscaler", "direct-metrics"):
+    for name in ("warmup", "autoscaler", "direct-metrics", "resync"):
         task = memo.get(name)
         if task is not None:
             task.cancel()
