@@ -191,3 +191,19 @@ async def test_one_failing_service_is_reported_on_it_and_the_others_scale(api: F
     failed = [e for e in api.events() if e["reason"] == "AutoscalingFailed"]
     assert [(e["involvedObject"]["name"], e["type"]) for e in failed] == [("resnet", "Warning")]
     assert "a sample the decision cannot use" in failed[0]["message"]
+
+
+async def test_kubectl_scale_is_reported_and_foresails_intent_kept(api: FakeApiServer) -> None:
+    body = service()
+    body["status"] = {"desiredReplicas": 3}  # what Foresail wanted last
+    dep = deployment(replicas=7)  # then someone ran kubectl scale --replicas=7
+    dep["metadata"]["managedFields"] = [
+        {"manager": "foresail", "operation": "Apply", "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:template": {}}}},
+        {"manager": "kubectl", "operation": "Update", "subresource": "scale", "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:replicas": {}}}},
+    ]
+    api.put(body, dep, pod("resnet", "team-a", 0), node("n1"))
+    await one_pass(api, signals(30.0))
+    assert replicas(api, "resnet") == 3, "the decision starts from Foresail's intent, not from the foreign 7"
+    (writer,) = [e for e in api.events() if e["reason"] == "OtherWriter"]
+    assert writer["type"] == "Warning" and "kubectl (/scale)" in writer["message"]
+    assert conditions(api)["ReplicasContested"] == "True/OtherWriter"

@@ -21,6 +21,7 @@ class ConditionType(StrEnum):
     SCALING_ACTIVE = "ScalingActive"
     SCALING_LIMITED = "ScalingLimited"
     QUOTA_LIMITED = "QuotaLimited"
+    REPLICAS_CONTESTED = "ReplicasContested"  # another manager writes the Deployment's replicas
     # Tenant
     NAMESPACE_CONFLICT = "NamespaceConflict"
     # EvalJob
@@ -61,6 +62,8 @@ class Reason(StrEnum):
     # autoscaler: MetricsAvailable, ScalingActive, ScalingLimited
     METRICS_OK = "MetricsOK"
     METRICS_UNAVAILABLE = "MetricsUnavailable"
+    OTHER_WRITER = "OtherWriter"  # ReplicasContested: a manager other than Foresail wrote spec.replicas
+    SOLE_WRITER = "SoleWriter"
     AUTOSCALING_FAILED = "AutoscalingFailed"  # one service's decision raised (the others went on)
     DECIDED = "Decided"
     HOLDING = "Holding"

@@ -28,7 +28,7 @@ from foresail.api.inferenceservice import InferenceService
 from foresail.api.objects import LABEL_ISVC, group_by_label, spec_replicas
 from foresail.api.reasons import DecisionReason, Problem, Reason
 from foresail.api.scalingpolicy import resolve_policy
-from foresail.clients.kube import Kube
+from foresail.clients.kube import FIELD_MANAGER, SCALE_MANAGER, Kube
 from foresail.clients.prometheus import MetricsError, PromClient
 from foresail.controllers import telemetry
 from foresail.controllers.live_signals import LiveSignals, ServiceView
@@ -40,6 +40,7 @@ from foresail.scaling.counters import ServiceSignals
 from foresail.scaling.decide import Decision, DecisionState, Observation, apply_grant, decide
 from foresail.scaling.observe import observe, service_settings, serving_pods
 from foresail.scaling.status import autoscaler_status, quota_status
+from foresail.scaling.writers import Seen, contest_condition, keep_intent, replica_writers
 
 __all__ = ["Autoscaler"]
 
@@ -55,6 +56,7 @@ class _Service:
     next_due: float = 0.0
     last_forecast: tuple[float, float] | None = None  # (for time, forecast)
     last_desired: int | None = None  # the last decision: the service's demand between its decisions
+    writers_seen: Seen | None = None  # other writers of its replicas, last seen when
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class _Pending:
     obs: Observation
     tick: float
     policy_problem: Problem | None
+    writers: list[str]  # managers other than Foresail's that wrote the Deployment's replicas
 
 
 @dataclass(frozen=True)
@@ -262,10 +265,12 @@ class Autoscaler:
         policy = resolve_policy(isvc.spec.scaling.policy_ref, isvc.spec.scaling.overrides, policies)
         tick = policy.behavior.tick_seconds
         svc.next_due = now + tick - 0.5
-        obs, used = observe(isvc, dep, pods, signals, errors_for_all)
+        writers = replica_writers(dep, (FIELD_MANAGER, SCALE_MANAGER))
+        intent = svc.last_desired if svc.last_desired is not None else isvc.status.desired_replicas
+        obs, used = observe(isvc, keep_intent(dep, writers, intent), pods, signals, errors_for_all)
         d = decide(service_settings(isvc, policy.behavior), obs, svc.state, now)
         svc.last_desired = d.replicas
-        return _Pending(d, used, obs, tick, policy.problem)
+        return _Pending(d, used, obs, tick, policy.problem, writers)
 
     def _apply(self, isvc: InferenceService, dep: dict[str, Any], p: _Pending | None, arb: Arbitration | str, now: float) -> None:
         """Write the (granted) replicas of a due service, or cap any service its grant shrank."""
@@ -297,18 +302,22 @@ class Autoscaler:
             return
         self._telemetry(ns, name, d, current, p.obs, self.services[(ns, name)], now, p.tick)
         announce: list[str] = []
+        svc = self.services[(ns, name)]
+        contest = contest_condition([], p.writers, svc.writers_seen, d.replicas, isvc.generation, now)
+        svc.writers_seen = contest.seen
 
         def build(fresh: dict[str, Any]) -> dict[str, Any]:
-            state = self.services[(ns, name)].state.to_dict()
-            update = autoscaler_status(
-                _conditions(fresh), d, p.signals, p.policy_problem, quota, missing_tenant, state, isvc.generation, now
-            )
+            state = svc.state.to_dict()
+            conds = contest_condition(_conditions(fresh), p.writers, contest.seen, d.replicas, isvc.generation, now).conditions
+            update = autoscaler_status(conds, d, p.signals, p.policy_problem, quota, missing_tenant, state, isvc.generation, now)
             announce[:] = [update.announce] if update.announce else []
             return update.patch
 
         self.kube.update_status("InferenceService", ns, name, build)
         if announce:
             self.kube.event(isvc.model_dump(by_alias=True), Reason.METRICS_UNAVAILABLE, f"holding replicas: {announce[0]}", "Warning")
+        if contest.announce:
+            self.kube.event(isvc.model_dump(by_alias=True), Reason.OTHER_WRITER, contest.announce, "Warning")
 
     def _telemetry(
         self, ns: str, name: str, d: Decision, current: int, obs: Observation, svc: _Service, now: float, tick: float
