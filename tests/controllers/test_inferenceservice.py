@@ -87,3 +87,16 @@ def test_a_deployment_the_apiserver_refuses_is_a_condition_not_a_crash(api: Fake
     assert (status, reason) == ("False", "InvalidPodTemplate")
     assert "tolerations[1].operator" in message
     assert [e["reason"] for e in api.events()] == ["InvalidPodTemplate"]
+
+
+def test_a_service_the_apiserver_refuses_is_ready_false_with_its_message(api: FakeApiServer) -> None:
+    api.put(isvc(), CONFIGMAP)
+    api.invalid["services"] = 'Service "resnet" is invalid: metadata.name: Invalid value: "resnet": a DNS-1035 label must ...'
+    body = api.get("InferenceService", "team-a", "resnet")
+    assert body is not None
+    reconcile(api.kube(), body, NOW)
+    reconcile(api.kube(), body, NOW)
+    status, reason, message = ready(api)
+    assert (status, reason) == ("False", "ChildRefused")
+    assert message.startswith("Service team-a/resnet refused: ") and "DNS-1035 label" in message
+    assert [e["reason"] for e in api.events() if e["type"] == "Warning"] == ["ChildRefused"], "reported once, not a retry loop"

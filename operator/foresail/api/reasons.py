@@ -44,6 +44,7 @@ class Reason(StrEnum):
     RECONCILING = "Reconciling"
     REPOSITORY_NOT_FOUND = "RepositoryNotFound"
     INVALID_POD_TEMPLATE = "InvalidPodTemplate"  # the apiserver refused the Deployment (spec.triton.podTemplate)
+    CHILD_REFUSED = "ChildRefused"  # the apiserver refused another child (the Service, the PodDisruptionBudget)
     SCALED_TO_ZERO = "ScaledToZero"
     SERVING = "Serving"
     NO_READY_REPLICAS = "NoReadyReplicas"

@@ -60,7 +60,8 @@ def apply_children(kube: Kube, isvc: InferenceService, fresh: dict[str, Any]) ->
         except ApiException as e:
             if e.status not in (400, 422):
                 raise
-            return Problem(Reason.INVALID_POD_TEMPLATE, f"{child['kind']} {ns}/{cname} refused: {_api_message(e)}"[:1000])
+            why = Reason.INVALID_POD_TEMPLATE if child["kind"] == "Deployment" else Reason.CHILD_REFUSED
+            return Problem(why, f"{child['kind']} {ns}/{cname} refused: {_api_message(e)}"[:1000])
         if before is None:
             kube.event(fresh, Reason.CREATED, f"created {child['kind']} {ns}/{cname}")
         elif before.get("spec") != after.get("spec") or before["metadata"].get("labels") != after["metadata"].get("labels"):
