@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from foresail.controllers.inferenceservice import reconcile
 from tests.controllers.objects import isvc
 from tests.fakes.apiserver import FakeApiServer
@@ -76,27 +78,35 @@ def test_a_name_stored_before_the_rule_is_reported_not_retried(api: FakeApiServe
     assert api.get("Service", "team-a", "v1.2") is None
 
 
-def test_a_deployment_the_apiserver_refuses_is_a_condition_not_a_crash(api: FakeApiServer) -> None:
+REFUSED = [
+    (
+        "a Deployment (its pod template overlay)",
+        "deployments",
+        'Deployment.apps "resnet" is invalid: spec.template.spec.tolerations[1].operator: Unsupported value: "Maybe"',
+        "InvalidPodTemplate",
+        "Deployment team-a/resnet refused: ",
+    ),
+    (
+        "a Service",
+        "services",
+        'Service "resnet" is invalid: metadata.name: Invalid value: "resnet": a DNS-1035 label must ...',
+        "ChildRefused",
+        "Service team-a/resnet refused: ",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "plural", "refusal", "reason", "prefix"), REFUSED, ids=[c[0] for c in REFUSED])
+def test_a_child_the_apiserver_refuses_is_ready_false_with_its_message(
+    api: FakeApiServer, name: str, plural: str, refusal: str, reason: str, prefix: str
+) -> None:
     api.put(isvc(), CONFIGMAP)
-    api.invalid["deployments"] = 'Deployment.apps "resnet" is invalid: spec.template.spec.tolerations[1].operator: Unsupported value: "Maybe"'
+    api.invalid[plural] = refusal
     body = api.get("InferenceService", "team-a", "resnet")
     assert body is not None
     reconcile(api.kube(), body, NOW)
     reconcile(api.kube(), body, NOW)
-    status, reason, message = ready(api)
-    assert (status, reason) == ("False", "InvalidPodTemplate")
-    assert "tolerations[1].operator" in message
-    assert [e["reason"] for e in api.events()] == ["InvalidPodTemplate"]
-
-
-def test_a_service_the_apiserver_refuses_is_ready_false_with_its_message(api: FakeApiServer) -> None:
-    api.put(isvc(), CONFIGMAP)
-    api.invalid["services"] = 'Service "resnet" is invalid: metadata.name: Invalid value: "resnet": a DNS-1035 label must ...'
-    body = api.get("InferenceService", "team-a", "resnet")
-    assert body is not None
-    reconcile(api.kube(), body, NOW)
-    reconcile(api.kube(), body, NOW)
-    status, reason, message = ready(api)
-    assert (status, reason) == ("False", "ChildRefused")
-    assert message.startswith("Service team-a/resnet refused: ") and "DNS-1035 label" in message
-    assert [e["reason"] for e in api.events() if e["type"] == "Warning"] == ["ChildRefused"], "reported once, not a retry loop"
+    status, got, message = ready(api)
+    assert (status, got) == ("False", reason), name
+    assert message == prefix + refusal, name
+    assert [e["reason"] for e in api.events() if e["type"] == "Warning"] == [reason], "reported once, not a retry loop"

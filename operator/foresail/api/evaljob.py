@@ -6,13 +6,13 @@ from __future__ import annotations
 import hashlib
 import json
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from foresail.api.conditions import Condition
 from foresail.api.inferenceservice import DNS_LABEL, IMAGE, QUANTITY, Priority
-from foresail.api.meta import RELATIVE_PATH, Resource, SpecModel, service_name_problem
+from foresail.api.meta import RELATIVE_PATH, ServiceNamed, SpecModel
 
 __all__ = [
     "DatasetSource",
@@ -271,22 +271,15 @@ class EvalJobStatus(BaseModel):
     conditions: list[Condition] = Field(default_factory=list, description="Admitted, Running, Suspended, Succeeded, Failed.")
 
 
-class EvalJob(Resource):
+class EvalJob(ServiceNamed):
     """A sharded, deterministic, resumable evaluation of a served model that yields to production."""
 
+    name_max: ClassVar[int] = MAX_NAME_LENGTH
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
     api_version: str = Field(default="foresail.dev/v1alpha1", alias="apiVersion")
     kind: str = Field(default="EvalJob")
     spec: EvalJobSpec
     status: EvalJobStatus = Field(default_factory=EvalJobStatus)
-
-    @field_validator("metadata")
-    @classmethod
-    def _service_name(cls, md: dict[str, Any]) -> dict[str, Any]:
-        problem = service_name_problem(str(md["name"]), MAX_NAME_LENGTH) if "name" in md else None
-        if problem:
-            raise ValueError(problem)
-        return md
 
 
 def spec_hash(spec: EvalJobSpec) -> str:

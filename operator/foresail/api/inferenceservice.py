@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from foresail.api.conditions import Condition
-from foresail.api.meta import RELATIVE_PATH, Resource, SpecModel, service_name_problem
+from foresail.api.meta import RELATIVE_PATH, ServiceNamed, SpecModel
 from foresail.api.podtemplate import PodTemplateOverlay
 from foresail.api.scalingpolicy import ScalingBehavior
 
@@ -530,19 +530,12 @@ class InferenceServiceStatus(SpecModel):
 
 
 
-class InferenceService(Resource):
+class InferenceService(ServiceNamed):
     """A Triton deployment of a model repository with a latency SLO, autoscaled ahead of demand."""
 
+    name_max: ClassVar[int] = MAX_NAME_LENGTH
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
     api_version: str = Field(default="foresail.dev/v1alpha1", alias="apiVersion")
     kind: str = Field(default="InferenceService")
     spec: InferenceServiceSpec
     status: InferenceServiceStatus = Field(default_factory=InferenceServiceStatus)
-
-    @field_validator("metadata")
-    @classmethod
-    def _service_name(cls, md: dict[str, Any]) -> dict[str, Any]:
-        problem = service_name_problem(str(md["name"]), MAX_NAME_LENGTH) if "name" in md else None
-        if problem:
-            raise ValueError(problem)
-        return md

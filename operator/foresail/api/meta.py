@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-__all__ = ["DNS_1035_LABEL", "RELATIVE_PATH", "Resource", "SpecModel", "service_name_problem", "validation_message"]
+__all__ = ["DNS_1035_LABEL", "RELATIVE_PATH", "Resource", "ServiceNamed", "SpecModel", "service_name_problem", "validation_message"]
 
 # A Service's name: a DNS-1035 label (a letter first, no dots); InferenceServices and EvalJobs name Services
 DNS_1035_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
@@ -56,3 +56,17 @@ def service_name_problem(name: str, max_length: int) -> str | None:
             "no '.'): it names a Service"
         )
     return None
+
+
+class ServiceNamed(Resource):
+    """A resource whose name names Services (and other derived objects): refused when it cannot."""
+
+    name_max: ClassVar[int] = 63
+
+    @field_validator("metadata")
+    @classmethod
+    def _service_name(cls, md: dict[str, Any]) -> dict[str, Any]:
+        problem = service_name_problem(str(md["name"]), cls.name_max) if "name" in md else None
+        if problem:
+            raise ValueError(problem)
+        return md
