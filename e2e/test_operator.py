@@ -179,6 +179,10 @@ INVALID = [
     ("missing model", {"model": None}, "spec.model: Required value"),
     ("zero SLO", {"slo": {"p99LatencyMs": 0}}, "spec.slo.p99LatencyMs"),
     ("storage URI", {"model": {"name": "m", "repository": {"storageUri": "s3://b/m"}}}, "storageUri is not supported yet"),
+    ("minReplicas 0", {"scaling": {"minReplicas": 0, "maxReplicas": 2}}, "spec.scaling.minReplicas"),
+    ("gpuProduct of 64 characters", {"triton": {"gpuProduct": "A" * 64}}, "spec.triton.gpuProduct"),
+    ("gpuProduct ending in '-'", {"triton": {"gpuProduct": "NVIDIA-H100-"}}, "spec.triton.gpuProduct"),
+    ("image with surrounding spaces", {"triton": {"image": " busybox:1 "}}, "spec.triton.image"),
 ]
 
 
@@ -200,6 +204,15 @@ def test_name_too_long_for_derived_objects(operator: Kube, namespace: str) -> No
     out = operator.create(obj, namespace, check=False)
     assert out.returncode != 0
     assert "metadata.name must be at most 45 characters" in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize("name", ["v1.2", "1resnet"])
+def test_a_name_that_cannot_name_a_service_is_refused(operator: Kube, namespace: str, name: str) -> None:
+    obj = yaml.safe_load((REPO / "crds/examples/inferenceservice.yaml").read_text())
+    obj["metadata"]["name"] = name
+    out = operator.create(obj, namespace, check=False)
+    assert out.returncode != 0
+    assert "metadata.name must be a DNS-1035 label" in out.stderr, out.stderr
 
 
 def test_rbac_snapshot(operator: Kube) -> None:
@@ -265,3 +278,41 @@ def test_chart_default_image_is_the_runtime_image() -> None:
     values = yaml.safe_load((REPO / "charts/foresail/values.yaml").read_text())
     assert values["image"]["repository"] == FORESAIL_IMAGE
     assert Path(REPO / "operator/Dockerfile").is_file()
+
+
+def test_deletion_completes_while_the_operator_is_down(operator: Kube, namespace: str) -> None:
+    """No finalizer waits for the operator: with it scaled to 0, deleting an InferenceService and an EvalJob
+    completes, and the service's children go with it (ownerReferences)."""
+    operator.kubectl("apply", "-n", namespace, "-f", str(REPO / "crds/examples"))
+    wait_for(
+        "the Deployment created",
+        lambda: operator.kubectl("get", "deploy", "-n", namespace, "emulated", check=False).returncode == 0,
+        timeout=120,
+    )
+    job = {
+        "apiVersion": "foresail.dev/v1alpha1",
+        "kind": "EvalJob",
+        "metadata": {"name": "waiting"},
+        "spec": {"target": {"inferenceService": "nope"}, "dataset": {"configMap": {"name": "nope"}}, "scorer": {"kind": "top1"}},
+    }
+    operator.create(job, namespace)
+    wait_for("the EvalJob reconciled", lambda: condition(operator.get("evj", "-n", namespace, "waiting"), "Admitted"), timeout=120)
+    operator.kubectl("scale", "deploy", "-n", SYSTEM_NS, "foresail", "--replicas=0")
+    try:
+        wait_for("no operator pods", lambda: not operator.pods(SYSTEM_NS, "app.kubernetes.io/name=foresail"), timeout=120)
+        operator.kubectl("delete", "fisvc", "-n", namespace, "emulated", "--wait=false")
+        operator.kubectl("delete", "evj", "-n", namespace, "waiting", "--wait=false")
+        for kind, name in (("fisvc", "emulated"), ("evj", "waiting"), ("deployment", "emulated"), ("service", "emulated")):
+
+            def gone(kind: str = kind, name: str = name) -> bool:
+                return operator.kubectl("get", kind, "-n", namespace, name, check=False).returncode != 0
+
+            wait_for(f"{kind} {name} deleted without the operator", gone, timeout=120)
+    finally:
+        operator.kubectl("scale", "deploy", "-n", SYSTEM_NS, "foresail", "--replicas=2")
+
+        def two_ready() -> bool:
+            pods = operator.pods(SYSTEM_NS, "app.kubernetes.io/name=foresail")
+            return len(pods) == 2 and all(map(pod_is_ready, pods))
+
+        wait_for("the operator back", two_ready, timeout=180)

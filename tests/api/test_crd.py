@@ -36,3 +36,9 @@ def test_every_field_is_documented() -> None:
     for name, crd in crds().items():
         schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
         assert _walk(schema) == [], name
+
+
+@pytest.mark.parametrize("kind", ["foresail.dev_inferenceservices.yaml", "foresail.dev_evaljobs.yaml"])
+def test_names_that_name_services_are_dns_1035_labels_at_admission(kind: str) -> None:
+    rules = crds()[kind]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["x-kubernetes-validations"]
+    assert any("self.metadata.name.matches('^[a-z]" in r["rule"] for r in rules), rules

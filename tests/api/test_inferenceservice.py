@@ -40,7 +40,31 @@ INVALID: list[tuple[str, str, Any, str]] = [
     ("queue time-out of 0", "spec.triton.queuePolicy", {"timeoutMs": 0}, "timeoutMs"),
     ("queue of 0", "spec.triton.queuePolicy", {"timeoutMs": 100, "maxQueueSize": 0}, "maxQueueSize"),
     ("queue policy: unknown field", "spec.triton.queuePolicy", {"timeoutMs": 100, "action": "DELAY"}, "action"),
+    ("minReplicas 0: no scale-to-zero yet", "spec.scaling.minReplicas", 0, "minReplicas"),
+    ("gpuProduct of 64 characters", "spec.triton.gpuProduct", "A" * 64, "gpuProduct"),
+    ("gpuProduct ending in '-'", "spec.triton.gpuProduct", "NVIDIA-H100-", "gpuProduct"),
+    ("image with surrounding spaces", "spec.triton.image", " nvcr.io/nvidia/tritonserver:24.08-py3 ", "image"),
+    ("image with a space inside", "spec.triton.image", "nvcr.io/nvidia/triton server:1", "image"),
 ]
+
+NAMES: list[tuple[str, str, str | None]] = [
+    ("plain label", "resnet-50", None),
+    ("45 characters", "a" * 45, None),
+    ("a dot (a version)", "v1.2", "DNS-1035 label"),
+    ("a leading digit", "1resnet", "DNS-1035 label"),
+    ("upper case", "ResNet", "DNS-1035 label"),
+    ("ends in '-'", "resnet-", "DNS-1035 label"),
+    ("46 characters", "a" * 46, "at most 45 characters"),
+]
+
+
+@pytest.mark.parametrize(("case", "name", "error"), NAMES, ids=[c[0] for c in NAMES])
+def test_the_name_must_name_a_service(case: str, name: str, error: str | None) -> None:
+    if error is None:
+        assert IsvcBuilder(name).build().name == name, case
+        return
+    with pytest.raises(ValidationError, match=error):
+        IsvcBuilder(name).build()
 
 
 @pytest.mark.parametrize(("name", "path", "value", "field"), INVALID, ids=[c[0] for c in INVALID])

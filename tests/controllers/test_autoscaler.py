@@ -113,3 +113,97 @@ async def test_a_service_without_its_deployment_is_left_to_the_reconciler(api: F
     api.put(service())
     await one_pass(api, signals(60.0))
     assert api.writes() == []
+
+
+def two_services(api: FakeApiServer, **spec: Any) -> httpx.MockTransport:
+    """resnet (with ``spec``) and other, one replica each, both serving 60 rps: each wants 5 replicas."""
+    other = isvc("other", "team-a", scaling__capacityPerReplicaRps=20, scaling__maxReplicas=8, scaling__overrides={"forecastEnabled": False})
+    api.put(service(**spec), deployment(replicas=1), pod("resnet", "team-a", 0), node("n1"))
+    api.put(other, deployment("other", replicas=1), pod("other", "team-a", 0))
+    samples = {("team-a", s, f"{s}-0"): steady(NOW - 75, NOW - 1, 60.0, p99_ms=90.0) for s in ("resnet", "other")}
+    return answer(matrix(samples, model="resnet50"))
+
+
+def replicas(api: FakeApiServer, name: str) -> int:
+    dep = api.get("Deployment", "team-a", name)
+    assert dep is not None
+    return int(dep["spec"]["replicas"])
+
+
+FAILING_LISTS = [
+    ("the tenants", "tenants"),
+    ("the nodes", "nodes"),
+    ("the namespaces", "namespaces"),
+    ("the quotas", "resourcequotas"),
+]
+
+
+@pytest.mark.parametrize(("name", "plural"), FAILING_LISTS, ids=[c[0] for c in FAILING_LISTS])
+async def test_a_failing_tenant_side_list_holds_growth_but_not_the_pass(api: FakeApiServer, name: str, plural: str) -> None:
+    api.failing[plural] = 500
+    await one_pass(api, two_services(api))
+    for svc in ("resnet", "other"):  # decided and reported; no arbitration, so none grows past its replicas
+        st = api.get("InferenceService", "team-a", svc)["status"]  # type: ignore[index]
+        assert st["recommendation"]["reason"] == "BaseDemand", name
+        assert "tenant arbitration unavailable" in st["recommendation"]["message"], name
+        assert replicas(api, svc) == 1, name
+    assert conditions(api)["ScalingLimited"] == "True/Quota"
+
+
+async def test_a_failing_policy_list_holds_only_the_services_that_name_a_policy(api: FakeApiServer) -> None:
+    api.failing["scalingpolicies"] = 500
+    await one_pass(api, two_services(api, scaling__policyRef="fast"))
+    assert replicas(api, "other") == 5
+    assert replicas(api, "resnet") == 1
+    assert "recommendation" not in (api.get("InferenceService", "team-a", "resnet") or {}).get("status", {})
+
+
+async def test_a_failing_arbitration_does_not_stop_the_others(api: FakeApiServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_: Any) -> None:
+        raise RuntimeError("a tenant the arbiter cannot read")
+
+    transport = two_services(api)
+    prom = PromClient("http://prom", transport=transport)
+    a = Autoscaler(api.kube(), prom, loop_seconds=2)
+    monkeypatch.setattr(a.arbiter, "arbitrate", broken)
+    try:
+        await a.run_once(NOW)
+    finally:
+        await prom.close()
+    for svc in ("resnet", "other"):
+        st = api.get("InferenceService", "team-a", svc)["status"]  # type: ignore[index]
+        assert "tenant arbitration failed: RuntimeError" in st["recommendation"]["message"]
+
+
+async def test_one_failing_service_is_reported_on_it_and_the_others_scale(api: FakeApiServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    import foresail.controllers.autoscaler as autoscaler
+    from foresail.scaling.observe import observe as real
+
+    def observe(isvc: Any, *args: Any) -> Any:
+        if isvc.name == "resnet":
+            raise ValueError("a sample the decision cannot use")
+        return real(isvc, *args)
+
+    monkeypatch.setattr(autoscaler, "observe", observe)
+    await one_pass(api, two_services(api))
+    assert replicas(api, "other") == 5
+    assert replicas(api, "resnet") == 1
+    failed = [e for e in api.events() if e["reason"] == "AutoscalingFailed"]
+    assert [(e["involvedObject"]["name"], e["type"]) for e in failed] == [("resnet", "Warning")]
+    assert "a sample the decision cannot use" in failed[0]["message"]
+
+
+async def test_kubectl_scale_is_reported_and_foresails_intent_kept(api: FakeApiServer) -> None:
+    body = service()
+    body["status"] = {"desiredReplicas": 3}  # what Foresail wanted last
+    dep = deployment(replicas=7)  # then someone ran kubectl scale --replicas=7
+    dep["metadata"]["managedFields"] = [
+        {"manager": "foresail", "operation": "Apply", "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:template": {}}}},
+        {"manager": "kubectl", "operation": "Update", "subresource": "scale", "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:replicas": {}}}},
+    ]
+    api.put(body, dep, pod("resnet", "team-a", 0), node("n1"))
+    await one_pass(api, signals(30.0))
+    assert replicas(api, "resnet") == 3, "the decision starts from Foresail's intent, not from the foreign 7"
+    (writer,) = [e for e in api.events() if e["reason"] == "OtherWriter"]
+    assert writer["type"] == "Warning" and "kubectl (/scale)" in writer["message"]
+    assert conditions(api)["ReplicasContested"] == "True/OtherWriter"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from foresail.controllers.inferenceservice import reconcile
 from tests.controllers.objects import isvc
 from tests.fakes.apiserver import FakeApiServer
@@ -61,14 +63,50 @@ def test_a_spec_admission_would_refuse_is_reported_with_the_field(api: FakeApiSe
     assert [e["reason"] for e in api.events()] == ["InvalidSpec"]
 
 
-def test_a_deployment_the_apiserver_refuses_is_a_condition_not_a_crash(api: FakeApiServer) -> None:
+def test_a_name_stored_before_the_rule_is_reported_not_retried(api: FakeApiServer) -> None:
     api.put(isvc(), CONFIGMAP)
-    api.invalid["deployments"] = 'Deployment.apps "resnet" is invalid: spec.template.spec.tolerations[1].operator: Unsupported value: "Maybe"'
+    obj = api.get("InferenceService", "team-a", "resnet")
+    assert obj is not None
+    obj["metadata"]["name"] = "v1.2"  # admitted before the CRD refused dots: its Service can never exist
+    api.put(obj)
+    reconcile(api.kube(), obj, NOW)
+    stored = api.get("InferenceService", "team-a", "v1.2")
+    assert stored is not None
+    ready = next(c for c in stored["status"]["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
+    assert "DNS-1035 label" in ready["message"]
+    assert api.get("Service", "team-a", "v1.2") is None
+
+
+REFUSED = [
+    (
+        "a Deployment (its pod template overlay)",
+        "deployments",
+        'Deployment.apps "resnet" is invalid: spec.template.spec.tolerations[1].operator: Unsupported value: "Maybe"',
+        "InvalidPodTemplate",
+        "Deployment team-a/resnet refused: ",
+    ),
+    (
+        "a Service",
+        "services",
+        'Service "resnet" is invalid: metadata.name: Invalid value: "resnet": a DNS-1035 label must ...',
+        "ChildRefused",
+        "Service team-a/resnet refused: ",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "plural", "refusal", "reason", "prefix"), REFUSED, ids=[c[0] for c in REFUSED])
+def test_a_child_the_apiserver_refuses_is_ready_false_with_its_message(
+    api: FakeApiServer, name: str, plural: str, refusal: str, reason: str, prefix: str
+) -> None:
+    api.put(isvc(), CONFIGMAP)
+    api.invalid[plural] = refusal
     body = api.get("InferenceService", "team-a", "resnet")
     assert body is not None
     reconcile(api.kube(), body, NOW)
     reconcile(api.kube(), body, NOW)
-    status, reason, message = ready(api)
-    assert (status, reason) == ("False", "InvalidPodTemplate")
-    assert "tolerations[1].operator" in message
-    assert [e["reason"] for e in api.events()] == ["InvalidPodTemplate"]
+    status, got, message = ready(api)
+    assert (status, got) == ("False", reason), name
+    assert message == prefix + refusal, name
+    assert [e["reason"] for e in api.events() if e["type"] == "Warning"] == [reason], "reported once, not a retry loop"

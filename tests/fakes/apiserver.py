@@ -86,6 +86,7 @@ class FakeApiServer:
         self._versions = itertools.count(1)
         self._lock = threading.Lock()
         self.invalid: dict[str, str] = {}  # plural -> message: applies of that resource are refused (422)
+        self.failing: dict[str, int] = {}  # plural -> status code: lists of that resource fail
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -187,6 +188,8 @@ class FakeApiServer:
     def _answer(self, r: Request) -> tuple[int, Any]:
         key, sub = _parse(r.path)
         prefix, plural, ns, name = key
+        if r.method == "GET" and not name and plural in self.failing:
+            return self._status(self.failing[plural], "InternalError", f"listing {plural} failed")
         if r.method == "GET" and not name:
             items = [
                 copy.deepcopy(o)

@@ -218,3 +218,11 @@ def test_eval_plan(name: str, spec: dict[str, Any], want: dict[str, Any]) -> Non
     p = eval_plan(evaljob(**spec), CLASSIFIER, "claim", "results/x", "h", False, "ghcr.io/foresail/foresail:0.1.0", "http://prom")
     got = {k: getattr(p, k) for k in want}
     assert got == want, name
+
+
+@pytest.mark.parametrize(("case", "name"), [("a dot", "iris.v2"), ("a leading digit", "2iris")])
+def test_an_evaljob_name_must_name_a_service(case: str, name: str) -> None:
+    obj = evaljob().model_dump(by_alias=True)
+    obj["metadata"]["name"] = name
+    with pytest.raises(ValidationError, match="DNS-1035 label"):
+        EvalJob.model_validate(obj)

@@ -108,6 +108,7 @@ ERRORS: list[tuple[str, Fleet, str | None]] = [
     ("all good", Fleet({"a": (OLD, steady(0, NOW, 10)), "b": (OLD, steady(0, NOW, 10))}), None),
     ("serving replicas without any series", Fleet({"a": (OLD, []), "b": (OLD, [])}), "no series for the 2 serving replicas"),
     ("a partial scrape: one serving replica silent", Fleet({"a": (OLD, steady(0, NOW, 10)), "b": (OLD, steady(0, NOW - 30, 10))}), "partial scrape: no sample in the last 10s from 1 of 2 serving replicas (b)"),
+    ("a partial scrape: one serving replica without any series (its target removed)", Fleet({"a": (OLD, steady(0, NOW, 10)), "b": (OLD, [])}), "partial scrape: no sample in the last 10s from 1 of 2 serving replicas (b)"),
     ("stale: every sample old", Fleet({"a": (OLD, steady(0, NOW - 30, 10))}), "stale: newest sample 30s old"),
     ("a NaN counter", Fleet({"a": (OLD, [*steady(0, NOW - 1, 10), PodSample(NOW, float("nan"), 0, 0, 0, 0, 0)])}), "replica a: success = nan (not a finite number)"),
     ("a replica warm for 3 s without a serving sample yet is not missing", Fleet({"a": (OLD, steady(0, NOW, 10)), "b": (NOW - 3, steady(NOW - 20, NOW - 4, 10))}), None),

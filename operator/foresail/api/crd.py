@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from foresail.api.evaljob import MAX_NAME_LENGTH as EVALJOB_NAME_MAX
 from foresail.api.evaljob import EvalJobSpec, EvalJobStatus
 from foresail.api.inferenceservice import MAX_NAME_LENGTH, InferenceServiceSpec, InferenceServiceStatus
+from foresail.api.meta import DNS_1035_LABEL
 from foresail.api.scalingpolicy import ScalingPolicySpec, ScalingPolicyStatus
 from foresail.api.tenant import TenantSpec, TenantStatus
 
@@ -107,12 +108,17 @@ def _crd(
     }
     if spec_required:
         top["required"] = ["spec"]
-    if name_max:
+    if name_max:  # the object names Services: a DNS-1035 label short enough for the suffixes
         top["x-kubernetes-validations"] = [
             {
                 "rule": f"size(self.metadata.name) <= {name_max}",
                 "message": f"metadata.name must be at most {name_max} characters (names of derived objects must fit)",
-            }
+            },
+            {
+                "rule": f"self.metadata.name.matches('{DNS_1035_LABEL}')",
+                "message": "metadata.name must be a DNS-1035 label (lower-case letters, digits and '-', a letter first, "
+                "no '.'): it names a Service",
+            },
         ]
     return {
         "apiVersion": "apiextensions.k8s.io/v1",

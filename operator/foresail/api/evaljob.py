@@ -6,13 +6,13 @@ from __future__ import annotations
 import hashlib
 import json
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from foresail.api.conditions import Condition
-from foresail.api.inferenceservice import DNS_LABEL, QUANTITY, Priority
-from foresail.api.meta import RELATIVE_PATH, Resource, SpecModel
+from foresail.api.inferenceservice import DNS_LABEL, IMAGE, QUANTITY, Priority
+from foresail.api.meta import RELATIVE_PATH, ServiceNamed, SpecModel
 
 __all__ = [
     "DatasetSource",
@@ -184,7 +184,7 @@ class DedicatedSpec(SpecModel):
 
 
 class WorkerSpec(SpecModel):
-    image: str | None = Field(default=None, min_length=1, description="Worker image; default: the operator's image.")
+    image: str | None = Field(default=None, min_length=1, pattern=IMAGE, description="Worker image; default: the operator's image.")
     cpu: str = Field(default="500m", pattern=QUANTITY, description="CPU request of a worker.")
     memory: str = Field(default="512Mi", pattern=QUANTITY, description="Memory request and limit of a worker.")
 
@@ -271,9 +271,10 @@ class EvalJobStatus(BaseModel):
     conditions: list[Condition] = Field(default_factory=list, description="Admitted, Running, Suspended, Succeeded, Failed.")
 
 
-class EvalJob(Resource):
+class EvalJob(ServiceNamed):
     """A sharded, deterministic, resumable evaluation of a served model that yields to production."""
 
+    name_max: ClassVar[int] = MAX_NAME_LENGTH
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
     api_version: str = Field(default="foresail.dev/v1alpha1", alias="apiVersion")
     kind: str = Field(default="EvalJob")

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import ConfigDict, Field, model_validator
 
 from foresail.api.conditions import Condition
-from foresail.api.meta import RELATIVE_PATH, Resource, SpecModel
+from foresail.api.meta import RELATIVE_PATH, ServiceNamed, SpecModel
 from foresail.api.podtemplate import PodTemplateOverlay
 from foresail.api.scalingpolicy import ScalingBehavior
 
 __all__ = [
     "DEFAULT_TRITON_IMAGE",
+    "IMAGE",
+    "LABEL_VALUE",
     "CalibrationSpec",
     "ColdStartStatus",
     "FallbackSpec",
@@ -44,6 +46,10 @@ DEFAULT_TRITON_IMAGE = "nvcr.io/nvidia/tritonserver:24.08-py3"
 MAX_NAME_LENGTH = 45
 
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# A label value (nodes are selected on nvidia.com/gpu.product=<value>): 63 characters, alphanumeric at both ends
+LABEL_VALUE = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+# An image reference holds no whitespace (the apiserver refuses a container image with surrounding spaces)
+IMAGE = r"^\S+$"
 # A non-negative Kubernetes quantity (resource requests and limits cannot be negative)
 QUANTITY = r"^\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)(([KMGTPE]i)|[numkMGTPE]|[eE][-+]?[0-9]+)?$"
 
@@ -169,7 +175,7 @@ class QueuePolicy(SpecModel):
 
 
 class TritonSpec(SpecModel):
-    image: str = Field(default=DEFAULT_TRITON_IMAGE, min_length=1, description="Triton server image.")
+    image: str = Field(default=DEFAULT_TRITON_IMAGE, min_length=1, pattern=IMAGE, description="Triton server image.")
     args: list[str] = Field(default_factory=list, description="Extra tritonserver arguments (appended).")
     env: list[EnvVar] = Field(default_factory=list, description="Extra environment variables of the Triton container.")
     resources: Resources = Field(default_factory=Resources, description="CPU and memory of the Triton container.")
@@ -177,8 +183,8 @@ class TritonSpec(SpecModel):
     gpu_product: str | None = Field(
         default=None,
         alias="gpuProduct",
-        max_length=128,
-        pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.]*$",
+        max_length=63,
+        pattern=LABEL_VALUE,
         description="Only nodes labelled nvidia.com/gpu.product=<this> (and the tenant quota of that product); empty = any GPU.",
     )
     queue_policy: QueuePolicy | None = Field(
@@ -257,7 +263,13 @@ class ScalingSpec(SpecModel):
             ]
         },
     )
-    min_replicas: int = Field(default=1, alias="minReplicas", ge=0, le=10_000, description="Fewest replicas.")
+    min_replicas: int = Field(
+        default=1,
+        alias="minReplicas",
+        ge=1,
+        le=10_000,
+        description="Fewest replicas (at least 1: at zero there are no metrics to scale up from; scale-to-zero does not exist yet).",
+    )
     max_replicas: int = Field(default=10, alias="maxReplicas", ge=1, le=10_000, description="Most replicas.")
     policy_ref: str | None = Field(
         default=None,
@@ -518,9 +530,10 @@ class InferenceServiceStatus(SpecModel):
 
 
 
-class InferenceService(Resource):
+class InferenceService(ServiceNamed):
     """A Triton deployment of a model repository with a latency SLO, autoscaled ahead of demand."""
 
+    name_max: ClassVar[int] = MAX_NAME_LENGTH
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
     api_version: str = Field(default="foresail.dev/v1alpha1", alias="apiVersion")
     kind: str = Field(default="InferenceService")

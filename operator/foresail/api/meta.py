@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-__all__ = ["RELATIVE_PATH", "Resource", "SpecModel", "validation_message"]
+__all__ = ["DNS_1035_LABEL", "RELATIVE_PATH", "Resource", "ServiceNamed", "SpecModel", "service_name_problem", "validation_message"]
+
+# A Service's name: a DNS-1035 label (a letter first, no dots); InferenceServices and EvalJobs name Services
+DNS_1035_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 
 # A relative path inside a volume: segments separated by single "/", none of them "." or ".." (RE2, so the
 # CRD's OpenAPI pattern is the same expression): no absolute paths, no climbing out of the volume.
@@ -39,3 +43,30 @@ class Resource(BaseModel):
 def validation_message(e: ValidationError) -> str:
     """One line naming each invalid field by its path: ``spec.scaling.minReplicas: Input should be ...``."""
     return "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors())
+
+
+def service_name_problem(name: str, max_length: int) -> str | None:
+    """Why ``name`` cannot name the Services derived from it (None: it can): the CRD's rule, for objects
+    admitted before the rule existed."""
+    if len(name) > max_length:
+        return f"metadata.name must be at most {max_length} characters (names of derived objects must fit)"
+    if not re.fullmatch(DNS_1035_LABEL, name):
+        return (
+            f"metadata.name {name!r} must be a DNS-1035 label (lower-case letters, digits and '-', a letter first, "
+            "no '.'): it names a Service"
+        )
+    return None
+
+
+class ServiceNamed(Resource):
+    """A resource whose name names Services (and other derived objects): refused when it cannot."""
+
+    name_max: ClassVar[int] = 63
+
+    @field_validator("metadata")
+    @classmethod
+    def _service_name(cls, md: dict[str, Any]) -> dict[str, Any]:
+        problem = service_name_problem(str(md["name"]), cls.name_max) if "name" in md else None
+        if problem:
+            raise ValueError(problem)
+        return md

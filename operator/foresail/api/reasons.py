@@ -21,6 +21,7 @@ class ConditionType(StrEnum):
     SCALING_ACTIVE = "ScalingActive"
     SCALING_LIMITED = "ScalingLimited"
     QUOTA_LIMITED = "QuotaLimited"
+    REPLICAS_CONTESTED = "ReplicasContested"  # another manager writes the Deployment's replicas
     # Tenant
     NAMESPACE_CONFLICT = "NamespaceConflict"
     # EvalJob
@@ -43,6 +44,7 @@ class Reason(StrEnum):
     RECONCILING = "Reconciling"
     REPOSITORY_NOT_FOUND = "RepositoryNotFound"
     INVALID_POD_TEMPLATE = "InvalidPodTemplate"  # the apiserver refused the Deployment (spec.triton.podTemplate)
+    CHILD_REFUSED = "ChildRefused"  # the apiserver refused another child (the Service, the PodDisruptionBudget)
     SCALED_TO_ZERO = "ScaledToZero"
     SERVING = "Serving"
     NO_READY_REPLICAS = "NoReadyReplicas"
@@ -61,6 +63,9 @@ class Reason(StrEnum):
     # autoscaler: MetricsAvailable, ScalingActive, ScalingLimited
     METRICS_OK = "MetricsOK"
     METRICS_UNAVAILABLE = "MetricsUnavailable"
+    OTHER_WRITER = "OtherWriter"  # ReplicasContested: a manager other than Foresail wrote spec.replicas
+    SOLE_WRITER = "SoleWriter"
+    AUTOSCALING_FAILED = "AutoscalingFailed"  # one service's decision raised (the others went on)
     DECIDED = "Decided"
     HOLDING = "Holding"
     POLICY_NOT_FOUND = "PolicyNotFound"

@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from foresail.api.conditions import Condition
-from foresail.api.inferenceservice import DNS_LABEL, Priority
+from foresail.api.inferenceservice import DNS_LABEL, LABEL_VALUE, Priority
 from foresail.api.meta import Resource, SpecModel
 
 __all__ = ["GpuQuota", "Tenant", "TenantSpec", "TenantStatus", "TenantUsage"]
@@ -33,7 +33,10 @@ class GpuQuota(SpecModel):
         default="nvidia.com/gpu", pattern=r"^[a-z0-9.-]+/[a-z0-9.-]+$", description="Extended resource name of the GPUs."
     )
     product: str | None = Field(
-        default=None, max_length=128, description="Only GPUs on nodes labelled nvidia.com/gpu.product=<product>; empty = any."
+        default=None,
+        max_length=63,
+        pattern=LABEL_VALUE,
+        description="Only GPUs on nodes labelled nvidia.com/gpu.product=<product>; empty = any.",
     )
     guaranteed: int = Field(
         default=0, ge=0, le=100_000, description="Always available to the tenant; lent out only while unused."

@@ -13,6 +13,7 @@ pass duration, queries per pass, desired vs actual, forecast error, headroom, fa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
@@ -27,10 +28,11 @@ from foresail.api.inferenceservice import InferenceService
 from foresail.api.objects import LABEL_ISVC, group_by_label, spec_replicas
 from foresail.api.reasons import DecisionReason, Problem, Reason
 from foresail.api.scalingpolicy import resolve_policy
-from foresail.clients.kube import Kube
+from foresail.clients.kube import FIELD_MANAGER, SCALE_MANAGER, Kube
 from foresail.clients.prometheus import MetricsError, PromClient
 from foresail.controllers import telemetry
 from foresail.controllers.live_signals import LiveSignals, ServiceView
+from foresail.controllers.liveness import Heartbeat
 from foresail.controllers.tenants import TenantArbiter
 from foresail.quota.snapshot import Arbitration
 from foresail.render.tenant_quota import LABEL_TENANT
@@ -38,6 +40,7 @@ from foresail.scaling.counters import ServiceSignals
 from foresail.scaling.decide import Decision, DecisionState, Observation, apply_grant, decide
 from foresail.scaling.observe import observe, service_settings, serving_pods
 from foresail.scaling.status import autoscaler_status, quota_status
+from foresail.scaling.writers import Seen, contest_condition, keep_intent, replica_writers
 
 __all__ = ["Autoscaler"]
 
@@ -53,6 +56,7 @@ class _Service:
     next_due: float = 0.0
     last_forecast: tuple[float, float] | None = None  # (for time, forecast)
     last_desired: int | None = None  # the last decision: the service's demand between its decisions
+    writers_seen: Seen | None = None  # other writers of its replicas, last seen when
 
 
 @dataclass(frozen=True)
@@ -64,18 +68,24 @@ class _Pending:
     obs: Observation
     tick: float
     policy_problem: Problem | None
+    writers: list[str]  # managers other than Foresail's that wrote the Deployment's replicas
 
 
 @dataclass(frozen=True)
 class _Lists:
+    """What one pass listed; None: that list failed this pass (the services are listed or the pass fails)."""
+
     isvcs: list[dict[str, Any]]
     deployments: list[dict[str, Any]]
     pods: list[dict[str, Any]]
-    policies: list[dict[str, Any]]
-    nodes: list[dict[str, Any]]
-    tenants: list[dict[str, Any]]
-    namespaces: list[dict[str, Any]]
-    quotas: list[dict[str, Any]]
+    policies: list[dict[str, Any]] | None
+    nodes: list[dict[str, Any]] | None
+    tenants: list[dict[str, Any]] | None
+    namespaces: list[dict[str, Any]] | None
+    quotas: list[dict[str, Any]] | None
+
+
+ESSENTIAL = 3  # services, Deployments, pods: without them no service can be decided
 
 
 @dataclass
@@ -90,6 +100,7 @@ class Autoscaler:
     require_tenant: bool = False  # the operator: services no tenant owns are granted no GPUs
     arbiter: TenantArbiter = field(init=False)
     services: dict[Key, _Service] = field(default_factory=dict)
+    heartbeat: Heartbeat = field(default_factory=Heartbeat)  # the health check's view of the loop
     pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="autoscaler"))
 
     def __post_init__(self) -> None:
@@ -104,10 +115,12 @@ class Autoscaler:
         return await asyncio.get_running_loop().run_in_executor(self.pool, functools.partial(fn, *args))
 
     async def run(self) -> None:
+        self.heartbeat.start(time.monotonic())
         while True:
             started = time.monotonic()
             try:
                 await self.run_once(time.time())
+                self.heartbeat.beat(time.monotonic())
             except Exception as e:
                 log.exception("autoscaler pass failed: %r", e)
             telemetry.AUTOSCALER_LOOP.observe(time.monotonic() - started)
@@ -124,7 +137,14 @@ class Autoscaler:
             ("Namespace", None),
             ("ResourceQuota", LABEL_TENANT),
         ]
-        return _Lists(*await asyncio.gather(*(self._io(self.kube.list, kind, None, sel) for kind, sel in kinds)))
+        got = await asyncio.gather(*(self._io(self.kube.list, kind, None, sel) for kind, sel in kinds), return_exceptions=True)
+        for (kind, _), r in zip(kinds, got, strict=True):
+            if isinstance(r, BaseException):
+                log.warning("listing %s failed: %r", kind, r)
+        if isinstance(failed := next((r for r in got[:ESSENTIAL] if isinstance(r, BaseException)), None), BaseException):
+            raise failed
+        listed: list[Any] = [None if isinstance(r, BaseException) else r for r in got]
+        return _Lists(*listed)
 
     async def _signals(self, lists: _Lists, pods: dict[Key, list[dict[str, Any]]], now: float) -> tuple[dict[Key, ServiceSignals], list[str]]:
         """Every service's live signals: its model and serving replicas to the counters' reader."""
@@ -148,7 +168,7 @@ class Autoscaler:
         pods = group_by_label(lists.pods, LABEL_ISVC)
         signals, errors_for_all = await self._signals(lists, pods, now)
         deployments = {(d["metadata"]["namespace"], d["metadata"]["name"]): d for d in lists.deployments}
-        policies = {p["metadata"]["name"]: p for p in lists.policies}
+        policies = {p["metadata"]["name"]: p for p in lists.policies or []}
 
         # 1. decide for every service that is due (pure; nothing is written yet)
         live: list[tuple[InferenceService, dict[str, Any]]] = []
@@ -163,16 +183,20 @@ class Autoscaler:
             except ValidationError:
                 continue  # the reconciler reports InvalidSpec
             live.append((isvc, dep))
-            svc = self.services.get(key)
-            if svc is None:
-                svc = self.services[key] = _Service(self._restore(isvc))
-                await self._warm_history(isvc, svc, policies, now)
-            if now < svc.next_due:
-                continue
-            try:
+            if lists.policies is None and isvc.spec.scaling.policy_ref:
+                continue  # its policy is unknown this pass: hold rather than decide on the defaults
+            try:  # one service's failure is its own: the others are decided and written
+                svc = self.services.get(key)
+                if svc is None:
+                    svc = self.services[key] = _Service(self._restore(isvc))
+                    await self._warm_history(isvc, svc, policies, now)
+                if now < svc.next_due:
+                    continue
                 pending[key] = self._decide(isvc, dep, pods.get(key, []), policies, signals.get(key), errors_for_all, svc, now)
             except Exception as e:
                 log.exception("%s/%s: autoscaling failed: %r", key[0], key[1], e)
+                with contextlib.suppress(Exception):
+                    await self._io(self.kube.event, body, Reason.AUTOSCALING_FAILED, f"this pass's decision failed: {e!r}"[:1000], "Warning")
         for gone in set(self.services) - {(i.namespace, i.name) for i, _ in live}:
             del self.services[gone]
 
@@ -180,18 +204,33 @@ class Autoscaler:
         desired = {}
         for isvc, dep in live:
             key = (isvc.namespace, isvc.name)
-            want = pending[key].decision.replicas if key in pending else self.services[key].last_desired
+            svc = self.services.get(key)
+            want = pending[key].decision.replicas if key in pending else (svc.last_desired if svc else None)
             desired[key] = want if want is not None else spec_replicas(dep)
-        arb = self.arbiter.arbitrate([i for i, _ in live], lists.pods, lists.nodes, lists.tenants, lists.namespaces, desired, now)
+        arb = await self._arbitrate(lists, [i for i, _ in live], desired, now)
 
         # 3. act: the tenants first (the backstop makes room for the grants before pods are created), then
-        # replicas (capped by the grants), status, events
-        await self._io(self.arbiter.write, arb, lists.pods, lists.quotas, lists.tenants, now)
+        # replicas (capped by the grants; without arbitration, by the current replicas), status, events
         for isvc, dep in live:
             try:
                 await self._io(self._apply, isvc, dep, pending.get((isvc.namespace, isvc.name)), arb, now)
             except Exception as e:
                 log.exception("%s/%s: applying the decision failed: %r", isvc.namespace, isvc.name, e)
+
+    async def _arbitrate(
+        self, lists: _Lists, isvcs: list[InferenceService], desired: dict[Key, int], now: float
+    ) -> Arbitration | str:
+        """The grants, written to the tenants; or why there are none this pass (a failed list, arbitration or
+        write): then no service grows, and the others' decisions still apply."""
+        if lists.nodes is None or lists.tenants is None or lists.namespaces is None or lists.quotas is None:
+            return "tenant arbitration unavailable: listing nodes, tenants, namespaces or quotas failed"
+        try:
+            arb = self.arbiter.arbitrate(isvcs, lists.pods, lists.nodes, lists.tenants, lists.namespaces, desired, now)
+            await self._io(self.arbiter.write, arb, lists.pods, lists.quotas, lists.tenants, now)
+        except Exception as e:
+            log.exception("tenant arbitration failed: %r", e)
+            return f"tenant arbitration failed: {e!r}"[:500]
+        return arb
 
     async def _warm_history(self, isvc: InferenceService, svc: _Service, policies: dict[str, Any], now: float) -> None:
         """A restart does not forget: refill the decision's arrival history from Prometheus."""
@@ -226,21 +265,29 @@ class Autoscaler:
         policy = resolve_policy(isvc.spec.scaling.policy_ref, isvc.spec.scaling.overrides, policies)
         tick = policy.behavior.tick_seconds
         svc.next_due = now + tick - 0.5
-        obs, used = observe(isvc, dep, pods, signals, errors_for_all)
+        writers = replica_writers(dep, (FIELD_MANAGER, SCALE_MANAGER))
+        intent = svc.last_desired if svc.last_desired is not None else isvc.status.desired_replicas
+        obs, used = observe(isvc, keep_intent(dep, writers, intent), pods, signals, errors_for_all)
         d = decide(service_settings(isvc, policy.behavior), obs, svc.state, now)
         svc.last_desired = d.replicas
-        return _Pending(d, used, obs, tick, policy.problem)
+        return _Pending(d, used, obs, tick, policy.problem, writers)
 
-    def _apply(self, isvc: InferenceService, dep: dict[str, Any], p: _Pending | None, arb: Arbitration, now: float) -> None:
+    def _apply(self, isvc: InferenceService, dep: dict[str, Any], p: _Pending | None, arb: Arbitration | str, now: float) -> None:
         """Write the (granted) replicas of a due service, or cap any service its grant shrank."""
         ns, name = isvc.namespace, isvc.name
         current = spec_replicas(dep)
-        grant = arb.grant(ns, name)
-        quota = arb.quota_of(isvc)
-        missing_tenant = arb.membership.missing.get((ns, name))
-        if p is None and (grant is None or current <= grant.units):
-            return  # not due, and no shrunk grant to apply
-        d = p.decision if p is not None else Decision(current, DecisionReason.NOT_DUE, "holding between decisions", True)
+        if isinstance(arb, str):  # no arbitration this pass: decisions apply, none grows past its replicas
+            if p is None:
+                return
+            grant, quota, missing_tenant = None, isvc.status.quota, None
+            d = apply_grant(p.decision, current, arb)
+        else:
+            grant = arb.grant(ns, name)
+            quota = arb.quota_of(isvc)
+            missing_tenant = arb.membership.missing.get((ns, name))
+            if p is None and (grant is None or current <= grant.units):
+                return  # not due, and no shrunk grant to apply
+            d = p.decision if p is not None else Decision(current, DecisionReason.NOT_DUE, "holding between decisions", True)
         if grant is not None:
             d = apply_grant(d, grant.units, grant.reason)
         if d.replicas != current:
@@ -255,18 +302,22 @@ class Autoscaler:
             return
         self._telemetry(ns, name, d, current, p.obs, self.services[(ns, name)], now, p.tick)
         announce: list[str] = []
+        svc = self.services[(ns, name)]
+        contest = contest_condition([], p.writers, svc.writers_seen, d.replicas, isvc.generation, now)
+        svc.writers_seen = contest.seen
 
         def build(fresh: dict[str, Any]) -> dict[str, Any]:
-            state = self.services[(ns, name)].state.to_dict()
-            update = autoscaler_status(
-                _conditions(fresh), d, p.signals, p.policy_problem, quota, missing_tenant, state, isvc.generation, now
-            )
+            state = svc.state.to_dict()
+            conds = contest_condition(_conditions(fresh), p.writers, contest.seen, d.replicas, isvc.generation, now).conditions
+            update = autoscaler_status(conds, d, p.signals, p.policy_problem, quota, missing_tenant, state, isvc.generation, now)
             announce[:] = [update.announce] if update.announce else []
             return update.patch
 
         self.kube.update_status("InferenceService", ns, name, build)
         if announce:
             self.kube.event(isvc.model_dump(by_alias=True), Reason.METRICS_UNAVAILABLE, f"holding replicas: {announce[0]}", "Warning")
+        if contest.announce:
+            self.kube.event(isvc.model_dump(by_alias=True), Reason.OTHER_WRITER, contest.announce, "Warning")
 
     def _telemetry(
         self, ns: str, name: str, d: Decision, current: int, obs: Observation, svc: _Service, now: float, tick: float

@@ -37,7 +37,7 @@ from foresail.render.evaljob import (
 )
 from foresail.render.evaljob_status import finished, observe_evaljob, parse_reports
 
-__all__ = ["EVALJOB", "reconcile_evaljob"]
+__all__ = ["EVALJOB", "in_progress", "reconcile_evaljob"]
 
 EVALJOB = ("foresail.dev", "v1alpha1", "evaljobs")
 def _dataset(kube: Kube, ej: EvalJob) -> tuple[str, int, Problem | None]:
@@ -313,12 +313,11 @@ def on_evaljob(body: kopf.Body, **_: Any) -> None:
     reconcile_evaljob(kube(), dict(body), utcnow())
 
 
-@kopf.timer(*EVALJOB, interval=3, initial_delay=3)
-def progress_evaljob(body: kopf.Body, **_: Any) -> None:
+def in_progress(body: dict[str, Any]) -> bool:
+    """A job the 3 s resync reconciles: not finished, or changed since (one loop, not a per-object timer,
+    so no finalizer blocks deletion)."""
     status = EvalJobStatus.model_validate(body.get("status") or {})
-    if finished(status) and status.observed_generation >= int(body["metadata"].get("generation", 0)):
-        return
-    reconcile_evaljob(kube(), dict(body), utcnow())
+    return not (finished(status) and status.observed_generation >= int(body["metadata"].get("generation", 0)))
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={LABEL_EVALJOB: kopf.PRESENT})

@@ -1,8 +1,9 @@
 """InferenceService reconciler: spec -> Deployment + Service + PDB (server-side apply) -> status.
 
 Level-triggered and idempotent: every run renders the whole desired state and applies it; applying
-what is already there changes nothing. It runs on create/update/resume, on a 30 s resync timer, and
-whenever a child it owns changes or disappears (drift repair).
+what is already there changes nothing. It runs on create/update/resume, every 30 s (``resync``: one loop,
+not a per-object timer, so no finalizer blocks deletion), and whenever a child it owns changes or
+disappears (drift repair).
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ def apply_children(kube: Kube, isvc: InferenceService, fresh: dict[str, Any]) ->
         except ApiException as e:
             if e.status not in (400, 422):
                 raise
-            return Problem(Reason.INVALID_POD_TEMPLATE, f"{child['kind']} {ns}/{cname} refused: {_api_message(e)}"[:1000])
+            why = Reason.INVALID_POD_TEMPLATE if child["kind"] == "Deployment" else Reason.CHILD_REFUSED
+            return Problem(why, f"{child['kind']} {ns}/{cname} refused: {_api_message(e)}"[:1000])
         if before is None:
             kube.event(fresh, Reason.CREATED, f"created {child['kind']} {ns}/{cname}")
         elif before.get("spec") != after.get("spec") or before["metadata"].get("labels") != after["metadata"].get("labels"):
@@ -146,12 +148,6 @@ def reconcile(kube: Kube, body: dict[str, Any], now: datetime) -> InferenceServi
 @kopf.on.create(*ISVC)
 @kopf.on.update(*ISVC, field="spec")
 def on_isvc(body: kopf.Body, **_: Any) -> None:
-    reconcile(kube(), dict(body), utcnow())
-
-
-# periodic, whatever else changes the object (the autoscaler writes status every tick)
-@kopf.timer(*ISVC, interval=30, initial_delay=30)
-def resync_isvc(body: kopf.Body, **_: Any) -> None:
     reconcile(kube(), dict(body), utcnow())
 
 

@@ -8,7 +8,9 @@ import os
 import signal
 import socket
 import sys
+import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import kopf
@@ -16,16 +18,19 @@ import kopf
 from foresail.clients.kube import Kube, load_config
 from foresail.clients.promauth import PromAuth, PromAuthError, client_args
 from foresail.clients.prometheus import PromClient
-from foresail.controllers import evaljob, handlers, inferenceservice, telemetry  # noqa: F401 - registers the handlers
+from foresail.controllers import evaljob, handlers, inferenceservice, telemetry
 from foresail.controllers.autoscaler import Autoscaler
 from foresail.controllers.leader import LeaseElector
 from foresail.controllers.live_signals import LiveSignals, SourceMode
+from foresail.controllers.liveness import Heartbeat
+from foresail.controllers.resync import Periodic, Resync
 from foresail.controllers.settings import OperatorSettings, SettingsError
 from foresail.controllers.warmup import WarmupManager
 
 __all__ = ["run"]
 
 log = logging.getLogger("foresail")
+HEARTBEAT = Heartbeat()  # the autoscaler loop's, which the health check reads
 
 
 @kopf.on.startup()
@@ -68,15 +73,26 @@ async def start_autoscaler(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> No
         default_tenant=s.default_tenant if s.tenancy_mode == "open" else None,
         watch=s.watch_namespaces,
         require_tenant=True,
+        heartbeat=HEARTBEAT,
     )
     tasks = asyncio.get_running_loop()
     memo["autoscaler"] = tasks.create_task(loop.run(), name="autoscaler")
     memo["direct-metrics"] = tasks.create_task(live.run_direct(), name="direct-metrics")
 
 
+@kopf.on.startup()
+async def start_resync(memo: kopf.Memo, **_: Any) -> None:
+    periodics = [
+        Periodic("InferenceService", 30.0, inferenceservice.reconcile),
+        Periodic("EvalJob", 3.0, evaljob.reconcile_evaljob, evaljob.in_progress),
+    ]
+    loop = Resync(Kube(), periodics, watch=handlers.settings().watch_namespaces)
+    memo["resync"] = asyncio.get_running_loop().create_task(loop.run(), name="resync")
+
+
 @kopf.on.cleanup()
 async def stop_loops(memo: kopf.Memo, **_: Any) -> None:
-    for name in ("warmup", "autoscaler", "direct-metrics"):
+    for name in ("warmup", "autoscaler", "direct-metrics", "resync"):
         task = memo.get(name)
         if task is not None:
             task.cancel()
@@ -85,14 +101,25 @@ async def stop_loops(memo: kopf.Memo, **_: Any) -> None:
 class Health:
     """``/healthz`` and ``/readyz`` on the health port, for leader and standby alike.
 
-    A standby replica waiting for the lease is healthy; the leader is healthy while kopf runs.
+    A standby replica waiting for the lease is healthy; the leader is healthy while kopf runs and its
+    autoscaler loop completes passes (``liveness``).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, heartbeat: Heartbeat | None = None, period_s: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.operator: asyncio.Task[None] | None = None
+        self.heartbeat = heartbeat or Heartbeat()
+        self.period_s = period_s
+        self.clock = clock
+        self._said: str | None = None
 
     def ok(self) -> bool:
-        return self.operator is None or not self.operator.done()
+        if self.operator is not None and self.operator.done():
+            return False
+        stalled = self.heartbeat.stalled(self.clock(), self.period_s)
+        if stalled and stalled != self._said:
+            log.error("unhealthy: %s", stalled)
+        self._said = stalled
+        return stalled is None
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -120,7 +147,7 @@ class Health:
 
 
 async def _main(namespace: str, lease_name: str, identity: str, health_port: int, elect: bool, watch: tuple[str, ...]) -> None:
-    health = Health()
+    health = Health(HEARTBEAT, handlers.settings().loop_seconds)
     server = await asyncio.start_server(health.handle, "0.0.0.0", health_port)
     stop = asyncio.Event()
     terminated = asyncio.Event()

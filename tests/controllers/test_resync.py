@@ -1,0 +1,65 @@
+"""The periodic reconciles: one loop, no kopf timer, so no finalizer can block deletion."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import kopf
+import pytest
+
+from foresail.clients.kube import Kube
+from foresail.controllers import operator  # noqa: F401 - registers every handler
+from foresail.controllers.evaljob import in_progress
+from foresail.controllers.resync import Periodic, Resync
+from tests.controllers.objects import isvc
+from tests.fakes.apiserver import FakeApiServer
+
+
+def test_no_handler_makes_kopf_add_a_finalizer() -> None:
+    """A timer, daemon or non-optional delete handler would: deletion would then hang without the operator."""
+    registry = kopf.get_default_registry()
+    handlers = [h for reg in (registry._spawning, registry._changing, registry._watching) for h in reg.get_all_handlers()]
+    assert handlers, "the handlers are registered"
+    assert [h.id for h in handlers if getattr(h, "requires_finalizer", None)] == []
+    assert registry._spawning.get_all_handlers() == [], "no kopf timers or daemons"
+
+
+async def test_each_object_is_reconciled_once_a_period_and_one_failure_stops_none(api: FakeApiServer) -> None:
+    gone = isvc("gone")
+    gone["metadata"]["deletionTimestamp"] = "2027-01-01T00:00:00Z"
+    api.put(isvc("a"), isvc("b"), isvc("c"), isvc("other", ns="team-b"), gone)
+    seen: list[str] = []
+
+    def reconcile(_kube: Kube, body: dict[str, Any], _now: datetime) -> None:
+        seen.append(body["metadata"]["name"])
+        if body["metadata"]["name"] == "a":
+            raise RuntimeError("broken")
+
+    loop = Resync(api.kube(), [Periodic("InferenceService", 30.0, reconcile, lambda b: b["metadata"]["name"] != "c")], watch=["team-a"])
+    await loop.run_once(100.0)
+    assert seen == [], "the first period starts at the first call (kopf's resume reconciles at start)"
+    await loop.run_once(129.0)
+    assert seen == []
+    await loop.run_once(130.0)
+    assert sorted(seen) == ["a", "b"], "due, in the watched namespaces, not being deleted; a's failure stops none"
+    await loop.run_once(131.0)
+    assert sorted(seen) == ["a", "b"]
+
+
+def done(kind: str) -> dict[str, Any]:
+    return {"type": kind, "status": "True", "reason": kind, "message": "", "lastTransitionTime": "2027-01-01T00:00:00Z"}
+
+
+IN_PROGRESS = [
+    ("new", {}, 1, True),
+    ("running", {"phase": "Running", "observedGeneration": 1}, 1, True),
+    ("succeeded", {"conditions": [done("Succeeded")], "observedGeneration": 1}, 1, False),
+    ("failed", {"conditions": [done("Failed")], "observedGeneration": 1}, 1, False),
+    ("finished, then edited (reported once)", {"conditions": [done("Succeeded")], "observedGeneration": 1}, 2, True),
+]
+
+
+@pytest.mark.parametrize(("name", "status", "generation", "due"), IN_PROGRESS, ids=[c[0] for c in IN_PROGRESS])
+def test_evaljobs_resynced_while_in_progress(name: str, status: dict[str, Any], generation: int, due: bool) -> None:
+    assert in_progress({"metadata": {"generation": generation}, "status": status}) == due, name
