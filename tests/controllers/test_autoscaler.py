@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from foresail.clients.prometheus import PromClient
+from foresail.controllers import telemetry
 from foresail.controllers.autoscaler import Autoscaler
 from tests.controllers.objects import NOW, deployment, isvc, namespace, node, pod, policy, tenant
 from tests.fakes.apiserver import FakeApiServer
@@ -113,3 +114,20 @@ async def test_a_service_without_its_deployment_is_left_to_the_reconciler(api: F
     api.put(service())
     await one_pass(api, signals(60.0))
     assert api.writes() == []
+
+
+async def test_a_deleted_service_leaves_no_bookkeeping_and_no_metric_series(api: FakeApiServer) -> None:
+    api.put(service(), deployment(replicas=1), pod("resnet", "team-a", 0), node("n1"))
+    prom = PromClient("http://prom", transport=signals(30.0))
+    a = Autoscaler(api.kube(), prom, loop_seconds=2)
+    try:
+        await a.run_once(NOW)
+        assert ("team-a", "resnet") in a.services
+        assert 'foresail_desired_replicas{inferenceservice="resnet",namespace="team-a"}' in telemetry.render().decode()
+        for key in [k for k in api.objects if k[1] == "inferenceservices"]:
+            del api.objects[key]
+        await a.run_once(NOW + 5)
+    finally:
+        await prom.close()
+    assert a.services == {}
+    assert 'inferenceservice="resnet",namespace="team-a"' not in telemetry.render().decode()

@@ -173,8 +173,11 @@ class Autoscaler:
                 pending[key] = self._decide(isvc, dep, pods.get(key, []), policies, signals.get(key), errors_for_all, svc, now)
             except Exception as e:
                 log.exception("%s/%s: autoscaling failed: %r", key[0], key[1], e)
+        listed = {(b["metadata"]["namespace"], b["metadata"]["name"]) for b in lists.isvcs}
         for gone in set(self.services) - {(i.namespace, i.name) for i, _ in live}:
             del self.services[gone]
+            if gone not in listed:
+                telemetry.forget(*gone)  # deleted: a pass that raced the delete may have set its gauges again
 
         # 2. arbitrate GPUs across tenants on what every service wants now
         desired = {}

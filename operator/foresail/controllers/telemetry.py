@@ -1,11 +1,14 @@
 """The operator's own telemetry: Prometheus metrics about Foresail itself, served on the health port at /metrics.
 
-(Not to be confused with the services' signals the autoscaler reads from Prometheus.)
+(Not to be confused with the services' signals the autoscaler reads from Prometheus.) The registry is the
+module's own, so the process metrics every exporter has (``process_resident_memory_bytes``,
+``process_cpu_seconds_total``, ``process_open_fds``, ...) and ``python_info`` are registered on it explicitly.
+Every label set of a service goes with the service (``forget``): 2,000 services created and deleted leave no series.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, PlatformCollector, ProcessCollector, generate_latest
 
 __all__ = [
     "ACTUAL",
@@ -21,10 +24,13 @@ __all__ = [
     "WARMUPS",
     "WARMUPS_IN_FLIGHT",
     "WARMUP_SECONDS",
+    "forget",
     "render",
 ]
 
 REGISTRY = CollectorRegistry()
+ProcessCollector(registry=REGISTRY)
+PlatformCollector(registry=REGISTRY)
 _LABELS = ("namespace", "inferenceservice")
 
 WARMUPS = Counter(
@@ -69,6 +75,36 @@ HEADROOM = Gauge("foresail_headroom", "Headroom multiplier over the forecast the
 FORECAST_ERROR = Gauge(
     "foresail_forecast_error_rps", "Forecast minus the rate that arrived at the forecast time.", _LABELS, registry=REGISTRY
 )
+
+
+# the metrics labelled by service, with their label names (the service's two first)
+_PER_SERVICE: tuple[tuple[Counter | Gauge | Histogram, tuple[str, ...]], ...] = (
+    (WARMUPS, (*_LABELS, "result")),
+    (WARMUP_SECONDS, _LABELS),
+    (COLD_START, (*_LABELS, "phase")),
+    (COLD_START_ESTIMATE, (*_LABELS, "quantile")),
+    (DESIRED, _LABELS),
+    (ACTUAL, _LABELS),
+    (FAST_PATH, _LABELS),
+    (HEADROOM, _LABELS),
+    (FORECAST_ERROR, _LABELS),
+)
+
+
+def forget(namespace: str, name: str) -> int:
+    """Remove every label set of the service ``namespace/name``; returns how many were removed."""
+    removed = 0
+    for metric, names in _PER_SERVICE:
+        found = set()
+        for family in metric.collect():
+            for sample in family.samples:
+                values = tuple(sample.labels.get(n) for n in names)
+                if values[:2] == (namespace, name) and None not in values:
+                    found.add(values)
+        for values in found:
+            metric.remove(*values)
+            removed += 1
+    return removed
 
 
 def render() -> bytes:
