@@ -185,7 +185,9 @@ class Autoscaler:
             key = (isvc.namespace, isvc.name)
             want = pending[key].decision.replicas if key in pending else self.services[key].last_desired
             desired[key] = want if want is not None else spec_replicas(dep)
-        arb = self.arbiter.arbitrate([i for i, _ in live], lists.pods, lists.nodes, lists.tenants, lists.namespaces, desired, now)
+        # on a thread: the event loop (the leader lease's renewal among its tasks) is never held by it
+        isvcs = [i for i, _ in live]
+        arb = await self._io(self.arbiter.arbitrate, isvcs, lists.pods, lists.nodes, lists.tenants, lists.namespaces, desired, now)
 
         # 3. act: the tenants first (the backstop makes room for the grants before pods are created), then
         # replicas (capped by the grants), status, events
