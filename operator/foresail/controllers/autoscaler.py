@@ -8,6 +8,10 @@ labels, the quota backstop, Tenant status) first, so the backstop has room for t
 are created; then only the replicas that change (scale subresource, field manager
 ``foresail-autoscaler``), status (``scaling.status``) and an Event per scale action. Its own telemetry:
 pass duration, queries per pass, desired vs actual, forecast error, headroom, fast path.
+
+A service first seen (a restart, a failover) gets its arrival history from Prometheus in the background,
+``HISTORY_CONCURRENCY`` at a time: the pass never waits for it, and until it arrives the service decides on
+its live signals alone. Arbitration runs on a thread, so the event loop (the lease renewal) is never held.
 """
 
 from __future__ import annotations
@@ -39,10 +43,11 @@ from foresail.scaling.decide import Decision, DecisionState, Observation, apply_
 from foresail.scaling.observe import observe, service_settings, serving_pods
 from foresail.scaling.status import autoscaler_status, quota_status
 
-__all__ = ["Autoscaler"]
+__all__ = ["HISTORY_CONCURRENCY", "Autoscaler"]
 
 log = logging.getLogger("foresail.autoscaler")
 Key = tuple[str, str]
+HISTORY_CONCURRENCY = 8  # history range queries in flight at once
 
 
 @dataclass
@@ -91,6 +96,8 @@ class Autoscaler:
     arbiter: TenantArbiter = field(init=False)
     services: dict[Key, _Service] = field(default_factory=dict)
     pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="autoscaler"))
+    histories: dict[Key, asyncio.Task[None]] = field(default_factory=dict)  # history fetches in flight
+    history_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(HISTORY_CONCURRENCY))
 
     def __post_init__(self) -> None:
         self.arbiter = TenantArbiter(
@@ -104,14 +111,24 @@ class Autoscaler:
         return await asyncio.get_running_loop().run_in_executor(self.pool, functools.partial(fn, *args))
 
     async def run(self) -> None:
-        while True:
-            started = time.monotonic()
-            try:
-                await self.run_once(time.time())
-            except Exception as e:
-                log.exception("autoscaler pass failed: %r", e)
-            telemetry.AUTOSCALER_LOOP.observe(time.monotonic() - started)
-            await asyncio.sleep(max(0.0, self.loop_seconds - (time.monotonic() - started)))
+        try:
+            while True:
+                started = time.monotonic()
+                try:
+                    await self.run_once(time.time())
+                except Exception as e:
+                    log.exception("autoscaler pass failed: %r", e)
+                telemetry.AUTOSCALER_LOOP.observe(time.monotonic() - started)
+                await asyncio.sleep(max(0.0, self.loop_seconds - (time.monotonic() - started)))
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Stop the history fetches in flight."""
+        tasks = list(self.histories.values())
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _list(self) -> _Lists:
         kinds = [
@@ -166,7 +183,7 @@ class Autoscaler:
             svc = self.services.get(key)
             if svc is None:
                 svc = self.services[key] = _Service(self._restore(isvc))
-                await self._warm_history(isvc, svc, policies, now)
+                self._start_history(key, isvc, svc, policies, now)
             if now < svc.next_due:
                 continue
             try:
@@ -176,6 +193,8 @@ class Autoscaler:
         listed = {(b["metadata"]["namespace"], b["metadata"]["name"]) for b in lists.isvcs}
         for gone in set(self.services) - {(i.namespace, i.name) for i, _ in live}:
             del self.services[gone]
+            if (task := self.histories.pop(gone, None)) is not None:
+                task.cancel()
             if gone not in listed:
                 telemetry.forget(*gone)  # deleted: a pass that raced the delete may have set its gauges again
 
@@ -198,15 +217,25 @@ class Autoscaler:
             except Exception as e:
                 log.exception("%s/%s: applying the decision failed: %r", isvc.namespace, isvc.name, e)
 
-    async def _warm_history(self, isvc: InferenceService, svc: _Service, policies: dict[str, Any], now: float) -> None:
-        """A restart does not forget: refill the decision's arrival history from Prometheus."""
-        b = resolve_policy(isvc.spec.scaling.policy_ref, isvc.spec.scaling.overrides, policies).behavior
+    def _start_history(self, key: Key, isvc: InferenceService, svc: _Service, policies: dict[str, Any], now: float) -> None:
         if self.prom is None:
             return
+        task = asyncio.get_running_loop().create_task(self._warm_history(isvc, svc, policies, now), name=f"history {key[0]}/{key[1]}")
+        self.histories[key] = task
+        task.add_done_callback(lambda t: self.histories.pop(key, None) if self.histories.get(key) is t else None)
+
+    async def _warm_history(self, isvc: InferenceService, svc: _Service, policies: dict[str, Any], now: float) -> None:
+        """A restart does not forget: refill the decision's arrival history from Prometheus (in the background)."""
+        b = resolve_policy(isvc.spec.scaling.policy_ref, isvc.spec.scaling.overrides, policies).behavior
+        assert self.prom is not None
         try:
-            points = await self.prom.arrival_history(isvc.namespace, isvc.name, now - b.history_seconds, now, b.tick_seconds)
+            async with self.history_slots:
+                points = await self.prom.arrival_history(isvc.namespace, isvc.name, now - b.history_seconds, now, b.tick_seconds)
         except MetricsError as e:
             log.warning("%s/%s: no arrival history: %s", isvc.namespace, isvc.name, e)
+            return
+        except Exception as e:  # a background task: nobody else would see it
+            log.exception("%s/%s: history warm-up failed: %r", isvc.namespace, isvc.name, e)
             return
         svc.state.warm(points, b.history_seconds)
         if points:
