@@ -176,3 +176,17 @@ async def test_history_arrives_in_the_background_a_bounded_number_at_a_time(api:
     h = a.services[("team-a", "svc0")].state.history
     assert h.t[:100] == [NOW - 600 + 5 * i for i in range(100)] and h.rate[0] == 7.0
     assert h.t[-1] == NOW, "the live sample stays last"
+
+
+async def test_a_pass_with_nothing_due_only_lists(api: FakeApiServer) -> None:
+    api.put(service(), deployment(replicas=1), pod("resnet", "team-a", 0), node("n1"))
+    prom = PromClient("http://prom", transport=signals(30.0))
+    a = Autoscaler(api.kube(), prom, loop_seconds=2)
+    try:
+        await a.run_once(NOW)
+        sent = a.kube.sent.copy()
+        await a.run_once(NOW + 0.1)  # no service due: no read of an object, no write
+    finally:
+        await a.close()
+        await prom.close()
+    assert a.kube.sent - sent == {"GET": 8}, "the 8 lists of the pass"

@@ -7,7 +7,9 @@ GPUs across tenants on what every service wants (pure, ``quota``); write the ten
 labels, the quota backstop, Tenant status) first, so the backstop has room for the grants before pods
 are created; then only the replicas that change (scale subresource, field manager
 ``foresail-autoscaler``), status (``scaling.status``) and an Event per scale action. Its own telemetry:
-pass duration, queries per pass, desired vs actual, forecast error, headroom, fast path.
+pass duration, queries per pass, apiserver requests per pass (by verb), desired vs actual, forecast
+error, headroom, fast path. Status is written on the object as the pass listed it (no read before the
+write; a conflict re-reads) and only when it changes.
 
 A service first seen (a restart, a failover) gets its arrival history from Prometheus in the background,
 ``HISTORY_CONCURRENCY`` at a time: the pass never waits for it, and until it arrives the service decides on
@@ -113,12 +115,14 @@ class Autoscaler:
     async def run(self) -> None:
         try:
             while True:
-                started = time.monotonic()
+                started, sent = time.monotonic(), self.kube.sent.copy()
                 try:
                     await self.run_once(time.time())
                 except Exception as e:
                     log.exception("autoscaler pass failed: %r", e)
                 telemetry.AUTOSCALER_LOOP.observe(time.monotonic() - started)
+                for verb in telemetry.VERBS:
+                    telemetry.AUTOSCALER_API_REQUESTS.labels(verb).set(self.kube.sent[verb] - sent[verb])
                 await asyncio.sleep(max(0.0, self.loop_seconds - (time.monotonic() - started)))
         finally:
             await self.close()
@@ -211,9 +215,11 @@ class Autoscaler:
         # 3. act: the tenants first (the backstop makes room for the grants before pods are created), then
         # replicas (capped by the grants), status, events
         await self._io(self.arbiter.write, arb, lists.pods, lists.quotas, lists.tenants, now)
+        bodies = {(b["metadata"]["namespace"], b["metadata"]["name"]): b for b in lists.isvcs}
         for isvc, dep in live:
+            key = (isvc.namespace, isvc.name)
             try:
-                await self._io(self._apply, isvc, dep, pending.get((isvc.namespace, isvc.name)), arb, now)
+                await self._io(self._apply, isvc, dep, pending.get(key), arb, now, bodies[key])
             except Exception as e:
                 log.exception("%s/%s: applying the decision failed: %r", isvc.namespace, isvc.name, e)
 
@@ -265,7 +271,9 @@ class Autoscaler:
         svc.last_desired = d.replicas
         return _Pending(d, used, obs, tick, policy.problem)
 
-    def _apply(self, isvc: InferenceService, dep: dict[str, Any], p: _Pending | None, arb: Arbitration, now: float) -> None:
+    def _apply(
+        self, isvc: InferenceService, dep: dict[str, Any], p: _Pending | None, arb: Arbitration, now: float, listed: dict[str, Any]
+    ) -> None:
         """Write the (granted) replicas of a due service, or cap any service its grant shrank."""
         ns, name = isvc.namespace, isvc.name
         current = spec_replicas(dep)
@@ -284,7 +292,11 @@ class Autoscaler:
             log.info("%s/%s: %s %d -> %d: %s: %s", ns, name, verb, current, d.replicas, d.reason, d.message)
         if p is None:
             self.kube.update_status(
-                "InferenceService", ns, name, lambda fresh: quota_status(_conditions(fresh), quota, missing_tenant, isvc.generation, now)
+                "InferenceService",
+                ns,
+                name,
+                lambda fresh: quota_status(_conditions(fresh), quota, missing_tenant, isvc.generation, now),
+                listed=listed,
             )
             return
         self._telemetry(ns, name, d, current, p.obs, self.services[(ns, name)], now, p.tick)
@@ -298,7 +310,7 @@ class Autoscaler:
             announce[:] = [update.announce] if update.announce else []
             return update.patch
 
-        self.kube.update_status("InferenceService", ns, name, build)
+        self.kube.update_status("InferenceService", ns, name, build, listed=listed)
         if announce:
             self.kube.event(isvc.model_dump(by_alias=True), Reason.METRICS_UNAVAILABLE, f"holding replicas: {announce[0]}", "Warning")
 

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Plat
 
 __all__ = [
     "ACTUAL",
+    "AUTOSCALER_API_REQUESTS",
     "AUTOSCALER_LOOP",
     "AUTOSCALER_QUERIES",
     "COLD_START",
@@ -21,6 +22,7 @@ __all__ = [
     "FORECAST_ERROR",
     "HEADROOM",
     "REGISTRY",
+    "VERBS",
     "WARMUPS",
     "WARMUPS_IN_FLIGHT",
     "WARMUP_SECONDS",
@@ -65,6 +67,13 @@ AUTOSCALER_LOOP = Histogram(
 )
 AUTOSCALER_QUERIES = Gauge(
     "foresail_autoscaler_queries_per_loop", "Prometheus queries the last pass of the loop ran (constant).", registry=REGISTRY
+)
+VERBS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+AUTOSCALER_API_REQUESTS = Gauge(
+    "foresail_autoscaler_apiserver_requests_per_loop",
+    "Requests the autoscaler's client sent to the apiserver in the last pass, by verb.",
+    ["verb"],
+    registry=REGISTRY,
 )
 DESIRED = Gauge("foresail_desired_replicas", "Replicas the autoscaler wants.", _LABELS, registry=REGISTRY)
 ACTUAL = Gauge("foresail_actual_replicas", "Replicas the Deployment has (spec).", _LABELS, registry=REGISTRY)
