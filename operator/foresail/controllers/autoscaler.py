@@ -6,9 +6,9 @@ then for every service whose decision is due: ``observe`` -> ``decide`` (pure, `
 GPUs across tenants on what every service wants (pure, ``quota``); write the tenants (namespace owner
 labels, the quota backstop, Tenant status) first, so the backstop has room for the grants before pods
 are created; then only the replicas that change (scale subresource, field manager
-``foresail-autoscaler``), status (``scaling.status``) and an Event per scale action. Its own telemetry:
-pass duration, queries per pass, apiserver requests per pass (by verb), desired vs actual, forecast
-error, headroom, fast path. Status is written on the object as the pass listed it (no read before the
+``foresail-autoscaler``), status (``scaling.status``) and an Event per scale action, the services' writes
+concurrently on the loop's 8 threads. Its own telemetry: pass duration, queries per pass, apiserver
+requests per pass (by verb), desired vs actual, forecast error, headroom, fast path. Status is written on the object as the pass listed it (no read before the
 write; a conflict re-reads) and only when it changes.
 
 A service first seen (a restart, a failover) gets its arrival history from Prometheus in the background,
@@ -216,12 +216,15 @@ class Autoscaler:
         # replicas (capped by the grants), status, events
         await self._io(self.arbiter.write, arb, lists.pods, lists.quotas, lists.tenants, now)
         bodies = {(b["metadata"]["namespace"], b["metadata"]["name"]): b for b in lists.isvcs}
-        for isvc, dep in live:
+
+        async def apply(isvc: InferenceService, dep: dict[str, Any]) -> None:
             key = (isvc.namespace, isvc.name)
             try:
                 await self._io(self._apply, isvc, dep, pending.get(key), arb, now, bodies[key])
             except Exception as e:
                 log.exception("%s/%s: applying the decision failed: %r", isvc.namespace, isvc.name, e)
+
+        await asyncio.gather(*(apply(isvc, dep) for isvc, dep in live))  # as many at once as the pool has threads
 
     def _start_history(self, key: Key, isvc: InferenceService, svc: _Service, policies: dict[str, Any], now: float) -> None:
         if self.prom is None:
