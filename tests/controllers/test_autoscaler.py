@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -27,15 +29,22 @@ def service(**spec: Any) -> dict[str, Any]:
     return isvc("resnet", "team-a", **{**base, **spec})
 
 
-async def one_pass(api: FakeApiServer, transport: httpx.MockTransport | None, now: float = NOW) -> Autoscaler:
+@contextlib.asynccontextmanager
+async def autoscaler(api: FakeApiServer, transport: httpx.AsyncBaseTransport | None) -> AsyncIterator[Autoscaler]:
+    """An autoscaler on the fake apiserver (and a Prometheus on ``transport``), closed afterwards."""
     prom = PromClient("http://prom", transport=transport) if transport is not None else None
     a = Autoscaler(api.kube(), prom, loop_seconds=2)
     try:
-        await a.run_once(now)
+        yield a
     finally:
         await a.close()
         if prom is not None:
             await prom.close()
+
+
+async def one_pass(api: FakeApiServer, transport: httpx.MockTransport | None, now: float = NOW) -> Autoscaler:
+    async with autoscaler(api, transport) as a:
+        await a.run_once(now)
     return a
 
 
@@ -120,18 +129,13 @@ async def test_a_service_without_its_deployment_is_left_to_the_reconciler(api: F
 
 async def test_a_deleted_service_leaves_no_bookkeeping_and_no_metric_series(api: FakeApiServer) -> None:
     api.put(service(), deployment(replicas=1), pod("resnet", "team-a", 0), node("n1"))
-    prom = PromClient("http://prom", transport=signals(30.0))
-    a = Autoscaler(api.kube(), prom, loop_seconds=2)
-    try:
+    async with autoscaler(api, signals(30.0)) as a:
         await a.run_once(NOW)
         assert ("team-a", "resnet") in a.services
         assert 'foresail_desired_replicas{inferenceservice="resnet",namespace="team-a"}' in telemetry.render().decode()
         for key in [k for k in api.objects if k[1] == "inferenceservices"]:
             del api.objects[key]
         await a.run_once(NOW + 5)
-    finally:
-        await a.close()
-        await prom.close()
     assert a.services == {}
     assert 'inferenceservice="resnet",namespace="team-a"' not in telemetry.render().decode()
 
@@ -159,9 +163,7 @@ async def test_history_arrives_in_the_background_a_bounded_number_at_a_time(api:
         values = [[NOW - 600 + 5 * i, "7"] for i in range(100)]
         return httpx.Response(200, json={"status": "success", "data": {"resultType": "matrix", "result": [{"metric": {}, "values": values}]}})
 
-    prom = PromClient("http://prom", transport=httpx.MockTransport(handler))
-    a = Autoscaler(api.kube(), prom, loop_seconds=2)
-    try:
+    async with autoscaler(api, httpx.MockTransport(handler)) as a:
         await a.run_once(NOW)
         assert len(api.writes("InferenceService", sub="status")) == 20, "every service decided on its live signals"
         assert len(a.histories) == 20
@@ -169,9 +171,6 @@ async def test_history_arrives_in_the_background_a_bounded_number_at_a_time(api:
         await asyncio.sleep(0.1)  # room for a ninth, if the bound did not hold
         release.set()
         await asyncio.gather(*a.histories.values())
-    finally:
-        await a.close()
-        await prom.close()
     assert most == HISTORY_CONCURRENCY
     h = a.services[("team-a", "svc0")].state.history
     assert h.t[:100] == [NOW - 600 + 5 * i for i in range(100)] and h.rate[0] == 7.0
@@ -180,13 +179,8 @@ async def test_history_arrives_in_the_background_a_bounded_number_at_a_time(api:
 
 async def test_a_pass_with_nothing_due_only_lists(api: FakeApiServer) -> None:
     api.put(service(), deployment(replicas=1), pod("resnet", "team-a", 0), node("n1"))
-    prom = PromClient("http://prom", transport=signals(30.0))
-    a = Autoscaler(api.kube(), prom, loop_seconds=2)
-    try:
+    async with autoscaler(api, signals(30.0)) as a:
         await a.run_once(NOW)
         sent = a.kube.sent.copy()
         await a.run_once(NOW + 0.1)  # no service due: no read of an object, no write
-    finally:
-        await a.close()
-        await prom.close()
     assert a.kube.sent - sent == {"GET": 8}, "the 8 lists of the pass"
