@@ -184,3 +184,5 @@ async def test_a_pass_with_nothing_due_only_lists(api: FakeApiServer) -> None:
         sent = a.kube.sent.copy()
         await a.run_once(NOW + 0.1)  # no service due: no read of an object, no write
     assert a.kube.sent - sent == {"GET": 8}, "the 8 lists of the pass"
+    (pods,) = {r.query.get("fieldSelector") for r in api.requests if r.path == "/api/v1/pods"}
+    assert pods == "status.phase!=Succeeded,status.phase!=Failed", "finished pods are not listed"

@@ -140,8 +140,12 @@ class Kube:
                 return None
             raise
 
-    def list(self, kind: str, namespace: str | None = None, label_selector: str | None = None) -> list[dict[str, Any]]:
+    def list(
+        self, kind: str, namespace: str | None = None, label_selector: str | None = None, field_selector: str | None = None
+    ) -> list[dict[str, Any]]:
         q = [("labelSelector", label_selector)] if label_selector else []
+        if field_selector:
+            q.append(("fieldSelector", field_selector))
         items: list[dict[str, Any]] = self.request("GET", path_for(kind, namespace), query=q)["items"]
         return items
 

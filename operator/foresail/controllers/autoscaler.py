@@ -50,6 +50,7 @@ __all__ = ["HISTORY_CONCURRENCY", "Autoscaler"]
 log = logging.getLogger("foresail.autoscaler")
 Key = tuple[str, str]
 HISTORY_CONCURRENCY = 8  # history range queries in flight at once
+LIVE_PODS = "status.phase!=Succeeded,status.phase!=Failed"  # what pod_is_live keeps, asked of the apiserver
 
 
 @dataclass
@@ -136,16 +137,17 @@ class Autoscaler:
 
     async def _list(self) -> _Lists:
         kinds = [
-            ("InferenceService", None),
-            ("Deployment", "app.kubernetes.io/managed-by=foresail"),
-            ("Pod", None),
-            ("ScalingPolicy", None),
-            ("Node", None),
-            ("Tenant", None),
-            ("Namespace", None),
-            ("ResourceQuota", LABEL_TENANT),
+            ("InferenceService", None, None),
+            ("Deployment", "app.kubernetes.io/managed-by=foresail", None),
+            # every pod, not only Foresail's: the GPU supply subtracts what the others hold; finished pods hold nothing
+            ("Pod", None, LIVE_PODS),
+            ("ScalingPolicy", None, None),
+            ("Node", None, None),
+            ("Tenant", None, None),
+            ("Namespace", None, None),
+            ("ResourceQuota", LABEL_TENANT, None),
         ]
-        return _Lists(*await asyncio.gather(*(self._io(self.kube.list, kind, None, sel) for kind, sel in kinds)))
+        return _Lists(*await asyncio.gather(*(self._io(self.kube.list, kind, None, sel, fields) for kind, sel, fields in kinds)))
 
     async def _signals(self, lists: _Lists, pods: dict[Key, list[dict[str, Any]]], now: float) -> tuple[dict[Key, ServiceSignals], list[str]]:
         """Every service's live signals: its model and serving replicas to the counters' reader."""
