@@ -1,9 +1,9 @@
 """Micro-benchmark of one autoscaler pass at N services, in process, without a cluster.
 
 ``python -m hack.bench.tick [--services 200 1000 2000] [--passes 12]``: the autoscaler (the operator's code,
-unchanged) against the unit tests' fake apiserver, run in a *separate process* so that its cost is not
-counted, and a Prometheus stand-in (httpx.MockTransport) that answers each pass's counters query with
-the Triton samples of every replica (one per service, 10 to 40 rps). Every service has its Deployment, one
+unchanged) against the unit tests' fake apiserver and a Prometheus stand-in over HTTP, both in a *separate
+process* so that their cost is not counted; the stand-in answers each pass's counters query with the Triton
+samples of every replica (one per service, 10 to 40 rps) since the bench's simulated clock last moved. Every service has its Deployment, one
 warm pod, a node share of GPUs; 50 namespaces owned by 20 Tenants. It prints, per N: pass duration p50
 and max (the first pass apart: it reads a minute of samples), apiserver requests per pass by verb (a pass
 where decisions are due, and one where none is), and the process's RSS after the passes (after every N
@@ -22,9 +22,12 @@ import json
 import statistics
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from kubernetes import client
@@ -44,8 +47,35 @@ def _names(n: int) -> list[tuple[str, str]]:
     return [(f"ns{i % NAMESPACES}", f"svc{i}") for i in range(n)]
 
 
+def _prometheus(n: int) -> ThreadingHTTPServer:
+    """Counters for every replica over [t0, t1], set by ``/clock?t0=&t1=``; range queries answer nothing."""
+    from tests.fakes.http import send_json
+
+    window = {"t0": NOW - 75, "t1": NOW - 1}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *_: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            url = urlsplit(self.path)
+            q = {k: float(v[0]) for k, v in parse_qs(url.query).items() if k in ("t0", "t1")}
+            if url.path == "/clock":
+                window.update(q)
+                send_json(self, 200, {})
+            elif url.path.endswith("/query_range"):
+                send_json(self, 200, {"status": "success", "data": {"resultType": "matrix", "result": []}})
+            else:
+                send_json(self, 200, _counters(n, window["t0"], window["t1"]))
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 def serve(n: int) -> None:
-    """The fake apiserver holding N services (run in its own process); prints its URL, serves until stdin closes."""
+    """The fake apiserver holding N services and the Prometheus stand-in (run in their own process); prints
+    their URLs, serves until stdin closes."""
     from tests.controllers.objects import deployment, isvc, namespace, node, pod, tenant
     from tests.fakes.apiserver import FakeApiServer
 
@@ -63,18 +93,20 @@ def serve(n: int) -> None:
             deployment(name, ns, replicas=1),
             pod(name, ns, 0, node=f"n{i // 8}"),
         )
-    print(api.url, flush=True)
+    prom = _prometheus(n)
+    print(api.url, f"http://127.0.0.1:{prom.server_address[1]}", flush=True)
     sys.stdin.read()
+    prom.shutdown()
     api.close()
 
 
-def _counters(n: int, t0: float, t1: float) -> str:
+def _counters(n: int, t0: float, t1: float) -> dict[str, Any]:
     """The counters query's answer: every replica's samples, one a second, over [t0, t1]."""
     from tests.fakes.counters import steady
     from tests.fakes.prometheus import matrix
 
     replicas = {(ns, name, f"{name}-0"): steady(t0, t1, 10.0 + i % 31, start=(10.0 + i % 31) * (t0 - NOW + 100)) for i, (ns, name) in enumerate(_names(n))}
-    return json.dumps({"status": "success", "data": {"resultType": "matrix", "result": matrix(replicas, model="resnet50")}})
+    return {"status": "success", "data": {"resultType": "matrix", "result": matrix(replicas, model="resnet50")}}
 
 
 def _rss_mb() -> float:
@@ -84,36 +116,31 @@ def _rss_mb() -> float:
     return 0.0
 
 
-async def _passes(url: str, n: int, passes: int) -> dict[str, Any]:
+async def _passes(api_url: str, prom_url: str, n: int, passes: int) -> dict[str, Any]:
     cfg = client.Configuration()
-    cfg.host = url
+    cfg.host = api_url
     kube = Kube(client.ApiClient(cfg), timeout=120.0)
-    body = {"text": ""}
-
-    def handler(req: httpx.Request) -> httpx.Response:
-        if req.url.path.endswith("/query_range"):
-            return httpx.Response(200, text=json.dumps({"status": "success", "data": {"resultType": "matrix", "result": []}}))
-        return httpx.Response(200, text=body["text"])
-
-    prom = PromClient("http://prom", transport=httpx.MockTransport(handler), timeout=120.0)
+    prom = PromClient(prom_url, timeout=120.0)
+    clock = httpx.AsyncClient(base_url=prom_url, timeout=60.0)
     a = Autoscaler(kube, prom, loop_seconds=TICK)
     durations, requests = [], []
     try:
         for k in range(passes):
             now = NOW + TICK * k
-            body["text"] = _counters(n, now - (75 if k == 0 else TICK + 2), now - 1)
+            await clock.get("/clock", params={"t0": now - (75 if k == 0 else TICK + 2), "t1": now - 1})
             sent = kube.sent.copy()
             t0 = time.perf_counter()
             await a.run_once(now)
             durations.append(time.perf_counter() - t0)
             requests.append(dict(kube.sent - sent))
         sent = kube.sent.copy()
-        body["text"] = _counters(n, now - 2, now - 0.5)
+        await clock.get("/clock", params={"t0": now - 2, "t1": now - 0.5})
         await a.run_once(now + 0.5)  # nothing due
         idle = dict(kube.sent - sent)
     finally:
         await a.close()
         await prom.close()
+        await clock.aclose()
     steady = durations[1:]
     return {
         "services": n,
@@ -130,8 +157,8 @@ def measure(n: int, passes: int) -> dict[str, Any]:
     server = subprocess.Popen([sys.executable, "-m", "hack.bench.tick", "--serve", str(n)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert server.stdout is not None
-        url = server.stdout.readline().strip()
-        return asyncio.run(_passes(url, n, passes))
+        api_url, prom_url = server.stdout.readline().split()
+        return asyncio.run(_passes(api_url, prom_url, n, passes))
     finally:
         if server.stdin is not None:
             server.stdin.close()
