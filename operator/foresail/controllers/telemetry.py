@@ -86,31 +86,19 @@ FORECAST_ERROR = Gauge(
 )
 
 
-# the metrics labelled by service, with their label names (the service's two first)
-_PER_SERVICE: tuple[tuple[Counter | Gauge | Histogram, tuple[str, ...]], ...] = (
-    (WARMUPS, (*_LABELS, "result")),
-    (WARMUP_SECONDS, _LABELS),
-    (COLD_START, (*_LABELS, "phase")),
-    (COLD_START_ESTIMATE, (*_LABELS, "quantile")),
-    (DESIRED, _LABELS),
-    (ACTUAL, _LABELS),
-    (FAST_PATH, _LABELS),
-    (HEADROOM, _LABELS),
-    (FORECAST_ERROR, _LABELS),
-)
+# the metrics labelled by service (namespace and name their first two labels)
+_PER_SERVICE: tuple[Counter | Gauge | Histogram, ...] = (
+    WARMUPS, WARMUP_SECONDS, COLD_START, COLD_START_ESTIMATE, DESIRED, ACTUAL, FAST_PATH, HEADROOM, FORECAST_ERROR,
+)  # fmt: skip
 
 
 def forget(namespace: str, name: str) -> int:
     """Remove every label set of the service ``namespace/name``; returns how many were removed."""
     removed = 0
-    for metric, names in _PER_SERVICE:
-        found = set()
-        for family in metric.collect():
-            for sample in family.samples:
-                values = tuple(sample.labels.get(n) for n in names)
-                if values[:2] == (namespace, name) and None not in values:
-                    found.add(values)
-        for values in found:
+    for metric in _PER_SERVICE:
+        # the label sets themselves (prometheus_client's own index): collect() would render every sample of
+        # every service, per deleted service
+        for values in [v for v in list(metric._metrics) if tuple(v[:2]) == (namespace, name)]:
             metric.remove(*values)
             removed += 1
     return removed
