@@ -4,7 +4,9 @@ that fail a pass and those of one service, and the arrival-rate history."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ import pytest
 
 from foresail.clients.history import arrivals_from_prometheus, parse_since
 from foresail.clients.promauth import PromAuth, PromAuthError
-from foresail.clients.prometheus import CounterRead, MetricsError, PromClient, counters_query
+from foresail.clients.prometheus import CounterRead, MetricsError, PromClient, counters_query, range_chunks
 from foresail.scaling.counters import PodSample
 from tests.fakes.counters import steady
 from tests.fakes.prometheus import answer, matrix
@@ -173,25 +175,64 @@ def test_a_missing_credential_file_is_refused_at_construction(tmp_path: Path) ->
         PromClient("http://prom", auth=PromAuth(bearer_token_file=str(tmp_path / "nope")))
 
 
-@pytest.mark.parametrize(
-    ("name", "since", "step"), [("an hour at 15 s", "1h", 15), ("a week: at most 10,000 points", "7d", 61), ("two days", "2d", 18)]
-)
-def test_replay_history_is_one_range_query_of_the_same_rate(name: str, since: str, step: int) -> None:
-    seen: list[httpx.Request] = []
+def ranged(seen: list[httpx.Request]) -> Callable[[httpx.Request], httpx.Response]:
+    """A Prometheus that answers a range query with one point per step (rate 5), refusing > 11,000 points."""
 
     def handler(req: httpx.Request) -> httpx.Response:
         seen.append(req)
-        values = [[t, "5"] for t in range(0, 600, 15)]
-        body = {"status": "success", "data": {"resultType": "matrix", "result": [{"metric": {}, "values": values}]}}
+        lo, hi, step = (float(req.url.params[k]) for k in ("start", "end", "step"))
+        n = int((hi - lo) // step) + 1
+        if n > 11_000:
+            return httpx.Response(400, text=json.dumps({"status": "error", "errorType": "bad_data", "error": "exceeded maximum resolution"}))
+        body = {"status": "success", "data": {"resultType": "matrix", "result": [{"metric": {}, "values": [[lo + i * step, "5"] for i in range(n)]}]}}
         return httpx.Response(200, text=json.dumps(body))
 
-    arr = arrivals_from_prometheus("http://prom", "team-a/resnet", since, transport=httpx.MockTransport(handler))
+    return handler
+
+
+@pytest.mark.parametrize(
+    ("name", "since", "queries"), [("an hour: one query", "1h", 1), ("two days: two chunks", "2d", 2), ("a week: five chunks", "7d", 5)]
+)
+def test_replay_history_is_chunked_under_the_point_limit(name: str, since: str, queries: int) -> None:
+    seen: list[httpx.Request] = []
+    arr = arrivals_from_prometheus("http://prom", "team-a/resnet", since, transport=httpx.MockTransport(ranged(seen)))
     assert len(arr.times) > 0, name
-    (req,) = seen
-    assert req.url.path == "/api/v1/query_range"
-    assert 'namespace="team-a", foresail_dev_inferenceservice="resnet"}[1m]' in req.url.params["query"]
-    assert float(req.url.params["step"]) == step
-    assert float(req.url.params["end"]) - float(req.url.params["start"]) == parse_since(since)
+    assert len(seen) == queries
+    spans = [tuple(float(r.url.params[k]) for k in ("start", "end", "step")) for r in seen]
+    assert all(r.url.path == "/api/v1/query_range" for r in seen)
+    assert all('namespace="team-a", foresail_dev_inferenceservice="resnet"}[1m]' in r.url.params["query"] for r in seen)
+    assert all(step == 15 and (hi - lo) / step + 1 <= 10_000 for lo, hi, step in spans)
+    assert all(nxt[0] == prev[1] + 15 for prev, nxt in itertools.pairwise(spans)), "consecutive, no step twice"
+    assert spans[-1][1] - spans[0][0] == parse_since(since)
+
+
+@pytest.mark.parametrize(
+    ("name", "start", "end", "step", "want"),
+    [
+        ("a short span is one chunk", 0, 100, 10, [(0, 100)]),
+        ("exactly the chunk's points", 0, 99, 1, [(0, 99)]),
+        ("one point more opens a chunk", 0, 100, 1, [(0, 99), (100, 100)]),
+        ("an end between steps", 0, 1995, 10, [(0, 990), (1000, 1990)]),
+        ("an empty span", 10, 5, 1, []),
+    ],
+)
+def test_range_chunks(name: str, start: float, end: float, step: float, want: list[tuple[float, float]]) -> None:
+    assert range_chunks(start, end, step, points=100) == want, name
+
+
+def test_forecaster_history_over_the_point_limit_is_chunked() -> None:
+    seen: list[httpx.Request] = []
+
+    async def go() -> list[tuple[float, float]]:
+        c = PromClient("http://prom", transport=httpx.MockTransport(ranged(seen)))
+        try:
+            return await c.arrival_history("team-a", "resnet", 0, 86_400, 5)  # a day at 5 s: 17,281 points
+        finally:
+            await c.close()
+
+    points = asyncio.run(go())
+    assert len(seen) == 2
+    assert [t for t, _ in points] == [5.0 * i for i in range(17_281)]
 
 
 @pytest.mark.parametrize(("name", "service", "since"), [("no namespace", "resnet", "1h"), ("bad unit", "a/b", "3y"), ("no number", "a/b", "d")])

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
 from foresail.clients.prometheus import PromClient
-from foresail.controllers.autoscaler import Autoscaler
+from foresail.controllers import telemetry
+from foresail.controllers.autoscaler import HISTORY_CONCURRENCY, Autoscaler
 from tests.controllers.objects import NOW, deployment, isvc, namespace, node, pod, policy, tenant
 from tests.fakes.apiserver import FakeApiServer
 from tests.fakes.counters import steady
@@ -25,14 +29,22 @@ def service(**spec: Any) -> dict[str, Any]:
     return isvc("resnet", "team-a", **{**base, **spec})
 
 
-async def one_pass(api: FakeApiServer, transport: httpx.MockTransport | None, now: float = NOW) -> Autoscaler:
+@contextlib.asynccontextmanager
+async def autoscaler(api: FakeApiServer, transport: httpx.AsyncBaseTransport | None) -> AsyncIterator[Autoscaler]:
+    """An autoscaler on the fake apiserver (and a Prometheus on ``transport``), closed afterwards."""
     prom = PromClient("http://prom", transport=transport) if transport is not None else None
     a = Autoscaler(api.kube(), prom, loop_seconds=2)
     try:
-        await a.run_once(now)
+        yield a
     finally:
+        await a.close()
         if prom is not None:
             await prom.close()
+
+
+async def one_pass(api: FakeApiServer, transport: httpx.MockTransport | None, now: float = NOW) -> Autoscaler:
+    async with autoscaler(api, transport) as a:
+        await a.run_once(now)
     return a
 
 
@@ -207,3 +219,64 @@ async def test_kubectl_scale_is_reported_and_foresails_intent_kept(api: FakeApiS
     (writer,) = [e for e in api.events() if e["reason"] == "OtherWriter"]
     assert writer["type"] == "Warning" and "kubectl (/scale)" in writer["message"]
     assert conditions(api)["ReplicasContested"] == "True/OtherWriter"
+
+
+async def test_a_deleted_service_leaves_no_bookkeeping_and_no_metric_series(api: FakeApiServer) -> None:
+    api.put(service(), deployment(replicas=1), pod("resnet", "team-a", 0), node("n1"))
+    async with autoscaler(api, signals(30.0)) as a:
+        await a.run_once(NOW)
+        assert ("team-a", "resnet") in a.services
+        assert 'foresail_desired_replicas{inferenceservice="resnet",namespace="team-a"}' in telemetry.render().decode()
+        for key in [k for k in api.objects if k[1] == "inferenceservices"]:
+            del api.objects[key]
+        await a.run_once(NOW + 5)
+    assert a.services == {}
+    assert 'inferenceservice="resnet",namespace="team-a"' not in telemetry.render().decode()
+
+
+async def test_history_arrives_in_the_background_a_bounded_number_at_a_time(api: FakeApiServer) -> None:
+    """20 services after a restart: the pass decides on live signals without waiting for any history; the
+    histories come 8 at a time and go before the live samples."""
+    names = [f"svc{i}" for i in range(20)]
+    for n in names:
+        api.put(isvc(n, "team-a", scaling__capacityPerReplicaRps=20, scaling__maxReplicas=8), deployment(n, replicas=1))
+    live = answer(matrix({("team-a", n, f"{n}-0"): steady(NOW - 75, NOW - 1, 10.0) for n in names}, model="resnet50"))
+    release, full = asyncio.Event(), asyncio.Event()
+    in_flight, most = 0, 0
+
+    async def handler(req: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, most
+        if req.url.path != "/api/v1/query_range":
+            return live.handle_request(req)
+        in_flight += 1
+        most = max(most, in_flight)
+        if in_flight == HISTORY_CONCURRENCY:
+            full.set()
+        await release.wait()
+        in_flight -= 1
+        values = [[NOW - 600 + 5 * i, "7"] for i in range(100)]
+        return httpx.Response(200, json={"status": "success", "data": {"resultType": "matrix", "result": [{"metric": {}, "values": values}]}})
+
+    async with autoscaler(api, httpx.MockTransport(handler)) as a:
+        await a.run_once(NOW)
+        assert len(api.writes("InferenceService", sub="status")) == 20, "every service decided on its live signals"
+        assert len(a.histories) == 20
+        await full.wait()
+        await asyncio.sleep(0.1)  # room for a ninth, if the bound did not hold
+        release.set()
+        await asyncio.gather(*a.histories.values())
+    assert most == HISTORY_CONCURRENCY
+    h = a.services[("team-a", "svc0")].state.history
+    assert h.t[:100] == [NOW - 600 + 5 * i for i in range(100)] and h.rate[0] == 7.0
+    assert h.t[-1] == NOW, "the live sample stays last"
+
+
+async def test_a_pass_with_nothing_due_only_lists(api: FakeApiServer) -> None:
+    api.put(service(), deployment(replicas=1), pod("resnet", "team-a", 0), node("n1"))
+    async with autoscaler(api, signals(30.0)) as a:
+        await a.run_once(NOW)
+        sent = a.kube.sent.copy()
+        await a.run_once(NOW + 0.1)  # no service due: no read of an object, no write
+    assert a.kube.sent - sent == {"GET": 8}, "the 8 lists of the pass"
+    (pods,) = {r.query.get("fieldSelector") for r in api.requests if r.path == "/api/v1/pods"}
+    assert pods == "status.phase!=Succeeded,status.phase!=Failed", "finished pods are not listed"

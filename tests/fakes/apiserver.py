@@ -212,6 +212,10 @@ class FakeApiServer:
             return 200, {"kind": "Status", "status": "Success"}
         if r.method == "PATCH":
             return self._patch(key, sub, r)
+        if r.method == "PUT" and cur is not None:  # a replace, guarded by the resourceVersion it read
+            if (r.body or {}).get("metadata", {}).get("resourceVersion") != cur["metadata"]["resourceVersion"]:
+                return self._status(409, "Conflict", "the object has been modified")
+            return 200, copy.deepcopy(self._store(key, copy.deepcopy(r.body)))
         return self._status(405, "MethodNotAllowed", r.method)
 
     def _create(self, prefix: str, plural: str, ns: str, body: dict[str, Any]) -> tuple[int, Any]:

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from foresail.quota.arbiter import Plan, Quota, Snapshot, TenantQuotas, Workload, arbitrate
+from tests.quota.unit_reference import units_one_at_a_time
 
 GPU = "nvidia.com/gpu"
 
@@ -162,6 +163,30 @@ CASES = [
         {"a/web": 0},
     ),
     Case(
+        "water-filling: three equal tenants level their borrowing unit by unit, the oldest first on a tie",
+        snap(
+            [tenant("a", 2, 32), tenant("b", 2, 32), tenant("c", 2, 32)],
+            [wl("web", "a", 20, created=3), wl("web", "b", 20, created=1), wl("web", "c", 20, created=2)],
+            supply=13,
+        ),
+        {"a/web": 4, "b/web": 5, "c/web": 4},
+    ),
+    Case(
+        "water-filling: a tenant's oldest service fills before its next one",
+        snap([tenant("a", 0, 32), tenant("b", 0, 32)], [wl("old", "a", 4, created=1), wl("new", "a", 4, created=2), wl("web", "b", 8)], 10),
+        {"a/old": 4, "a/new": 1, "b/web": 5},
+    ),
+    Case(
+        "water-filling: a unit too big for what is left steps aside for smaller ones",
+        snap([tenant("a", 8, 8), tenant("b", 8, 8)], [wl("llm", "a", 2, gpus=4, created=1), wl("web", "b", 8, created=2)], 10),
+        {"a/llm": 1, "b/web": 6},
+    ),
+    Case(
+        "water-filling: guarantees fill in proportion when supply falls short of them",
+        snap([tenant("a", 12, 12), tenant("b", 4, 4)], [wl("web", "a", 12), wl("web", "b", 4)], supply=8),
+        {"a/web": 6, "b/web": 2},
+    ),
+    Case(
         "zero-GPU workloads are not arbitrated",
         snap([tenant("a", 0, 0)], [wl("cpu", "a", 3, gpus=0)]),
         {"a/cpu": 3},
@@ -257,3 +282,22 @@ def test_guarantees_met_when_demand_is_within_them(s: Snapshot) -> None:
     plan = arbitrate(s2)
     for w in ws:
         assert plan.grants[w.key].units == w.desired, w
+
+
+@st.composite
+def pinned_snapshots(draw: st.DrawFn) -> Snapshot:
+    """Random snapshots with two GPU products, pinned and unpinned workloads, product quotas."""
+    base = draw(snapshots())
+    ts = tuple(
+        TenantQuotas(t.name, (*t.quotas, Quota(GPU, "H100", *sorted(draw(st.tuples(st.integers(0, 8), st.integers(0, 8)))))), t.weight)
+        for t in base.tenants
+    )
+    ws = tuple(replace(w, product=draw(st.sampled_from([None, None, "H100", "A100"]))) for w in base.workloads)
+    return Snapshot(ts, ws, {(GPU, "H100"): draw(st.integers(0, 24)), (GPU, "A100"): draw(st.integers(0, 24))})
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(snapshots(), pinned_snapshots()))
+def test_water_filling_grants_what_one_unit_at_a_time_granted(s: Snapshot) -> None:
+    plan = arbitrate(s)
+    assert {k: g.units for k, g in plan.grants.items()} == units_one_at_a_time(s)

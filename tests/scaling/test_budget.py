@@ -147,3 +147,26 @@ def test_malformed_or_old_state_starts_afresh_without_failing(data: dict[str, ob
     st = DecisionState.from_dict(data)
     assert 0.5 <= st.saturation.ratio <= 2.0
     assert st.headroom is None or st.headroom.multiplier > 0
+
+
+@pytest.mark.parametrize(
+    ("name", "live", "fetched", "keep_s", "want_t"),
+    [
+        ("an empty state is warmed as before", [], [(0.0, 1.0), (5.0, 2.0)], 100.0, [0.0, 5.0]),
+        ("a late history goes before the live samples", [100.0, 105.0], [(90.0, 1.0), (95.0, 1.0), (100.0, 9.0)], 100.0, [90.0, 95.0, 100.0, 105.0]),
+        ("what is older than keep_s is dropped", [100.0], [(0.0, 1.0), (50.0, 1.0), (60.0, 1.0)], 45.0, [60.0, 100.0]),
+        ("bad rates are dropped", [100.0], [(80.0, float("nan")), (90.0, -1.0), (95.0, 2.0)], 100.0, [95.0, 100.0]),
+        ("at most KEEP samples, the newest kept", [float(KEEP)], [(float(t), 1.0) for t in range(KEEP)], 1e9, [float(t) for t in range(1, KEEP + 1)]),
+    ],
+)
+def test_a_history_fetched_late_is_prepended(
+    name: str, live: list[float], fetched: list[tuple[float, float]], keep_s: float, want_t: list[float]
+) -> None:
+    st = DecisionState()
+    for t in live:
+        st.history.add(t, 3.0, 0.0, 0.0, 0.0, keep_s)
+    st.warm(fetched, keep_s)
+    h = st.history
+    assert h.t == want_t, name
+    assert len(h.rate) == len(h.onset) == len(h.fast) == len(h.shift) == len(h.t)
+    assert all(h.rate[i] == 3.0 for i, t in enumerate(h.t) if t in live), "live samples are kept as they were"

@@ -1,7 +1,8 @@
 """The Kubernetes client the operator uses: server-side apply, scale, status, events (sync).
 
 A thin layer over ``kubernetes.client.ApiClient.call_api`` so that any object can be applied by its
-apiVersion/kind with the right content type, and every write names its field manager.
+apiVersion/kind with the right content type, and every write names its field manager. It counts the
+requests it sends, by verb (``sent``), so that a loop can report what one pass cost the apiserver.
 """
 
 from __future__ import annotations
@@ -9,13 +10,16 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-__all__ = ["FIELD_MANAGER", "SCALE_MANAGER", "ApiException", "Kube", "api_message", "kube_from_kubeconfig", "load_config", "path_for"]
+__all__ = [
+    "FIELD_MANAGER", "SCALE_MANAGER", "ApiException", "Kube", "api_message", "kube_from_kubeconfig", "load_config", "merge_noop", "path_for",
+]  # fmt: skip
 
 FIELD_MANAGER = "foresail"
 SCALE_MANAGER = "foresail-autoscaler"
@@ -63,6 +67,21 @@ def api_message(e: ApiException) -> str:
         return str(e.reason)
 
 
+def merge_noop(current: Any, patch: Any) -> bool:
+    """Whether the JSON merge patch (RFC 7386) ``patch`` would leave ``current`` as it is."""
+    if not isinstance(patch, dict):
+        return bool(current == patch)
+    if not isinstance(current, dict):
+        return False
+    for k, v in patch.items():
+        if v is None:
+            if current.get(k) is not None:
+                return False
+        elif k not in current or not merge_noop(current[k], v):
+            return False
+    return True
+
+
 _loaded = threading.Lock()
 
 
@@ -84,6 +103,8 @@ class Kube:
     def __init__(self, api: client.ApiClient | None = None, timeout: float = 30.0) -> None:
         self.api = api or client.ApiClient()
         self.timeout = timeout
+        self.sent: Counter[str] = Counter()  # requests sent, by verb
+        self._counting = threading.Lock()
 
     def request(
         self,
@@ -93,6 +114,8 @@ class Kube:
         content_type: str = "application/json",
         query: list[tuple[str, str]] | None = None,
     ) -> Any:
+        with self._counting:
+            self.sent[method] += 1
         headers = {"Accept": "application/json", "Content-Type": content_type}
         m, url, hdrs, payload, post = self.api.param_serialize(
             method=method,
@@ -117,8 +140,12 @@ class Kube:
                 return None
             raise
 
-    def list(self, kind: str, namespace: str | None = None, label_selector: str | None = None) -> list[dict[str, Any]]:
+    def list(
+        self, kind: str, namespace: str | None = None, label_selector: str | None = None, field_selector: str | None = None
+    ) -> list[dict[str, Any]]:
         q = [("labelSelector", label_selector)] if label_selector else []
+        if field_selector:
+            q.append(("fieldSelector", field_selector))
         items: list[dict[str, Any]] = self.request("GET", path_for(kind, namespace), query=q)["items"]
         return items
 
@@ -174,18 +201,22 @@ class Kube:
             [("fieldManager", FIELD_MANAGER)],
         )
 
-    def update_status(self, kind: str, namespace: str | None, name: str, build: Any, attempts: int = 5) -> bool:
+    def update_status(
+        self, kind: str, namespace: str | None, name: str, build: Any, attempts: int = 5, listed: dict[str, Any] | None = None
+    ) -> bool:
         """Read-modify-write of status with optimistic concurrency: ``build(fresh) -> status patch | None``.
 
         Several loops write one object's status (each its own fields, some sharing ``conditions``); the
-        resourceVersion precondition makes a writer that read a stale object retry on a fresh one.
+        resourceVersion precondition makes a writer that read a stale object retry on a fresh one. The first
+        attempt builds on ``listed`` (the object as a list returned it this pass) when given, saving the read;
+        a patch that changes nothing is not sent.
         """
-        for _ in range(attempts):
-            fresh = self.get(kind, namespace, name)
+        for attempt in range(attempts):
+            fresh = listed if attempt == 0 and listed is not None else self.get(kind, namespace, name)
             if fresh is None:
                 return False
             patch = build(fresh)
-            if patch is None:
+            if patch is None or merge_noop(fresh.get("status") or {}, patch):
                 return True
             body = {"metadata": {"resourceVersion": fresh["metadata"]["resourceVersion"]}, "status": patch}
             try:

@@ -18,7 +18,9 @@ unavailable this pass. A series without a ``pod`` label is an error of its servi
 is wrong). Missing, partial or stale series are judged per service by ``scaling.counters``.
 
 **History** (``arrival_history``): the service's arrival rate (completions + failures per second over
-``rate_window``) as a range query: to warm the forecaster after a restart, and for ``foresail replay``.
+``rate_window``) as range queries: to warm the forecaster after a restart, and for ``foresail replay``.
+Prometheus refuses a range query of more than 11,000 points per series (15 h at a 5 s step), so a long
+span is asked in consecutive chunks of at most ``CHUNK_POINTS`` steps each, one after the other.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from foresail.scaling.counters import PodSample
 from foresail.scaling.latency import QUANTILES
 from foresail.scaling.samples import METRIC_NAMES, Row, pod_samples
 
-__all__ = ["ARRIVAL_HISTORY", "CounterRead", "MetricsError", "PromClient", "counters_query"]
+__all__ = ["ARRIVAL_HISTORY", "CHUNK_POINTS", "CounterRead", "MetricsError", "PromClient", "counters_query", "range_chunks"]
 
 Key = tuple[str, str]
 SERVICE_LABEL = "foresail_dev_inferenceservice"
@@ -45,9 +47,22 @@ ARRIVAL_HISTORY = (
     f'sum by (namespace, {SERVICE_LABEL}) (rate({{__name__=~"nv_inference_request_(success|failure)", {{selector}}}}[{{window}}]))'
 )
 
+CHUNK_POINTS = 10_000  # points per range query: under Prometheus' limit of 11,000 per series
+
 
 class MetricsError(Exception):
     """The whole query failed (HTTP, timeout, malformed answer)."""
+
+
+def range_chunks(start: float, end: float, step: float, points: int = CHUNK_POINTS) -> list[tuple[float, float]]:
+    """[start, end] at ``step`` as consecutive (start, end) spans of at most ``points`` evaluation steps each."""
+    out = []
+    t = start
+    while t <= end:
+        last = min(end, t + step * (points - 1))
+        out.append((t, last))
+        t = last + step
+    return out
 
 
 def _fmt(q: float) -> str:
@@ -141,15 +156,17 @@ class PromClient:
     async def arrival_history(
         self, namespace: str, service: str, start: float, end: float, step: float
     ) -> list[tuple[float, float]]:
-        """The service's arrival rate over [start, end] (a range query): to warm the forecaster, to replay."""
+        """The service's arrival rate over [start, end] (range queries under the point limit): to warm the
+        forecaster, to replay."""
         selector = f'namespace="{namespace}", {SERVICE_LABEL}="{service}"'
         promql = ARRIVAL_HISTORY.replace("{selector}", selector).replace("{window}", self.rate_window)
-        params = {"query": promql, "start": start, "end": end, "step": max(step, 1.0)}
+        step = max(step, 1.0)
+        points: list[tuple[float, float]] = []
         try:
-            data = await self._get("/api/v1/query_range", params, self.timeout * 3)
-            result = data["result"]
-            if not result:
-                return []
-            return [(float(t), float(v)) for t, v in result[0]["values"] if math.isfinite(float(v))]
+            for lo, hi in range_chunks(start, end, step):
+                data = await self._get("/api/v1/query_range", {"query": promql, "start": lo, "end": hi, "step": step}, self.timeout * 3)
+                for item in data["result"][:1]:
+                    points.extend((float(t), float(v)) for t, v in item["values"] if math.isfinite(float(v)))
         except (MetricsError, KeyError, TypeError, ValueError) as e:
             raise MetricsError(f"history of {namespace}/{service}: {e}") from e
+        return points

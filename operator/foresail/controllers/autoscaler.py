@@ -6,8 +6,14 @@ then for every service whose decision is due: ``observe`` -> ``decide`` (pure, `
 GPUs across tenants on what every service wants (pure, ``quota``); write the tenants (namespace owner
 labels, the quota backstop, Tenant status) first, so the backstop has room for the grants before pods
 are created; then only the replicas that change (scale subresource, field manager
-``foresail-autoscaler``), status (``scaling.status``) and an Event per scale action. Its own telemetry:
-pass duration, queries per pass, desired vs actual, forecast error, headroom, fast path.
+``foresail-autoscaler``), status (``scaling.status``) and an Event per scale action, the services' writes
+concurrently on the loop's 8 threads. Its own telemetry: pass duration, queries per pass, apiserver
+requests per pass (by verb), desired vs actual, forecast error, headroom, fast path. Status is written on the object as the pass listed it (no read before the
+write; a conflict re-reads) and only when it changes.
+
+A service first seen (a restart, a failover) gets its arrival history from Prometheus in the background,
+``HISTORY_CONCURRENCY`` at a time: the pass never waits for it, and until it arrives the service decides on
+its live signals alone. Arbitration runs on a thread, so the event loop (the lease renewal) is never held.
 """
 
 from __future__ import annotations
@@ -42,10 +48,12 @@ from foresail.scaling.observe import observe, service_settings, serving_pods
 from foresail.scaling.status import autoscaler_status, quota_status
 from foresail.scaling.writers import Seen, contest_condition, keep_intent, replica_writers
 
-__all__ = ["Autoscaler"]
+__all__ = ["HISTORY_CONCURRENCY", "Autoscaler"]
 
 log = logging.getLogger("foresail.autoscaler")
 Key = tuple[str, str]
+HISTORY_CONCURRENCY = 8  # history range queries in flight at once
+LIVE_PODS = "status.phase!=Succeeded,status.phase!=Failed"  # what pod_is_live keeps, asked of the apiserver
 
 
 @dataclass
@@ -102,6 +110,8 @@ class Autoscaler:
     services: dict[Key, _Service] = field(default_factory=dict)
     heartbeat: Heartbeat = field(default_factory=Heartbeat)  # the health check's view of the loop
     pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="autoscaler"))
+    histories: dict[Key, asyncio.Task[None]] = field(default_factory=dict)  # history fetches in flight
+    history_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(HISTORY_CONCURRENCY))
 
     def __post_init__(self) -> None:
         self.arbiter = TenantArbiter(
@@ -116,29 +126,42 @@ class Autoscaler:
 
     async def run(self) -> None:
         self.heartbeat.start(time.monotonic())
-        while True:
-            started = time.monotonic()
-            try:
-                await self.run_once(time.time())
-                self.heartbeat.beat(time.monotonic())
-            except Exception as e:
-                log.exception("autoscaler pass failed: %r", e)
-            telemetry.AUTOSCALER_LOOP.observe(time.monotonic() - started)
-            await asyncio.sleep(max(0.0, self.loop_seconds - (time.monotonic() - started)))
+        try:
+            while True:
+                started, sent = time.monotonic(), self.kube.sent.copy()
+                try:
+                    await self.run_once(time.time())
+                    self.heartbeat.beat(time.monotonic())
+                except Exception as e:
+                    log.exception("autoscaler pass failed: %r", e)
+                telemetry.AUTOSCALER_LOOP.observe(time.monotonic() - started)
+                for verb in telemetry.VERBS:
+                    telemetry.AUTOSCALER_API_REQUESTS.labels(verb).set(self.kube.sent[verb] - sent[verb])
+                await asyncio.sleep(max(0.0, self.loop_seconds - (time.monotonic() - started)))
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Stop the history fetches in flight."""
+        tasks = list(self.histories.values())
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _list(self) -> _Lists:
         kinds = [
-            ("InferenceService", None),
-            ("Deployment", "app.kubernetes.io/managed-by=foresail"),
-            ("Pod", None),
-            ("ScalingPolicy", None),
-            ("Node", None),
-            ("Tenant", None),
-            ("Namespace", None),
-            ("ResourceQuota", LABEL_TENANT),
+            ("InferenceService", None, None),
+            ("Deployment", "app.kubernetes.io/managed-by=foresail", None),
+            # every pod, not only Foresail's: the GPU supply subtracts what the others hold; finished pods hold nothing
+            ("Pod", None, LIVE_PODS),
+            ("ScalingPolicy", None, None),
+            ("Node", None, None),
+            ("Tenant", None, None),
+            ("Namespace", None, None),
+            ("ResourceQuota", LABEL_TENANT, None),
         ]
-        got = await asyncio.gather(*(self._io(self.kube.list, kind, None, sel) for kind, sel in kinds), return_exceptions=True)
-        for (kind, _), r in zip(kinds, got, strict=True):
+        got = await asyncio.gather(*(self._io(self.kube.list, kind, None, sel, fields) for kind, sel, fields in kinds), return_exceptions=True)
+        for (kind, _, _), r in zip(kinds, got, strict=True):
             if isinstance(r, BaseException):
                 log.warning("listing %s failed: %r", kind, r)
         if isinstance(failed := next((r for r in got[:ESSENTIAL] if isinstance(r, BaseException)), None), BaseException):
@@ -189,7 +212,7 @@ class Autoscaler:
                 svc = self.services.get(key)
                 if svc is None:
                     svc = self.services[key] = _Service(self._restore(isvc))
-                    await self._warm_history(isvc, svc, policies, now)
+                    self._start_history(key, isvc, svc, policies, now)
                 if now < svc.next_due:
                     continue
                 pending[key] = self._decide(isvc, dep, pods.get(key, []), policies, signals.get(key), errors_for_all, svc, now)
@@ -197,8 +220,13 @@ class Autoscaler:
                 log.exception("%s/%s: autoscaling failed: %r", key[0], key[1], e)
                 with contextlib.suppress(Exception):
                     await self._io(self.kube.event, body, Reason.AUTOSCALING_FAILED, f"this pass's decision failed: {e!r}"[:1000], "Warning")
+        listed = {(b["metadata"]["namespace"], b["metadata"]["name"]) for b in lists.isvcs}
         for gone in set(self.services) - {(i.namespace, i.name) for i, _ in live}:
             del self.services[gone]
+            if (task := self.histories.pop(gone, None)) is not None:
+                task.cancel()
+            if gone not in listed:
+                telemetry.forget(*gone)  # deleted: a pass that raced the delete may have set its gauges again
 
         # 2. arbitrate GPUs across tenants on what every service wants now
         desired = {}
@@ -211,11 +239,16 @@ class Autoscaler:
 
         # 3. act: the tenants first (the backstop makes room for the grants before pods are created), then
         # replicas (capped by the grants; without arbitration, by the current replicas), status, events
-        for isvc, dep in live:
+        bodies = {(b["metadata"]["namespace"], b["metadata"]["name"]): b for b in lists.isvcs}
+
+        async def apply(isvc: InferenceService, dep: dict[str, Any]) -> None:
+            key = (isvc.namespace, isvc.name)
             try:
-                await self._io(self._apply, isvc, dep, pending.get((isvc.namespace, isvc.name)), arb, now)
+                await self._io(self._apply, isvc, dep, pending.get(key), arb, now, bodies[key])
             except Exception as e:
                 log.exception("%s/%s: applying the decision failed: %r", isvc.namespace, isvc.name, e)
+
+        await asyncio.gather(*(apply(isvc, dep) for isvc, dep in live))  # as many at once as the pool has threads
 
     async def _arbitrate(
         self, lists: _Lists, isvcs: list[InferenceService], desired: dict[Key, int], now: float
@@ -225,22 +258,35 @@ class Autoscaler:
         if lists.nodes is None or lists.tenants is None or lists.namespaces is None or lists.quotas is None:
             return "tenant arbitration unavailable: listing nodes, tenants, namespaces or quotas failed"
         try:
-            arb = self.arbiter.arbitrate(isvcs, lists.pods, lists.nodes, lists.tenants, lists.namespaces, desired, now)
+            # on a thread: the event loop (the leader lease's renewal among its tasks) is never held by it
+            arb: Arbitration = await self._io(self.arbiter.arbitrate, isvcs, lists.pods, lists.nodes, lists.tenants, lists.namespaces, desired, now)
             await self._io(self.arbiter.write, arb, lists.pods, lists.quotas, lists.tenants, now)
         except Exception as e:
             log.exception("tenant arbitration failed: %r", e)
             return f"tenant arbitration failed: {e!r}"[:500]
         return arb
 
-    async def _warm_history(self, isvc: InferenceService, svc: _Service, policies: dict[str, Any], now: float) -> None:
-        """A restart does not forget: refill the decision's arrival history from Prometheus."""
-        b = resolve_policy(isvc.spec.scaling.policy_ref, isvc.spec.scaling.overrides, policies).behavior
+    def _start_history(self, key: Key, isvc: InferenceService, svc: _Service, policies: dict[str, Any], now: float) -> None:
+        """Fetch the service's arrival history in the background (``history_slots`` at once); it decides on
+        live signals meanwhile."""
         if self.prom is None:
             return
+        task = asyncio.get_running_loop().create_task(self._warm_history(isvc, svc, policies, now), name=f"history {key[0]}/{key[1]}")
+        self.histories[key] = task
+        task.add_done_callback(lambda t: self.histories.pop(key, None) if self.histories.get(key) is t else None)
+
+    async def _warm_history(self, isvc: InferenceService, svc: _Service, policies: dict[str, Any], now: float) -> None:
+        """A restart does not forget: refill the decision's arrival history from Prometheus (in the background)."""
+        b = resolve_policy(isvc.spec.scaling.policy_ref, isvc.spec.scaling.overrides, policies).behavior
+        assert self.prom is not None
         try:
-            points = await self.prom.arrival_history(isvc.namespace, isvc.name, now - b.history_seconds, now, b.tick_seconds)
+            async with self.history_slots:
+                points = await self.prom.arrival_history(isvc.namespace, isvc.name, now - b.history_seconds, now, b.tick_seconds)
         except MetricsError as e:
             log.warning("%s/%s: no arrival history: %s", isvc.namespace, isvc.name, e)
+            return
+        except Exception as e:  # a background task: nobody else would see it
+            log.exception("%s/%s: history warm-up failed: %r", isvc.namespace, isvc.name, e)
             return
         svc.state.warm(points, b.history_seconds)
         if points:
@@ -272,7 +318,9 @@ class Autoscaler:
         svc.last_desired = d.replicas
         return _Pending(d, used, obs, tick, policy.problem, writers)
 
-    def _apply(self, isvc: InferenceService, dep: dict[str, Any], p: _Pending | None, arb: Arbitration | str, now: float) -> None:
+    def _apply(
+        self, isvc: InferenceService, dep: dict[str, Any], p: _Pending | None, arb: Arbitration | str, now: float, listed: dict[str, Any]
+    ) -> None:
         """Write the (granted) replicas of a due service, or cap any service its grant shrank."""
         ns, name = isvc.namespace, isvc.name
         current = spec_replicas(dep)
@@ -297,7 +345,11 @@ class Autoscaler:
             log.info("%s/%s: %s %d -> %d: %s: %s", ns, name, verb, current, d.replicas, d.reason, d.message)
         if p is None:
             self.kube.update_status(
-                "InferenceService", ns, name, lambda fresh: quota_status(_conditions(fresh), quota, missing_tenant, isvc.generation, now)
+                "InferenceService",
+                ns,
+                name,
+                lambda fresh: quota_status(_conditions(fresh), quota, missing_tenant, isvc.generation, now),
+                listed=listed,
             )
             return
         self._telemetry(ns, name, d, current, p.obs, self.services[(ns, name)], now, p.tick)
@@ -313,7 +365,7 @@ class Autoscaler:
             announce[:] = [update.announce] if update.announce else []
             return update.patch
 
-        self.kube.update_status("InferenceService", ns, name, build)
+        self.kube.update_status("InferenceService", ns, name, build, listed=listed)
         if announce:
             self.kube.event(isvc.model_dump(by_alias=True), Reason.METRICS_UNAVAILABLE, f"holding replicas: {announce[0]}", "Warning")
         if contest.announce:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from foresail.clients.kube import Kube
 from foresail.controllers.settings import OperatorSettings
 
-__all__ = ["configure", "kube", "object_lock", "settings", "utcnow"]
+__all__ = ["configure", "forget_lock", "kube", "object_lock", "settings", "utcnow"]
 
 _settings: OperatorSettings | None = None
 _kube: Kube | None = None
@@ -43,6 +43,12 @@ def object_lock(key: str) -> threading.Lock:
     """One reconcile at a time per object (handlers run on kopf's thread pool)."""
     with _guard:
         return _locks.setdefault(key, threading.Lock())
+
+
+def forget_lock(key: str) -> None:
+    """The object is gone: drop its lock (a reconcile still holding it finishes on its own reference)."""
+    with _guard:
+        _locks.pop(key, None)
 
 
 def utcnow() -> datetime:

@@ -21,11 +21,12 @@ from foresail.api.meta import validation_message
 from foresail.api.objects import LABEL_ISVC
 from foresail.api.reasons import ConditionType, Problem, Reason
 from foresail.clients.kube import ApiException, Kube
-from foresail.controllers.handlers import kube, object_lock, utcnow
+from foresail.controllers import telemetry
+from foresail.controllers.handlers import forget_lock, kube, object_lock, utcnow
 from foresail.render.isvc_status import observe
 from foresail.render.triton import render_children
 
-__all__ = ["ISVC", "reconcile"]
+__all__ = ["ISVC", "forget", "reconcile"]
 
 ISVC = ("foresail.dev", "v1alpha1", "inferenceservices")
 RECONCILER_FIELDS = {
@@ -149,6 +150,18 @@ def reconcile(kube: Kube, body: dict[str, Any], now: datetime) -> InferenceServi
 @kopf.on.update(*ISVC, field="spec")
 def on_isvc(body: kopf.Body, **_: Any) -> None:
     reconcile(kube(), dict(body), utcnow())
+
+
+def forget(namespace: str, name: str) -> None:
+    """The service is gone: nothing keyed by it stays (its lock, its metric label sets)."""
+    forget_lock(f"{namespace}/{name}")
+    telemetry.forget(namespace, name)
+
+
+@kopf.on.event(*ISVC)
+def on_isvc_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+    if event.get("type") == "DELETED":
+        forget(body["metadata"]["namespace"], body["metadata"]["name"])
 
 
 def _owner_changed(body: kopf.Body) -> None:

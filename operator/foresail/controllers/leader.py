@@ -5,12 +5,16 @@ operators of equal priority run side by side (it only warns), so two replicas of
 both act. A Lease with a holder, a duration and renewals is what controller-runtime, the scheduler and
 the controller manager use: a replica acts only while it holds an unexpired lease, stops acting the
 moment a renewal fails, and a standby takes over after the lease expires.
+
+Renewals run on the elector's own thread, never queued behind other blocking work of the process (the
+loop's default executor is shared); the loop's long computations (arbitration) run on threads too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,6 +39,7 @@ class LeaseElector:
     def __init__(self, kube: Kube, namespace: str, name: str, identity: str, duration: float = 15.0, renew: float = 5.0) -> None:
         self.kube, self.namespace, self.name, self.identity = kube, namespace, name, identity
         self.duration, self.renew_every = duration, renew
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lease")
 
     def _lease(self, holder: str, acquired: datetime, now: datetime, transitions: int) -> dict[str, Any]:
         return {
@@ -77,10 +82,13 @@ class LeaseElector:
                 return False
             raise
 
+    async def _attempt(self) -> bool:
+        return await asyncio.get_running_loop().run_in_executor(self.pool, self.try_acquire)
+
     async def acquire(self) -> None:
         while True:
             try:
-                if await asyncio.to_thread(self.try_acquire):
+                if await self._attempt():
                     log.info("acquired lease %s/%s as %s", self.namespace, self.name, self.identity)
                     return
             except Exception as e:  # the API being down is not fatal while waiting
@@ -93,7 +101,7 @@ class LeaseElector:
         while not lost.is_set():
             await asyncio.sleep(self.renew_every)
             try:
-                ok = await asyncio.to_thread(self.try_acquire)
+                ok = await self._attempt()
             except Exception as e:
                 log.warning("lease renewal failed: %r", e)
                 ok = False

@@ -151,6 +151,8 @@ class WarmupManager:
             except Exception as e:
                 log.warning("pod list: %r", e)
                 continue
+            now = time.monotonic()
+            self.not_before = {uid: t for uid, t in self.not_before.items() if t > now}  # pods gone leave nothing
             for p in pods:
                 self.consider(p)
 

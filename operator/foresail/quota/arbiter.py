@@ -8,7 +8,7 @@ schedulable nodes minus what pods Foresail does not arbitrate use, per product. 
 feasible when, per resource, the total fits the supply and, per product, what is pinned to it fits
 that product's supply (unpinned units go anywhere). Node fragmentation is the scheduler's business.
 
-Grants, one unit at a time, in this order (the order *is* the preemption order, read backwards):
+Grants, in this order (the order *is* the preemption order, read backwards):
 
 1. guarantees: each bucket up to its ``guaranteed``, critical then standard then batch; under a supply
    shortfall, tenants share by their fill of the guarantee;
@@ -19,10 +19,20 @@ Grants, one unit at a time, in this order (the order *is* the preemption order, 
 
 Within a tenant and priority older workloads are served first, so the newest lose first. A unit of
 a workload that no step grants is taken back (``Reclaim``): batch first, then borrowed capacity.
+
+The result is the one of granting one unit at a time to the first workload in the step's order (the
+bucket's level: fill of the guarantee or borrowed per weight; then age; then name) that wants and fits
+one, re-sorted after every unit. It is computed by water-filling instead: within a bucket the order is
+fixed (age, name), so only buckets compete, in a heap keyed by (level, the bucket's first workload);
+the bucket on top takes units in one run until its level passes the next bucket's key. Counters only
+grow, so a workload that does not fit one unit never fits again in that step and leaves it. Cost: one
+heap operation per change of bucket, not a sort of every workload per unit (``python -m hack.bench.arbiter``:
+0.84 -> 0.027 CPU s at 800 services x 10 units, 4.9 -> 0.071 s at 2,000).
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -33,7 +43,6 @@ __all__ = ["Grant", "Plan", "Quota", "Reclaim", "Snapshot", "TenantQuotas", "Ten
 PRIORITY_ORDER = ("critical", "standard", "batch")
 WorkloadKey = tuple[str, str, str]  # (kind, namespace, name)
 Bucket = tuple[str, str, str | None]  # (tenant, resource, product)
-_Order = tuple[float, float, str]
 
 
 @dataclass(frozen=True)
@@ -123,11 +132,15 @@ class _State:
     pinned: dict[tuple[str, str | None], int] = field(default_factory=lambda: defaultdict(int))
     bucket: dict[Bucket, int] = field(default_factory=lambda: defaultdict(int))  # granted GPUs per bucket
     units: dict[WorkloadKey, int] = field(default_factory=lambda: defaultdict(int))
+    resource_supply: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def __post_init__(self) -> None:
+        for (r, _), v in self.supply.items():
+            self.resource_supply[r] += v
 
     def fits(self, w: Workload, b: Bucket, cap: int) -> bool:
         """One more unit of ``w`` keeps supply, product supply and the bucket's ``cap`` respected."""
-        resource_supply = sum(v for (r, _), v in self.supply.items() if r == w.resource)
-        if self.total[w.resource] + w.gpus > resource_supply or self.bucket[b] + w.gpus > cap:
+        if self.total[w.resource] + w.gpus > self.resource_supply[w.resource] or self.bucket[b] + w.gpus > cap:
             return False
         return w.product is None or self.pinned[(w.resource, w.product)] + w.gpus <= self.supply.get((w.resource, w.product), 0)
 
@@ -165,41 +178,55 @@ def arbitrate(snap: Snapshot) -> Plan:
     def fill(
         pool: list[Workload],
         cap: Callable[[Quota], int],
-        order: Callable[[Workload], _Order],
+        level: Callable[[Bucket, Quota], float],
         upto: Callable[[Workload], int | None] = lambda w: None,
     ) -> None:
-        """Give units one at a time to the first workload in ``order`` that wants and fits one."""
-        active = [w for w in pool if wants(w, upto(w))]
-        while active:
-            active.sort(key=order)
-            for w in active:
-                b, q = buckets[w.key]
-                if st.fits(w, b, cap(q)):
-                    st.give(w, b)
-                    break
+        """Water-fill: the bucket lowest in (level, its first workload's age and name) takes units in a run."""
+        queues: dict[Bucket, list[Workload]] = defaultdict(list)
+        for w in sorted(pool, key=lambda w: (w.created, _name(w))):
+            if wants(w, upto(w)):
+                queues[buckets[w.key][0]].append(w)
+        heap: list[tuple[float, float, str, int]] = []
+        order = list(queues)
+        heads = dict.fromkeys(order, 0)
+
+        def push(i: int) -> None:
+            b = order[i]
+            if heads[b] < len(queues[b]):
+                w = queues[b][heads[b]]
+                heapq.heappush(heap, (level(b, buckets[w.key][1]), w.created, _name(w), i))
+
+        for i in range(len(order)):
+            push(i)
+        while heap:
+            *_, i = heapq.heappop(heap)
+            b = order[i]
+            w = queues[b][heads[b]]
+            q = buckets[w.key][1]
+            limit, most = cap(q), upto(w)
+            while wants(w, most) and st.fits(w, b, limit):
+                st.give(w, b)
+                if heap and (level(b, q), w.created, _name(w)) > heap[0][:3]:
+                    break  # another bucket is lower now
             else:
-                return  # nothing fits any more
-            active = [w for w in active if wants(w, upto(w))]
+                heads[b] += 1  # satisfied, or it fits no more unit in this step
+            push(i)
 
     def by_priority(p: str) -> list[Workload]:
         return [w for w in gpu_work if w.priority == p]
 
-    def guarantee_fill(w: Workload) -> _Order:
-        b, q = buckets[w.key]
-        return (st.bucket[b] / q.guaranteed if q.guaranteed else math.inf, w.created, _name(w))
+    def guarantee_fill(b: Bucket, q: Quota) -> float:
+        return st.bucket[b] / q.guaranteed if q.guaranteed else math.inf
 
-    def fair(w: Workload) -> _Order:
-        t = tenants.get(w.tenant)
-        weight = t.weight if t else 1
-        b, q = buckets[w.key]
-        borrowed = max(0, st.bucket[b] - q.guaranteed)
-        return (borrowed / weight, w.created, _name(w))
+    def fair(b: Bucket, q: Quota) -> float:
+        t = tenants.get(b[0])
+        return max(0, st.bucket[b] - q.guaranteed) / (t.weight if t else 1)
 
     # 1. guarantees, by priority
     for p in PRIORITY_ORDER:
         fill(by_priority(p), lambda q: q.guaranteed, guarantee_fill)
     # 2. young batch units keep running (up to what they hold and still want)
-    fill(by_priority("batch"), lambda q: q.limit, lambda w: (0.0, w.created, _name(w)), upto=lambda w: min(w.protected, w.held))
+    fill(by_priority("batch"), lambda q: q.limit, lambda b, q: 0.0, upto=lambda w: min(w.protected, w.held))
     # 3. borrowing up to the limit, by priority, weighted fair share within one
     for p in PRIORITY_ORDER[:2]:
         fill(by_priority(p), lambda q: q.limit, fair)

@@ -86,6 +86,18 @@ class History:
         if cut:
             del self.t[:cut], self.rate[:cut], self.onset[:cut], self.fast[:cut], self.shift[:cut]
 
+    def prepend(self, points: list[tuple[float, float]], keep_s: float) -> None:
+        """Older arrival rates (a history fetched after live samples began) before the first sample, within
+        ``keep_s`` of the last one and ``KEEP`` samples in all."""
+        first = self.t[0] if self.t else math.inf
+        newest = self.t[-1] if self.t else max((t for t, _ in points), default=0.0)
+        older = sorted({t: r for t, r in points if newest - keep_s < t < first and math.isfinite(r) and r >= 0}.items())
+        older = older[max(0, len(older) - (KEEP - len(self.t))) :]
+        self.t[:0] = [t for t, _ in older]
+        self.rate[:0] = [r for _, r in older]
+        for column in (self.onset, self.fast, self.shift):
+            column[:0] = [0.0] * len(older)
+
     def __len__(self) -> int:
         return len(self.t)
 

@@ -44,7 +44,12 @@ class DecisionState:
             f.observe(t, rate)
 
     def warm(self, points: list[tuple[float, float]], keep_s: float) -> None:
-        """Refill the history and the forecasters from past arrival rates (e.g. Prometheus, after a restart)."""
+        """Refill the history and the forecasters from past arrival rates (e.g. Prometheus, after a restart).
+        A history that arrives after live samples began goes before them; the forecasters, which follow the
+        live rates already, are left as they are."""
+        if self.history.t:
+            self.history.prepend(points, keep_s)
+            return
         for t, rate in points:
             if not (math.isfinite(rate) and rate >= 0) or (self.history.t and t <= self.history.t[-1]):
                 continue
