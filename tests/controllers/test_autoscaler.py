@@ -113,3 +113,36 @@ async def test_a_service_without_its_deployment_is_left_to_the_reconciler(api: F
     api.put(service())
     await one_pass(api, signals(60.0))
     assert api.writes() == []
+
+
+def paused(annotations: dict[str, str]) -> dict[str, Any]:
+    obj = service()
+    obj["metadata"]["annotations"] = annotations
+    return obj
+
+
+async def test_a_paused_service_is_set_to_its_paused_count_and_says_so(api: FakeApiServer) -> None:
+    api.put(paused({"foresail.dev/paused-replicas": "1"}), deployment(replicas=3), pod("resnet", "team-a", 0), node("n1"))
+    await one_pass(api, signals(60.0))  # 60 rps would want 5 replicas
+    (scale,) = api.writes("Deployment", sub="scale")
+    assert scale.body["spec"]["replicas"] == 1
+    assert conditions(api) == {
+        "MetricsAvailable": "True/MetricsOK",
+        "ScalingActive": "False/Paused",
+        "ScalingLimited": "False/WithinBounds",
+        "Paused": "True/Paused",
+    }
+
+
+async def test_a_paused_service_holds_its_replicas(api: FakeApiServer) -> None:
+    api.put(paused({"foresail.dev/paused": "true"}), deployment(replicas=2), pod("resnet", "team-a", 0), node("n1"))
+    await one_pass(api, signals(60.0))
+    assert api.writes("Deployment", sub="scale") == []
+    assert api.get("InferenceService", "team-a", "resnet")["status"]["recommendation"]["reason"] == "Paused"  # type: ignore[index]
+
+
+async def test_serving_replicas_without_series_are_no_series(api: FakeApiServer) -> None:
+    api.put(service(), deployment(replicas=1), pod("resnet", "team-a", 0), node("n1"))
+    await one_pass(api, answer(matrix({}, model="resnet50")))
+    assert conditions(api)["MetricsAvailable"] == "False/NoSeries"
+    assert "foresail_dev_inferenceservice" in api.events()[0]["message"]

@@ -7,7 +7,7 @@ from typing import Any
 
 from hack.testbed.state import RunDir
 
-__all__ = ["SECURED_PORT", "SECURED_USER", "TRITON_RELABEL", "USER", "rbac", "scrape_config", "web_config"]
+__all__ = ["SECURED_PORT", "SECURED_USER", "TRITON_RELABEL", "USER", "operated_service", "rbac", "scrape_config", "web_config"]
 
 USER = "foresail-prometheus"  # the CN of its client certificate
 SECURED_PORT = 9443  # the secured Prometheus (on demand: Cluster.start_secured_prometheus)
@@ -52,6 +52,51 @@ def rbac() -> list[tuple[str, dict[str, Any]]]:
                 "metadata": {"name": ROLE},
                 "roleRef": role,
                 "subjects": [user],
+            },
+        ),
+    ]
+
+
+def operated_service(ip: str, port: int = 9090) -> list[tuple[str, dict[str, Any]]]:
+    """(collection path, object): ``monitoring/prometheus-operated`` as the Prometheus Operator makes it - a
+    headless Service - here without a selector, its Endpoints and EndpointSlice naming this Prometheus
+    (``ip``), so the chart's default ``prometheus.url`` works unchanged (the runtime writes headless
+    Services into pods' /etc/hosts: no cluster DNS here)."""
+    ns, name = "monitoring", "prometheus-operated"
+    meta = {"name": name, "namespace": ns, "labels": {"operated-prometheus": "true", "app.kubernetes.io/name": "prometheus"}}
+    return [
+        ("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+        (
+            f"/api/v1/namespaces/{ns}/services",
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": meta,
+                "spec": {"clusterIP": "None", "ports": [{"name": "web", "port": port, "targetPort": port, "protocol": "TCP"}]},
+            },
+        ),
+        (
+            f"/api/v1/namespaces/{ns}/endpoints",
+            {
+                "apiVersion": "v1",
+                "kind": "Endpoints",
+                "metadata": meta,
+                "subsets": [{"addresses": [{"ip": ip}], "ports": [{"name": "web", "port": port, "protocol": "TCP"}]}],
+            },
+        ),
+        (
+            f"/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices",
+            {
+                "apiVersion": "discovery.k8s.io/v1",
+                "kind": "EndpointSlice",
+                "metadata": {
+                    "name": f"{name}-local",
+                    "namespace": ns,
+                    "labels": {"kubernetes.io/service-name": name, "endpointslice.kubernetes.io/managed-by": "foresail-testbed"},
+                },
+                "addressType": "IPv4",
+                "endpoints": [{"addresses": [ip], "conditions": {"ready": True}}],
+                "ports": [{"name": "web", "port": port, "protocol": "TCP"}],
             },
         ),
     ]

@@ -21,6 +21,7 @@ class ConditionType(StrEnum):
     SCALING_ACTIVE = "ScalingActive"
     SCALING_LIMITED = "ScalingLimited"
     QUOTA_LIMITED = "QuotaLimited"
+    PAUSED = "Paused"  # the foresail.dev/paused(-replicas) annotation froze its replicas
     # Tenant
     NAMESPACE_CONFLICT = "NamespaceConflict"
     # EvalJob
@@ -61,6 +62,9 @@ class Reason(StrEnum):
     # autoscaler: MetricsAvailable, ScalingActive, ScalingLimited
     METRICS_OK = "MetricsOK"
     METRICS_UNAVAILABLE = "MetricsUnavailable"
+    NO_SERIES = "NoSeries"  # serving replicas, and no Triton series labelled for the service in Prometheus
+    PAUSED = "Paused"
+    INVALID_PAUSE = "InvalidPause"  # a pause annotation's value is not understood: frozen at the current count
     DECIDED = "Decided"
     HOLDING = "Holding"
     POLICY_NOT_FOUND = "PolicyNotFound"
@@ -111,6 +115,7 @@ class DecisionReason(StrEnum):
     BURST_ONSET = "BurstOnset"  # a burst after quiet: sized at once for the typical burst peak
     IDLE_HOLD = "IdleHold"  # capacity kept until it has been idle for the hold (rent or buy)
     NOT_DUE = "NotDue"  # between the service's decisions: only a shrunk quota grant applies
+    PAUSED = "Paused"  # a pause annotation froze the replicas (at its count, or the current one)
 
 
 class Limit(StrEnum):

@@ -37,6 +37,7 @@ from foresail.render.tenant_quota import LABEL_TENANT
 from foresail.scaling.counters import ServiceSignals
 from foresail.scaling.decide import Decision, DecisionState, Observation, apply_grant, decide
 from foresail.scaling.observe import observe, service_settings, serving_pods
+from foresail.scaling.pause import pause_of, paused_decision
 from foresail.scaling.status import autoscaler_status, quota_status
 
 __all__ = ["Autoscaler"]
@@ -227,6 +228,11 @@ class Autoscaler:
         tick = policy.behavior.tick_seconds
         svc.next_due = now + tick - 0.5
         obs, used = observe(isvc, dep, pods, signals, errors_for_all)
+        pause = pause_of(isvc.metadata.get("annotations"))
+        if pause is not None:
+            d = paused_decision(pause, obs.current, used.ok)
+            svc.last_desired = d.replicas
+            return _Pending(d, used, obs, tick, policy.problem)
         d = decide(service_settings(isvc, policy.behavior), obs, svc.state, now)
         svc.last_desired = d.replicas
         return _Pending(d, used, obs, tick, policy.problem)
