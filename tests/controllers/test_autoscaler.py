@@ -9,6 +9,7 @@ import pytest
 
 from foresail.clients.prometheus import PromClient
 from foresail.controllers.autoscaler import Autoscaler
+from foresail.controllers.telemetry import REGISTRY
 from tests.controllers.objects import NOW, deployment, isvc, namespace, node, pod, policy, tenant
 from tests.fakes.apiserver import FakeApiServer
 from tests.fakes.counters import steady
@@ -132,6 +133,10 @@ async def test_a_paused_service_is_set_to_its_paused_count_and_says_so(api: Fake
         "ScalingLimited": "False/WithinBounds",
         "Paused": "True/Paused",
     }
+    labels = {"namespace": "team-a", "inferenceservice": "resnet"}
+    for cond, want in (("Paused", 1), ("MetricsAvailable", 1), ("QuotaLimited", 0)):
+        assert REGISTRY.get_sample_value("foresail_inferenceservice_condition", {**labels, "condition": cond}) == want, cond
+    assert REGISTRY.get_sample_value("foresail_arrival_rps", labels) == 60.0
 
 
 async def test_a_paused_service_holds_its_replicas(api: FakeApiServer) -> None:

@@ -88,7 +88,9 @@ def test_components_listen_only_on_the_bridge_and_loopback(tmp_path: Path, monke
 def test_prometheus_scrapes_the_metrics_port_with_the_service_label(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FORESAIL_RUN_DIR", str(tmp_path))
     cfg = prometheus.scrape_config(RunDir("unit"), "https://10.211.0.1:3")
-    (job,) = cfg["scrape_configs"]
+    job, operator = cfg["scrape_configs"]
+    assert (job["job_name"], operator["job_name"]) == ("triton", "foresail-operator")
+    assert operator["relabel_configs"] == prometheus.OPERATOR_RELABEL
     assert job["kubernetes_sd_configs"][0]["api_server"] == "https://10.211.0.1:3"
     targets = {r.get("target_label") for r in job["relabel_configs"]}
     assert {"namespace", "pod", "foresail_dev_inferenceservice"} <= targets

@@ -29,7 +29,7 @@ from foresail.api.reasons import DecisionReason, Problem, Reason
 from foresail.api.scalingpolicy import resolve_policy
 from foresail.clients.kube import Kube
 from foresail.clients.prometheus import MetricsError, PromClient
-from foresail.controllers import telemetry
+from foresail.controllers import service_telemetry, telemetry
 from foresail.controllers.live_signals import LiveSignals, ServiceView
 from foresail.controllers.tenants import TenantArbiter
 from foresail.quota.snapshot import Arbitration
@@ -260,6 +260,7 @@ class Autoscaler:
             )
             return
         self._telemetry(ns, name, d, current, p.obs, self.services[(ns, name)], now, p.tick)
+        service_telemetry.record(isvc, d, p.obs)
         announce: list[str] = []
 
         def build(fresh: dict[str, Any]) -> dict[str, Any]:

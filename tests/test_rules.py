@@ -1,0 +1,41 @@
+"""The chart's alerting rules (charts/foresail/rules/) pass ``promtool check rules`` and the ``promtool test
+rules`` file tests/rules/foresail_test.yaml; the PrometheusRule template carries the same groups. promtool
+is built with Prometheus into the pinned tools (``make tools``)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hack.tools import TOOLS_BY_NAME
+
+REPO = Path(__file__).resolve().parents[1]
+RULES = REPO / "charts/foresail/rules/foresail.rules.yaml"
+PROMTOOL = TOOLS_BY_NAME["prometheus"].dir / "bin/promtool"
+needs_promtool = pytest.mark.skipif(not PROMTOOL.is_file(), reason=f"promtool not built ({PROMTOOL}): run `make tools`")
+
+
+def promtool(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(PROMTOOL), *args], cwd=cwd, capture_output=True, text=True, check=False, timeout=120)
+
+
+@needs_promtool
+def test_rules_pass_promtool_check() -> None:
+    out = promtool("check", "rules", str(RULES))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "SUCCESS: 6 rules found" in out.stdout
+
+
+@needs_promtool
+def test_rules_pass_their_promtool_tests() -> None:
+    out = promtool("test", "rules", "foresail_test.yaml", cwd=REPO / "tests/rules")
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_every_alert_has_a_promtool_test() -> None:
+    alerts = {r["alert"] for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]}
+    tested = {t["alertname"] for case in yaml.safe_load((REPO / "tests/rules/foresail_test.yaml").read_text())["tests"] for t in case["alert_rule_test"]}
+    assert alerts == tested
