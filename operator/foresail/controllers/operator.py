@@ -16,7 +16,7 @@ import kopf
 from foresail.clients.kube import Kube, load_config
 from foresail.clients.promauth import PromAuth, PromAuthError, client_args
 from foresail.clients.prometheus import PromClient
-from foresail.controllers import evaljob, handlers, inferenceservice, telemetry  # noqa: F401 - registers the handlers
+from foresail.controllers import evaljob, handlers, inferenceservice, logs, telemetry  # noqa: F401 - registers the handlers
 from foresail.controllers.autoscaler import Autoscaler
 from foresail.controllers.leader import LeaseElector
 from foresail.controllers.live_signals import LiveSignals, SourceMode
@@ -166,7 +166,7 @@ def run(namespace: str | None, health_port: int, elect: bool) -> int:
         print(f"foresail run: Prometheus credentials (prometheus.auth): {e}", file=sys.stderr)
         return 2
     handlers.configure(s)
-    logging.basicConfig(level=s.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(s.log_level, s.log_format)
     load_config()
     ns = namespace or s.namespace
     identity = s.pod_name or f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
