@@ -39,3 +39,21 @@ def test_every_alert_has_a_promtool_test() -> None:
     alerts = {r["alert"] for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]}
     tested = {t["alertname"] for case in yaml.safe_load((REPO / "tests/rules/foresail_test.yaml").read_text())["tests"] for t in case["alert_rule_test"]}
     assert alerts == tested
+
+
+HELM = TOOLS_BY_NAME["kubectl"].dir / "bin/helm"
+
+
+@pytest.mark.skipif(not HELM.is_file(), reason=f"helm not installed ({HELM}): run `make tools`")
+def test_the_chart_carries_the_rules_and_the_dashboard_unchanged() -> None:
+    sets = ["--set=monitoring.prometheusRule.enabled=true", "--set=monitoring.dashboard.enabled=true", "--set=monitoring.podMonitor.enabled=true"]
+    out = subprocess.run(
+        [str(HELM), "template", "f", str(REPO / "charts/foresail"), *sets, "--show-only", "templates/monitoring.yaml"],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    objs = {o["kind"]: o for o in yaml.safe_load_all(out.stdout) if o}
+    assert set(objs) == {"Service", "PodMonitor", "PrometheusRule", "ConfigMap"}
+    assert objs["PrometheusRule"]["spec"] == yaml.safe_load(RULES.read_text())
+    dashboard = objs["ConfigMap"]
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert dashboard["data"]["foresail.json"] == (REPO / "charts/foresail/dashboards/foresail.json").read_text()
