@@ -4,6 +4,7 @@ is built with Prometheus into the pinned tools (``make tools``)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -57,3 +58,16 @@ def test_the_chart_carries_the_rules_and_the_dashboard_unchanged() -> None:
     dashboard = objs["ConfigMap"]
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert dashboard["data"]["foresail.json"] == (REPO / "charts/foresail/dashboards/foresail.json").read_text()
+
+
+@needs_promtool
+def test_the_dashboards_expressions_parse(tmp_path: Path) -> None:
+    """Every panel's PromQL (variables set to match all), checked by promtool as recording rules; the e2e
+    (e2e/test_observability.py) runs them against the local cluster's Prometheus."""
+    dash = json.loads((REPO / "charts/foresail/dashboards/foresail.json").read_text())
+    exprs = [t["expr"].replace("$namespace", ".*").replace("$inferenceservice", ".*") for p in dash["panels"] for t in p["targets"]]
+    rules = {"groups": [{"name": "dashboard", "rules": [{"record": f"dashboard:expr{i}", "expr": e} for i, e in enumerate(exprs)]}]}
+    (tmp_path / "dashboard.rules.yaml").write_text(yaml.safe_dump(rules))
+    out = promtool("check", "rules", "dashboard.rules.yaml", cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"SUCCESS: {len(exprs)} rules found" in out.stdout
