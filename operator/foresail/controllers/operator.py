@@ -99,14 +99,17 @@ class Health:
             line = await asyncio.wait_for(reader.readline(), timeout=5)
             path = line.decode(errors="replace").split(" ")[1] if line.count(b" ") >= 2 else "/"
             if path == "/metrics":
-                ok, body = True, telemetry.render()
+                # Prometheus 3 refuses a scrape without a Content-Type it knows; the classic text format
+                ok, body, kind = True, telemetry.render(), b"text/plain; version=0.0.4; charset=utf-8"
             else:
                 ok = path in ("/healthz", "/readyz") and self.ok()
-                body = b"ok\n" if ok else b"unhealthy\n"
+                body, kind = (b"ok\n" if ok else b"unhealthy\n"), b"text/plain; charset=utf-8"
             status = b"200 OK" if ok else b"503 Service Unavailable"
             writer.write(
                 b"HTTP/1.1 "
                 + status
+                + b"\r\nContent-Type: "
+                + kind
                 + b"\r\nContent-Length: "
                 + str(len(body)).encode()
                 + b"\r\nConnection: close\r\n\r\n"
