@@ -3,6 +3,7 @@ generator (the live signals against the real Prometheus: test_signals.py)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from typing import Any
 
@@ -94,3 +95,27 @@ def test_scales_up_under_load_and_back_down_with_real_triton(operator: Kube, clu
         ),
         timeout=60,
     )
+
+
+def test_a_paused_service_is_held_at_its_paused_count_then_released(operator: Kube, namespace: str) -> None:
+    """KEDA-like pause: ``foresail.dev/paused-replicas`` sets the replicas and holds them (Paused=True);
+    removing it hands them back to the autoscaler (the condition goes)."""
+    operator.kubectl("apply", "-n", namespace, "-f", str(REPO / "crds/examples/emulated-model.yaml"))
+    obj = _isvc("paused")
+    obj["metadata"]["annotations"] = {"foresail.dev/paused-replicas": "2"}
+    operator.create(obj, namespace)
+
+    def paused() -> bool:
+        isvc = operator.get("fisvc", "-n", namespace, "paused")
+        dep = operator.kubectl("get", "deploy", "-n", namespace, "paused", "-o", "json", check=False)
+        return dep.returncode == 0 and json.loads(dep.stdout)["spec"]["replicas"] == 2 and is_condition_true(isvc, "Paused")
+
+    wait_for("replicas held at the paused count 2 with Paused=True", paused, timeout=180)
+    operator.kubectl("annotate", "-n", namespace, "fisvc", "paused", "foresail.dev/paused-replicas-")
+
+    def released() -> bool:
+        isvc = operator.get("fisvc", "-n", namespace, "paused")
+        conds = {c["type"] for c in isvc.get("status", {}).get("conditions") or []}
+        return "Paused" not in conds and isvc["status"].get("recommendation", {}).get("reason") != "Paused"
+
+    wait_for("the pause released: no Paused condition, the autoscaler deciding again", released, timeout=120)

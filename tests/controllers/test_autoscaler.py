@@ -13,6 +13,7 @@ import pytest
 from foresail.clients.prometheus import PromClient
 from foresail.controllers import telemetry
 from foresail.controllers.autoscaler import HISTORY_CONCURRENCY, Autoscaler
+from foresail.controllers.telemetry import REGISTRY
 from tests.controllers.objects import NOW, deployment, isvc, namespace, node, pod, policy, tenant
 from tests.fakes.apiserver import FakeApiServer
 from tests.fakes.counters import steady
@@ -280,3 +281,40 @@ async def test_a_pass_with_nothing_due_only_lists(api: FakeApiServer) -> None:
     assert a.kube.sent - sent == {"GET": 8}, "the 8 lists of the pass"
     (pods,) = {r.query.get("fieldSelector") for r in api.requests if r.path == "/api/v1/pods"}
     assert pods == "status.phase!=Succeeded,status.phase!=Failed", "finished pods are not listed"
+
+
+def paused(annotations: dict[str, str]) -> dict[str, Any]:
+    obj = service()
+    obj["metadata"]["annotations"] = annotations
+    return obj
+
+
+async def test_a_paused_service_is_set_to_its_paused_count_and_says_so(api: FakeApiServer) -> None:
+    api.put(paused({"foresail.dev/paused-replicas": "1"}), deployment(replicas=3), pod("resnet", "team-a", 0), node("n1"))
+    await one_pass(api, signals(60.0))  # 60 rps would want 5 replicas
+    (scale,) = api.writes("Deployment", sub="scale")
+    assert scale.body["spec"]["replicas"] == 1
+    assert conditions(api) == {
+        "MetricsAvailable": "True/MetricsOK",
+        "ScalingActive": "False/Paused",
+        "ScalingLimited": "False/WithinBounds",
+        "Paused": "True/Paused",
+    }
+    labels = {"namespace": "team-a", "inferenceservice": "resnet"}
+    for cond, want in (("Paused", 1), ("MetricsAvailable", 1), ("QuotaLimited", 0)):
+        assert REGISTRY.get_sample_value("foresail_inferenceservice_condition", {**labels, "condition": cond}) == want, cond
+    assert REGISTRY.get_sample_value("foresail_arrival_rps", labels) == 60.0
+
+
+async def test_a_paused_service_holds_its_replicas(api: FakeApiServer) -> None:
+    api.put(paused({"foresail.dev/paused": "true"}), deployment(replicas=2), pod("resnet", "team-a", 0), node("n1"))
+    await one_pass(api, signals(60.0))
+    assert api.writes("Deployment", sub="scale") == []
+    assert api.get("InferenceService", "team-a", "resnet")["status"]["recommendation"]["reason"] == "Paused"  # type: ignore[index]
+
+
+async def test_serving_replicas_without_series_are_no_series(api: FakeApiServer) -> None:
+    api.put(service(), deployment(replicas=1), pod("resnet", "team-a", 0), node("n1"))
+    await one_pass(api, answer(matrix({}, model="resnet50")))
+    assert conditions(api)["MetricsAvailable"] == "False/NoSeries"
+    assert "foresail_dev_inferenceservice" in api.events()[0]["message"]

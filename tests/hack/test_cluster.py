@@ -10,6 +10,7 @@ import pytest
 from hack.testbed.cluster import components, prometheus
 from hack.testbed.cluster.network import pick_network
 from hack.testbed.cluster.nodes import node_manifests
+from hack.testbed.runtime.launch import pod_files
 from hack.testbed.state import Network, RunDir, State
 
 
@@ -87,9 +88,24 @@ def test_components_listen_only_on_the_bridge_and_loopback(tmp_path: Path, monke
 def test_prometheus_scrapes_the_metrics_port_with_the_service_label(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FORESAIL_RUN_DIR", str(tmp_path))
     cfg = prometheus.scrape_config(RunDir("unit"), "https://10.211.0.1:3")
-    (job,) = cfg["scrape_configs"]
+    job, operator = cfg["scrape_configs"]
+    assert (job["job_name"], operator["job_name"]) == ("triton", "foresail-operator")
+    assert operator["relabel_configs"] == prometheus.OPERATOR_RELABEL
     assert job["kubernetes_sd_configs"][0]["api_server"] == "https://10.211.0.1:3"
     targets = {r.get("target_label") for r in job["relabel_configs"]}
     assert {"namespace", "pod", "foresail_dev_inferenceservice"} <= targets
     (binding,) = [obj for path, obj in prometheus.rbac() if path.endswith("clusterrolebindings")]
     assert binding["subjects"][0]["name"] == prometheus.USER
+
+
+def test_prometheus_operated_is_a_headless_service_naming_the_clusters_prometheus(tmp_path: Path) -> None:
+    objs = {obj["kind"]: obj for _, obj in prometheus.operated_service("10.211.0.2")}
+    assert objs["Service"]["metadata"] == objs["Endpoints"]["metadata"]
+    assert (objs["Service"]["metadata"]["namespace"], objs["Service"]["metadata"]["name"]) == ("monitoring", "prometheus-operated")
+    assert objs["Service"]["spec"]["clusterIP"] == "None" and "selector" not in objs["Service"]["spec"]
+    assert objs["Endpoints"]["subsets"][0]["addresses"] == [{"ip": "10.211.0.2"}]
+    assert objs["EndpointSlice"]["endpoints"][0]["addresses"] == ["10.211.0.2"]
+    pod = {"metadata": {"name": "p", "namespace": "a"}}
+    pod_files(tmp_path, pod, "10.211.1.5", [("monitoring", "prometheus-operated", "10.211.0.2")])
+    hosts = (tmp_path / "etc/hosts").read_text().splitlines()
+    assert hosts[-1] == "10.211.0.2\tprometheus-operated.monitoring.svc prometheus-operated.monitoring.svc.cluster.local"

@@ -124,6 +124,7 @@ def test_errors_per_service(name: str, fleet: Fleet, error: str | None) -> None:
     else:
         assert not got.ok and got.fleet is None, name
         assert error in got.errors, (name, got.errors)
+    assert got.no_series == (error is not None and error.startswith("no series")), name
 
 
 def test_overlapping_reads_are_taken_once_and_the_ring_is_trimmed() -> None:

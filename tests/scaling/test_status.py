@@ -24,6 +24,8 @@ DOWN = ServiceSignals(None, ("Prometheus: query failed: ConnectError",))
 DECIDED = Decision(3, DecisionReason.FORECAST_DEMAND, "forecast 30.0 rps x headroom 1.20 -> 3", True, forecast_rps=30.0,
                    headroom=1.2, capacity_rps=20.0, capacity_source=CapacitySource.CALIBRATION, hold_s=17.0)  # fmt: skip
 HOLDING = Decision(2, DecisionReason.METRICS_UNAVAILABLE, "holding replicas", False)
+NO_SERIES = ServiceSignals(None, ("no series for the 2 serving replicas",), serving=2, no_series=True)
+PAUSED = Decision(5, DecisionReason.PAUSED, "paused by foresail.dev/paused-replicas: replicas set to 5", True)
 AT_MAX = Decision(8, DecisionReason.FAST_PATH, "2 s arrivals ...; limited by MaxReplicas", True, limited_by=Limit.MAX_REPLICAS)
 RATE = Decision(6, DecisionReason.FORECAST_DEMAND, "forecast", True, limited_by=Limit.MAX_SCALE_UP_RATE)
 GRANT = QuotaStatus(tenant="a", requested_replicas=4, granted_replicas=2, gpus_per_replica=1, reason="tenant 'a' limit of 2 reached")
@@ -42,6 +44,9 @@ def conds(patch: dict[str, object]) -> dict[str, str]:
         ("at maxReplicas", AT_MAX, OK, None, {"ScalingLimited": "True/MaxReplicas"}),
         ("a rate limit is not a bound", RATE, OK, None, {"ScalingLimited": "False/MaxScaleUpRate"}),
         ("the policy is missing", DECIDED, OK, Problem(Reason.POLICY_NOT_FOUND, "ScalingPolicy 'x' not found"), {"ScalingActive": "False/PolicyNotFound"}),
+        ("serving replicas, no series: NoSeries", HOLDING, NO_SERIES, None, {"MetricsAvailable": "False/NoSeries", "ScalingActive": "False/Holding"}),
+        ("paused", PAUSED, OK, None, {"Paused": "True/Paused", "ScalingActive": "False/Paused", "MetricsAvailable": "True/MetricsOK"}),
+        ("paused wins over a policy problem", PAUSED, OK, Problem(Reason.POLICY_NOT_FOUND, "x"), {"Paused": "True/Paused", "ScalingActive": "False/Paused"}),
     ],
 )
 def test_conditions(name: str, d: Decision, signals: ServiceSignals, problem: Problem | None, want: dict[str, str]) -> None:
@@ -50,6 +55,19 @@ def test_conditions(name: str, d: Decision, signals: ServiceSignals, problem: Pr
     for k, v in want.items():
         assert got[k] == v, (name, got)
     assert "QuotaLimited" not in got, "no tenant: nothing to say"
+
+
+def test_no_series_names_the_missing_label() -> None:
+    update = autoscaler_status([], HOLDING, NO_SERIES, None, None, None, {}, 1, NOW)
+    cond = next(c for c in update.patch["conditions"] if c["type"] == "MetricsAvailable")
+    assert cond["message"].startswith("no series for the 2 serving replicas: Prometheus has no Triton series labelled foresail_dev_inferenceservice")
+    assert update.announce == cond["message"]
+
+
+def test_the_paused_condition_goes_when_the_pause_ends() -> None:
+    paused = autoscaler_status([], PAUSED, OK, None, None, None, {}, 1, NOW).patch["conditions"]
+    resumed = autoscaler_status([Condition.model_validate(c) for c in paused], DECIDED, OK, None, None, None, {}, 1, NOW).patch
+    assert "Paused" not in conds(resumed) and conds(resumed)["ScalingActive"] == "True/Decided"
 
 
 def test_the_recommendation_and_the_observed_signals() -> None:

@@ -25,7 +25,7 @@ def helm(cluster: Cluster | None, *args: str) -> subprocess.CompletedProcess[str
 
 
 def install_foresail(cluster: Cluster, values: dict[str, str], timeout_s: int = 300, restricted: bool = False) -> None:
-    """``helm install foresail`` into ``foresail-system`` (Prometheus of the cluster, the digest of the operator image
+    """``helm install foresail`` into ``foresail-system`` (the chart's default Prometheus URL, the digest of the operator image
     the cluster's registry holds, ``values`` as ``--set``),
     waiting until its pods are Ready, then the scaling presets. ``restricted``: the namespace enforces Pod
     Security Standards ``restricted``."""
@@ -38,7 +38,8 @@ def install_foresail(cluster: Cluster, values: dict[str, str], timeout_s: int = 
     built = {ref.rsplit(":", 1)[0]: digest for ref, digest in (cluster.state.images if cluster.state else {}).items()}
     if FORESAIL_IMAGE in built:  # the operator image this cluster's registry holds (what make test just built)
         pinned["image.digest"] = built[FORESAIL_IMAGE]
-    sets = [f"--set={k}={v}" for k, v in {"prometheus.url": cluster.network.prometheus_url, **pinned, **values}.items()]
+    # the chart's default prometheus.url: monitoring/prometheus-operated, the cluster's headless Service for its Prometheus
+    sets = [f"--set={k}={v}" for k, v in {**pinned, **values}.items()]
     out = helm(
         cluster, "install", "foresail", str(REPO / "charts/foresail"), "-n", SYSTEM_NS, "--wait", f"--timeout={timeout_s}s", *sets
     )

@@ -163,7 +163,7 @@ class Cluster:
             lambda: kube.api_get(f"/apis/storage.k8s.io/v1/storageclasses/{STORAGE_CLASS}"),
             comp="runtime",
         )
-        for path, obj in prometheus.rbac():
+        for path, obj in [*prometheus.rbac(), *prometheus.operated_service(net.client_ip)]:
             kube.api("POST", path, obj)
         cfg = run.path / "prometheus.yml"
         cfg.write_text(json.dumps(prometheus.scrape_config(run, kube.creds.server), indent=1))  # JSON is YAML

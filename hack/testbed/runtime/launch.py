@@ -6,7 +6,7 @@ the pod, the volumes, then runc. Failures are ``StartError``s carrying the kubel
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -41,14 +41,17 @@ def pull_policy(container: dict[str, Any]) -> str:
     return "Always" if "@" not in image and (not tagged or name.endswith(":latest")) else "IfNotPresent"
 
 
-def pod_files(pod_dir: Path, pod: dict[str, Any], ip: str) -> list[Mount]:
-    """The pod's ``/etc/hosts``, ``/etc/hostname`` and ``/etc/resolv.conf`` (no cluster DNS here)."""
+def pod_files(pod_dir: Path, pod: dict[str, Any], ip: str, services: Sequence[tuple[str, str, str]] = ()) -> list[Mount]:
+    """The pod's ``/etc/hosts``, ``/etc/hostname`` and ``/etc/resolv.conf``. No cluster DNS here: the
+    ``services`` (namespace, name, address: headless Services' endpoints) are hosts entries, by their
+    names in the cluster domain."""
     etc = pod_dir / "etc"
     etc.mkdir(parents=True, exist_ok=True)
     name = pod["metadata"]["name"]
     ns = pod["metadata"]["namespace"]
+    svc_lines = "".join(f"{a}\t{n}.{s}.svc {n}.{s}.svc.cluster.local\n" for s, n, a in services)
     files = {
-        "hosts": f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{ip}\t{name}\n",
+        "hosts": f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{ip}\t{name}\n{svc_lines}",
         "hostname": f"{name}\n",
         "resolv.conf": f"search {ns}.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n",
     }

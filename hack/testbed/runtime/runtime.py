@@ -122,6 +122,22 @@ class Runtime:
             self.workers[uid] = w
         w.start()
 
+    def headless_services(self) -> list[tuple[str, str, str]]:
+        """(namespace, name, address) of every headless Service's ready endpoint addresses: the names a pod
+        resolves through its /etc/hosts, in place of cluster DNS (``monitoring/prometheus-operated``)."""
+        headless = {
+            (s["metadata"]["namespace"], s["metadata"]["name"])
+            for s in self.kube.api("GET", "/api/v1/services")["items"]
+            if (s.get("spec") or {}).get("clusterIP") == "None"
+        }
+        return [
+            (e["metadata"]["namespace"], e["metadata"]["name"], a["ip"])
+            for e in self.kube.api("GET", "/api/v1/endpoints")["items"]
+            if (e["metadata"]["namespace"], e["metadata"]["name"]) in headless
+            for sub in e.get("subsets") or []
+            for a in sub.get("addresses") or []
+        ]
+
     def refresh_nodes(self) -> None:
         nodes = self.kube.api("GET", "/api/v1/nodes")["items"]
         self.fake_nodes = {

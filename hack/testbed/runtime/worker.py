@@ -223,7 +223,7 @@ class PodWorker(threading.Thread):
         c.image_id = image.image_id
         cid = f"{self.uid[:8]}-{c.name}-{c.restart_count}"
         return self.rt.launcher.start(
-            pod, c.spec, image, env, [*pod_files(self.dir, pod, self.ip or ""), *mounts], self.dir / "containers" / c.name, cid,
+            pod, c.spec, image, env, [*pod_files(self.dir, pod, self.ip or "", self.rt.headless_services()), *mounts], self.dir / "containers" / c.name, cid,
             f"/run/netns/{self.sandbox.netns}", self.rt.cgroups_path(self.uid, cid), logf,
         )  # fmt: skip
 

@@ -13,6 +13,7 @@ from typing import Any, overload
 __all__ = [
     "GPU_PRODUCT_LABEL",
     "LABEL_ISVC",
+    "PROM_LABEL_ISVC",
     "WARM_GATE",
     "condition",
     "condition_status",
@@ -30,6 +31,8 @@ __all__ = [
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 # The label on every child (and pod) of an InferenceService: its name
 LABEL_ISVC = "foresail.dev/inferenceservice"
+# ... as Prometheus names it on the scraped series (a pod label mapped by the PodMonitor or scrape config)
+PROM_LABEL_ISVC = "foresail_dev_inferenceservice"
 # The readiness gate of an InferenceService's pods: True once the warm-up passed
 WARM_GATE = "foresail.dev/warm"
 

@@ -22,6 +22,7 @@ class ConditionType(StrEnum):
     SCALING_LIMITED = "ScalingLimited"
     QUOTA_LIMITED = "QuotaLimited"
     REPLICAS_CONTESTED = "ReplicasContested"  # another manager writes the Deployment's replicas
+    PAUSED = "Paused"  # the foresail.dev/paused(-replicas) annotation froze its replicas
     # Tenant
     NAMESPACE_CONFLICT = "NamespaceConflict"
     # EvalJob
@@ -66,6 +67,9 @@ class Reason(StrEnum):
     OTHER_WRITER = "OtherWriter"  # ReplicasContested: a manager other than Foresail wrote spec.replicas
     SOLE_WRITER = "SoleWriter"
     AUTOSCALING_FAILED = "AutoscalingFailed"  # one service's decision raised (the others went on)
+    NO_SERIES = "NoSeries"  # serving replicas, and no Triton series labelled for the service in Prometheus
+    PAUSED = "Paused"
+    INVALID_PAUSE = "InvalidPause"  # a pause annotation's value is not understood: frozen at the current count
     DECIDED = "Decided"
     HOLDING = "Holding"
     POLICY_NOT_FOUND = "PolicyNotFound"
@@ -116,6 +120,7 @@ class DecisionReason(StrEnum):
     BURST_ONSET = "BurstOnset"  # a burst after quiet: sized at once for the typical burst peak
     IDLE_HOLD = "IdleHold"  # capacity kept until it has been idle for the hold (rent or buy)
     NOT_DUE = "NotDue"  # between the service's decisions: only a shrunk quota grant applies
+    PAUSED = "Paused"  # a pause annotation froze the replicas (at its count, or the current one)
 
 
 class Limit(StrEnum):

@@ -33,6 +33,7 @@ from typing import Any
 
 import httpx
 
+from foresail.api.objects import PROM_LABEL_ISVC
 from foresail.clients.promauth import PromAuth, PromAuthError, client_args
 from foresail.scaling.counters import PodSample
 from foresail.scaling.latency import QUANTILES
@@ -41,7 +42,7 @@ from foresail.scaling.samples import METRIC_NAMES, Row, pod_samples
 __all__ = ["ARRIVAL_HISTORY", "CHUNK_POINTS", "CounterRead", "MetricsError", "PromClient", "counters_query", "range_chunks"]
 
 Key = tuple[str, str]
-SERVICE_LABEL = "foresail_dev_inferenceservice"
+SERVICE_LABEL = PROM_LABEL_ISVC
 # requests/s that arrived (served + failed) over the rate window, per service
 ARRIVAL_HISTORY = (
     f'sum by (namespace, {SERVICE_LABEL}) (rate({{__name__=~"nv_inference_request_(success|failure)", {{selector}}}}[{{window}}]))'

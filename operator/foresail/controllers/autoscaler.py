@@ -36,7 +36,7 @@ from foresail.api.reasons import DecisionReason, Problem, Reason
 from foresail.api.scalingpolicy import resolve_policy
 from foresail.clients.kube import FIELD_MANAGER, SCALE_MANAGER, Kube
 from foresail.clients.prometheus import MetricsError, PromClient
-from foresail.controllers import telemetry
+from foresail.controllers import service_telemetry, telemetry
 from foresail.controllers.live_signals import LiveSignals, ServiceView
 from foresail.controllers.liveness import Heartbeat
 from foresail.controllers.tenants import TenantArbiter
@@ -45,6 +45,7 @@ from foresail.render.tenant_quota import LABEL_TENANT
 from foresail.scaling.counters import ServiceSignals
 from foresail.scaling.decide import Decision, DecisionState, Observation, apply_grant, decide
 from foresail.scaling.observe import observe, service_settings, serving_pods
+from foresail.scaling.pause import pause_of, paused_decision
 from foresail.scaling.status import autoscaler_status, quota_status
 from foresail.scaling.writers import Seen, contest_condition, keep_intent, replica_writers
 
@@ -314,6 +315,11 @@ class Autoscaler:
         writers = replica_writers(dep, (FIELD_MANAGER, SCALE_MANAGER))
         intent = svc.last_desired if svc.last_desired is not None else isvc.status.desired_replicas
         obs, used = observe(isvc, keep_intent(dep, writers, intent), pods, signals, errors_for_all)
+        pause = pause_of(isvc.metadata.get("annotations"))
+        if pause is not None:
+            d = paused_decision(pause, obs.current, used.ok)
+            svc.last_desired = d.replicas
+            return _Pending(d, used, obs, tick, policy.problem, writers)
         d = decide(service_settings(isvc, policy.behavior), obs, svc.state, now)
         svc.last_desired = d.replicas
         return _Pending(d, used, obs, tick, policy.problem, writers)
@@ -353,6 +359,7 @@ class Autoscaler:
             )
             return
         self._telemetry(ns, name, d, current, p.obs, self.services[(ns, name)], now, p.tick)
+        service_telemetry.record(isvc, d, p.obs)
         announce: list[str] = []
         svc = self.services[(ns, name)]
         contest = contest_condition([], p.writers, svc.writers_seen, d.replicas, isvc.generation, now)

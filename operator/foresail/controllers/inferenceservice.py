@@ -25,6 +25,7 @@ from foresail.controllers import telemetry
 from foresail.controllers.handlers import forget_lock, kube, object_lock, utcnow
 from foresail.render.isvc_status import observe
 from foresail.render.triton import render_children
+from foresail.scaling.pause import pause_of
 
 __all__ = ["ISVC", "forget", "reconcile"]
 
@@ -90,6 +91,8 @@ def ensure_replicas(kube: Kube, isvc: InferenceService, created: bool) -> None:
     quota = isvc.status.quota
     if quota is not None and quota.granted_replicas < hi:  # the tenant arbiter's grant is the harder limit
         hi, lo = quota.granted_replicas, min(lo, quota.granted_replicas)
+    if not created and pause_of(isvc.metadata.get("annotations")) is not None:
+        return  # paused: the autoscaler holds the replicas where the annotation says
     want = lo if created else min(max(current, lo), hi)
     if want != current or created:
         kube.scale(isvc.namespace, isvc.name, want)

@@ -104,7 +104,7 @@ class LiveSignals:
         for key in views:
             sig = self.from_prom[key].signals(now, self.stale_after)
             if got.errors.get(key):
-                sig = replace(sig, fleet=None, errors=(*got.errors[key], *sig.errors))
+                sig = replace(sig, fleet=None, errors=(*got.errors[key], *sig.errors), no_series=False)
             out[key] = self._prefer_direct(key, now, sig)
         return out, []
 

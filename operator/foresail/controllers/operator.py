@@ -18,7 +18,7 @@ import kopf
 from foresail.clients.kube import Kube, load_config
 from foresail.clients.promauth import PromAuth, PromAuthError, client_args
 from foresail.clients.prometheus import PromClient
-from foresail.controllers import evaljob, handlers, inferenceservice, telemetry
+from foresail.controllers import evaljob, handlers, inferenceservice, logs, telemetry
 from foresail.controllers.autoscaler import Autoscaler
 from foresail.controllers.leader import LeaseElector
 from foresail.controllers.live_signals import LiveSignals, SourceMode
@@ -126,14 +126,17 @@ class Health:
             line = await asyncio.wait_for(reader.readline(), timeout=5)
             path = line.decode(errors="replace").split(" ")[1] if line.count(b" ") >= 2 else "/"
             if path == "/metrics":
-                ok, body = True, telemetry.render()
+                # Prometheus 3 refuses a scrape without a Content-Type it knows; the classic text format
+                ok, body, kind = True, telemetry.render(), b"text/plain; version=0.0.4; charset=utf-8"
             else:
                 ok = path in ("/healthz", "/readyz") and self.ok()
-                body = b"ok\n" if ok else b"unhealthy\n"
+                body, kind = (b"ok\n" if ok else b"unhealthy\n"), b"text/plain; charset=utf-8"
             status = b"200 OK" if ok else b"503 Service Unavailable"
             writer.write(
                 b"HTTP/1.1 "
                 + status
+                + b"\r\nContent-Type: "
+                + kind
                 + b"\r\nContent-Length: "
                 + str(len(body)).encode()
                 + b"\r\nConnection: close\r\n\r\n"
@@ -193,7 +196,7 @@ def run(namespace: str | None, health_port: int, elect: bool) -> int:
         print(f"foresail run: Prometheus credentials (prometheus.auth): {e}", file=sys.stderr)
         return 2
     handlers.configure(s)
-    logging.basicConfig(level=s.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(s.log_level, s.log_format)
     load_config()
     ns = namespace or s.namespace
     identity = s.pod_name or f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}"

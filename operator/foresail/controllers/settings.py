@@ -162,6 +162,13 @@ SETTINGS: dict[str, Setting] = {
         _matching(r"\S+"),
     ),
     "log_level": Setting("FORESAIL_LOG_LEVEL", "INFO", "one of DEBUG, INFO, WARNING, ERROR", "Log level.", _level),
+    "log_format": Setting(
+        "FORESAIL_LOG_FORMAT",
+        "text",
+        "text or json",
+        "text: one line per record; json: one JSON object per line with the object's namespace and name.",
+        _matching(r"text|json"),
+    ),
     "tenancy_mode": Setting(
         "FORESAIL_TENANCY_MODE",
         "strict",
@@ -257,6 +264,7 @@ class OperatorSettings:
     batch_min_runtime_seconds: float = 300.0
     worker_image: str = "ghcr.io/foresail/foresail:0.1.0"
     log_level: str = "INFO"
+    log_format: str = "text"
     tenancy_mode: str = "strict"
     default_tenant: str = "default"
     watch_namespaces: tuple[str, ...] = ()

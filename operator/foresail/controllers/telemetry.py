@@ -27,6 +27,7 @@ __all__ = [
     "WARMUPS_IN_FLIGHT",
     "WARMUP_SECONDS",
     "forget",
+    "per_service",
     "render",
 ]
 
@@ -87,9 +88,15 @@ FORECAST_ERROR = Gauge(
 
 
 # the metrics labelled by service (namespace and name their first two labels)
-_PER_SERVICE: tuple[Counter | Gauge | Histogram, ...] = (
+_PER_SERVICE: list[Counter | Gauge | Histogram] = [
     WARMUPS, WARMUP_SECONDS, COLD_START, COLD_START_ESTIMATE, DESIRED, ACTUAL, FAST_PATH, HEADROOM, FORECAST_ERROR,
-)  # fmt: skip
+]  # fmt: skip
+
+
+def per_service(metric: Gauge) -> Gauge:
+    """Register ``metric`` (namespace and service its first two labels) to be forgotten with its service."""
+    _PER_SERVICE.append(metric)
+    return metric
 
 
 def forget(namespace: str, name: str) -> int:

@@ -157,6 +157,7 @@ class ServiceSignals:
     serving: int = 0  # replicas measured
     p99_replicas: int = 0  # serving replicas warm long enough for their summaries to count
     note: str = ""  # e.g. why direct reads fell back to Prometheus
+    no_series: bool = False  # replicas serve and not one of them has a sample: the scrape does not label them
 
     @property
     def ok(self) -> bool:
@@ -216,7 +217,8 @@ class ServiceCounters:
         fresh = {n for n in serving if usable[n] and usable[n][-1].t >= now - stale_after}
         missing = sorted(set(serving) - fresh - grace)
         measured = [n for n in serving if usable[n]]
-        if serving and not measured and missing:
+        no_series = bool(serving and not measured and missing)
+        if no_series:
             errors.append(f"no series for the {len(serving)} serving replicas")
         elif missing and fresh:
             errors.append(
@@ -244,6 +246,7 @@ class ServiceCounters:
             sample_interval_s=_median(gaps),
             serving=len(serving),
             p99_replicas=len(p99_pods),
+            no_series=no_series,
         )
 
     def _window(self, w: float, end: float, usable: dict[str, list[_Point]], p99_pods: set[str]) -> WindowSignals:

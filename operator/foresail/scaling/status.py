@@ -1,7 +1,7 @@
 """What the autoscaler writes into an InferenceService's status (pure; ``now`` is an argument).
 
 The autoscaler owns ``desiredReplicas``, ``recommendation``, ``observed``, ``scalingState``, ``quota``
-and the conditions ``MetricsAvailable``, ``ScalingActive``, ``ScalingLimited`` and ``QuotaLimited``;
+and the conditions ``MetricsAvailable``, ``ScalingActive``, ``ScalingLimited``, ``QuotaLimited`` and ``Paused``;
 each function here takes the conditions as they are now (other writers' included) and returns them
 with its own set.
 """
@@ -16,13 +16,19 @@ from typing import Any
 
 from foresail.api.conditions import Condition, ConditionStatus, find_condition, set_condition
 from foresail.api.inferenceservice import ObservedMetrics, QuotaStatus, Recommendation, WindowObservation
-from foresail.api.objects import format_rfc3339
-from foresail.api.reasons import ConditionType, Problem, Reason
+from foresail.api.objects import PROM_LABEL_ISVC, format_rfc3339
+from foresail.api.reasons import ConditionType, DecisionReason, Problem, Reason
 from foresail.scaling.counters import ServiceSignals
 from foresail.scaling.decide import Decision
 from foresail.scaling.observe import HEADLINE_WINDOW_S
 
-__all__ = ["StatusUpdate", "autoscaler_status", "observed_status", "quota_condition", "quota_status"]
+__all__ = ["NO_SERIES_HINT", "StatusUpdate", "autoscaler_status", "observed_status", "quota_condition", "quota_status"]
+
+
+NO_SERIES_HINT = (
+    f"Prometheus has no Triton series labelled {PROM_LABEL_ISVC} (with namespace and pod) for this service: enable "
+    "the chart's podMonitor.enabled or add the scrape config of charts/foresail/README.md (Metrics)"
+)
 
 
 @dataclass(frozen=True)
@@ -122,15 +128,23 @@ def autoscaler_status(
         out = set_condition(out, ConditionType.METRICS_AVAILABLE, True, Reason.METRICS_OK, msg, gen, t)
     else:
         msg = "; ".join(signals.errors)[:500] or "metrics unavailable"
+        if signals.no_series:
+            msg = f"{msg}: {NO_SERIES_HINT}"
         prev = find_condition(out, ConditionType.METRICS_AVAILABLE)
         if prev is None or prev.status != ConditionStatus.FALSE:
             announce = msg
-        out = set_condition(out, ConditionType.METRICS_AVAILABLE, False, Reason.METRICS_UNAVAILABLE, msg, gen, t)
-    if policy_problem is not None:
+        why = Reason.NO_SERIES if signals.no_series else Reason.METRICS_UNAVAILABLE
+        out = set_condition(out, ConditionType.METRICS_AVAILABLE, False, why, msg, gen, t)
+    if d.reason == DecisionReason.PAUSED:
+        out = set_condition(out, ConditionType.PAUSED, True, Reason.PAUSED, d.message[:500], gen, t)
+        out = set_condition(out, ConditionType.SCALING_ACTIVE, False, Reason.PAUSED, d.message[:500], gen, t)
+    elif policy_problem is not None:
         out = set_condition(out, ConditionType.SCALING_ACTIVE, False, policy_problem.reason, policy_problem.message, gen, t)
     else:
         why = Reason.DECIDED if d.signals_ok else Reason.HOLDING
         out = set_condition(out, ConditionType.SCALING_ACTIVE, d.signals_ok, why, d.message[:500], gen, t)
+    if d.reason != DecisionReason.PAUSED:
+        out = [c for c in out if c.type != ConditionType.PAUSED]  # absent unless paused, as QuotaLimited without a tenant
     out = quota_condition(out, quota, missing_tenant, gen, t)
     bound = d.limited_by is not None and d.limited_by.is_bound
     out = set_condition(
