@@ -71,6 +71,16 @@ def test_basic_auth_and_headers_from_a_mounted_secret(tmp_path: Path) -> None:
     assert "pa55" not in repr(args["auth"])
 
 
+def test_headers_by_prefix_from_a_secret_with_other_keys(tmp_path: Path) -> None:
+    """An EvalJob's one Secret: header.<Name> keys are headers, the token beside them is not."""
+    d = _secret_dir(tmp_path / "secret", {"token": TOKEN, "header.X-Scope-OrgID": "team-a", "ca.crt": "x"})
+    args = client_args(PromAuth(headers_dir=str(d), headers_prefix="header."))
+    assert args["headers"] == {"X-Scope-OrgID": "team-a"}
+    (d / "header.").symlink_to(Path("..data") / "token")
+    with pytest.raises(PromAuthError, match="'' is not an HTTP header name"):
+        client_args(PromAuth(headers_dir=str(d), headers_prefix="header."))
+
+
 @pytest.mark.parametrize(
     ("name", "auth", "message"),
     [

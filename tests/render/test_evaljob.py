@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -9,10 +10,14 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from foresail.api.crd import crds
 from foresail.api.evaljob import EvalJob, EvalJobSpec, spec_hash
 from foresail.api.inferenceservice import InferenceService
+from foresail.api.podtemplate import DNS_SUBDOMAIN
 from foresail.api.reasons import Problem, Reason
 from foresail.render.evaljob import (
+    PROM_AUTH_KEYS,
+    PROM_AUTH_MOUNT,
     WORKER_CONFIG_ENV,
     EvalPlan,
     eval_plan,
@@ -122,11 +127,91 @@ def test_dedicated_eval_replicas_are_batch_with_a_fixed_count() -> None:
         ("plugin without a name", {"scorer": {"kind": "plugin"}}, "scorer.plugin is required"),
         ("concurrency bounds", {"traffic": {"minConcurrency": 8, "maxConcurrency": 4}}, "minConcurrency must be <="),
         ("absolute results path", {"outputs": {"pvc": {"claimName": "r", "path": "/abs"}}}, "String should match pattern"),
+        ("prometheusAuth: a Secret name with capitals", {"traffic": {"prometheusAuth": {"secretName": "Prom_Creds"}}}, "String should match pattern"),
+        ("prometheusAuth: a Secret name of 254 characters", {"traffic": {"prometheusAuth": {"secretName": "a" * 254}}}, "at most 253 characters"),
+        ("prometheusAuth: an empty Secret name", {"traffic": {"prometheusAuth": {"secretName": ""}}}, "at least 1 character"),
+        ("prometheusAuth: no Secret name", {"traffic": {"prometheusAuth": {}}}, "secretName"),
+        ("prometheusAuth: an unknown key", {"traffic": {"prometheusAuth": {"secretName": "p", "key": "token"}}}, "Extra inputs are not permitted"),
+        ("prometheusAuth in dedicated mode", {"mode": "dedicated", "traffic": {"prometheusAuth": {"secretName": "p"}}}, "only for jobs that yield to production"),
+        ("prometheusAuth without yielding", {"traffic": {"yieldToProduction": False, "prometheusAuth": {"secretName": "p"}}}, "only for jobs that yield to production"),
     ],
-)
+)  # fmt: skip
 def test_invalid_specs(name: str, spec: dict[str, Any], error: str) -> None:
     with pytest.raises(ValidationError, match=error):
         evaljob(**spec)
+
+
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [("a DNS-1123 subdomain", "prom.creds-1"), ("one character", "p"), ("253 characters", ".".join(["a" * 63] * 4)[:253].rstrip("."))],
+)
+def test_prometheus_auth_names_a_secret_of_a_yielding_job(name: str, secret: str) -> None:
+    ej = evaljob(traffic={"prometheusAuth": {"secretName": secret}})
+    assert ej.spec.traffic.prometheus_auth is not None and ej.spec.traffic.prometheus_auth.secret_name == secret, name
+
+
+def test_the_crd_refuses_prometheus_auth_where_nothing_yields() -> None:
+    """The same rule at admission (CEL on the spec, the error on the field), for the apiserver's 422."""
+    spec = crds()["foresail.dev_evaljobs.yaml"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    (rule,) = [r for r in spec["x-kubernetes-validations"] if "prometheusAuth" in r["rule"]]
+    assert rule["fieldPath"] == ".traffic.prometheusAuth"
+    assert "self.mode == 'shared'" in rule["rule"] and "self.traffic.yieldToProduction" in rule["rule"]
+    assert rule["message"].startswith("spec.traffic.prometheusAuth is only for jobs that yield to production")
+    secret = spec["properties"]["traffic"]["properties"]["prometheusAuth"]["properties"]["secretName"]
+    assert (secret["minLength"], secret["maxLength"], secret["pattern"]) == (1, 253, DNS_SUBDOMAIN)
+
+
+def _auth_parts(job: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any], dict[str, Any]]:
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    cfg = json.loads(next(e["value"] for e in container["env"] if e["name"] == WORKER_CONFIG_ENV))
+    vols = [v for v in pod["volumes"] if v["name"] == "prometheus-auth"]
+    mounts = [m for m in container["volumeMounts"] if m["name"] == "prometheus-auth"]
+    return vols, mounts, cfg, pod["securityContext"]
+
+
+@pytest.mark.parametrize(
+    ("name", "traffic", "secret"),
+    [
+        ("no prometheusAuth: nothing mounted, no paths", {}, None),
+        ("no yielding, no prometheusAuth", {"yieldToProduction": False}, None),
+        ("prometheusAuth: the Secret mounted, the paths configured", {"prometheusAuth": {"secretName": "prom-creds"}}, "prom-creds"),
+    ],
+)
+def test_the_prometheus_auth_secret_is_mounted_and_its_paths_configured(name: str, traffic: dict[str, Any], secret: str | None) -> None:
+    job = render_job(evaljob(traffic=traffic), plan())
+    vols, mounts, cfg, security = _auth_parts(job)
+    volume_names = [v["name"] for v in job["spec"]["template"]["spec"]["volumes"]]
+    if secret is None:
+        assert (vols, mounts, "prometheusAuth" in cfg) == ([], [], False), name
+        assert volume_names == ["dataset", "results"] and "fsGroup" not in security
+        return
+    assert vols == [{"name": "prometheus-auth", "secret": {"secretName": secret, "defaultMode": 0o440, "optional": False}}], name
+    assert mounts == [{"name": "prometheus-auth", "mountPath": PROM_AUTH_MOUNT, "readOnly": True}]
+    # 0440: readable through the pod's fsGroup, which is the user the workers run as
+    assert security["fsGroup"] == security["runAsUser"] == 65532 and security["runAsNonRoot"] is True
+    auth = cfg["prometheusAuth"]
+    assert auth["secret"] == secret
+    assert auth["bearerTokenFile"] == f"{PROM_AUTH_MOUNT}/token" and auth["keyFile"] == f"{PROM_AUTH_MOUNT}/tls.key"
+    assert {auth[k].rsplit("/", 1)[1] for k in PROM_AUTH_KEYS} == {"token", "username", "password", "ca.crt", "tls.crt", "tls.key"}
+    assert (auth["headersDir"], auth["headersPrefix"]) == (PROM_AUTH_MOUNT, "header.")
+    assert cfg["yield"] is True
+
+
+def test_the_workers_role_never_reads_secrets() -> None:
+    _, role, _ = render_worker_rbac(evaljob(traffic={"prometheusAuth": {"secretName": "prom-creds"}}))
+    assert role["rules"] == render_worker_rbac(evaljob())[1]["rules"], "the kubelet mounts the Secret; the Role is the same"
+    assert not [r for r in role["rules"] if "secrets" in r["resources"]]
+
+
+def test_spec_hash_of_a_job_without_prometheus_auth_is_as_before_the_field() -> None:
+    """An upgrade must not turn running jobs into new runs: an unset field is not in the hashed JSON."""
+    spec = evaljob().spec
+    data = spec.model_dump(by_alias=True, mode="json", exclude={"suspend"})
+    del data["traffic"]["prometheusAuth"]
+    before = hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    assert spec_hash(spec) == before
+    assert spec_hash(evaljob(traffic={"prometheusAuth": {"secretName": "p"}}).spec) != before
 
 
 def test_spec_hash_ignores_suspend_only() -> None:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from foresail.api.conditions import Condition
 from foresail.api.inferenceservice import DNS_LABEL, IMAGE, QUANTITY, Priority
 from foresail.api.meta import RELATIVE_PATH, ServiceNamed, SpecModel
+from foresail.api.podtemplate import DNS_SUBDOMAIN
 
 __all__ = [
     "DatasetSource",
@@ -21,6 +22,7 @@ __all__ = [
     "EvalJobStatus",
     "EvalMode",
     "OutputSpec",
+    "PrometheusAuthRef",
     "ScorerKind",
     "ScorerSpec",
     "TargetSpec",
@@ -120,6 +122,23 @@ class ScorerSpec(SpecModel):
         return self
 
 
+class PrometheusAuthRef(SpecModel):
+    """Credentials of the workers' Prometheus queries (the production signals they yield to)."""
+
+    secret_name: str = Field(
+        alias="secretName",
+        min_length=1,
+        max_length=253,
+        pattern=DNS_SUBDOMAIN,
+        description=(
+            "A Secret in the job's namespace, mounted read-only into the workers at /etc/foresail/prometheus. Keys, "
+            "each optional: token (bearer token) or username and password (basic auth), ca.crt (CA bundle of "
+            "Prometheus' serving certificate), tls.crt and tls.key (client certificate), header.<Name> (an extra "
+            "request header, e.g. header.X-Scope-OrgID). Whoever creates the job must be allowed to get the Secret."
+        ),
+    )
+
+
 class TrafficSpec(SpecModel):
     model_config = ConfigDict(
         populate_by_name=True,
@@ -156,6 +175,14 @@ class TrafficSpec(SpecModel):
         alias="yieldToProduction",
         description="shared mode: slow down as production queue depth or p99 approach the target's SLO.",
     )
+    prometheus_auth: PrometheusAuthRef | None = Field(
+        default=None,
+        alias="prometheusAuth",
+        description=(
+            "Credentials for a secured Prometheus, for the yield signals: only with mode shared and "
+            "yieldToProduction true; empty = query without credentials."
+        ),
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> TrafficSpec:
@@ -189,7 +216,28 @@ class WorkerSpec(SpecModel):
     memory: str = Field(default="512Mi", pattern=QUANTITY, description="Memory request and limit of a worker.")
 
 
+PROMETHEUS_AUTH_RULE = (
+    "spec.traffic.prometheusAuth is only for jobs that yield to production (mode shared, traffic.yieldToProduction "
+    "true): no other job queries Prometheus"
+)
+
+
 class EvalJobSpec(SpecModel):
+    model_config = ConfigDict(
+        populate_by_name=True,
+        extra="forbid",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.traffic) || !has(self.traffic.prometheusAuth) || "
+                    "((!has(self.mode) || self.mode == 'shared') && "
+                    "(!has(self.traffic.yieldToProduction) || self.traffic.yieldToProduction))",
+                    "message": PROMETHEUS_AUTH_RULE,
+                    "fieldPath": ".traffic.prometheusAuth",
+                }
+            ]
+        },
+    )
     target: TargetSpec = Field(description="The served model to evaluate.")
     mode: EvalMode = Field(
         default=EvalMode.SHARED,
@@ -213,6 +261,13 @@ class EvalJobSpec(SpecModel):
     backoff_limit_per_index: int = Field(
         default=3, alias="backoffLimitPerIndex", ge=0, le=100, description="Restarts of one shard before it counts as failed."
     )
+
+    @model_validator(mode="after")
+    def _prometheus_auth(self) -> EvalJobSpec:
+        yields = self.mode == EvalMode.SHARED and self.traffic.yield_to_production  # only then do workers query Prometheus
+        if self.traffic.prometheus_auth is not None and not yields:
+            raise ValueError(PROMETHEUS_AUTH_RULE)
+        return self
 
 
 class Progress(SpecModel):
@@ -283,6 +338,9 @@ class EvalJob(ServiceNamed):
 
 
 def spec_hash(spec: EvalJobSpec) -> str:
-    """sha256 of the canonical JSON of the spec (suspend excluded: pausing is not a different job)."""
+    """sha256 of the canonical JSON of the spec (suspend excluded: pausing is not a different job; an unset
+    traffic.prometheusAuth too, so that jobs of before the field keep their hash, their run and results)."""
     data = spec.model_dump(by_alias=True, mode="json", exclude={"suspend"})
+    if data["traffic"].get("prometheusAuth") is None:
+        del data["traffic"]["prometheusAuth"]
     return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

@@ -13,7 +13,9 @@ Secret as a file (``prometheus.auth`` values) and passes only the paths (``FORES
 * ``auth``: the bearer token or basic auth, read from its file at each request whose file changed
   (rotated projected tokens keep working), never kept in a repr.
 * ``headers``: one per file in the headers directory (file name = header name, content = value; the
-  ``..data`` links of a mounted Secret are skipped).
+  ``..data`` links of a mounted Secret are skipped). With ``headers_prefix`` only the files whose name
+  starts with it count, the prefix taken off (an EvalJob's one Secret holds ``header.X-Scope-OrgID``
+  beside its ``token``).
 
 A missing or unreadable file is a ``PromAuthError`` naming the file, never a crash in the loop.
 """
@@ -52,11 +54,12 @@ class PromAuth:
     cert_file: str = ""
     key_file: str = ""
     headers_dir: str = ""
+    headers_prefix: str = ""  # only files named <prefix><header name> in headers_dir; empty: every file
 
     @classmethod
     def from_settings(cls, settings: Any) -> PromAuth:
-        """From the operator's settings (``prometheus_<field>``)."""
-        return cls(**{f.name: getattr(settings, f"prometheus_{f.name}") for f in fields(cls)})
+        """From the operator's settings (``prometheus_<field>``; a headers directory of its own, no prefix)."""
+        return cls(**{f.name: getattr(settings, f"prometheus_{f.name}") for f in fields(cls) if f.name != "headers_prefix"})
 
 
 def _read(path: str) -> str:
@@ -125,20 +128,21 @@ class FileBasicAuth(httpx.Auth):
         return f"FileBasicAuth({self._user.path!r}, {self._password.path!r})"
 
 
-def _headers(directory: str) -> dict[str, str]:
+def _headers(directory: str, prefix: str = "") -> dict[str, str]:
     root = Path(directory)
     if not root.is_dir():
         raise PromAuthError(f"{directory}: not a directory")
     out: dict[str, str] = {}
     for f in sorted(root.iterdir()):
-        if f.name.startswith(".") or not f.is_file():
+        if f.name.startswith(".") or not f.name.startswith(prefix) or not f.is_file():
             continue
-        if not _HEADER_NAME.fullmatch(f.name):
-            raise PromAuthError(f"{f}: {f.name!r} is not an HTTP header name")
+        name = f.name[len(prefix) :]
+        if not _HEADER_NAME.fullmatch(name):
+            raise PromAuthError(f"{f}: {name!r} is not an HTTP header name")
         value = _read(str(f))
         if "\n" in value or "\r" in value:
             raise PromAuthError(f"{f}: a header value must be one line")
-        out[f.name] = value
+        out[name] = value
     return out
 
 
@@ -170,5 +174,5 @@ def client_args(auth: PromAuth) -> dict[str, Any]:
         creds.check()  # fail at start, naming the file, not at the first query
         args["auth"] = creds
     if auth.headers_dir:
-        args["headers"] = _headers(auth.headers_dir)
+        args["headers"] = _headers(auth.headers_dir, auth.headers_prefix)
     return args

@@ -4,7 +4,9 @@ The IO around the pure ``evaluation`` core: the dataset file (checked against it
 endpoints of the target's Service (EndpointSlices), Triton (async HTTP, several items per request
 when the model batches), the target's production signals (Prometheus, to yield), progress reports
 (a merge patch of the worker's own key in the job's progress ConfigMap, the only object its Role
-lets it write) and the results directory on the job's PVC. Exit codes: 0 done,
+lets it write) and the results directory on the job's PVC. With ``spec.traffic.prometheusAuth`` the
+Prometheus queries use the files of that Secret the pod mounts (``prom_auth``): a credential that cannot
+work is a bad configuration (exit 3, named in the shard's report), never a value in a log line. Exit codes: 0 done,
 143 stopped by SIGTERM with the shard unfinished and everything flushed (suspend, preemption,
 drain: the failure policy ignores it and a later pod resumes), 3 the dataset or configuration cannot
 work (the failure policy fails the job), 1 anything else (retried up to ``backoffLimitPerIndex``).
@@ -21,6 +23,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,7 @@ import numpy.typing as npt
 
 from foresail.api.objects import LABEL_ISVC
 from foresail.clients.kube import Kube, load_config
+from foresail.clients.promauth import PromAuth, PromAuthError
 from foresail.clients.prometheus import PromClient
 from foresail.clients.triton import EvalClient, ModelShape
 from foresail.controllers.live_signals import LiveSignals, ServiceView
@@ -41,11 +45,11 @@ from foresail.evaluation.results import ResultStore, merge_if_complete
 from foresail.evaluation.runner import run_shard
 from foresail.evaluation.scoring import make_scorer
 from foresail.evaluation.sharding import shard_items
-from foresail.render.evaljob import EXIT_BAD_INPUT, EXIT_STOPPED, RESULTS_MOUNT, WORKER_CONFIG_ENV
+from foresail.render.evaljob import EXIT_BAD_INPUT, EXIT_STOPPED, PROM_AUTH_KEYS, RESULTS_MOUNT, WORKER_CONFIG_ENV
 from foresail.render.evaljob_status import ShardReport
 from foresail.scaling.observe import HEADLINE_WINDOW_S, serving_pods
 
-__all__ = ["main"]
+__all__ = ["main", "production_client", "prom_auth"]
 
 log = logging.getLogger("foresail.eval-worker")
 ENDPOINT_WAIT_S = 600.0
@@ -54,6 +58,59 @@ FLUSH_EVERY_S = 0.25  # one fsync per quarter second, not per answer; a kill red
 
 class BadInput(Exception):
     """The dataset or the configuration cannot work; retrying will not help."""
+
+
+# the worker configuration's names of the credential files (render.evaljob.PROM_AUTH_KEYS) -> PromAuth's fields
+_AUTH_FIELDS = {
+    "bearerTokenFile": "bearer_token_file",
+    "basicAuthUsernameFile": "basic_auth_username_file",
+    "basicAuthPasswordFile": "basic_auth_password_file",
+    "caFile": "ca_file",
+    "certFile": "cert_file",
+    "keyFile": "key_file",
+}
+_AUTH_KEYS = "token, username and password, ca.crt, tls.crt and tls.key, header.<Name>"
+
+
+def prom_auth(paths: Mapping[str, str] | None) -> PromAuth | None:
+    """The credentials of the job's ``prometheusAuth`` Secret: the configured paths whose files the mounted
+    Secret has (its keys), its ``header.*`` keys as headers; None without a Secret. ``PromAuthError`` names
+    the key or file that cannot work, never its content."""
+    if not paths:
+        return None
+    directory = paths.get("headersDir", "")
+    if not directory or not os.path.isdir(directory):
+        raise PromAuthError(f"{directory or '(no path)'}: the Secret is not mounted")
+    present = {f: path for name, f in _AUTH_FIELDS.items() if (path := paths.get(name, "")) and os.path.exists(path)}
+    prefix = paths.get("headersPrefix", "")
+    keys = sorted(e.name for e in Path(directory).iterdir() if not e.name.startswith("."))
+    headers = [k for k in keys if prefix and k.startswith(prefix)]
+    if not present and not headers:
+        raise PromAuthError(f"the Secret has none of the keys {_AUTH_KEYS} (its keys: {', '.join(keys) or 'none'})")
+    if ("basic_auth_username_file" in present) != ("basic_auth_password_file" in present):
+        raise PromAuthError("basic auth needs both keys username and password")
+    return PromAuth(**present, headers_dir=directory if headers else "", headers_prefix=prefix if headers else "")
+
+
+def production_client(config: Mapping[str, Any], transport: Any = None) -> PromClient | None:
+    """The Prometheus client of the yield signals (None when the job does not yield or no URL is set), with
+    the job's credentials; ``BadInput`` when they cannot work."""
+    plan = config["plan"]
+    if not (config.get("yield") and plan.get("prometheusUrl") and plan.get("production")):
+        return None
+    paths = config.get("prometheusAuth")
+    secret = f"spec.traffic.prometheusAuth (Secret {paths.get('secret', '')!r})" if paths else ""
+    try:
+        auth = prom_auth(paths)
+        client = PromClient(plan["prometheusUrl"], auth=auth, transport=transport)
+    except (PromAuthError, OSError) as e:
+        raise BadInput(f"{secret}: {e}") from None
+    if auth is not None:
+        used = [k for name, k in PROM_AUTH_KEYS.items() if getattr(auth, _AUTH_FIELDS[name])]
+        if auth.headers_dir:
+            used.append(f"{auth.headers_prefix}*")
+        log.info("production signals from %s with the credentials of %s: keys %s", plan["prometheusUrl"], secret, ", ".join(used))
+    return client
 
 
 @dataclass
@@ -139,6 +196,7 @@ async def run(config: dict[str, Any], index: int, kube: Kube, stop: asyncio.Even
         sc = config["scorer"]
         scorer = make_scorer(sc["kind"], sc.get("output"), sc.get("atol", 1e-6), sc.get("rtol", 1e-5), sc.get("plugin"))
         scorer.check(mine)
+        prom = production_client(config)
     except (BadInput, ValueError) as e:
         log.error("shard %d: %s", index, e)
         await publish(ShardReport(index=index, error=str(e)[:500], dataset_sha256=sha, time=time.time()))
@@ -148,11 +206,6 @@ async def run(config: dict[str, Any], index: int, kube: Kube, stop: asyncio.Even
     endpoints = Endpoints(kube, ns, plan["service"])
     refresher = asyncio.create_task(endpoints.keep_fresh())
     client = EvalClient(plan["model"], plan.get("version", ""), float(traffic["requestTimeoutSeconds"]))
-    prom = (
-        PromClient(plan["prometheusUrl"])
-        if config.get("yield") and plan.get("prometheusUrl") and plan.get("production")
-        else None
-    )
     tasks: list[asyncio.Task[None]] = [refresher]
     try:
         shape = await _describe(client, endpoints, stop)
@@ -221,17 +274,20 @@ async def _describe(client: EvalClient, endpoints: Endpoints, stop: asyncio.Even
 
 
 async def _yield(
-    prom: PromClient, kube: Kube, ns: str, service: str, model: str, slo_ms: float, limiter: AIMDLimiter
+    prom: PromClient, kube: Kube, ns: str, service: str, model: str, slo_ms: float, limiter: AIMDLimiter, period: float = 2.0
 ) -> None:
-    """Production signals -> pressure on the limiter, every 2 s: the autoscaler's live signals of the
-    service (queue per serving replica, the 10 s window's p99). No signal counts as full pressure."""
+    """Production signals -> pressure on the limiter, every ``period`` seconds: the autoscaler's live signals of the
+    service (queue per serving replica, the 10 s window's p99). No signal counts as full pressure. A failed
+    read (HTTP 401, a lost credential file) is logged when it starts or changes, and the recovery."""
     key = (ns, service)
     live = LiveSignals(prom)
+    last: str | None = None  # the problem logged last; "" = reads work
     while True:
         now = time.time()
         try:
             pods = await asyncio.to_thread(kube.list, "Pod", ns, f"{LABEL_ISVC}={service}")
             got, errors = await live.read(now, {key: ServiceView(model, serving_pods(pods, now))})
+            problem = "; ".join(e.strip() for e in errors)
             m = got.get(key)
             if errors or m is None or m.fleet is None:
                 pressure = 1.0
@@ -239,10 +295,16 @@ async def _yield(
                 p99 = m.fleet.window(HEADLINE_WINDOW_S).p99_ms
                 pressure = production_pressure(m.fleet.queued / max(m.serving, 1), p99, slo_ms)
         except Exception as e:
-            log.warning("production signals unavailable: %r", e)
+            problem = repr(e)
             pressure = 1.0
+        if problem != last:
+            if problem:
+                log.warning("production signals unavailable (yielding fully): %s", problem)
+            else:
+                log.info("production signals of %s/%s read from Prometheus", ns, service)
+            last = problem
         limiter.set_pressure(pressure, time.monotonic())
-        await asyncio.sleep(2.0)
+        await asyncio.sleep(period)
 
 
 def _report(p: ShardProgress, sha: str, n_items: int) -> ShardReport:

@@ -1,6 +1,12 @@
 """Desired children of an EvalJob (pure): the Indexed Job of eval workers, their least-privilege
 ServiceAccount/Role/RoleBinding, the progress ConfigMap, the default results PVC, and in dedicated
-mode a batch-priority InferenceService of the target's model for the job's duration."""
+mode a batch-priority InferenceService of the target's model for the job's duration.
+
+``spec.traffic.prometheusAuth`` names a Secret of the job's namespace: the workers' pods mount it read-only
+at ``PROM_AUTH_MOUNT`` (mode 0440, the pod's ``fsGroup`` the workers' group) and their configuration
+carries the paths where its keys would be (``prom_auth_paths``), never a value; the workers use the files
+that exist. The kubelet mounts it: the workers' Role needs no access to Secrets.
+"""
 
 from __future__ import annotations
 
@@ -17,11 +23,14 @@ __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_STOPPED",
     "LABEL_EVALJOB",
+    "PROM_AUTH_KEYS",
+    "PROM_AUTH_MOUNT",
     "RESULTS_MOUNT",
     "WORKER_CONFIG_ENV",
     "EvalPlan",
     "Names",
     "eval_plan",
+    "prom_auth_paths",
     "render_eval_isvc",
     "render_job",
     "render_progress",
@@ -36,6 +45,19 @@ DATA_MOUNT = "/data"
 RESULTS_MOUNT = "/results"
 EXIT_BAD_INPUT = 3  # the dataset or configuration is wrong: retrying cannot help (podFailurePolicy FailJob)
 EXIT_STOPPED = 143  # stopped by SIGTERM (suspend, preemption, drain) with the shard unfinished: not a failure
+WORKER_UID = 65532  # the image's user (and group)
+PROM_AUTH_VOLUME = "prometheus-auth"
+PROM_AUTH_MOUNT = "/etc/foresail/prometheus"
+PROM_AUTH_HEADER_PREFIX = "header."
+# the worker configuration's name of each credential file -> the Secret's key (clients.promauth.PromAuth's fields)
+PROM_AUTH_KEYS = {
+    "bearerTokenFile": "token",
+    "basicAuthUsernameFile": "username",
+    "basicAuthPasswordFile": "password",
+    "caFile": "ca.crt",
+    "certFile": "tls.crt",
+    "keyFile": "tls.key",
+}
 
 
 @dataclass(frozen=True)
@@ -109,9 +131,18 @@ def _meta(ej: EvalJob, name: str, **extra: Any) -> dict[str, Any]:
     return child_meta(ej, name, _labels(ej), **extra)
 
 
+def prom_auth_paths() -> dict[str, str]:
+    """Where the workers find each key of the ``prometheusAuth`` Secret (when the Secret has it)."""
+    return {
+        **{name: f"{PROM_AUTH_MOUNT}/{key}" for name, key in PROM_AUTH_KEYS.items()},
+        "headersDir": PROM_AUTH_MOUNT,
+        "headersPrefix": PROM_AUTH_HEADER_PREFIX,
+    }
+
+
 def worker_config(ej: EvalJob, plan: EvalPlan) -> dict[str, Any]:
     s = ej.spec
-    return {
+    config = {
         "job": ej.name,
         "namespace": ej.namespace,
         "progressConfigMap": Names.of(ej.name).progress,
@@ -123,6 +154,9 @@ def worker_config(ej: EvalJob, plan: EvalPlan) -> dict[str, Any]:
         "yield": s.mode == EvalMode.SHARED and s.traffic.yield_to_production,
         "recordOutputs": s.outputs.record_outputs,
     }
+    if s.traffic.prometheus_auth is not None:  # the Secret's name (for messages) and where its keys are
+        config["prometheusAuth"] = {"secret": s.traffic.prometheus_auth.secret_name, **prom_auth_paths()}
+    return config
 
 
 def _camel(key: str) -> str:
@@ -144,6 +178,20 @@ def render_job(ej: EvalJob, plan: EvalPlan) -> dict[str, Any]:
     else:
         assert s.dataset.pvc is not None
         data_volume = {"name": "dataset", "persistentVolumeClaim": {"claimName": s.dataset.pvc.claim_name, "readOnly": True}}
+    volumes = [data_volume, {"name": "results", "persistentVolumeClaim": {"claimName": plan.results_claim}}]
+    mounts: list[dict[str, Any]] = [
+        {"name": "dataset", "mountPath": DATA_MOUNT, "readOnly": True},
+        {"name": "results", "mountPath": RESULTS_MOUNT},
+    ]
+    pod_security: dict[str, Any] = {"runAsNonRoot": True, "runAsUser": WORKER_UID, "seccompProfile": {"type": "RuntimeDefault"}}
+    auth = s.traffic.prometheus_auth
+    if auth is not None:
+        # 0440 and the workers' group (fsGroup): the worker reads it, no other user but root; OnRootMismatch:
+        # volumes already the group's are not walked again at every pod start
+        secret = {"secretName": auth.secret_name, "defaultMode": 0o440, "optional": False}
+        volumes.append({"name": PROM_AUTH_VOLUME, "secret": secret})
+        mounts.append({"name": PROM_AUTH_VOLUME, "mountPath": PROM_AUTH_MOUNT, "readOnly": True})
+        pod_security |= {"fsGroup": WORKER_UID, "fsGroupChangePolicy": "OnRootMismatch"}
     container = {
         "name": "worker",
         "image": plan.image,
@@ -157,10 +205,7 @@ def render_job(ej: EvalJob, plan: EvalPlan) -> dict[str, Any]:
             "requests": {"cpu": s.worker.cpu, "memory": s.worker.memory},
             "limits": {"memory": s.worker.memory},
         },
-        "volumeMounts": [
-            {"name": "dataset", "mountPath": DATA_MOUNT, "readOnly": True},
-            {"name": "results", "mountPath": RESULTS_MOUNT},
-        ],
+        "volumeMounts": mounts,
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
@@ -191,9 +236,9 @@ def render_job(ej: EvalJob, plan: EvalPlan) -> dict[str, Any]:
                 "serviceAccountName": n.worker,
                 "priorityClassName": f"foresail-{s.priority.value}",
                 "terminationGracePeriodSeconds": 30,
-                "securityContext": {"runAsNonRoot": True, "runAsUser": 65532, "seccompProfile": {"type": "RuntimeDefault"}},
+                "securityContext": pod_security,
                 "containers": [container],
-                "volumes": [data_volume, {"name": "results", "persistentVolumeClaim": {"claimName": plan.results_claim}}],
+                "volumes": volumes,
             },
         },
     }
