@@ -8,6 +8,7 @@ from tests.builders import IsvcBuilder
 
 NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 NOW_RFC = "2027-01-15T08:00:00Z"
+ISVC_UID = "00000000-0000-0000-0000-000000000001"  # what IsvcBuilder gives every service
 
 
 def isvc(name: str = "resnet", ns: str = "team-a", **spec: Any) -> dict[str, Any]:
@@ -27,6 +28,9 @@ def deployment(name: str = "resnet", ns: str = "team-a", replicas: int = 1) -> d
             "name": name,
             "namespace": ns,
             "labels": {"app.kubernetes.io/managed-by": "foresail", "foresail.dev/inferenceservice": name},
+            "ownerReferences": [
+                {"apiVersion": "foresail.dev/v1alpha1", "kind": "InferenceService", "name": name, "uid": ISVC_UID, "controller": True}
+            ],
         },
         "spec": {"replicas": replicas},
     }

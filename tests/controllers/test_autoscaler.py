@@ -75,6 +75,22 @@ async def test_scales_up_through_the_scale_subresource_with_an_event_and_status(
     }
 
 
+@pytest.mark.parametrize(
+    "owner",
+    [
+        pytest.param(None, id="a user's Deployment wearing Foresail's labels, no controller"),
+        pytest.param({"kind": "InferenceService", "name": "resnet", "uid": "uid-of-an-earlier-resnet"}, id="one of an earlier service of the name"),
+    ],
+)
+async def test_a_deployment_the_service_does_not_control_is_never_scaled(api: FakeApiServer, owner: dict[str, str] | None) -> None:
+    dep = deployment(replicas=1)
+    dep["metadata"]["ownerReferences"] = [] if owner is None else [{"apiVersion": "foresail.dev/v1alpha1", "controller": True, **owner}]
+    api.put(service(), dep, pod("resnet", "team-a", 0), node("n1"))
+    await one_pass(api, signals(30.0))
+    assert api.writes("Deployment") == []
+    assert api.get("Deployment", "team-a", "resnet")["spec"]["replicas"] == 1  # type: ignore[index]
+
+
 async def test_without_prometheus_replicas_hold_and_one_warning_says_why(api: FakeApiServer) -> None:
     api.put(service(), deployment(replicas=2))
     a = await one_pass(api, None)

@@ -96,3 +96,69 @@ def test_suspend_stops_the_workers_and_keeps_the_job(api: FakeApiServer) -> None
     assert api.get("Job", "team-a", "iris-eval")["spec"]["suspend"] is True  # type: ignore[index]
     assert (after["status"]["phase"], conds(after)["Suspended"]) == ("Suspended", "True/UserSuspended")
     assert [e["reason"] for e in api.events()] == ["Created", "Suspended"]
+
+
+EJ_UID = "uid-evaljobs-team-a-iris-eval"  # the fake apiserver's UID of the EvalJob
+
+
+def _foreign(kind: str, name: str, owner_uid: str | None = None, **rest: Any) -> dict[str, Any]:
+    api_version = {"Job": "batch/v1", "RoleBinding": "rbac.authorization.k8s.io/v1", "InferenceService": "foresail.dev/v1alpha1"}[kind]
+    md: dict[str, Any] = {"name": name, "namespace": "team-a", "labels": {"owner": "someone-else"}}
+    if owner_uid is not None:
+        md["ownerReferences"] = [{"apiVersion": "v1", "kind": "Thing", "name": "other", "uid": owner_uid, "controller": True}]
+    return {"apiVersion": api_version, "kind": kind, "metadata": md, **rest}
+
+
+@pytest.mark.parametrize(
+    ("mode", "taken", "named"),
+    [
+        pytest.param("dedicated", lambda: {**isvc("iris-eval-eval"), "metadata": {**isvc("iris-eval-eval")["metadata"], "uid": "prod-uid"}},
+                     "InferenceService team-a/iris-eval-eval", id="a production InferenceService named like the eval replicas"),
+        pytest.param("shared", lambda: _foreign("RoleBinding", "iris-eval-worker", roleRef={"kind": "ClusterRole", "name": "admin"}),
+                     "RoleBinding team-a/iris-eval-worker", id="a user's RoleBinding named like the workers'"),
+        pytest.param("shared", lambda: _foreign("Job", "iris-eval", "uid-of-a-cronjob", spec={"parallelism": 1}),
+                     "Job team-a/iris-eval", id="a Job another controller owns named like the job"),
+    ],
+)  # fmt: skip
+def test_a_name_taken_by_an_object_the_job_does_not_control_is_left_alone(
+    api: FakeApiServer, mode: str, taken: Any, named: str
+) -> None:
+    obj = taken()
+    spec: dict[str, Any] = {"mode": mode, "dedicated": {"replicas": 1}} if mode == "dedicated" else {}
+    api.put(evaljob(**spec), isvc(), dataset(), obj)
+    before = api.get(obj["kind"], "team-a", obj["metadata"]["name"])
+    reconcile(api)
+    after = reconcile(api)
+    assert api.get(obj["kind"], "team-a", obj["metadata"]["name"]) == before, "neither changed nor deleted"
+    assert [r for r in api.writes() if r.method == "DELETE"] == []
+    assert conds(after)["Admitted"] == "False/NameTaken"
+    admitted = next(c for c in after["status"]["conditions"] if c["type"] == "Admitted")
+    assert admitted["message"].startswith(named + " exists and is not controlled by this EvalJob"), admitted["message"]
+    assert [e["reason"] for e in api.events() if e["type"] == "Warning"] == ["NameTaken"]
+
+
+@pytest.mark.parametrize(
+    ("owner_uid", "survives"),
+    [
+        pytest.param(None, True, id="a production service named like the eval replicas survives the job's end"),
+        pytest.param("uid-of-another-evaljob", True, id="eval replicas of another (earlier) job of that name survive"),
+        pytest.param(EJ_UID, False, id="the job's own eval replicas go, with a UID precondition"),
+    ],
+)
+def test_a_finished_dedicated_job_deletes_only_its_own_eval_replicas(api: FakeApiServer, owner_uid: str | None, survives: bool) -> None:
+    replicas = isvc("iris-eval-eval")
+    replicas["metadata"]["uid"] = "replicas-uid"
+    if owner_uid is not None:
+        replicas["metadata"]["ownerReferences"] = [
+            {"apiVersion": "foresail.dev/v1alpha1", "kind": "EvalJob", "name": "iris-eval", "uid": owner_uid, "controller": True}
+        ]
+    bad_hash = {"configMap": {"name": "iris"}, "sha256": "0" * 64}  # the job fails at once: it finishes
+    api.put(evaljob(mode="dedicated", dedicated={"replicas": 1}, dataset=bad_hash), isvc(), dataset(), replicas)
+    after = reconcile(api)
+    assert after["status"]["phase"] == "Failed"
+    assert (api.get("InferenceService", "team-a", "iris-eval-eval") is not None) == survives
+    deletes = [r for r in api.writes("InferenceService") if r.method == "DELETE"]
+    if survives:
+        assert deletes == []
+    else:
+        assert [d.body.get("preconditions") for d in deletes] == [{"uid": "replicas-uid"}]

@@ -110,3 +110,66 @@ def test_a_child_the_apiserver_refuses_is_ready_false_with_its_message(
     assert (status, got) == ("False", reason), name
     assert message == prefix + refusal, name
     assert [e["reason"] for e in api.events() if e["type"] == "Warning"] == [reason], "reported once, not a retry loop"
+
+
+def _owned_by(uid: str | None, kind: str = "InferenceService", name: str = "resnet") -> dict[str, object]:
+    if uid is None:
+        return {}
+    return {"ownerReferences": [{"apiVersion": "foresail.dev/v1alpha1", "kind": kind, "name": name, "uid": uid, "controller": True}]}
+
+
+TAKEN = [
+    pytest.param(
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "resnet", "namespace": "team-a", "labels": {"app": "mine"}},
+         "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "mine"}}}},
+        "Deployment team-a/resnet",
+        id="a user's Deployment named like the service",
+    ),
+    pytest.param(
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "resnet", "namespace": "team-a", **_owned_by("uid-of-another", "Gateway", "edge")},
+         "spec": {"ports": [{"port": 80}]}},
+        "Service team-a/resnet",
+        id="a Service another controller owns",
+    ),
+    pytest.param(
+        {"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "resnet", "namespace": "team-a", **_owned_by("uid-of-a-deleted-resnet")},
+         "spec": {"maxUnavailable": 5}},
+        "PodDisruptionBudget team-a/resnet",
+        id="a PDB of an earlier service of the same name (another UID)",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("taken", "named"), TAKEN)
+def test_a_name_taken_by_an_object_not_owned_by_the_service_is_left_alone_and_reported(
+    api: FakeApiServer, taken: dict[str, object], named: str
+) -> None:
+    api.put(isvc(), CONFIGMAP, taken)
+    md = taken["metadata"]
+    assert isinstance(md, dict)
+    before = api.get(str(taken["kind"]), "team-a", "resnet")
+    body = api.get("InferenceService", "team-a", "resnet")
+    assert body is not None
+    reconcile(api.kube(), body, NOW)
+    reconcile(api.kube(), body, NOW)
+    assert api.get(str(taken["kind"]), "team-a", "resnet") == before, "the other object is not touched"
+    applied = [r for r in api.writes() if r.content_type == "application/apply-patch+yaml" or r.sub == "scale"]
+    assert applied == [], "no child is applied while one name is taken (never half a service)"
+    status, reason, message = ready(api)
+    assert (status, reason) == ("False", "NameTaken")
+    assert message.startswith(named + " exists and is not controlled by this InferenceService"), message
+    assert [e["reason"] for e in api.events() if e["type"] == "Warning"] == ["NameTaken"], "one Warning, not a retry loop"
+
+
+def test_children_it_controls_are_applied_again(api: FakeApiServer) -> None:
+    api.put(isvc(), CONFIGMAP)
+    body = api.get("InferenceService", "team-a", "resnet")
+    assert body is not None
+    reconcile(api.kube(), body, NOW)
+    dep = api.get("Deployment", "team-a", "resnet")
+    assert dep is not None
+    dep["spec"]["template"]["spec"]["containers"][0]["image"] = "drifted"
+    api.put(dep)
+    reconcile(api.kube(), body, NOW)
+    assert api.get("Deployment", "team-a", "resnet")["spec"]["template"]["spec"]["containers"][0]["image"] != "drifted"  # type: ignore[index]
+    assert ready(api)[1] != "NameTaken"

@@ -31,6 +31,7 @@ def test_defaults_are_the_documented_ones() -> None:
         ("namespace from the pod", {"POD_NAMESPACE": "ops"}, "namespace", "ops"),
         ("direct metrics", {"FORESAIL_METRICS_SOURCE": "direct"}, "metrics_source", "direct"),
         ("stale after 30 s", {"FORESAIL_METRICS_STALE_SECONDS": "30"}, "metrics_stale_seconds", 30.0),
+        ("a larger warm-up budget", {"FORESAIL_WARMUP_MEMORY_MB": "1024", "FORESAIL_WARMUP_REQUEST_MB": "256"}, "warmup_request_mb", 256.0),
     ],
 )
 def test_values(name: str, env: dict[str, str], field: str, want: object) -> None:
@@ -50,6 +51,8 @@ def test_values(name: str, env: dict[str, str], field: str, want: object) -> Non
         ("bad namespace", {"POD_NAMESPACE": "Ops_1"}, "POD_NAMESPACE=Ops_1: must be a DNS label"),
         ("unknown metrics source", {"FORESAIL_METRICS_SOURCE": "pushgateway"}, "FORESAIL_METRICS_SOURCE=pushgateway: must be prometheus or direct"),
         ("stale too soon", {"FORESAIL_METRICS_STALE_SECONDS": "1"}, "FORESAIL_METRICS_STALE_SECONDS=1: must be a number in [2, 600]"),
+        ("warm-up memory too small", {"FORESAIL_WARMUP_MEMORY_MB": "4"}, "FORESAIL_WARMUP_MEMORY_MB=4: must be a number in [8, 65536]"),
+        ("warm-up memory under two requests", {"FORESAIL_WARMUP_MEMORY_MB": "48"}, "FORESAIL_WARMUP_MEMORY_MB=48: must be at least twice FORESAIL_WARMUP_REQUEST_MB=32"),
     ],
 )
 def test_bad_values_name_the_variable_and_the_range(name: str, env: dict[str, str], message: str) -> None:
@@ -72,7 +75,13 @@ def test_the_chart_sets_every_setting_and_nothing_else() -> None:
 
 @pytest.mark.parametrize(
     ("values_path", "setting"),
-    [("autoscaler.loopSeconds", "loop_seconds"), ("tenants.batchMinRuntimeSeconds", "batch_min_runtime_seconds"), ("metrics.staleSeconds", "metrics_stale_seconds")],
+    [
+        ("autoscaler.loopSeconds", "loop_seconds"),
+        ("tenants.batchMinRuntimeSeconds", "batch_min_runtime_seconds"),
+        ("metrics.staleSeconds", "metrics_stale_seconds"),
+        ("warmup.memoryMB", "warmup_memory_mb"),
+        ("warmup.requestMB", "warmup_request_mb"),
+    ],
 )
 def test_the_chart_schema_and_default_match_the_setting(values_path: str, setting: str) -> None:
     schema = json.loads((CHART / "values.schema.json").read_text())

@@ -13,7 +13,7 @@ import pytest
 from foresail.api.inferenceservice import InferenceService
 from foresail.api.reasons import Reason
 from foresail.clients.triton import TritonReplica
-from foresail.controllers.warmup import WarmupFailed, WarmupManager, needs_warmup
+from foresail.controllers.warmup import ByteBudget, WarmupFailed, WarmupManager, needs_warmup
 from tests.controllers.objects import isvc, pod
 from tests.fakes.apiserver import FakeApiServer
 from tests.fakes.triton import FakeTriton
@@ -141,5 +141,83 @@ def test_a_queue_policy_that_cannot_apply_fails_the_warm_up(name: str, dynamic: 
         with pytest.raises(WarmupFailed, match=error) as e:
             apply(triton, policy)
         assert e.value.reason == Reason.QUEUE_POLICY_FAILED and triton.loads == [], name
+    finally:
+        triton.close()
+
+
+def test_warm_up_memory_is_a_budget_of_bytes_shared_in_order() -> None:
+    """Holds that fit run together; one that does not waits, and later small ones queue behind it (no
+    starvation of a big request); more than the whole budget is refused at once."""
+
+    async def go() -> list[str]:
+        budget = ByteBudget(100)
+        log: list[str] = []
+
+        async def worker(name: str, n: int, seconds: float) -> None:
+            async with budget.hold(n):
+                assert budget.used <= budget.total
+                log.append(f"{name}+")
+                await asyncio.sleep(seconds)
+            log.append(f"{name}-")
+
+        a = asyncio.create_task(worker("a", 60, 0.05))
+        b = asyncio.create_task(worker("b", 40, 0.1))  # fits beside a
+        await asyncio.sleep(0.01)
+        c = asyncio.create_task(worker("c", 70, 0.01))  # waits for a and b
+        await asyncio.sleep(0.01)
+        d = asyncio.create_task(worker("d", 10, 0.01))  # would fit after a, but queues behind c
+        await asyncio.gather(a, b, c, d)
+        with pytest.raises(ValueError, match="more than the whole warm-up memory"):
+            async with budget.hold(101):
+                pass
+        assert budget.used == 0
+        return log
+
+    assert asyncio.run(go()) == ["a+", "b+", "a-", "b-", "c+", "d+", "c-", "d-"]
+
+
+def test_a_wait_for_warm_up_memory_gives_up_at_the_deadline() -> None:
+    async def go() -> None:
+        budget = ByteBudget(10)
+        async with budget.hold(10):
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.05), budget.hold(5):
+                    pass
+        assert budget.used == 0
+        async with asyncio.timeout(0.05), budget.hold(10):  # the one that gave up left no claim behind
+            pass
+
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize(
+    ("inputs", "request_bytes", "sizes", "seen", "note"),
+    [
+        pytest.param([{"name": "INPUT", "datatype": "FP32", "shape": [-1, 4]}], 1_000_000, [1, 2, 4, 8], ("FP32", (8, 4)), "", id="fits: every size the model serves"),
+        pytest.param([{"name": "INPUT", "datatype": "FP32", "shape": [-1, 4]}], 64, [1, 2, 4], ("FP32", (4, 4)), "largest batch 8 -> 4", id="batch reduced to fit the request cap"),
+        pytest.param([{"name": "IMAGE", "datatype": "FP16", "shape": [-1, 3, 4, 4]}], 1_000_000, [1, 2, 4, 8], ("FP16", (8, 3, 4, 4)), "", id="FP16 model: FP16 inputs"),
+        pytest.param([{"name": "TEXT", "datatype": "BYTES", "shape": [-1, 2]}], 1_000_000, [1, 2, 4, 8], ("BYTES", (8, 2)), "", id="BYTES input"),
+    ],
+)  # fmt: skip
+def test_a_replica_is_warmed_in_its_models_datatype_within_the_byte_cap(
+    api: FakeApiServer, monkeypatch: pytest.MonkeyPatch, inputs: list[dict[str, Any]], request_bytes: int, sizes: list[int], seen: tuple[str, tuple[int, ...]], note: str
+) -> None:
+    triton = FakeTriton(base_ms=0.5, per_item_ms=0.0, inputs=inputs)
+    try:
+        monkeypatch.setattr("foresail.controllers.warmup.HTTP", int(triton.address.rsplit(":", 1)[1]))
+        p = pod("resnet", "team-a", 0, warm=False)
+        p["status"]["podIP"] = "127.0.0.1"
+        p["spec"]["readinessGates"] = [{"conditionType": "foresail.dev/warm"}]
+        api.put(isvc(model__name="m", warmup__requests=5, warmup__steadinessPercent=100), p)
+        listed = api.get("Pod", "team-a", "resnet-0")
+        assert listed is not None
+        w = WarmupManager(api.kube(), memory_bytes=16 * request_bytes, request_bytes=request_bytes)
+        asyncio.run(w.warm(listed))
+        c = next(c for c in api.get("Pod", "team-a", "resnet-0")["status"]["conditions"] if c["type"] == "foresail.dev/warm")  # type: ignore[index]
+        assert (c["status"], c["reason"]) == ("True", "WarmedUp"), c["message"]
+        assert f"for batch sizes {sizes}" in c["message"]
+        assert note in c["message"]
+        assert max(triton.seen, key=lambda s: s[0][1][0])[0] == seen
+        assert w.memory.used == 0
     finally:
         triton.close()

@@ -70,8 +70,17 @@ def metrics_text(
 
 
 class FakeTriton:
-    def __init__(self, base_ms: float = 2.0, per_item_ms: float = 0.5, max_batch: int = 8, dynamic_batching: bool = True) -> None:
+    def __init__(
+        self,
+        base_ms: float = 2.0,
+        per_item_ms: float = 0.5,
+        max_batch: int = 8,
+        dynamic_batching: bool = True,
+        inputs: list[dict[str, Any]] | None = None,
+    ) -> None:
         self.requests = 0
+        self.inputs = inputs or [{"name": "INPUT", "datatype": "FP32", "shape": [-1, 4]}]
+        self.seen: list[tuple[tuple[str, tuple[int, ...]], ...]] = []  # each inference's inputs: (datatype, shape)
         self.loads: list[dict[str, Any]] = []
         self.config: dict[str, Any] = {"name": "m", "max_batch_size": max_batch}
         if dynamic_batching:
@@ -92,7 +101,7 @@ class FakeTriton:
                 if self.path == "/v2/models/m":
                     self._send(200, {
                         "name": "m", "versions": ["1"], "platform": "python",
-                        "inputs": [{"name": "INPUT", "datatype": "FP32", "shape": [-1, 4]}],
+                        "inputs": server.inputs,
                         "outputs": [{"name": "OUTPUT", "datatype": "FP32", "shape": [-1, 1]}],
                     })  # fmt: skip
                 elif self.path == "/v2/models/m/config":
@@ -114,8 +123,10 @@ class FakeTriton:
                     self._send(404, {"error": f"Request for unknown model: {self.path}"})
                     return
                 header = raw[: int(self.headers.get("Inference-Header-Content-Length") or len(raw))]
-                batch = int(json.loads(header)["inputs"][0]["shape"][0])
+                got = json.loads(header)["inputs"]
+                batch = int(got[0]["shape"][0])
                 with gpu:
+                    server.seen.append(tuple((i["datatype"], tuple(i["shape"])) for i in got))
                     time.sleep((base_ms + per_item_ms * batch) / 1000.0)
                     server.requests += 1
                 out = {"name": "OUTPUT", "datatype": "FP32", "shape": [batch, 1], "data": [0.5] * batch}

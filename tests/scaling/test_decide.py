@@ -115,6 +115,12 @@ CASES = [
     Case("an outage holds the count, and recovery does not scale down at once (issue 15, 1)",
          [(0.0, S, obs(sig(60.0), 10)), *[(2.0 * i, S, obs(None, 10)) for i in range(1, 301)], (602.0, S, obs(sig(40.0), 10))], 10,
          DecisionReason.IDLE_HOLD),
+    Case("after an outage the hold runs from its end: still held a cold start after the last held tick",
+         [(0.0, S, obs(sig(60.0), 10)), *[(2.0 * i, S, obs(None, 10)) for i in range(1, 301)], (602.0, S, obs(sig(40.0), 10)),
+          (604.0, S, obs(sig(40.0), 10)), (608.0, S, obs(sig(40.0), 10))], 10, DecisionReason.IDLE_HOLD),
+    Case("... and released once idle past it, to what recovery wanted (40 rps: 6)",
+         [(0.0, S, obs(sig(60.0), 10)), *[(2.0 * i, S, obs(None, 10)) for i in range(1, 301)], (602.0, S, obs(sig(40.0), 10)),
+          (612.0, S, obs(sig(20.0), 10))], 6, DecisionReason.IDLE_HOLD),
     # 2. no capacity known
     Case("no capacity known, p99 over the SLO with a queue: +50%", [(10.0, S, obs(sig(30.0, queued=5, p99=300.0), 4, cal=Calibration()))],
          6, DecisionReason.NO_CAPACITY_ESTIMATE),
@@ -142,6 +148,21 @@ def test_the_fallback_scales_only_up_after_its_delay() -> None:
     d = decide(s, obs(None, 2), st, 60.0)
     assert (d.replicas, d.reason, d.signals_ok) == (6, DecisionReason.METRICS_FALLBACK, False)
     assert decide(s, obs(None, 9), DecisionState(metrics_bad_since=0.0), 100.0).replicas == 9, "never down on missing metrics"
+
+
+@pytest.mark.parametrize("restart_at", [pytest.param(2.0, id="restart early in the outage"), pytest.param(590.0, id="restart late in the outage")])
+def test_an_outage_across_an_operator_restart_does_not_scale_down_at_recovery(restart_at: float) -> None:
+    """The held count is in the state kept in status: a new leader (or a restart) mid-outage keeps holding it."""
+    s, st = settings(), DecisionState()
+    decide(s, obs(sig(60.0), 10), st, 0.0)
+    t = 2.0
+    while t <= 600.0:
+        if t == restart_at:
+            st = DecisionState.from_dict(st.to_dict())
+        assert decide(s, obs(None, 10), st, t).replicas == 10
+        t += 2.0
+    d = decide(s, obs(sig(40.0), 10), st, 602.0)
+    assert (d.replicas, d.reason) == (10, DecisionReason.IDLE_HOLD), d.message
 
 
 def test_every_number_is_explained_in_the_message() -> None:

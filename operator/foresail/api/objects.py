@@ -17,6 +17,7 @@ __all__ = [
     "WARM_GATE",
     "condition",
     "condition_status",
+    "controller_of",
     "format_rfc3339",
     "group_by_label",
     "is_condition_true",
@@ -75,6 +76,14 @@ def pod_is_warm(pod: Mapping[str, Any]) -> bool:
 def spec_replicas(obj: Mapping[str, Any] | None) -> int:
     """``spec.replicas`` of a Deployment (or Scale); 0 when the object or the field is absent."""
     return int(((obj or {}).get("spec") or {}).get("replicas", 0) or 0)
+
+
+def controller_of(obj: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The object's controller reference (the ownerReference with ``controller: true``), or None."""
+    for ref in ((obj or {}).get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller"):
+            return dict(ref)
+    return None
 
 
 def group_by_label(objs: Iterable[dict[str, Any]], label: str) -> dict[tuple[str, str], list[dict[str, Any]]]:

@@ -41,6 +41,7 @@ class Reason(StrEnum):
     INVALID_SPEC = "InvalidSpec"
     CREATED = "Created"
     UPDATED = "Updated"
+    NAME_TAKEN = "NameTaken"  # a child's name is held by an object this owner does not control: left alone
     # InferenceService: Ready, children, replicas
     RECONCILING = "Reconciling"
     REPOSITORY_NOT_FOUND = "RepositoryNotFound"

@@ -41,6 +41,7 @@ from foresail.controllers.live_signals import LiveSignals, ServiceView
 from foresail.controllers.liveness import Heartbeat
 from foresail.controllers.tenants import TenantArbiter
 from foresail.quota.snapshot import Arbitration
+from foresail.render.meta import controlled_by
 from foresail.render.tenant_quota import LABEL_TENANT
 from foresail.scaling.counters import ServiceSignals
 from foresail.scaling.decide import Decision, DecisionState, Observation, apply_grant, decide
@@ -206,6 +207,8 @@ class Autoscaler:
                 isvc = InferenceService.model_validate(body)
             except ValidationError:
                 continue  # the reconciler reports InvalidSpec
+            if not controlled_by(dep, isvc):
+                continue  # a Deployment of that name (labels can be copied) the service does not control: NameTaken
             live.append((isvc, dep))
             if lists.policies is None and isvc.spec.scaling.policy_ref:
                 continue  # its policy is unknown this pass: hold rather than decide on the defaults

@@ -36,6 +36,7 @@ from foresail.render.evaljob import (
     render_worker_rbac,
 )
 from foresail.render.evaljob_status import finished, observe_evaljob, parse_reports
+from foresail.render.meta import controlled_by, name_taken
 
 __all__ = ["EVALJOB", "in_progress", "reconcile_evaljob"]
 
@@ -147,10 +148,19 @@ def _apply_children(kube: Kube, ej: EvalJob, isvc: InferenceService, job: dict[s
         return None
     n = Names.of(ej.name)
     children: list[dict[str, Any]] = [*render_worker_rbac(ej), render_progress(ej)]
-    if ej.spec.outputs.pvc is None and kube.get("PersistentVolumeClaim", ej.namespace, n.results_pvc) is None:
-        children.append(render_results_pvc(ej))
+    if ej.spec.outputs.pvc is None:
+        results = kube.get("PersistentVolumeClaim", ej.namespace, n.results_pvc)
+        if (taken := name_taken(ej, results)) is not None:
+            return taken  # never write results into someone else's volume
+        if results is None:
+            children.append(render_results_pvc(ej))
     if ej.spec.mode == EvalMode.DEDICATED:
         children.append(render_eval_isvc(ej, isvc))
+    # server-side apply would adopt and overwrite whatever holds a child's name (a RoleBinding, a production
+    # InferenceService named <job>-eval): an object the job does not control is left alone and reported
+    for child in children:
+        if (taken := name_taken(ej, kube.get(child["kind"], ej.namespace, child["metadata"]["name"]))) is not None:
+            return taken
     for child in children:
         try:
             kube.apply(child)
@@ -176,6 +186,10 @@ def _reconcile(kube: Kube, fresh: dict[str, Any], now: datetime) -> None:
     adm = _admit(kube, ej)
     problem = adm.problem
     job = kube.get("Job", ns, n.job)
+    if problem is None and (taken := name_taken(ej, job)) is not None:
+        problem = taken
+    if not controlled_by(job, ej):
+        job = None  # another's Job of that name is neither observed, suspended nor deleted
     h = spec_hash(ej.spec)
     results_dir = f"{ej.spec.outputs.pvc.path if ej.spec.outputs.pvc else 'results'}/{name}-{h[:12]}"
     suspend_reason: Reason | None = None
@@ -187,7 +201,7 @@ def _reconcile(kube: Kube, fresh: dict[str, Any], now: datetime) -> None:
         if ej.spec.suspend:
             suspend_reason = Reason.USER_SUSPENDED
         elif ej.spec.mode == EvalMode.DEDICATED:
-            suspend_reason = _dedicated_state(kube, ns, n.eval_isvc)
+            suspend_reason = _dedicated_state(kube, ej, n.eval_isvc)
         s = settings()
         plan = eval_plan(ej, adm.isvc, adm.results_claim, results_dir, h, suspend_reason is not None, s.worker_image, s.prometheus_url)
         job = _ensure_job(kube, ej, fresh, plan, job)
@@ -212,7 +226,7 @@ def _reconcile(kube: Kube, fresh: dict[str, Any], now: datetime) -> None:
 
     kube.update_status("EvalJob", ns, name, build)
     if problem is not None and problem.terminal and job is not None:
-        kube.delete("Job", ns, n.job)  # a job that cannot succeed stops its workers
+        kube.delete("Job", ns, n.job, job["metadata"].get("uid"))  # a job that cannot succeed stops its workers
     _announce_finish(kube, ej)
 
 
@@ -237,12 +251,20 @@ def _announce_finish(kube: Kube, ej: EvalJob) -> None:
     score = f", score {st.results.score:.4f}" if st.results.score is not None else ""
     kube.event(after, verb, f"{st.progress.done}/{st.progress.total} items{score}", "Normal" if verb == Reason.SUCCEEDED else "Warning")
     if ej.spec.mode == EvalMode.DEDICATED:
-        kube.delete("InferenceService", ej.namespace, Names.of(ej.name).eval_isvc)  # the eval replicas live only as long as the job
+        # the eval replicas live only as long as the job: deleted only when this job controls them, and with
+        # the UID read as a precondition (an object recreated under the name meanwhile is not deleted)
+        replicas = kube.get("InferenceService", ej.namespace, Names.of(ej.name).eval_isvc)
+        if controlled_by(replicas, ej):
+            assert replicas is not None
+            kube.delete("InferenceService", ej.namespace, Names.of(ej.name).eval_isvc, replicas["metadata"]["uid"])
 
 
-def _dedicated_state(kube: Kube, ns: str, eval_isvc: str) -> Reason | None:
-    """Suspend the workers while the eval replicas are not there (not yet warm, or taken back)."""
-    obj = kube.get("InferenceService", ns, eval_isvc)
+def _dedicated_state(kube: Kube, ej: EvalJob, eval_isvc: str) -> Reason | None:
+    """Suspend the workers while the eval replicas are not there (not yet warm, or taken back; another's
+    InferenceService of that name is not them)."""
+    obj = kube.get("InferenceService", ej.namespace, eval_isvc)
+    if not controlled_by(obj, ej):
+        obj = None
     st = (obj or {}).get("status") or {}
     quota = st.get("quota") or {}
     if quota and int(quota.get("grantedReplicas", 1)) == 0 and int(quota.get("requestedReplicas", 0)) > 0:

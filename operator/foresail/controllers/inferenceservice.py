@@ -24,6 +24,7 @@ from foresail.clients.kube import ApiException, Kube
 from foresail.controllers import telemetry
 from foresail.controllers.handlers import forget_lock, kube, object_lock, utcnow
 from foresail.render.isvc_status import observe
+from foresail.render.meta import controlled_by, name_taken
 from foresail.render.triton import render_children
 from foresail.scaling.pause import pause_of
 
@@ -50,12 +51,18 @@ def check_repository(kube: Kube, isvc: InferenceService) -> Problem | None:
 
 def apply_children(kube: Kube, isvc: InferenceService, fresh: dict[str, Any]) -> Problem | None:
     """Apply the rendered children; a child the apiserver refuses as invalid (an overlay it rejects) is a
-    problem to report, not an error to retry at once."""
+    problem to report, not an error to retry at once. A child's name held by an object this service does not
+    control (a user's Deployment, a PDB of an earlier service of the name) is reported too, and no child is
+    applied: server-side apply would adopt and overwrite it."""
     ns = isvc.namespace
     created = False
-    for child in render_children(isvc):
+    children = render_children(isvc)
+    existing = [kube.get(child["kind"], ns, child["metadata"]["name"]) for child in children]
+    for found in existing:
+        if (taken := name_taken(isvc, found)) is not None:
+            return taken
+    for child, before in zip(children, existing, strict=True):
         cname = child["metadata"]["name"]
-        before = kube.get(child["kind"], ns, cname)
         created = created or (before is None and child["kind"] == "Deployment")
         try:
             after = kube.apply(child)
@@ -123,6 +130,8 @@ def reconcile(kube: Kube, body: dict[str, Any], now: datetime) -> InferenceServi
             if not any(c.type == ConditionType.READY and c.reason == problem.reason for c in prev):
                 kube.event(fresh, problem.reason, problem.message, "Warning")
         dep = kube.get("Deployment", ns, name)
+        if not controlled_by(dep, isvc):
+            dep = None  # someone else's Deployment of that name says nothing about this service
         pods = kube.list("Pod", ns, f"{LABEL_ISVC}={name}")
         result: list[InferenceServiceStatus] = []
 

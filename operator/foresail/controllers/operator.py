@@ -48,7 +48,10 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 @kopf.on.startup()
 async def start_warmup(memo: kopf.Memo, **_: Any) -> None:
-    warmup = WarmupManager(Kube(), watch=handlers.settings().watch_namespaces)
+    s = handlers.settings()
+    warmup = WarmupManager(
+        Kube(), watch=s.watch_namespaces, memory_bytes=int(s.warmup_memory_mb * 1e6), request_bytes=int(s.warmup_request_mb * 1e6)
+    )
     memo["warmup"] = asyncio.get_running_loop().create_task(warmup.run(), name="warmup")
 
 

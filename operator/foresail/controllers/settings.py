@@ -154,6 +154,27 @@ SETTINGS: dict[str, Setting] = {
         0,
         86_400,
     ),
+    "warmup_memory_mb": Setting(
+        "FORESAIL_WARMUP_MEMORY_MB",
+        "128",
+        "a number in [8, 65536]",
+        "Memory, MB (10^6 bytes), that all warm-ups in flight may hold for generated inputs at once; a request holds "
+        "twice its inputs (their encoding, and the body while it is sent) and waits for its share, first come "
+        "first served. At least twice FORESAIL_WARMUP_REQUEST_MB.",
+        _number(8, 65_536),
+        8,
+        65_536,
+    ),
+    "warmup_request_mb": Setting(
+        "FORESAIL_WARMUP_REQUEST_MB",
+        "32",
+        "a number in [1, 4096]",
+        "Largest generated inputs of one warm-up request, MB: larger batch sizes are lowered to fit (recorded in "
+        "the pod's warm condition); a model whose one item is larger is warmed at batch 1 if the memory allows.",
+        _number(1, 4096),
+        1,
+        4096,
+    ),
     "worker_image": Setting(
         "FORESAIL_IMAGE",
         "ghcr.io/foresail/foresail:0.1.0",
@@ -262,6 +283,8 @@ class OperatorSettings:
     metrics_stale_seconds: float = 10.0
     loop_seconds: float = 5.0
     batch_min_runtime_seconds: float = 300.0
+    warmup_memory_mb: float = 128.0
+    warmup_request_mb: float = 32.0
     worker_image: str = "ghcr.io/foresail/foresail:0.1.0"
     log_level: str = "INFO"
     log_format: str = "text"
@@ -285,6 +308,11 @@ class OperatorSettings:
         for a, b in _PAIRS:
             if bool(getattr(s, a)) != bool(getattr(s, b)):
                 raise SettingsError(f"{SETTINGS[a].env} and {SETTINGS[b].env}: set both or neither")
+        if 2 * s.warmup_request_mb > s.warmup_memory_mb:
+            raise SettingsError(
+                f"{SETTINGS['warmup_memory_mb'].env}={s.warmup_memory_mb:g}: must be at least twice "
+                f"{SETTINGS['warmup_request_mb'].env}={s.warmup_request_mb:g} (a request holds twice its inputs)"
+            )
         return s
 
 

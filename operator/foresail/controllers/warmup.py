@@ -11,18 +11,25 @@ never warmed again (an operator restart resumes where it left off). Create -> sc
 ready -> warm durations are recorded on the pod and folded into the service's cold-start estimate.
 
 Warm-ups run in their own task group with bounded concurrency, so 50 new pods never block the
-reconcilers or the autoscaler loop.
+reconcilers or the autoscaler loop. Their generated inputs are bounded by bytes, not by count: each is
+in the model's own datatype, the batch sizes are lowered until one request's inputs fit
+``FORESAIL_WARMUP_REQUEST_MB`` (the warm condition says so), only the batch size being sent is held,
+and every request first takes twice its bytes from one budget (``FORESAIL_WARMUP_MEMORY_MB``) shared by
+all warm-ups in flight, first come first served: a tenant's [3,224,224] input at batch 256 can neither
+exhaust the operator's memory nor, sixteen at once, add up to it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import json
 import logging
 import threading
 import time
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -34,12 +41,12 @@ from foresail.api.inferenceservice import InferenceService, QueuePolicy
 from foresail.api.objects import LABEL_ISVC, WARM_GATE, condition, format_rfc3339, parse_rfc3339
 from foresail.api.reasons import ConditionType, Reason
 from foresail.clients.kube import ApiException, Kube, path_for
-from foresail.clients.triton import TritonReplica
+from foresail.clients.triton import InputSpec, TritonReplica
 from foresail.controllers import telemetry
 from foresail.render.triton import HTTP, QUEUE_POLICY_ANNOTATION, with_queue_policy
-from foresail.scaling.coldstart import estimate_cold_start, is_steady, warmup_batch_sizes
+from foresail.scaling.coldstart import WarmupPlan, estimate_cold_start, is_steady, item_bytes, warmup_plan
 
-__all__ = ["COLD_START_ANNOTATION", "FAILURES_ANNOTATION", "WARM_RESTARTS_ANNOTATION", "WarmupManager"]
+__all__ = ["COLD_START_ANNOTATION", "FAILURES_ANNOTATION", "WARM_RESTARTS_ANNOTATION", "ByteBudget", "WarmupManager"]
 
 log = logging.getLogger("foresail.warmup")
 COLD_START_ANNOTATION = "foresail.dev/cold-start"
@@ -92,11 +99,69 @@ class WarmupFailed(Exception):
         self.reason = reason
 
 
+class ByteBudget:
+    """A semaphore counted in bytes, granted first come first served (a large request is not starved by
+    later small ones); asking for more than the whole budget is refused at once."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.used = 0
+        self._waiting: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
+
+    async def acquire(self, n: int) -> None:
+        """Take ``n`` bytes, waiting behind earlier requests; a cancelled wait (``asyncio.timeout``) leaves no claim."""
+        if n > self.total:
+            raise ValueError(f"{n:,} bytes is more than the whole warm-up memory ({self.total:,} bytes)")
+        if not self._waiting and self.used + n <= self.total:
+            self.used += n
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (n, fut)
+        self._waiting.append(entry)
+        try:
+            await asyncio.shield(fut)
+        except BaseException:
+            if fut.done() and not fut.cancelled():  # granted just as the wait ended: give it back
+                self.used -= n
+            else:
+                fut.cancel()
+                self._waiting.remove(entry)
+            self._grant()
+            raise
+
+    def release(self, n: int) -> None:
+        self.used -= n
+        self._grant()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, n: int) -> AsyncIterator[None]:
+        await self.acquire(n)
+        try:
+            yield
+        finally:
+            self.release(n)
+
+    def _grant(self) -> None:
+        while self._waiting and self.used + self._waiting[0][0] <= self.total:
+            n, fut = self._waiting.popleft()
+            self.used += n
+            fut.set_result(None)
+
+
 class WarmupManager:
-    def __init__(self, kube: Kube, concurrency: int = 16, watch: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        concurrency: int = 16,
+        watch: tuple[str, ...] = (),
+        memory_bytes: int = 128_000_000,
+        request_bytes: int = 32_000_000,
+    ) -> None:
         self.kube = kube
         self.watch = watch  # the namespaces the operator manages (empty: all)
         self.sem = asyncio.Semaphore(concurrency)
+        self.memory = ByteBudget(memory_bytes)  # generated inputs of all warm-ups in flight
+        self.request_bytes = request_bytes  # the largest generated inputs of one request
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.not_before: dict[str, float] = {}
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -235,33 +300,37 @@ class WarmupManager:
             if policy is not None:
                 await self._apply_queue_policy(replica, model, policy, deadline, spec.timeout_seconds)
             if spec.inputs:
-                plans = [(1, TritonReplica.given(spec.inputs))]
+                given: list[Any] = TritonReplica.given(spec.inputs)  # the user's own, bounded by the object's size
+                specs: list[InputSpec] = []
+                batched, sizes, plan = False, [1], None
             else:
+                given = []
                 specs, mbs = await replica.describe(model)
-                sizes = warmup_batch_sizes(mbs, spec.max_batch_size)
-                plans = [(b, TritonReplica.generated(specs, b, mbs > 0, seed=b)) for b in sizes]
+                batched = mbs > 0
+                plan = warmup_plan(mbs, spec.max_batch_size, item_bytes((s.datatype, s.dims) for s in specs), self.request_bytes)
+                sizes = plan.sizes
+                if plan.note:
+                    log.info("%s/%s: warm-up batch sizes lowered to fit the request cap: %s", ns, name, plan.note)
+                if 2 * plan.request_bytes(1) > self.memory.total:
+                    raise WarmupFailed(
+                        Reason.WARMUP_ERROR,
+                        f"one item of generated input is {plan.request_bytes(1):,} bytes, more than the warm-up memory "
+                        f"allows a request ({self.memory.total // 2:,}): give spec.warmup.inputs or raise FORESAIL_WARMUP_MEMORY_MB",
+                    )
             # Two passes: the first primes every batch size (at least `requests` each, until steady);
             # the second must be steady again at every size. A cold phase that happens to be flat (a
             # slow first N requests) cannot pass for warm: the second pass would differ from it.
+            # Generated inputs exist for one batch size at a time, inside their share of the memory budget.
             for pass_no in (1, 2):
                 steady_ms = []
-                for batch, inputs in plans:
-                    lats: list[float] = []
+                for batch in sizes:
                     need = spec.requests if pass_no == 1 else STEADY_WINDOW
-                    while not (len(lats) >= need and is_steady(lats, STEADY_WINDOW, spec.steadiness_percent)):
-                        if time.monotonic() > deadline:
-                            raise WarmupFailed(
-                                Reason.WARMUP_TIMEOUT,
-                                f"latency not steady within {spec.timeout_seconds}s at batch {batch} "
-                                f"(last {[round(x, 1) for x in lats[-STEADY_WINDOW:]]} ms)",
-                            )
-                        try:
-                            ms = await replica.timed_infer(model, inputs)
-                        except Exception as e:
-                            raise WarmupFailed(Reason.WARMUP_ERROR, f"inference failed at batch {batch}: {e}") from e
-                        sent += 1
-                        first_ms = ms if first_ms is None else first_ms
-                        lats.append(ms)
+                    async with self._inputs(specs, batched, plan, batch, deadline, spec.timeout_seconds) as generated:
+                        lats = await self._until_steady(
+                            replica, model, generated or given, batch, need, deadline, spec.timeout_seconds, spec.steadiness_percent
+                        )
+                    sent += len(lats)
+                    first_ms = lats[0] if first_ms is None else first_ms
                     steady_ms.append(sorted(lats[-STEADY_WINDOW:])[STEADY_WINDOW // 2])
         except WarmupFailed as f:
             await self._io(self._fail, pod, isvc, body, f, spec.max_failures)
@@ -269,15 +338,56 @@ class WarmupManager:
         finally:
             await replica.close()
         took = time.monotonic() - started
+        lowered = f" ({plan.note})" if plan is not None and plan.note else ""
         msg = (
             f"warm after {sent} requests in {took:.1f}s; first {first_ms or 0:.1f} ms, steady p50 "
-            f"{', '.join(f'{x:.1f}' for x in steady_ms)} ms for batch sizes {[b for b, _ in plans]}"
+            f"{', '.join(f'{x:.1f}' for x in steady_ms)} ms for batch sizes {sizes}{lowered}"
         )
         await self._io(self._succeed, pod, body, msg)
         telemetry.WARMUPS.labels(ns, owner, "warm").inc()
         telemetry.WARMUP_SECONDS.labels(ns, owner).observe(took)
         self.not_before.pop(uid, None)
         log.info("%s/%s: %s", ns, name, msg)
+
+    @contextlib.asynccontextmanager
+    async def _inputs(
+        self, specs: list[InputSpec], batched: bool, plan: WarmupPlan | None, batch: int, deadline: float, timeout_s: int
+    ) -> AsyncIterator[list[Any]]:
+        """Generated inputs of ``batch`` items (none when the user gave them), built and held only inside
+        twice their bytes of the warm-up memory budget."""
+        if plan is None:
+            yield []
+            return
+        n = 2 * plan.request_bytes(batch)
+        try:
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                await self.memory.acquire(n)
+        except TimeoutError:
+            raise WarmupFailed(
+                Reason.WARMUP_TIMEOUT, f"waited past the {timeout_s}s timeout for warm-up memory (other warm-ups hold it)"
+            ) from None
+        try:
+            yield TritonReplica.generated(specs, batch, batched, seed=batch)
+        finally:
+            self.memory.release(n)
+
+    @staticmethod
+    async def _until_steady(
+        replica: TritonReplica, model: str, inputs: list[Any], batch: int, need: int, deadline: float, timeout_s: int, steadiness: float
+    ) -> list[float]:
+        """Latencies of inferences at one batch size until at least ``need`` were sent and the last few are steady."""
+        lats: list[float] = []
+        while not (len(lats) >= need and is_steady(lats, STEADY_WINDOW, steadiness)):
+            if time.monotonic() > deadline:
+                raise WarmupFailed(
+                    Reason.WARMUP_TIMEOUT,
+                    f"latency not steady within {timeout_s}s at batch {batch} (last {[round(x, 1) for x in lats[-STEADY_WINDOW:]]} ms)",
+                )
+            try:
+                lats.append(await replica.timed_infer(model, inputs))
+            except Exception as e:
+                raise WarmupFailed(Reason.WARMUP_ERROR, f"inference failed at batch {batch}: {e}") from e
+        return lats
 
     @staticmethod
     async def _model_ready(replica: TritonReplica, model: str, deadline: float, timeout_s: int) -> None:

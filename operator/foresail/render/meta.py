@@ -1,10 +1,15 @@
-"""Metadata every child object carries: the app labels and the controller reference to its owner (pure)."""
+"""Metadata every child object carries: the app labels and the controller reference to its owner (pure);
+and whether an object found under a child's name is the owner's to change (``name_taken``)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
-__all__ = ["Owner", "child_meta", "controller_reference", "standard_labels"]
+from foresail.api.objects import controller_of
+from foresail.api.reasons import Problem, Reason
+
+__all__ = ["Owner", "child_meta", "controlled_by", "controller_reference", "name_taken", "standard_labels"]
 
 
 class Owner(Protocol):
@@ -46,3 +51,34 @@ def controller_reference(owner: Owner) -> dict[str, Any]:
 def child_meta(owner: Owner, name: str, labels: dict[str, str], **extra: Any) -> dict[str, Any]:
     """``metadata`` of a child in the owner's namespace, labelled and owned (garbage-collected with it)."""
     return {"name": name, "namespace": owner.namespace, "labels": labels, "ownerReferences": [controller_reference(owner)], **extra}
+
+
+def controlled_by(obj: Mapping[str, Any] | None, owner: Owner) -> bool:
+    """Whether ``obj`` exists and its controller reference carries the owner's UID (this very object, not
+    an earlier one of the same name, nor another controller, nor nobody)."""
+    ref = controller_of(obj)
+    return ref is not None and ref.get("uid") == owner.metadata.get("uid")
+
+
+def name_taken(owner: Owner, existing: Mapping[str, Any] | None) -> Problem | None:
+    """The problem of a child name held by an object ``owner`` does not control, or None (absent, or its own).
+
+    Children are written under fixed names by server-side apply, which would adopt and overwrite whatever
+    holds the name (a user's Deployment, a production InferenceService named ``<job>-eval``): such an object
+    is left alone and reported, never changed or deleted.
+    """
+    if existing is None or controlled_by(existing, owner):
+        return None
+    md = existing.get("metadata") or {}
+    ref = controller_of(existing)
+    if ref is None:
+        by = "it has no controller"
+    elif (ref.get("kind"), ref.get("name")) == (owner.kind, owner.name):
+        by = f"its controller is an earlier {owner.kind} of this name (UID {ref.get('uid')})"
+    else:
+        by = f"its controller is {ref.get('kind')} {ref.get('name')}"
+    return Problem(
+        Reason.NAME_TAKEN,
+        f"{existing.get('kind')} {md.get('namespace')}/{md.get('name')} exists and is not controlled by this {owner.kind} "
+        f"({by}); Foresail leaves it alone: delete or rename it, or give the {owner.kind} another name",
+    )
