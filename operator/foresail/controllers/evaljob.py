@@ -30,13 +30,14 @@ from foresail.render.evaljob import (
     EvalPlan,
     Names,
     eval_plan,
+    progress_names,
     render_eval_isvc,
     render_job,
     render_progress,
     render_results_pvc,
     render_worker_rbac,
 )
-from foresail.render.evaljob_status import finished, observe_evaljob, parse_reports
+from foresail.render.evaljob_status import finished, observe_evaljob, parse_reports, run_id
 from foresail.render.meta import controlled_by, name_taken
 
 __all__ = ["EVALJOB", "FINISHED_RESYNC_S", "finished_job", "in_progress", "reconcile_evaljob"]
@@ -151,7 +152,7 @@ def _apply_children(kube: Kube, ej: EvalJob, isvc: InferenceService, job: dict[s
     if settled:
         return None
     n = Names.of(ej.name)
-    children: list[dict[str, Any]] = [*render_worker_rbac(ej), render_progress(ej)]
+    children: list[dict[str, Any]] = [*render_worker_rbac(ej), *render_progress(ej)]
     if ej.spec.outputs.pvc is None:
         results = kube.get("PersistentVolumeClaim", ej.namespace, n.results_pvc)
         if (taken := name_taken(ej, results)) is not None:
@@ -215,7 +216,8 @@ def _reconcile(kube: Kube, fresh: dict[str, Any], now: datetime) -> None:
         prev = find_condition(ej.status.conditions, ConditionType.FAILED if problem.terminal else ConditionType.ADMITTED)
         if prev is None or prev.reason != problem.reason:  # once per new problem, not every few seconds
             kube.event(fresh, problem.reason, problem.message, "Warning")
-    reports = parse_reports((kube.get("ConfigMap", ns, n.progress) or {}).get("data"))
+    # read after the Job: a Job seen complete means every shard's final report is in (evaljob_status)
+    reports = parse_reports(*((kube.get("ConfigMap", ns, cm) or {}).get("data") for cm in progress_names(ej)))
     location = f"pvc:{adm.results_claim or n.results_pvc}/{results_dir}"
 
     def build(latest: dict[str, Any]) -> dict[str, Any] | None:
@@ -223,7 +225,7 @@ def _reconcile(kube: Kube, fresh: dict[str, Any], now: datetime) -> None:
             cur = EvalJob.model_validate(latest)
         except ValidationError:
             return None
-        st = observe_evaljob(cur, job, reports, adm.total, location, problem, suspend_reason, now, now.timestamp())
+        st = observe_evaljob(cur, job, reports, adm.total, location, problem, suspend_reason, now, now.timestamp(), run_id(h))
         new = st.model_dump(by_alias=True, exclude_none=True, exclude={"provenance"})
         old = latest.get("status") or {}
         return new if any(old.get(k) != v for k, v in new.items()) else None
