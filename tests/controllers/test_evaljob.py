@@ -162,3 +162,45 @@ def test_a_finished_dedicated_job_deletes_only_its_own_eval_replicas(api: FakeAp
         assert deletes == []
     else:
         assert [d.body.get("preconditions") for d in deletes] == [{"uid": "replicas-uid"}]
+
+
+def _succeeded_dedicated_job() -> dict[str, Any]:
+    body = evaljob(mode="dedicated", dedicated={"replicas": 1})
+    body["metadata"]["generation"] = 1
+    done = {"type": "Succeeded", "status": "True", "reason": "AllShardsCompleted", "message": "", "lastTransitionTime": "2027-01-15T07:00:00Z"}
+    body["status"] = {"phase": "Succeeded", "observedGeneration": 1, "conditions": [done]}
+    return body
+
+
+def _own_replicas() -> dict[str, Any]:
+    replicas = isvc("iris-eval-eval")
+    replicas["metadata"]["uid"] = "replicas-uid"
+    replicas["metadata"]["ownerReferences"] = [
+        {"apiVersion": "foresail.dev/v1alpha1", "kind": "EvalJob", "name": "iris-eval", "uid": EJ_UID, "controller": True}
+    ]
+    return replicas
+
+
+def test_cleanup_is_level_triggered_a_finished_job_whose_eval_replicas_survived_loses_them(api: FakeApiServer) -> None:
+    """Killed between the status write and the delete: the next reconcile (resume, resync) still deletes them."""
+    api.put(_succeeded_dedicated_job(), isvc(), dataset(), _own_replicas())
+    after = reconcile(api)
+    assert api.get("InferenceService", "team-a", "iris-eval-eval") is None
+    deletes = [r for r in api.writes("InferenceService") if r.method == "DELETE"]
+    assert [d.body.get("preconditions") for d in deletes] == [{"uid": "replicas-uid"}]
+    assert after["status"]["phase"] == "Succeeded" and api.events() == [], "no second Succeeded Event"
+    reconcile(api)
+    assert len([r for r in api.writes("InferenceService") if r.method == "DELETE"]) == 1, "nothing left to delete: no request"
+
+
+def test_a_failed_job_stops_a_job_still_running(api: FakeApiServer) -> None:
+    """A job failed by the operator (not by its Job) whose Job survived a restart: the workers are stopped."""
+    body = _succeeded_dedicated_job()
+    body["status"]["conditions"][0] |= {"type": "Failed", "reason": "DatasetHashMismatch"}
+    body["status"]["phase"] = "Failed"
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "iris-eval", "namespace": "team-a", "uid": "job-uid",
+           "ownerReferences": [{"apiVersion": "foresail.dev/v1alpha1", "kind": "EvalJob", "name": "iris-eval", "uid": EJ_UID, "controller": True}]},
+           "spec": {"parallelism": 2}, "status": {"active": 2}}  # fmt: skip
+    api.put(body, isvc(), dataset(), job)
+    reconcile(api)
+    assert api.get("Job", "team-a", "iris-eval") is None

@@ -14,12 +14,15 @@ from typing import Any
 import httpx
 import pytest
 
+from foresail.api.evalreport import LatencyHistogram
 from foresail.clients.promauth import PromAuth, PromAuthError, client_args
 from foresail.clients.prometheus import PromClient
 from foresail.controllers import evalworker
 from foresail.controllers.evalworker import BadInput, production_client, prom_auth
 from foresail.evaluation.limiter import AIMDLimiter
+from foresail.evaluation.results import ResultStore
 from foresail.render.evaljob import EXIT_BAD_INPUT, prom_auth_paths
+from foresail.render.evaljob_status import ShardReport
 from hack.testbed.cluster.pki import make_pki
 
 TOKEN = "w0rker-t0ken-value"
@@ -238,3 +241,60 @@ def test_a_refused_query_is_logged_once_then_the_recovery(tmp_path: Path, caplog
     assert lines[2] == "production signals of team-a/classifier read from Prometheus"
     assert all(r.headers["Authorization"].startswith("Basic ") for r in seen)
     assert not [r for r in caplog.records if PASSWORD in r.getMessage()]
+
+
+class FlakyKube(FakeKube):
+    """Refuses the first ``failures`` patches (the apiserver away for a while)."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+
+    def merge_patch(self, kind: str, ns: str, name: str, body: dict[str, Any]) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise ConnectionError("apiserver unreachable")
+        super().merge_patch(kind, ns, name, body)
+
+
+async def _no_sleep(_s: float) -> None:
+    return None
+
+
+@pytest.mark.parametrize(("name", "failures", "delivered"), [("at once", 0, True), ("after 5 refusals", 5, True), ("never", 6, False)])
+def test_the_final_report_is_delivered_or_the_shard_does_not_succeed(name: str, failures: int, delivered: bool) -> None:
+    """Was: the last report was best effort and the worker exited 0 anyway, leaving a wrong score on a
+    Succeeded job. Now it is retried, and ``run`` exits 1 (the Job retries the shard) when it cannot land."""
+    kube = FlakyKube(failures)
+    reporter = evalworker.Reporter(kube, "team-a", "iris-eval-progress-2", 801, sleep=_no_sleep)  # type: ignore[arg-type]
+    r = ShardReport(index=801, done=3, final=True, run="abc")
+    assert asyncio.run(reporter.deliver(r)) is delivered, name
+    assert [(p[2], json.loads(p[3]["data"]["shard-801"])["final"]) for p in kube.patches] == ([("iris-eval-progress-2", True)] if delivered else [])
+
+
+def test_the_final_report_counts_the_results_file_resumed_items_included(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path, 0)
+    store.append([{"id": "a", "shard": 0, "correct": True, "value": 1.0}, {"id": "b", "shard": 0, "error": "timeout"}])  # attempt 1
+    store.append([{"id": "b", "shard": 0, "correct": False, "value": 0.0}, {"id": "c", "shard": 0, "correct": True, "value": 1.0},
+                  {"id": "d", "shard": 0, "error": "HTTP 400"}])  # fmt: skip
+    store.compact(["a", "b", "c", "d"])
+    last = ShardReport(index=0, done=2, correct=1, scored=1, total=4, run="abc", spans=((1.0, 2.0),))  # the live counts of attempt 2
+    got = evalworker.final_report(store, last)
+    assert (got.done, got.errors, got.correct, got.scored, got.final, got.finished) == (4, 1, 2, 3, True, True)
+    assert (got.run, got.spans, got.total) == ("abc", ((1.0, 2.0),), 4), "the rest of the last report is kept"
+
+
+def test_run_statistics_carry_across_a_shards_attempts(tmp_path: Path) -> None:
+    store = ResultStore(tmp_path, 0)
+    first = evalworker.RunStats.load(store, 100.0)
+    h1 = LatencyHistogram()
+    h1.add(10.0, 9)
+    first.save(h1, 130.0)
+    second = evalworker.RunStats.load(store, 200.0)  # the next pod, after a preemption
+    h2 = LatencyHistogram()
+    h2.add(100.0)
+    spans, latency = second.now(h2, 210.0)
+    assert spans == ((100.0, 130.0), (200.0, 210.0))
+    merged = LatencyHistogram.decode(list(latency))
+    assert merged.total() == 10 and merged.percentile(50) == pytest.approx(10.0, rel=0.1)
+    assert merged.percentile(99) == pytest.approx(100.0, rel=0.1)

@@ -10,7 +10,7 @@ import pytest
 
 from foresail.clients.kube import Kube
 from foresail.controllers import operator  # noqa: F401 - registers every handler
-from foresail.controllers.evaljob import in_progress
+from foresail.controllers.evaljob import finished_job, in_progress
 from foresail.controllers.resync import Periodic, Resync
 from tests.controllers.objects import isvc
 from tests.fakes.apiserver import FakeApiServer
@@ -63,3 +63,20 @@ IN_PROGRESS = [
 @pytest.mark.parametrize(("name", "status", "generation", "due"), IN_PROGRESS, ids=[c[0] for c in IN_PROGRESS])
 def test_evaljobs_resynced_while_in_progress(name: str, status: dict[str, Any], generation: int, due: bool) -> None:
     assert in_progress({"metadata": {"generation": generation}, "status": status}) == due, name
+
+
+@pytest.mark.parametrize(("name", "status", "generation", "due"), IN_PROGRESS, ids=[c[0] for c in IN_PROGRESS])
+def test_finished_evaljobs_resynced_slowly_for_their_cleanup(name: str, status: dict[str, Any], generation: int, due: bool) -> None:
+    """Every EvalJob is on exactly one of the two periodics: finished ones too (level-triggered cleanup)."""
+    assert finished_job({"metadata": {"generation": generation}, "status": status}) == (not due), name
+
+
+async def test_two_periodics_of_one_kind_keep_their_own_periods(api: FakeApiServer) -> None:
+    api.put(isvc("a"))
+    seen: list[str] = []
+    fast = Periodic("InferenceService", 3.0, lambda _k, _b, _n: seen.append("fast"))
+    slow = Periodic("InferenceService", 60.0, lambda _k, _b, _n: seen.append("slow"), name="slow")
+    loop = Resync(api.kube(), [fast, slow])
+    for t in (0.0, 3.0, 6.0, 60.0):
+        await loop.run_once(t)
+    assert seen == ["fast", "fast", "fast", "slow"]

@@ -246,6 +246,9 @@ async def test_progress_is_reported_every_two_seconds_and_at_the_end(tmp_path: P
     assert last.limit == 2
     assert last.eps > 0
     assert last.p50_ms is not None and last.p99_ms is not None and last.p50_ms <= last.p99_ms
+    # every request of the attempt, not a window: the run's percentiles once it has finished
+    assert last.latency.total() == s.requests == 400
+    assert last.latency.percentile(50) == pytest.approx(last.p50_ms, rel=0.1), "the same requests, to a bucket"
 
 
 async def test_a_failing_report_does_not_stop_the_evaluation(tmp_path: Path) -> None:

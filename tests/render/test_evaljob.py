@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from foresail.api.crd import crds
 from foresail.api.evaljob import EvalJob, EvalJobSpec, spec_hash
+from foresail.api.evalreport import HIST_BUCKETS, MAX_SPANS, LatencyHistogram
 from foresail.api.inferenceservice import InferenceService
 from foresail.api.podtemplate import DNS_SUBDOMAIN
 from foresail.api.reasons import Problem, Reason
@@ -21,12 +22,15 @@ from foresail.render.evaljob import (
     WORKER_CONFIG_ENV,
     EvalPlan,
     eval_plan,
+    progress_name,
+    progress_names,
     render_eval_isvc,
     render_job,
+    render_progress,
     render_worker_rbac,
     worker_config,
 )
-from foresail.render.evaljob_status import ShardReport, finished, observe_evaljob, parse_reports
+from foresail.render.evaljob_status import MAX_REPORT_BYTES, PER_SHARD_MAX, ShardReport, finished, observe_evaljob, parse_reports
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 WALL = NOW.timestamp()
@@ -236,7 +240,7 @@ CASES: list[tuple[str, dict[str, Any] | None, dict[int, ShardReport], Problem | 
     ("running", job_status(active=2, completedIndexes="0"), {0: report(0, done=25, finished=True), 1: report(1, done=10, eps=50.0, p99_ms=40.0, limit=8)}, None, None, "Running", {"Running": "True/Running", "Admitted": "True/Admitted"}),
     ("suspended by the user", job_status(), {}, None, Reason.USER_SUSPENDED, "Suspended", {"Suspended": "True/UserSuspended"}),
     ("eval replicas preempted", job_status(), {}, None, Reason.PREEMPTED, "Suspended", {"Suspended": "True/Preempted"}),
-    ("complete", job_status(completedIndexes="0-3", conditions=[{"type": "Complete", "status": "True", "lastTransitionTime": "2026-11-30T12:00:00Z"}]), {i: report(i, done=25, correct=20, scored=25, finished=True) for i in range(4)}, None, None, "Succeeded", {"Succeeded": "True/AllShardsCompleted"}),
+    ("complete", job_status(completedIndexes="0-3", conditions=[{"type": "Complete", "status": "True", "lastTransitionTime": "2026-11-30T12:00:00Z"}]), {i: report(i, done=25, correct=20, scored=25, finished=True, final=True) for i in range(4)}, None, None, "Succeeded", {"Succeeded": "True/AllShardsCompleted"}),
     ("failed by the pod failure policy", job_status(conditions=[{"type": "Failed", "status": "True", "reason": "PodFailurePolicy", "message": "exit code 3"}]), {2: report(2, error="dataset line 7: bad JSON")}, None, None, "Failed", {"Failed": "True/PodFailurePolicy"}),
 ]  # fmt: skip
 
@@ -311,3 +315,116 @@ def test_an_evaljob_name_must_name_a_service(case: str, name: str) -> None:
     obj["metadata"]["name"] = name
     with pytest.raises(ValidationError, match="DNS-1035 label"):
         EvalJob.model_validate(obj)
+
+
+RUN = "abcdef012345"
+COMPLETE = job_status(completedIndexes="0-3", conditions=[{"type": "Complete", "status": "True", "lastTransitionTime": "2026-11-30T12:00:00Z"}])
+
+
+def final(index: int, **kw: Any) -> ShardReport:
+    return report(index, **{"done": 25, "correct": 20, "scored": 25, "finished": True, "final": True, "run": RUN, **kw})
+
+
+SCORE_CASES = [
+    ("every shard's final report: their score, whatever came live", {i: final(i) for i in range(4)}, 0.8, "AllShardsCompleted", ""),
+    ("a final report with errors counts them (a resumed shard's file)", {**{i: final(i) for i in range(3)}, 3: final(3, errors=5, scored=20, correct=20)}, round(80 / 95, 6), "AllShardsCompleted", ""),
+    ("shard 3's last report lost: no score rather than a wrong one", {**{i: final(i) for i in range(3)}, 3: report(3, done=10, correct=10, scored=10, run=RUN)}, None, "ScoreIncomplete", "no final report of shard 3"),
+    ("shard 2's final report is an earlier run's (the spec changed)", {**{i: final(i) for i in range(4)}, 2: final(2, run="000000000000")}, None, "ScoreIncomplete", "no final report of shard 2"),
+    ("no report at all", {}, None, "ScoreIncomplete", "no final report of shard 0, 1, 2, 3"),
+    ("a shard beyond spec.shards (an earlier run's) counts for nothing", {**{i: final(i) for i in range(4)}, 7: final(7, correct=0)}, 0.8, "AllShardsCompleted", ""),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "reports", "score", "reason", "message"), SCORE_CASES, ids=[c[0] for c in SCORE_CASES])
+def test_a_finished_jobs_score_comes_only_from_final_reports(
+    name: str, reports: dict[int, ShardReport], score: float | None, reason: str, message: str
+) -> None:
+    st = observe_evaljob(evaljob(), COMPLETE, reports, 100, "pvc:r/results", None, None, NOW, WALL, RUN)
+    assert st.phase == "Succeeded", name
+    assert st.results.score == score, name
+    cond = next(c for c in st.conditions if c.type == "Succeeded")
+    assert cond.reason == reason and message in cond.message, (name, cond.message)
+    if reason == "ScoreIncomplete":
+        assert "the results are complete at pvc:r/results" in cond.message
+
+
+def test_a_finished_job_keeps_the_runs_average_eps_and_latency_percentiles() -> None:
+    """Was: EPS 0 and the live percentiles lost at the end. Now items / the union of the shards' active spans,
+    and the percentiles of every request of the run (the shards' histograms merged)."""
+    fast, slow = LatencyHistogram(), LatencyHistogram()
+    for _ in range(90):
+        fast.add(10.0)
+    for _ in range(10):
+        slow.add(200.0)
+    t0 = WALL - 100
+    reports = {
+        0: final(0, spans=((t0, t0 + 20),), latency=tuple(fast.encode())),
+        1: final(1, spans=((t0 + 10, t0 + 30),), latency=tuple(slow.encode())),  # overlaps shard 0: 30 s in all
+        2: final(2, spans=((t0 + 50, t0 + 55), (t0 + 60, t0 + 65))),  # two attempts, suspended between
+        3: final(3, spans=((t0 + 60, t0 + 62),)),
+    }
+    old = evaljob()
+    old.status.throughput.eps, old.status.throughput.p99_ms = 80.0, 30.0  # the last live figures
+    st = observe_evaljob(old, COMPLETE, reports, 100, "pvc:r/results", None, None, NOW, WALL, RUN)
+    assert st.throughput.active_seconds == 40.0
+    assert st.throughput.eps == 100 / 40.0
+    assert st.throughput.concurrency == 0
+    p50, p95, p99 = st.throughput.p50_ms, st.throughput.p95_ms, st.throughput.p99_ms
+    assert p50 is not None and p95 is not None and p99 is not None
+    assert p50 == pytest.approx(10.0, rel=0.1) and p95 == pytest.approx(200.0, rel=0.1) and p99 == pytest.approx(200.0, rel=0.1)
+
+
+def test_a_finished_job_of_workers_without_histograms_keeps_the_last_live_percentiles() -> None:
+    old = evaljob()
+    old.status.throughput.p50_ms, old.status.throughput.p95_ms, old.status.throughput.p99_ms = 5.0, 9.0, 12.0
+    st = observe_evaljob(old, COMPLETE, {i: final(i) for i in range(4)}, 100, "pvc:r/results", None, None, NOW, WALL, RUN)
+    assert (st.throughput.p50_ms, st.throughput.p95_ms, st.throughput.p99_ms) == (5.0, 9.0, 12.0)
+    assert st.throughput.eps == 0.0 and st.throughput.active_seconds is None, "no spans: no average claimed"
+
+
+def _worst_report(index: int) -> ShardReport:
+    """The largest report a worker can send: every field at its widest, every histogram bucket, the most spans."""
+    big = 10**9
+    return ShardReport(
+        index=index, done=big, total=big, errors=big, correct=big, scored=big, eps=123456.789, p50_ms=1e6 / 3,
+        p95_ms=1e6 / 3, p99_ms=1e6 / 3, limit=4096, throttled_seconds=1e9 / 3, finished=True, dataset_sha256="f" * 64,
+        dataset_items=big, error="\u00e9" * 2000, time=4e9 / 3, run="f" * 12, final=True,
+        spans=tuple((4e9 / 3 + i, 4e9 / 3 + i + 0.5) for i in range(MAX_SPANS)), latency=(0, *([big] * HIST_BUCKETS)),
+    )  # fmt: skip
+
+
+def test_a_report_never_exceeds_its_bytes_and_keeps_its_meaning() -> None:
+    r = _worst_report(9999)
+    text = r.to_json()
+    assert len(text.encode()) <= MAX_REPORT_BYTES
+    back = ShardReport.from_json(text)
+    assert back.error.endswith("...") and back.latency == r.latency and back.final and back.done == 10**9
+
+
+def test_3000_shards_report_into_configmaps_under_1_mib_each() -> None:
+    """Was: one ConfigMap of every shard's report, past the apiserver's 1 MiB from ~2,500 shards."""
+    ej = evaljob(shards=3000)
+    names = progress_names(ej)
+    assert len(names) == 8 and names[:2] == ["iris-eval-progress", "iris-eval-progress-1"]
+    assert [c["metadata"]["name"] for c in render_progress(ej)] == names
+    _, role, _ = render_worker_rbac(ej)
+    assert role["rules"][0]["resourceNames"] == names, "each worker may patch its own"
+    data: dict[str, dict[str, str]] = {n: {} for n in names}
+    for i in range(3000):
+        data[progress_name("iris-eval-progress", i)][f"shard-{i}"] = _worst_report(i).to_json()
+    sizes = [sum(len(k.encode()) + len(v.encode()) for k, v in d.items()) for d in data.values()]
+    assert max(sizes) < 1024 * 1024, sizes
+    assert parse_reports(*data.values()).keys() == set(range(3000))
+    # the EvalJob's own status stays small too: at most PER_SHARD_MAX shards listed
+    reports = {i: final(i, run="") for i in range(3000)}
+    st = observe_evaljob(ej, COMPLETE, reports, 0, "pvc:r/results", None, None, NOW, WALL, "")
+    assert len(st.results.per_shard) == PER_SHARD_MAX and st.results.score == 0.8
+    assert len(json.dumps(st.model_dump(by_alias=True, mode="json"))) < 64 * 1024
+
+
+def test_the_shard_count_has_an_admission_limit_named_with_its_maximum() -> None:
+    with pytest.raises(ValidationError, match=r"shards\n  Input should be less than or equal to 10000"):
+        evaljob(shards=10_001)
+    spec = crds()["foresail.dev_evaljobs.yaml"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert spec["properties"]["shards"]["maximum"] == 10_000  # the apiserver's 422: spec.shards ... less than or equal to 10000
+    assert len(progress_names(evaljob(shards=10_000))) == 25

@@ -278,13 +278,18 @@ class Progress(SpecModel):
 
 
 class Throughput(SpecModel):
-    eps: float = Field(default=0.0, description="Evaluations per second, all workers.")
+    eps: float = Field(default=0.0, description="Evaluations per second, all workers (a finished job: the run's average).")
     p50_ms: float | None = Field(default=None, alias="p50Ms", description="Median request latency, ms.")
     p95_ms: float | None = Field(default=None, alias="p95Ms", description="p95 request latency, ms.")
     p99_ms: float | None = Field(default=None, alias="p99Ms", description="p99 request latency, ms.")
     error_rate: float = Field(default=0.0, alias="errorRate", description="Share of items that failed.")
     throttled_seconds: float = Field(default=0.0, alias="throttledSeconds", description="Worker-seconds spent yielding.")
     concurrency: int = Field(default=0, description="Requests in flight allowed now, all workers.")
+    active_seconds: float | None = Field(
+        default=None,
+        alias="activeSeconds",
+        description="A finished job: seconds some worker was evaluating (eps is then items / activeSeconds, the latencies the whole run's).",
+    )
 
 
 class ShardsStatus(SpecModel):
@@ -304,11 +309,15 @@ class Provenance(SpecModel):
 
 
 class Results(SpecModel):
-    score: float | None = Field(default=None, description="Share of items scored correct.")
+    score: float | None = Field(
+        default=None, description="Share of items scored correct (a finished job: from every shard's final report, or none)."
+    )
     scored: int = Field(default=0, description="Items scored.")
     correct: int = Field(default=0, description="Items scored correct.")
     errors: int = Field(default=0, description="Items that failed.")
-    per_shard: list[dict[str, Any]] = Field(default_factory=list, alias="perShard", description="Counts per shard.")
+    per_shard: list[dict[str, Any]] = Field(
+        default_factory=list, alias="perShard", description="Counts per shard (at most 100: shards with errors first)."
+    )
     location: str = Field(default="", description="Where the per-item results are (pvc:<claim>/<path>).")
 
 

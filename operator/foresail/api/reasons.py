@@ -101,6 +101,7 @@ class Reason(StrEnum):
     WAITING_FOR_EVAL_REPLICAS = "WaitingForEvalReplicas"
     COMPLETED = "Completed"
     ALL_SHARDS_COMPLETED = "AllShardsCompleted"
+    SCORE_INCOMPLETE = "ScoreIncomplete"  # a succeeded EvalJob missing some shard's final report: no score
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
     JOB_FAILED = "JobFailed"

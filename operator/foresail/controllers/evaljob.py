@@ -21,6 +21,7 @@ from foresail.api.conditions import find_condition, set_condition
 from foresail.api.evaljob import EvalJob, EvalJobStatus, EvalMode, spec_hash
 from foresail.api.inferenceservice import InferenceService
 from foresail.api.meta import validation_message
+from foresail.api.objects import condition
 from foresail.api.reasons import ConditionType, Problem, Reason
 from foresail.clients.kube import ApiException, Kube, api_message
 from foresail.controllers.handlers import kube, object_lock, settings, utcnow
@@ -29,18 +30,22 @@ from foresail.render.evaljob import (
     EvalPlan,
     Names,
     eval_plan,
+    progress_names,
     render_eval_isvc,
     render_job,
     render_progress,
     render_results_pvc,
     render_worker_rbac,
 )
-from foresail.render.evaljob_status import finished, observe_evaljob, parse_reports
+from foresail.render.evaljob_status import finished, observe_evaljob, parse_reports, run_id
 from foresail.render.meta import controlled_by, name_taken
 
-__all__ = ["EVALJOB", "in_progress", "reconcile_evaljob"]
+__all__ = ["EVALJOB", "FINISHED_RESYNC_S", "finished_job", "in_progress", "reconcile_evaljob"]
 
 EVALJOB = ("foresail.dev", "v1alpha1", "evaljobs")
+FINISHED_RESYNC_S = 60.0  # finished jobs are resynced too (their cleanup is level-triggered), less often
+
+
 def _dataset(kube: Kube, ej: EvalJob) -> tuple[str, int, Problem | None]:
     """(sha256, items) of a ConfigMap dataset, checked against the spec; ("", 0) for a PVC (the workers
     hash it and fail the job on a mismatch)."""
@@ -147,7 +152,7 @@ def _apply_children(kube: Kube, ej: EvalJob, isvc: InferenceService, job: dict[s
     if settled:
         return None
     n = Names.of(ej.name)
-    children: list[dict[str, Any]] = [*render_worker_rbac(ej), render_progress(ej)]
+    children: list[dict[str, Any]] = [*render_worker_rbac(ej), *render_progress(ej)]
     if ej.spec.outputs.pvc is None:
         results = kube.get("PersistentVolumeClaim", ej.namespace, n.results_pvc)
         if (taken := name_taken(ej, results)) is not None:
@@ -211,7 +216,8 @@ def _reconcile(kube: Kube, fresh: dict[str, Any], now: datetime) -> None:
         prev = find_condition(ej.status.conditions, ConditionType.FAILED if problem.terminal else ConditionType.ADMITTED)
         if prev is None or prev.reason != problem.reason:  # once per new problem, not every few seconds
             kube.event(fresh, problem.reason, problem.message, "Warning")
-    reports = parse_reports((kube.get("ConfigMap", ns, n.progress) or {}).get("data"))
+    # read after the Job: a Job seen complete means every shard's final report is in (evaljob_status)
+    reports = parse_reports(*((kube.get("ConfigMap", ns, cm) or {}).get("data") for cm in progress_names(ej)))
     location = f"pvc:{adm.results_claim or n.results_pvc}/{results_dir}"
 
     def build(latest: dict[str, Any]) -> dict[str, Any] | None:
@@ -219,15 +225,14 @@ def _reconcile(kube: Kube, fresh: dict[str, Any], now: datetime) -> None:
             cur = EvalJob.model_validate(latest)
         except ValidationError:
             return None
-        st = observe_evaljob(cur, job, reports, adm.total, location, problem, suspend_reason, now, now.timestamp())
+        st = observe_evaljob(cur, job, reports, adm.total, location, problem, suspend_reason, now, now.timestamp(), run_id(h))
         new = st.model_dump(by_alias=True, exclude_none=True, exclude={"provenance"})
         old = latest.get("status") or {}
         return new if any(old.get(k) != v for k, v in new.items()) else None
 
     kube.update_status("EvalJob", ns, name, build)
-    if problem is not None and problem.terminal and job is not None:
-        kube.delete("Job", ns, n.job, job["metadata"].get("uid"))  # a job that cannot succeed stops its workers
-    _announce_finish(kube, ej)
+    if _announce_finish(kube, ej):
+        _cleanup(kube, ej)  # a job that cannot succeed stops its workers; the eval replicas go
 
 
 def _invalid(kube: Kube, fresh: dict[str, Any], msg: str, now: datetime) -> None:
@@ -241,22 +246,41 @@ def _invalid(kube: Kube, fresh: dict[str, Any], msg: str, now: datetime) -> None
     kube.event(fresh, Reason.INVALID_SPEC, msg, "Warning")
 
 
-def _announce_finish(kube: Kube, ej: EvalJob) -> None:
-    """The Event of a job that has just finished (and the end of its dedicated replicas)."""
+def _announce_finish(kube: Kube, ej: EvalJob) -> bool:
+    """The Event of a job that has just finished (edge-triggered: once; the cleanup is not, see ``_cleanup``);
+    whether the job is finished now."""
     after = kube.get("EvalJob", ej.namespace, ej.name)
-    if after is None or finished(ej.status) or not finished(EvalJobStatus.model_validate(after.get("status") or {})):
-        return
-    st = EvalJobStatus.model_validate(after["status"])
+    if after is None or not finished(st := EvalJobStatus.model_validate(after.get("status") or {})):
+        return False
+    if finished(ej.status):
+        return True
     verb = Reason.SUCCEEDED if st.phase == "Succeeded" else Reason.FAILED
     score = f", score {st.results.score:.4f}" if st.results.score is not None else ""
     kube.event(after, verb, f"{st.progress.done}/{st.progress.total} items{score}", "Normal" if verb == Reason.SUCCEEDED else "Warning")
-    if ej.spec.mode == EvalMode.DEDICATED:
-        # the eval replicas live only as long as the job: deleted only when this job controls them, and with
-        # the UID read as a precondition (an object recreated under the name meanwhile is not deleted)
-        replicas = kube.get("InferenceService", ej.namespace, Names.of(ej.name).eval_isvc)
-        if controlled_by(replicas, ej):
-            assert replicas is not None
-            kube.delete("InferenceService", ej.namespace, Names.of(ej.name).eval_isvc, replicas["metadata"]["uid"])
+    return True
+
+
+def _cleanup(kube: Kube, ej: EvalJob) -> None:
+    """What must not outlive a finished job, removed on every reconcile of one (level-triggered: an operator
+    killed between the status write and these deletes, or a delete that failed, is repaired by the next
+    resume or resync): the dedicated eval replicas (their GPUs), and a Job still running for a job the
+    operator failed (its workers). Deleted only when this job controls them, with the UID read as a
+    precondition (an object recreated under the name meanwhile is not deleted); whatever is already gone
+    costs one read. The progress ConfigMap and the results stay (status and the user's results)."""
+    ns, n = ej.namespace, Names.of(ej.name)
+    # regardless of spec.mode: a finished job's spec may have been edited since (edits are ignored)
+    replicas = kube.get("InferenceService", ns, n.eval_isvc)
+    if controlled_by(replicas, ej):
+        assert replicas is not None
+        kube.delete("InferenceService", ns, n.eval_isvc, replicas["metadata"]["uid"])
+    job = kube.get("Job", ns, n.job)
+    if controlled_by(job, ej) and not _job_finished(job):
+        assert job is not None
+        kube.delete("Job", ns, n.job, job["metadata"]["uid"])
+
+
+def _job_finished(job: dict[str, Any] | None) -> bool:
+    return any((c := condition(job, t)) is not None and c.get("status") == "True" for t in ("Complete", "Failed"))
 
 
 def _dedicated_state(kube: Kube, ej: EvalJob, eval_isvc: str) -> Reason | None:
@@ -311,7 +335,9 @@ def _provenance(kube: Kube, ej: EvalJob, isvc: InferenceService, plan: EvalPlan,
 
 
 def _finished(kube: Kube, ej: EvalJob, fresh: dict[str, Any], now: datetime) -> None:
-    """A finished job never runs again; a later spec edit is reported, once per generation."""
+    """A finished job never runs again: what must go at its end goes (every time, ``_cleanup``); a later spec
+    edit is reported, once per generation."""
+    _cleanup(kube, ej)
     gen = ej.generation
     if ej.status.observed_generation >= gen:
         return
@@ -340,6 +366,11 @@ def in_progress(body: dict[str, Any]) -> bool:
     so no finalizer blocks deletion)."""
     status = EvalJobStatus.model_validate(body.get("status") or {})
     return not (finished(status) and status.observed_generation >= int(body["metadata"].get("generation", 0)))
+
+
+def finished_job(body: dict[str, Any]) -> bool:
+    """A job the slow resync reconciles (``FINISHED_RESYNC_S``): finished, for its level-triggered cleanup."""
+    return not in_progress(body)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={LABEL_EVALJOB: kopf.PRESENT})

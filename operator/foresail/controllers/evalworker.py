@@ -3,8 +3,9 @@
 The IO around the pure ``evaluation`` core: the dataset file (checked against its sha256), the ready
 endpoints of the target's Service (EndpointSlices), Triton (async HTTP, several items per request
 when the model batches), the target's production signals (Prometheus, to yield), progress reports
-(a merge patch of the worker's own key in the job's progress ConfigMap, the only object its Role
-lets it write) and the results directory on the job's PVC. With ``spec.traffic.prometheusAuth`` the
+(a merge patch of the worker's own key in its progress ConfigMap, the only objects its Role lets it write;
+the final one carries the counts of the shard's results file and must be written before the worker exits 0)
+and the results directory on the job's PVC. With ``spec.traffic.prometheusAuth`` the
 Prometheus queries use the files of that Secret the pod mounts (``prom_auth``): a credential that cannot
 work is a bad configuration (exit 3, named in the shard's report), never a value in a log line. Exit codes: 0 done,
 143 stopped by SIGTERM with the shard unfinished and everything flushed (suspend, preemption,
@@ -24,13 +25,14 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from foresail.api.evalreport import LatencyHistogram, merge_spans
 from foresail.api.objects import LABEL_ISVC
 from foresail.clients.kube import Kube, load_config
 from foresail.clients.promauth import PromAuth, PromAuthError
@@ -45,15 +47,24 @@ from foresail.evaluation.results import ResultStore, merge_if_complete
 from foresail.evaluation.runner import run_shard
 from foresail.evaluation.scoring import make_scorer
 from foresail.evaluation.sharding import shard_items
-from foresail.render.evaljob import EXIT_BAD_INPUT, EXIT_STOPPED, PROM_AUTH_KEYS, RESULTS_MOUNT, WORKER_CONFIG_ENV
-from foresail.render.evaljob_status import ShardReport
+from foresail.render.evaljob import (
+    EXIT_BAD_INPUT,
+    EXIT_STOPPED,
+    PROM_AUTH_KEYS,
+    RESULTS_MOUNT,
+    SHARDS_PER_PROGRESS,
+    WORKER_CONFIG_ENV,
+    progress_name,
+)
+from foresail.render.evaljob_status import ShardReport, run_id
 from foresail.scaling.observe import HEADLINE_WINDOW_S, serving_pods
 
-__all__ = ["main", "production_client", "prom_auth"]
+__all__ = ["Reporter", "RunStats", "final_report", "main", "production_client", "prom_auth"]
 
 log = logging.getLogger("foresail.eval-worker")
 ENDPOINT_WAIT_S = 600.0
 FLUSH_EVERY_S = 0.25  # one fsync per quarter second, not per answer; a kill redoes at most that much
+FINAL_REPORT_ATTEMPTS = 6  # about 30 s of retries before the shard exits 1 (and is retried by the Job)
 
 
 class BadInput(Exception):
@@ -167,29 +178,92 @@ def _load(plan: dict[str, Any], seed: int, shards: int, index: int) -> tuple[lis
     return shard_items(items, index, seed, shards), sha, len(items)
 
 
+class Reporter:
+    """The shard's reports into its progress ConfigMap: live ones best effort (``publish``: a lost one is
+    superseded by the next), the final one delivered (``deliver``: retried; False when it could not be written,
+    and the worker then exits non-zero so that the Job does not count the shard complete). An older report
+    never lands after a newer one (a cancelled report's thread still runs)."""
+
+    def __init__(self, kube: Kube, namespace: str, configmap: str, index: int, sleep: Any = asyncio.sleep) -> None:
+        self.kube, self.namespace, self.configmap, self.index, self.sleep = kube, namespace, configmap, index, sleep
+        self._sequence = itertools.count()
+        self._newest = -1
+        self._order = threading.Lock()
+
+    def _send(self, n: int, r: ShardReport) -> None:
+        with self._order:
+            if n < self._newest:
+                return
+            self._newest = n
+            self.kube.merge_patch("ConfigMap", self.namespace, self.configmap, {"data": {f"shard-{self.index}": r.to_json()}})
+
+    async def publish(self, r: ShardReport) -> None:
+        try:
+            await asyncio.to_thread(self._send, next(self._sequence), r)
+        except Exception as e:  # live progress is best effort; the final report is not
+            log.warning("progress not reported: %r", e)
+
+    async def deliver(self, r: ShardReport, attempts: int = FINAL_REPORT_ATTEMPTS) -> bool:
+        for attempt in range(attempts):
+            try:
+                await asyncio.to_thread(self._send, next(self._sequence), r)
+                return True
+            except Exception as e:
+                log.warning("shard %d: final report not written (attempt %d of %d): %r", self.index, attempt + 1, attempts, e)
+                if attempt + 1 < attempts:
+                    await self.sleep(min(2.0**attempt, 30.0))
+        return False
+
+
+@dataclass
+class RunStats:
+    """The shard's run statistics across its attempts (wall-clock spans, latency histogram), carried in the results
+    directory (``ResultStore.save_stats``): a resumed shard's final report covers its earlier attempts too."""
+
+    store: ResultStore
+    start: float  # this attempt's start (unix seconds)
+    spans: list[tuple[float, float]] = field(default_factory=list)
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+
+    @classmethod
+    def load(cls, store: ResultStore, start: float) -> RunStats:
+        old = store.load_stats()
+        try:
+            spans = [(float(a), float(b)) for a, b in old.get("spans") or []]
+            latency = LatencyHistogram.decode([int(c) for c in old.get("latency") or []])
+        except (TypeError, ValueError):
+            spans, latency = [], LatencyHistogram()
+        return cls(store, start, spans, latency)
+
+    def now(self, attempt: LatencyHistogram, wall: float) -> tuple[tuple[tuple[float, float], ...], tuple[int, ...]]:
+        """(spans, encoded histogram) of the run so far: the earlier attempts' and this one's."""
+        spans = merge_spans([*self.spans, (self.start, wall)])
+        return tuple(spans), tuple(self.latency.merge(attempt).encode())
+
+    def save(self, attempt: LatencyHistogram, wall: float) -> None:
+        spans, latency = self.now(attempt, wall)
+        try:
+            self.store.save_stats({"spans": [list(s) for s in spans], "latency": list(latency)})
+        except OSError as e:  # statistics only
+            log.warning("shard %d: run statistics not saved: %r", self.store.shard, e)
+
+
+def final_report(store: ResultStore, last: ShardReport) -> ShardReport:
+    """The shard's final report: ``last`` (its latest live one) with the counts of its final results file, which
+    hold every item of the shard once, those of earlier attempts included (what the score is made of)."""
+    t = store.totals()
+    return replace(last, done=t.done, errors=t.errors, correct=t.correct, scored=t.scored, finished=True, final=True, time=time.time())
+
+
 async def run(config: dict[str, Any], index: int, kube: Kube, stop: asyncio.Event) -> int:
     plan, traffic = config["plan"], config["traffic"]
-    ns, progress_cm = config["namespace"], config["progressConfigMap"]
+    ns = config["namespace"]
+    progress_cm = progress_name(config["progressConfigMap"], index, int(config.get("shardsPerProgress", SHARDS_PER_PROGRESS)))
     seed, shards = int(config["seed"]), int(config["shards"])
+    run_name = run_id(str(plan.get("specHash", "")))
     sha, n_items, total = "", 0, 0
-
-    sequence = itertools.count()
-    newest = {"sent": -1}
-    order = threading.Lock()
-
-    def send(n: int, r: ShardReport) -> None:
-        # a cancelled report's thread still runs: never let an older report land after a newer one
-        with order:
-            if n < newest["sent"]:
-                return
-            newest["sent"] = n
-            kube.merge_patch("ConfigMap", ns, progress_cm, {"data": {f"shard-{index}": r.to_json()}})
-
-    async def publish(r: ShardReport) -> None:
-        try:
-            await asyncio.to_thread(send, next(sequence), r)
-        except Exception as e:  # progress is best effort; results on the volume are what counts
-            log.warning("progress not reported: %r", e)
+    reporter = Reporter(kube, ns, progress_cm, index)
+    publish = reporter.publish
 
     try:
         mine, sha, n_items = _load(plan, seed, shards, index)
@@ -199,7 +273,7 @@ async def run(config: dict[str, Any], index: int, kube: Kube, stop: asyncio.Even
         prom = production_client(config)
     except (BadInput, ValueError) as e:
         log.error("shard %d: %s", index, e)
-        await publish(ShardReport(index=index, error=str(e)[:500], dataset_sha256=sha, time=time.time()))
+        await publish(ShardReport(index=index, error=str(e)[:500], dataset_sha256=sha, time=time.time(), run=run_name))
         return EXIT_BAD_INPUT
     total = len(mine)
     store = ResultStore(Path(RESULTS_MOUNT) / plan["resultsDir"], index)
@@ -223,8 +297,16 @@ async def run(config: dict[str, Any], index: int, kube: Kube, stop: asyncio.Even
         async def infer(items: list[Item]) -> list[dict[str, npt.NDArray[Any]]]:
             return await client.infer(endpoints.next(), shape, [it.inputs for it in items])
 
+        stats = RunStats.load(store, time.time())
+        last = ShardReport(index=index, total=total, run=run_name, dataset_sha256=sha, dataset_items=n_items)
+
         async def report(p: ShardProgress) -> None:
-            await publish(_report(p, sha, n_items))
+            nonlocal last
+            wall = time.time()
+            await asyncio.to_thread(stats.save, p.latency, wall)
+            spans, latency = stats.now(p.latency, wall)
+            last = replace(_report(p, sha, n_items), run=run_name, spans=spans, latency=latency)
+            await publish(last)
 
         summary = await run_shard(
             mine,
@@ -247,8 +329,14 @@ async def run(config: dict[str, Any], index: int, kube: Kube, stop: asyncio.Even
             # not 0: a Succeeded pod would mark the index complete; the Job's failure policy ignores this code
             log.info("shard %d: stopped at %d/%d; the next pod resumes", index, summary.done, total)
             return EXIT_STOPPED
+        final = final_report(store, last)
+        if not await reporter.deliver(final):
+            # exit 0 would mark the index complete without the counts the score is made of: retried instead,
+            # the next pod finds every item done and writes the final report again
+            log.error("shard %d: the final report could not be written; exiting so that the shard is retried", index)
+            return 1
         merged = merge_if_complete(store.directory, shards)
-        log.info("shard %d: %d items, %d errors%s", index, summary.done, summary.errors, f"; merged {merged}" if merged else "")
+        log.info("shard %d: %d items, %d errors%s", index, final.done, final.errors, f"; merged {merged}" if merged else "")
         return 0
     finally:
         for t in tasks:

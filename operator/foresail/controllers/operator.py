@@ -88,6 +88,7 @@ async def start_resync(memo: kopf.Memo, **_: Any) -> None:
     periodics = [
         Periodic("InferenceService", 30.0, inferenceservice.reconcile),
         Periodic("EvalJob", 3.0, evaljob.reconcile_evaljob, evaljob.in_progress),
+        Periodic("EvalJob", evaljob.FINISHED_RESYNC_S, evaljob.reconcile_evaljob, evaljob.finished_job, name="finished EvalJobs"),
     ]
     loop = Resync(Kube(), periodics, watch=handlers.settings().watch_namespaces)
     memo["resync"] = asyncio.get_running_loop().create_task(loop.run(), name="resync")

@@ -34,6 +34,11 @@ class Periodic:
     every_s: float
     reconcile: Reconcile
     due: Callable[[dict[str, Any]], bool] = lambda _body: True
+    name: str = ""  # tells apart two periodics of one kind (default: the kind)
+
+    @property
+    def key(self) -> str:
+        return self.name or self.kind
 
 
 @dataclass
@@ -53,9 +58,9 @@ class Resync:
         """Reconcile the kinds whose period has passed (monotonic ``now``); the first time one period after
         the first call (kopf's resume handlers reconcile every object at start)."""
         for p in self.periodics:
-            if now - self._last.setdefault(p.kind, now) < p.every_s:
+            if now - self._last.setdefault(p.key, now) < p.every_s:
                 continue
-            self._last[p.kind] = now
+            self._last[p.key] = now
             try:
                 bodies = await asyncio.to_thread(self.kube.list, p.kind)
             except Exception as e:

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["RecentWindow", "ShardProgress", "ShardSummary"]
+from foresail.api.evalreport import LatencyHistogram
 
+__all__ = ["RecentWindow", "ShardProgress", "ShardSummary"]
 
 @dataclass
 class RecentWindow:
@@ -69,10 +70,12 @@ class ShardProgress:
     limit: int
     throttled_s: float
     finished: bool = False
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+    """Every successful request of this attempt (not a window): the run's percentiles at the end."""
 
     def to_dict(self) -> dict[str, object]:
         """camelCase, for a status or an annotation."""
-        return {_camel(k): v for k, v in asdict(self).items()}
+        return {_camel(k): v for k, v in asdict(self).items() if k != "latency"}
 
 
 def _camel(key: str) -> str:

@@ -4,6 +4,8 @@ Layout of the directory::
 
     shard-<i>.jsonl          the append log of shard i: one canonical JSON object per line, fsynced
     shard-<i>.final.jsonl    shard i complete, in the shard's item order (written atomically)
+    shard-<i>.stats.json     shard i's run statistics so far (active spans, latency histogram), carried
+                             across its attempts (written atomically; statistics only, never the score)
     results.jsonl            every shard, merged in id order when all finals exist (written atomically)
 
 Canonical JSON is ``json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)``: result
@@ -28,13 +30,14 @@ import math
 import os
 import tempfile
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["RESULTS_FILE", "ResultStore", "canonical", "jsonable", "merge_if_complete"]
+__all__ = ["RESULTS_FILE", "ResultStore", "ShardTotals", "canonical", "jsonable", "merge_if_complete"]
 
 RESULTS_FILE = "results.jsonl"
 
@@ -99,6 +102,16 @@ def _records(data: bytes) -> Iterable[dict[str, Any]]:
             yield obj
 
 
+@dataclass(frozen=True)
+class ShardTotals:
+    """A shard's counts read from its final file: what its score is, whatever was reported on the way."""
+
+    done: int = 0
+    errors: int = 0
+    correct: int = 0
+    scored: int = 0
+
+
 class ResultStore:
     """The result files of one shard."""
 
@@ -109,6 +122,32 @@ class ResultStore:
         self.shard = shard
         self.path = self.directory / f"shard-{shard}.jsonl"
         self.final_path = self.directory / f"shard-{shard}.final.jsonl"
+        self.stats_path = self.directory / f"shard-{shard}.stats.json"
+
+    def totals(self) -> ShardTotals:
+        """The counts of the final file (every item of the shard once, this attempt's and earlier ones');
+        ``FileNotFoundError`` before ``compact``."""
+        done = errors = correct = scored = 0
+        for obj in _records(self.final_path.read_bytes()):
+            done += 1
+            if "error" in obj:
+                errors += 1
+            elif "correct" in obj:
+                scored += 1
+                correct += bool(obj["correct"])
+        return ShardTotals(done, errors, correct, scored)
+
+    def load_stats(self) -> dict[str, Any]:
+        """What ``save_stats`` last wrote ({} when nothing or unreadable: statistics are best effort)."""
+        try:
+            obj = json.loads(self.stats_path.read_bytes())
+        except (OSError, ValueError):
+            return {}
+        return obj if isinstance(obj, dict) else {}
+
+    def save_stats(self, stats: dict[str, Any]) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        _atomic_write(self.stats_path, [canonical(stats)])
 
     def done(self) -> dict[str, dict[str, Any]]:
         """Results recorded so far by id (see the module docstring for torn lines, duplicates and errors)."""

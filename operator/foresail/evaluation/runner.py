@@ -38,6 +38,7 @@ from typing import Any
 
 from numpy.typing import NDArray
 
+from foresail.api.evalreport import LatencyHistogram
 from foresail.evaluation.dataset import Item
 from foresail.evaluation.limiter import AIMDLimiter, TokenBucket
 from foresail.evaluation.progress import RecentWindow, ShardProgress, ShardSummary
@@ -113,6 +114,7 @@ class _ShardRun:
         self.limiter, self.clock, self.report, self.sleep, self.opts = limiter, clock, report, sleep, opts
         self.bucket = TokenBucket(opts.max_rps) if opts.max_rps else None
         self.window = RecentWindow(span=opts.window_s)
+        self.latency = LatencyHistogram()
         self.scores: list[ItemScore] = []
         self.ok = self.errors = self.resumed = self.requests = self.retries = 0
         self.buffer: list[dict[str, Any]] = []
@@ -151,6 +153,7 @@ class _ShardRun:
             t1 = self.clock()
             self.limiter.on_success((t1 - t0) * 1000.0, t1)
             self.window.add(t1, len(batch), (t1 - t0) * 1000.0)
+            self.latency.add((t1 - t0) * 1000.0)
             return outs
         return failure
 
@@ -216,6 +219,7 @@ class _ShardRun:
             limit=self.limiter.limit,
             throttled_s=round(self.limiter.throttled_seconds(now), 3),
             finished=finished,
+            latency=LatencyHistogram(dict(self.latency.counts)),
         )
 
     async def _send(self, progress: ShardProgress) -> None:

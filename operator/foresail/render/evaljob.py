@@ -26,10 +26,13 @@ __all__ = [
     "PROM_AUTH_KEYS",
     "PROM_AUTH_MOUNT",
     "RESULTS_MOUNT",
+    "SHARDS_PER_PROGRESS",
     "WORKER_CONFIG_ENV",
     "EvalPlan",
     "Names",
     "eval_plan",
+    "progress_name",
+    "progress_names",
     "prom_auth_paths",
     "render_eval_isvc",
     "render_job",
@@ -46,6 +49,9 @@ RESULTS_MOUNT = "/results"
 EXIT_BAD_INPUT = 3  # the dataset or configuration is wrong: retrying cannot help (podFailurePolicy FailJob)
 EXIT_STOPPED = 143  # stopped by SIGTERM (suspend, preemption, drain) with the shard unfinished: not a failure
 WORKER_UID = 65532  # the image's user (and group)
+# shards reporting into one progress ConfigMap: 400 reports of at most 2 KiB (render.evaljob_status.MAX_REPORT_BYTES)
+# stay under the apiserver's 1 MiB of data per ConfigMap with room to spare, at any shard count
+SHARDS_PER_PROGRESS = 400
 PROM_AUTH_VOLUME = "prometheus-auth"
 PROM_AUTH_MOUNT = "/etc/foresail/prometheus"
 PROM_AUTH_HEADER_PREFIX = "header."
@@ -146,6 +152,7 @@ def worker_config(ej: EvalJob, plan: EvalPlan) -> dict[str, Any]:
         "job": ej.name,
         "namespace": ej.namespace,
         "progressConfigMap": Names.of(ej.name).progress,
+        "shardsPerProgress": SHARDS_PER_PROGRESS,
         "plan": {_camel(k): v for k, v in asdict(plan).items() if k not in ("suspend", "image")},
         "seed": s.seed,
         "shards": s.shards,
@@ -253,7 +260,7 @@ def render_job(ej: EvalJob, plan: EvalPlan) -> dict[str, Any]:
 
 
 def render_worker_rbac(ej: EvalJob) -> list[dict[str, Any]]:
-    """The workers may patch their own progress ConfigMap (by name) and read the endpoints they call."""
+    """The workers may patch their job's progress ConfigMaps (by name) and read the endpoints they call."""
     n = Names.of(ej.name)
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(ej, n.worker), "automountServiceAccountToken": True},
@@ -262,7 +269,7 @@ def render_worker_rbac(ej: EvalJob) -> list[dict[str, Any]]:
             "kind": "Role",
             "metadata": _meta(ej, n.worker),
             "rules": [
-                {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [n.progress], "verbs": ["get", "patch"]},
+                {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": progress_names(ej), "verbs": ["get", "patch"]},
                 {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": ["list"]},
                 # the production replicas: which serve and since when, for the production signals
                 {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]},
@@ -278,9 +285,21 @@ def render_worker_rbac(ej: EvalJob) -> list[dict[str, Any]]:
     ]
 
 
-def render_progress(ej: EvalJob) -> dict[str, Any]:
-    """Created empty; each worker merge-patches its own key ``shard-<index>``."""
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(ej, Names.of(ej.name).progress)}
+def progress_name(base: str, index: int, per: int = SHARDS_PER_PROGRESS) -> str:
+    """The progress ConfigMap shard ``index`` reports into: ``<job>-progress`` for the first ``per`` shards,
+    then ``<job>-progress-1``, ``-2``, ..."""
+    group = index // per
+    return base if group == 0 else f"{base}-{group}"
+
+
+def progress_names(ej: EvalJob) -> list[str]:
+    base = Names.of(ej.name).progress
+    return [progress_name(base, i) for i in range(0, ej.spec.shards, SHARDS_PER_PROGRESS)]
+
+
+def render_progress(ej: EvalJob) -> list[dict[str, Any]]:
+    """Created empty, one per ``SHARDS_PER_PROGRESS`` shards; each worker merge-patches its own key ``shard-<index>``."""
+    return [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta(ej, name)} for name in progress_names(ej)]
 
 
 def render_results_pvc(ej: EvalJob) -> dict[str, Any]:

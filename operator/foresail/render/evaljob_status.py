@@ -1,7 +1,16 @@
 """An EvalJob's status from its Job and its workers' progress reports (pure; ``now`` is an argument).
 
-Each worker merge-patches one key ``shard-<index>`` of the progress ConfigMap with a JSON report
-(``ShardReport``); the operator folds the reports and the Job's status into the EvalJob's status.
+Each worker merge-patches one key ``shard-<index>`` of its progress ConfigMap (``render.evaljob.progress_name``:
+at most ``SHARDS_PER_PROGRESS`` shards each) with a JSON report (``ShardReport``, at most ``MAX_REPORT_BYTES``);
+the operator folds the reports and the Job's status into the EvalJob's status.
+
+Live reports are best effort. The score of a finished job is not: it comes only from each shard's *final*
+report (``final``: the counts of the shard's final results file, read at its exit, resumed items included),
+which the worker writes before it exits 0, retrying, and exits non-zero when it cannot (the index is retried
+and the next pod, finding nothing left to do, writes it again). So a Succeeded Job means every shard's final
+report was accepted by the apiserver, and the operator reads the ConfigMaps after seeing the Job complete. A
+final report of this run (``run``: the spec hash) missing for some shard anyway (a ConfigMap edited by hand,
+a worker image of before this protocol) leaves no score, and ``Succeeded`` says why (``ScoreIncomplete``).
 """
 
 from __future__ import annotations
@@ -13,13 +22,22 @@ from typing import Any
 
 from foresail.api.conditions import Condition, find_condition, set_condition
 from foresail.api.evaljob import EvalJob, EvalJobStatus, Progress, Results, ShardsStatus, Throughput
+from foresail.api.evalreport import LatencyHistogram, span_seconds
 from foresail.api.objects import condition
 from foresail.api.reasons import ConditionType, Problem, Reason
 
-__all__ = ["ACTIVE_REPORT_AGE_S", "ShardReport", "finished", "observe_evaljob", "parse_reports"]
+__all__ = ["ACTIVE_REPORT_AGE_S", "MAX_REPORT_BYTES", "PER_SHARD_MAX", "ShardReport", "finished", "observe_evaljob", "parse_reports", "run_id"]
 
 ACTIVE_REPORT_AGE_S = 15.0  # a report older than this no longer counts towards live throughput
 ADMITTED_MESSAGE = "target, dataset and outputs found"
+MAX_REPORT_BYTES = 2048  # one report's JSON, at most (the error message is cut to fit)
+PER_SHARD_MAX = 100  # status.results.perShard entries, at most (shards with errors first)
+
+
+def run_id(spec_hash: str) -> str:
+    """A run's name in its reports: the spec hash's first 12 characters (as in its results directory)."""
+    return spec_hash[:12]
+
 
 @dataclass(frozen=True)
 class ShardReport:
@@ -40,18 +58,31 @@ class ShardReport:
     dataset_items: int = 0
     error: str = ""
     time: float = 0.0
+    run: str = ""  # run_id of the spec the worker ran
+    final: bool = False  # the counts are the shard's final results file's (the score of a finished job)
+    spans: tuple[tuple[float, float], ...] = ()  # wall-clock spans the shard evaluated (all its attempts)
+    latency: tuple[int, ...] = ()  # LatencyHistogram.encode() of every request of the shard's run
 
     def to_json(self) -> str:
+        text = self._json(self.error)
+        over = len(text.encode()) - MAX_REPORT_BYTES
+        if over > 0:  # only the message can be long; the rest is bounded by construction
+            text = self._json(self.error.encode()[: max(0, len(self.error.encode()) - over - 3)].decode(errors="ignore") + "...")
+        return text
+
+    def _json(self, error: str) -> str:
         return json.dumps(
             {
                 "index": self.index, "done": self.done, "total": self.total, "errors": self.errors,
                 "correct": self.correct, "scored": self.scored, "eps": round(self.eps, 3),
                 "p50Ms": self.p50_ms, "p95Ms": self.p95_ms, "p99Ms": self.p99_ms, "limit": self.limit,
                 "throttledSeconds": round(self.throttled_seconds, 3), "finished": self.finished,
-                "datasetSha256": self.dataset_sha256, "datasetItems": self.dataset_items, "error": self.error,
-                "time": round(self.time, 3),
+                "datasetSha256": self.dataset_sha256, "datasetItems": self.dataset_items, "error": error,
+                "time": round(self.time, 3), "run": self.run, "final": self.final,
+                "spans": [[round(a, 1), round(b, 1)] for a, b in self.spans], "latency": list(self.latency),
             },
             sort_keys=True,
+            separators=(",", ":"),
         )  # fmt: skip
 
     @classmethod
@@ -63,14 +94,16 @@ class ShardReport:
             p50_ms=d.get("p50Ms"), p95_ms=d.get("p95Ms"), p99_ms=d.get("p99Ms"), limit=int(d.get("limit", 0)),
             throttled_seconds=float(d.get("throttledSeconds", 0.0)), finished=bool(d.get("finished", False)),
             dataset_sha256=str(d.get("datasetSha256", "")), dataset_items=int(d.get("datasetItems", 0)),
-            error=str(d.get("error", "")), time=float(d.get("time", 0.0)),
+            error=str(d.get("error", "")), time=float(d.get("time", 0.0)), run=str(d.get("run", "")),
+            final=bool(d.get("final", False)), spans=tuple((float(a), float(b)) for a, b in d.get("spans") or []),
+            latency=tuple(int(c) for c in d.get("latency") or []),
         )  # fmt: skip
 
 
-def parse_reports(data: dict[str, str] | None) -> dict[int, ShardReport]:
-    """The progress ConfigMap's data -> reports by shard; unreadable entries are skipped."""
+def parse_reports(*datas: dict[str, str] | None) -> dict[int, ShardReport]:
+    """The progress ConfigMaps' data -> reports by shard; unreadable entries are skipped."""
     out: dict[int, ShardReport] = {}
-    for key, text in (data or {}).items():
+    for key, text in (kv for data in datas for kv in (data or {}).items()):
         if not key.startswith("shard-"):
             continue
         try:
@@ -99,17 +132,27 @@ def observe_evaljob(
     suspend_reason: Reason | None,
     now: datetime,
     wall: float,
+    run: str = "",
 ) -> EvalJobStatus:
-    """``now`` stamps conditions; ``wall`` (unix seconds) ages the workers' reports."""
+    """``now`` stamps conditions; ``wall`` (unix seconds) ages the workers' reports; ``run`` (``run_id``) is
+    the run whose reports count (those of an earlier spec, or of shards beyond ``spec.shards``, do not)."""
     old = ej.status
     gen = ej.generation
     conds: list[Condition] = list(old.conditions)
     st = EvalJobStatus.model_validate(old.model_dump(by_alias=True))
     st.observed_generation = gen
+    shards = ej.spec.shards
+    reports = {i: r for i, r in reports.items() if i < shards and (not run or r.run in (run, ""))}
+    complete, failed = (c if (c := condition(job, t)) and c.get("status") == "True" else None for t in ("Complete", "Failed"))
+    ended = complete is not None or failed is not None or (problem is not None and problem.terminal)
+    finals = {i: r for i, r in reports.items() if r.final and (r.run == run or not run)}
+    missing = [i for i in range(shards) if i not in finals]
+    # a completed job's figures are its final reports' (the counts of its results files), never the live ones
+    counted = finals if complete is not None else reports
 
     # progress, throughput, results from the reports
-    total = total_hint or sum(r.total for r in reports.values())
-    done = sum(r.done for r in reports.values())
+    total = total_hint or sum(r.total for r in counted.values())
+    done = sum(r.done for r in counted.values())
     active = [r for r in reports.values() if not r.finished and wall - r.time <= ACTIVE_REPORT_AGE_S]
     eps = sum(r.eps for r in active)
     st.progress = Progress(
@@ -118,6 +161,7 @@ def observe_evaljob(
         percent=round(100.0 * done / total, 2) if total else 0.0,
         eta_seconds=round((total - done) / eps, 1) if eps > 0 and total > done else (0.0 if total and done >= total else None),
     )
+    errors = sum(r.errors for r in counted.values())
     weighted = [(r.p50_ms, r.eps) for r in active if r.p50_ms is not None]
     st.throughput = Throughput(
         eps=round(eps, 3),
@@ -126,39 +170,52 @@ def observe_evaljob(
         else None,
         p95_ms=max((r.p95_ms for r in active if r.p95_ms is not None), default=None),
         p99_ms=max((r.p99_ms for r in active if r.p99_ms is not None), default=None),
-        error_rate=round(sum(r.errors for r in reports.values()) / done, 4) if done else 0.0,
+        error_rate=round(errors / done, 4) if done else 0.0,
         throttled_seconds=round(sum(r.throttled_seconds for r in reports.values()), 3),
         concurrency=sum(r.limit for r in active),
     )
-    if not active and old.throughput.p99_ms is not None and reports:
-        # keep the last live latency figures once the workers are done (the column stays meaningful)
+    if ended:
+        # the run's figures, not the last live ones: items / the union of the shards' active spans, and the
+        # percentiles of every request of the run (the shards' histograms merged)
+        active_s = span_seconds([sp for r in reports.values() for sp in r.spans])
+        hist = LatencyHistogram()
+        for r in reports.values():
+            hist = hist.merge(LatencyHistogram.decode(list(r.latency)))
+        st.throughput.active_seconds = round(active_s, 1) if active_s > 0 else None
+        st.throughput.eps = round(done / active_s, 3) if active_s > 0 else 0.0
+        st.throughput.concurrency = 0
+        if hist.total():
+            st.throughput.p50_ms, st.throughput.p95_ms, st.throughput.p99_ms = (hist.percentile(q) for q in (50, 95, 99))
+    if ended and st.throughput.p99_ms is None and old.throughput.p99_ms is not None:
+        # no histogram (workers of before it): the last live latency figures rather than none
         st.throughput.p50_ms, st.throughput.p95_ms, st.throughput.p99_ms = (
             old.throughput.p50_ms,
             old.throughput.p95_ms,
             old.throughput.p99_ms,
         )
-    scored = sum(r.scored for r in reports.values())
-    correct = sum(r.correct for r in reports.values())
+    scored = sum(r.scored for r in counted.values())
+    correct = sum(r.correct for r in counted.values())
+    incomplete = complete is not None and bool(missing)
+    listed = sorted(counted.values(), key=lambda r: (not (r.errors or r.error), r.index))[:PER_SHARD_MAX]
     st.results = Results(
-        score=round(correct / scored, 6) if scored else None,
+        score=round(correct / scored, 6) if scored and not incomplete else None,
         scored=scored,
         correct=correct,
-        errors=sum(r.errors for r in reports.values()),
+        errors=errors,
         per_shard=[
             {"index": r.index, "done": r.done, "total": r.total, "correct": r.correct, "scored": r.scored, "errors": r.errors}
-            for r in sorted(reports.values(), key=lambda r: r.index)
+            for r in sorted(listed, key=lambda r: r.index)
         ],
         location=location,
     )
     js = (job or {}).get("status") or {}
-    st.shards = ShardsStatus(total=ej.spec.shards, completed=js.get("completedIndexes", ""), failed=js.get("failedIndexes") or "")
+    st.shards = ShardsStatus(total=shards, completed=js.get("completedIndexes", ""), failed=js.get("failedIndexes") or "")
     shas = {r.dataset_sha256 for r in reports.values() if r.dataset_sha256}
     if shas and not st.provenance.dataset_sha256:
         st.provenance.dataset_sha256 = sorted(shas)[0]
 
     # conditions and phase
     failed_shard = next((r for r in sorted(reports.values(), key=lambda r: r.index) if r.error), None)
-    complete, failed = (c if (c := condition(job, t)) and c.get("status") == "True" else None for t in ("Complete", "Failed"))
     if problem is not None and problem.terminal:
         conds = set_condition(conds, ConditionType.FAILED, True, problem.reason, problem.message, gen, now)
         conds = set_condition(conds, ConditionType.RUNNING, False, problem.reason, problem.message, gen, now)
@@ -169,7 +226,13 @@ def observe_evaljob(
         st.phase = "Pending"
     elif complete is not None:
         conds = set_condition(conds, ConditionType.ADMITTED, True, Reason.ADMITTED, ADMITTED_MESSAGE, gen, now)
-        conds = set_condition(conds, ConditionType.SUCCEEDED, True, Reason.ALL_SHARDS_COMPLETED, f"{ej.spec.shards} shards, {done} items", gen, now)
+        if incomplete:
+            named = ", ".join(str(i) for i in missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+            msg = (f"{shards} shards completed, but no final report of shard {named}: no score is shown rather than a "
+                   f"wrong one; the results are complete at {location}")  # fmt: skip
+            conds = set_condition(conds, ConditionType.SUCCEEDED, True, Reason.SCORE_INCOMPLETE, msg, gen, now)
+        else:
+            conds = set_condition(conds, ConditionType.SUCCEEDED, True, Reason.ALL_SHARDS_COMPLETED, f"{shards} shards, {done} items", gen, now)
         conds = set_condition(conds, ConditionType.RUNNING, False, Reason.COMPLETED, "all shards completed", gen, now)
         conds = set_condition(conds, ConditionType.SUSPENDED, False, Reason.COMPLETED, "the job completed", gen, now)
         st.phase = "Succeeded"
