@@ -334,3 +334,33 @@ async def test_serving_replicas_without_series_are_no_series(api: FakeApiServer)
     await one_pass(api, answer(matrix({}, model="resnet50")))
     assert conditions(api)["MetricsAvailable"] == "False/NoSeries"
     assert "foresail_dev_inferenceservice" in api.events()[0]["message"]
+
+
+@pytest.mark.parametrize(
+    "lose_at",
+    [
+        pytest.param("before the pass", id="lease lost before the pass: nothing written"),
+        pytest.param("mid-pass", id="lease lost mid-pass (during the Prometheus read): no write of the pass is sent"),
+    ],
+)
+async def test_a_replica_that_is_no_longer_leader_writes_nothing(api: FakeApiServer, lose_at: str) -> None:
+    """Fencing: the autoscaler's client asks the lease before every write (``Kube.fence``)."""
+    api.put(service(), deployment(replicas=1), pod("resnet", "team-a", 0), node("n1"), namespace("team-a"), tenant("team-a", ["team-a"], 4))
+    leading = [lose_at != "before the pass"]
+    inner = signals(30.0)
+
+    def read(req: httpx.Request) -> httpx.Response:
+        leading[0] = False  # the renew deadline passes while the pass reads Prometheus
+        return inner.handle_request(req)
+
+    kube = api.kube()
+    kube.fence = lambda: leading[0]
+    prom = PromClient("http://prom", transport=httpx.MockTransport(read))
+    a = Autoscaler(kube, prom, loop_seconds=2)
+    try:
+        await a.run_once(NOW)
+    finally:
+        await a.close()
+        await prom.close()
+    assert api.writes() == []
+    assert {r.method for r in api.requests} == {"GET"}

@@ -57,11 +57,13 @@ def run(live: LiveSignals, fn: Any) -> Any:
 def test_one_read_per_pass_covering_the_time_since_the_last() -> None:
     now = time.time()
     seen: list[httpx.Request] = []
-    live = LiveSignals(prometheus(now, seen))
+    mono = [100.0]
+    live = LiveSignals(prometheus(now, seen), mono=lambda: mono[0])
 
     async def passes() -> Any:
         first, errs = await live.read(now, VIEWS)
-        await live.read(now + 2, VIEWS)
+        mono[0] += 2  # the span follows the monotonic clock
+        await live.read(now - 600, VIEWS)  # the wall clock stepped back: still 2 s since the last read
         return first, errs
 
     first, errs = run(live, passes)
@@ -121,3 +123,67 @@ def test_a_service_that_is_gone_is_forgotten() -> None:
         return set(live.from_prom) | set(live.from_direct)
 
     assert run(live, go) == set()
+
+
+PROM_NOW = 2_000_000_000.0  # Prometheus' clock at the read
+
+
+@pytest.mark.parametrize(
+    ("skew", "newest_age", "date", "stale"),
+    [
+        pytest.param(0.0, 1.0, True, False, id="same clocks: fresh"),
+        pytest.param(3600.0, 1.0, True, False, id="operator 1 h ahead: fresh"),
+        pytest.param(-3600.0, 1.0, True, False, id="operator 1 h behind: fresh"),
+        pytest.param(3600.0, 30.0, True, True, id="operator 1 h ahead: stale"),
+        pytest.param(-3600.0, 30.0, True, True, id="operator 1 h behind: stale"),
+        pytest.param(0.0, 1.0, False, False, id="no Date header: the operator's clock, as before"),
+    ],
+)
+def test_prometheus_freshness_follows_its_date_header(skew: float, newest_age: float, date: bool, stale: bool) -> None:
+    wall = PROM_NOW + skew  # the operator's clock when Prometheus' is PROM_NOW
+    samples = {("team-a", "resnet", p.name): steady(PROM_NOW - 75, PROM_NOW - newest_age, 10) for p in PODS}
+    prom = PromClient("http://prom", transport=answer(matrix(samples), date=PROM_NOW if date else None), clock=lambda: wall)
+    live = LiveSignals(prom, wall=lambda: wall)
+    views = {KEY: ServiceView("resnet", [ServingPod(p.name, wall - 600, p.address) for p in PODS])}  # warm 10 min ago
+    out, errs = run(live, lambda: live.read(wall, views))
+    sig = out[KEY]
+    assert errs == []
+    if stale:
+        assert not sig.ok and sig.errors == ("stale: newest sample 30s old",), sig.errors
+    else:
+        assert sig.ok, sig.errors
+        assert sig.sample_age_s is not None and newest_age <= sig.sample_age_s <= newest_age + 1
+        assert sig.p99_replicas == 2 and sig.fleet.window(10).arrival_rps == pytest.approx(20.0)
+
+
+@pytest.mark.parametrize("step", [pytest.param(-5.0, id="5 s back"), pytest.param(-600.0, id="10 min back"), pytest.param(600.0, id="10 min forward")])
+def test_direct_reads_go_on_across_a_step_of_the_wall_clock(step: float) -> None:
+    clocks = {"wall": 1_700_000_000.0, "mono": 5_000.0}
+    rate = {"rps": 10}
+    count: dict[str, float] = {}
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        n = count[req.url.host] = count.get(req.url.host, 0) + rate["rps"]  # one read a second
+        return httpx.Response(200, text=metrics_text("resnet", success=n, request_us=20_000 * n))
+
+    direct = ReplicaMetrics(transport=httpx.MockTransport(handler), clock=lambda: clocks["mono"])
+    live = LiveSignals(prometheus(clocks["wall"]), mode=SourceMode.DIRECT, direct=direct, wall=lambda: clocks["wall"], mono=lambda: clocks["mono"])
+
+    async def go() -> list[Any]:
+        out = []
+        await live.read(clocks["wall"], VIEWS)
+        for k in range(30):
+            clocks["wall"] += 1 + (step if k == 10 else 0.0)
+            clocks["mono"] += 1
+            rate["rps"] = 10 if k < 15 else 30  # a change after the step: a frozen store would miss it
+            await live.read_direct()
+            got, _ = await live.read(clocks["wall"], VIEWS)
+            out.append(got[KEY])
+        return out
+
+    for k, sig in enumerate(run(live, go)):
+        if k < 2:
+            continue
+        assert sig.ok and sig.source == MetricsSource.DIRECT, (k, sig.errors, sig.note)
+        if k not in (15, 16):
+            assert sig.fleet.window(2).arrival_rps == pytest.approx(20.0 if k < 15 else 60.0), k

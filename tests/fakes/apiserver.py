@@ -5,14 +5,18 @@ It speaks enough of the API over real HTTP (``http.server``) for the operator's 
 and collections (namespace and label selectors), server-side apply (create or merge, the scale
 subresource), JSON merge patches (with the resourceVersion precondition), POST (``generateName``),
 DELETE (uid precondition). Every request is recorded, so a test asserts on what the controller sent.
+``slow`` delays the answers to one client (by its User-Agent, ``kube(agent=...)``): a partition between
+one replica and the apiserver.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import json
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -87,6 +91,7 @@ class FakeApiServer:
         self._lock = threading.Lock()
         self.invalid: dict[str, str] = {}  # plural -> message: applies of that resource are refused (422)
         self.failing: dict[str, int] = {}  # plural -> status code: lists of that resource fail
+        self.slow: dict[str, float] = {}  # User-Agent -> seconds each of its requests waits before its answer
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -101,10 +106,13 @@ class FakeApiServer:
                 query = {k: v[0] for k, v in parse_qs(url.query).items()}
                 ctype = (self.headers.get("Content-Type") or "").split(";")[0]
                 req = Request(self.command, url.path, query, ctype, body)
+                if delay := server.slow.get(self.headers.get("User-Agent") or ""):
+                    time.sleep(delay)  # it lands late, even when the client gave up waiting
                 with server._lock:
                     server.requests.append(req)
                     code, answer = server._answer(req)
-                send_json(self, code, answer)
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # a slowed client gave up
+                    send_json(self, code, answer)
 
             do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _handle
 
@@ -119,10 +127,14 @@ class FakeApiServer:
 
     # ------------------------------------------------------------ for tests
 
-    def kube(self) -> Kube:
+    def kube(self, agent: str | None = None) -> Kube:
+        """A client of this server (``agent``: its User-Agent, to slow it down by ``slow``)."""
         cfg = client.Configuration()
         cfg.host = self.url
-        return Kube(client.ApiClient(cfg), timeout=5.0)
+        api = client.ApiClient(cfg)
+        if agent is not None:
+            api.user_agent = agent
+        return Kube(api, timeout=5.0)
 
     def kubeconfig(self, path: Path, namespace: str = "default") -> Path:
         path.write_text(

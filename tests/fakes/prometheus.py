@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from email.utils import formatdate
 from typing import Any
 
 import httpx
@@ -59,15 +60,18 @@ def answer(
     status: int = 200,
     raw: str | None = None,
     seen: list[httpx.Request] | None = None,
+    date: float | None = None,
 ) -> httpx.MockTransport:
-    """Every instant query gets ``result`` (a matrix), every range query an empty matrix."""
+    """Every instant query gets ``result`` (a matrix), every range query an empty matrix; ``date``:
+    Prometheus' clock, sent in the ``Date`` header (none without it)."""
+    headers = {} if date is None else {"Date": formatdate(date, usegmt=True)}
 
     def handler(req: httpx.Request) -> httpx.Response:
         if seen is not None:
             seen.append(req)
         if raw is not None:
-            return httpx.Response(status, text=raw)
+            return httpx.Response(status, text=raw, headers=headers)
         data = {"resultType": "matrix", "result": [] if req.url.path.endswith("/query_range") else (result or [])}
-        return httpx.Response(status, text=json.dumps({"status": "success", "data": data}))
+        return httpx.Response(status, text=json.dumps({"status": "success", "data": data}), headers=headers)
 
     return httpx.MockTransport(handler)

@@ -146,3 +146,91 @@ def test_a_replica_gone_for_longer_than_the_history_is_forgotten() -> None:
     store.serving(NOW - 99, [ServingPod("a", OLD)])
     store.serving(NOW, [ServingPod("a", OLD)])
     assert set(store.rings) == {"a"}
+
+
+# Clock steps (issue 15, defect 2). The operator's wall clock (``now``, the pods' ``since``) may step or be
+# skewed from the clock that stamps the samples; ``offset`` is the source's clock minus the operator's.
+BOOT = 5_000.0  # the monotonic clock that stamps direct reads: seconds since boot
+WALL = 1.7e9  # the operator's wall clock before any step
+
+
+def direct_passes(step_at: float, step: float, end: float = 200.0) -> list[tuple[float, ServiceSignals]]:
+    """One pass a second for ``end`` seconds of a direct store whose replicas complete 50 rps, 80 from
+    t=120 (``a``, warm from the start) and, from t=150, 10 rps (``b``, warmed after the step: its ``since``
+    is on the stepped wall clock, its warm-up's 40 rps before it); the wall clock steps by ``step`` at
+    ``step_at``. A frozen store would miss both changes."""
+    store = ServiceCounters(MetricsSource.DIRECT)
+
+    def wall(t: float) -> float:
+        return WALL + t + (step if t >= step_at else 0.0)
+
+    a = steady(BOOT, BOOT + 120, 50) + steady(BOOT + 121, BOOT + end, 80, start=50 * 120 + 80)
+    b = steady(BOOT + 140, BOOT + 150, 40) + steady(BOOT + 151, BOOT + end, 10, start=40 * 10 + 10)
+    out = []
+    for k in range(int(end) + 1):
+        t = float(k)
+        pods = [ServingPod("a", WALL)] + ([ServingPod("b", wall(150.0))] if t >= 150 else [])
+        store.add("a", [s for s in a if s.t == BOOT + t])
+        store.add("b", [s for s in b if s.t == BOOT + t])
+        offset = (BOOT + t) - wall(t)  # what the operator measures at the pass: monotonic minus wall
+        store.serving(wall(t), pods, offset)
+        out.append((t, store.signals(wall(t), 10.0, offset)))
+    return out
+
+
+STEPS = [
+    pytest.param(0.0, id="no step"),
+    pytest.param(-5.0, id="wall clock 5 s back"),
+    pytest.param(-600.0, id="wall clock 10 min back"),
+    pytest.param(600.0, id="wall clock 10 min forward"),
+]
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_direct_reads_keep_deciding_across_a_step_of_the_wall_clock(step: float) -> None:
+    for t, sig in direct_passes(step_at=100.0, step=step):
+        if t < 3:
+            continue  # the 2 s window needs two samples
+        assert sig.ok, (t, sig.errors)
+        assert sig.sample_age_s == 0.0, t
+        assert sig.fleet is not None
+        if t <= 120 or t >= 122:  # b counts from its warm transition, not its warm-up
+            want = (50.0 if t <= 120 else 80.0) + 10.0 * max(0.0, min(1.0, (t - 151) / 2))
+            assert sig.fleet.window(2).arrival_rps == pytest.approx(want), (t, sig.fleet.window(2))
+        if t >= 161:
+            assert sig.fleet.window(10).arrival_rps == pytest.approx(90), t
+
+
+PROM = 2.0e9  # Prometheus' clock, which stamps its scrapes
+
+SKEWS = [
+    pytest.param(0.0, 1.0, None, id="same clock: fresh"),
+    pytest.param(0.0, 30.0, "stale: newest sample 30s old", id="same clock: stale"),
+    pytest.param(3600.0, 1.0, None, id="operator 1 h ahead: fresh stays fresh"),
+    pytest.param(3600.0, 30.0, "stale: newest sample 30s old", id="operator 1 h ahead: stale stays stale"),
+    pytest.param(-3600.0, 1.0, None, id="operator 1 h behind: fresh stays fresh"),
+    pytest.param(-3600.0, 30.0, "stale: newest sample 30s old", id="operator 1 h behind: stale stays stale"),
+    pytest.param(3600.0, 5.0, "partial scrape", id="operator 1 h ahead: a silent replica is still a partial scrape"),
+]
+
+
+@pytest.mark.parametrize(("skew", "age", "error"), SKEWS)
+def test_prometheus_freshness_is_judged_on_prometheus_clock(skew: float, age: float, error: str | None) -> None:
+    """``skew``: the operator's clock minus Prometheus'; ``age``: how old the newest sample is on
+    Prometheus' clock (in the partial case, only replica ``b``'s: ``a`` stays fresh)."""
+    store = ServiceCounters(MetricsSource.PROMETHEUS)
+    now = PROM + skew  # the operator's clock at the pass; Prometheus' is PROM
+    pods = [ServingPod("a", now - 600), ServingPod("b", now - 600)]  # warm 10 min ago, on the operator's clock
+    partial = error == "partial scrape"
+    store.serving(now - 1, pods, -skew)
+    store.add("a", steady(PROM - 300, PROM - (1.0 if partial else age), 10))
+    store.add("b", steady(PROM - 300, PROM - (30.0 if partial else age), 10))
+    store.serving(now, pods, -skew)
+    got = store.signals(now, 10.0, -skew)
+    if error is None:
+        assert got.ok, got.errors
+        assert got.sample_age_s == pytest.approx(age)
+        assert got.fleet is not None and got.fleet.window(10).arrival_rps == pytest.approx(20)
+        assert got.p99_replicas == 2  # warm for 10 min on either clock
+    else:
+        assert not got.ok and any(e.startswith(error) for e in got.errors), got.errors

@@ -3,6 +3,10 @@
 A thin layer over ``kubernetes.client.ApiClient.call_api`` so that any object can be applied by its
 apiVersion/kind with the right content type, and every write names its field manager. It counts the
 requests it sends, by verb (``sent``), so that a loop can report what one pass cost the apiserver.
+
+A client may be *fenced* (``fence``): before each write it asks the predicate (the leader lease's
+``still leading``) and refuses the write with ``NotLeader`` when it says no, so a replica that lost the
+lease mid-pass sends no further write.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import contextlib
 import json
 import threading
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +23,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 __all__ = [
-    "FIELD_MANAGER", "SCALE_MANAGER", "ApiException", "Kube", "api_message", "kube_from_kubeconfig", "load_config", "merge_noop", "path_for",
+    "FIELD_MANAGER", "SCALE_MANAGER", "ApiException", "Kube", "NotLeader", "api_message", "kube_from_kubeconfig", "load_config", "merge_noop", "path_for",
 ]  # fmt: skip
 
 FIELD_MANAGER = "foresail"
@@ -85,6 +90,10 @@ def merge_noop(current: Any, patch: Any) -> bool:
 _loaded = threading.Lock()
 
 
+class NotLeader(Exception):
+    """A write refused before it was sent: this replica no longer holds the leader lease."""
+
+
 def load_config() -> None:
     """In-cluster configuration when running in a pod, else the kubeconfig."""
     with _loaded:
@@ -100,9 +109,10 @@ def kube_from_kubeconfig(path: str | None = None, context: str | None = None) ->
 
 
 class Kube:
-    def __init__(self, api: client.ApiClient | None = None, timeout: float = 30.0) -> None:
+    def __init__(self, api: client.ApiClient | None = None, timeout: float = 30.0, fence: Callable[[], bool] | None = None) -> None:
         self.api = api or client.ApiClient()
         self.timeout = timeout
+        self.fence = fence  # writes only while it returns True (None: unfenced)
         self.sent: Counter[str] = Counter()  # requests sent, by verb
         self._counting = threading.Lock()
 
@@ -113,7 +123,11 @@ class Kube:
         body: Any = None,
         content_type: str = "application/json",
         query: list[tuple[str, str]] | None = None,
+        timeout: float | None = None,
     ) -> Any:
+        """One request; ``timeout``: its limit in seconds, all of it (default: the client's)."""
+        if method != "GET" and self.fence is not None and not self.fence():
+            raise NotLeader(f"{method} {path}: not the leader (lease not renewed in time)")
         with self._counting:
             self.sent[method] += 1
         headers = {"Accept": "application/json", "Content-Type": content_type}
@@ -125,15 +139,15 @@ class Kube:
             body=body,
             auth_settings=["BearerToken"],
         )
-        resp = self.api.call_api(m, url, header_params=hdrs, body=payload, post_params=post, _request_timeout=self.timeout)
+        resp = self.api.call_api(m, url, header_params=hdrs, body=payload, post_params=post, _request_timeout=self.timeout if timeout is None else timeout)
         resp.read()  # type: ignore[no-untyped-call]
         if not 200 <= resp.status <= 299:
             raise ApiException(status=resp.status, reason=resp.reason, http_resp=resp)
         return json.loads(resp.data) if resp.data else None
 
-    def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+    def get(self, kind: str, namespace: str | None, name: str, timeout: float | None = None) -> dict[str, Any] | None:
         try:
-            obj: dict[str, Any] = self.request("GET", path_for(kind, namespace, name))
+            obj: dict[str, Any] = self.request("GET", path_for(kind, namespace, name), timeout=timeout)
             return obj
         except ApiException as e:
             if e.status == 404:
@@ -160,9 +174,9 @@ class Kube:
         )
         return out
 
-    def create(self, obj: dict[str, Any], dry_run: bool = False) -> dict[str, Any]:
+    def create(self, obj: dict[str, Any], dry_run: bool = False, timeout: float | None = None) -> dict[str, Any]:
         q = [("dryRun", "All")] if dry_run else []
-        out: dict[str, Any] = self.request("POST", path_for(obj["kind"], obj["metadata"].get("namespace")), obj, query=q)
+        out: dict[str, Any] = self.request("POST", path_for(obj["kind"], obj["metadata"].get("namespace")), obj, query=q, timeout=timeout)
         return out
 
     def merge_patch(self, kind: str, namespace: str | None, name: str, patch: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,10 @@ the windows itself (``scaling.counters``): the same code then serves the replica
 replicas that warmed recently can be told apart (only the operator knows when a pod warmed). One query,
 however many services and replicas; samples of a model other than the service's are dropped.
 
+Prometheus stamps its scrapes with its own clock, which may differ from the operator's: each read also
+measures that difference from the answer's ``Date`` header (``CounterRead.clock_offset_s``: Prometheus'
+clock minus the operator's, to a second), so that freshness is judged on Prometheus' clock.
+
 An HTTP error, a timeout or a malformed answer raises ``MetricsError``: every service's signals are then
 unavailable this pass. A series without a ``pod`` label is an error of its service (the scrape config
 is wrong). Missing, partial or stale series are judged per service by ``scaling.counters``.
@@ -27,8 +31,10 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -39,7 +45,7 @@ from foresail.scaling.counters import PodSample
 from foresail.scaling.latency import QUANTILES
 from foresail.scaling.samples import METRIC_NAMES, Row, pod_samples
 
-__all__ = ["ARRIVAL_HISTORY", "CHUNK_POINTS", "CounterRead", "MetricsError", "PromClient", "counters_query", "range_chunks"]
+__all__ = ["ARRIVAL_HISTORY", "CHUNK_POINTS", "CounterRead", "MetricsError", "PromClient", "clock_offset", "counters_query", "range_chunks"]
 
 Key = tuple[str, str]
 SERVICE_LABEL = PROM_LABEL_ISVC
@@ -84,6 +90,18 @@ class CounterRead:
 
     samples: dict[Key, dict[str, list[PodSample]]] = field(default_factory=dict)
     errors: dict[Key, list[str]] = field(default_factory=dict)
+    clock_offset_s: float | None = None  # Prometheus' clock minus the operator's (None: no Date header)
+
+
+def clock_offset(date: str | None, received: float) -> float | None:
+    """Prometheus' clock minus ours, from an answer's ``Date`` header received at ``received`` (our
+    clock): the header has whole seconds, so the middle of its second."""
+    if not date:
+        return None
+    try:
+        return parsedate_to_datetime(date).timestamp() + 0.5 - received
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 class PromClient:
@@ -95,10 +113,12 @@ class PromClient:
         rate_window: str = "30s",
         transport: httpx.AsyncBaseTransport | None = None,
         auth: PromAuth | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         """``auth``: credentials and TLS from mounted files (``clients.promauth``); a missing or malformed
-        file raises ``PromAuthError`` here, naming it."""
+        file raises ``PromAuthError`` here, naming it. ``clock``: the operator's wall clock."""
         self.url = url.rstrip("/")
+        self.clock = clock
         self.timeout = timeout
         self.rate_window = rate_window
         extra = client_args(auth) if auth is not None else {}
@@ -109,11 +129,16 @@ class PromClient:
         await self.http.aclose()
 
     async def _get(self, path: str, params: dict[str, Any], limit_s: float) -> Any:
+        return (await self._answer(path, params, limit_s))[0]
+
+    async def _answer(self, path: str, params: dict[str, Any], limit_s: float) -> tuple[Any, float | None]:
+        """The answer's data, and Prometheus' clock minus ours when it said its time."""
         self.queries_run += 1
         try:
             resp = await asyncio.wait_for(self.http.get(f"{self.url}{path}", params=params), limit_s)
         except (httpx.HTTPError, TimeoutError, PromAuthError) as e:
             raise MetricsError(f"query failed: {type(e).__name__}: {e}") from e
+        offset = clock_offset(resp.headers.get("date"), self.clock())
         if resp.status_code != 200:
             raise MetricsError(f"query failed: HTTP {resp.status_code}: {resp.text[:200]}")
         try:
@@ -122,15 +147,15 @@ class PromClient:
             raise MetricsError(f"malformed answer: {e!r}") from e
         if body.get("status") != "success":
             raise MetricsError(f"query failed: {body.get('errorType')}: {body.get('error')}")
-        return body.get("data")
+        return body.get("data"), offset
 
     async def counter_samples(self, seconds: float, models: Mapping[Key, str], only: Key | None = None) -> CounterRead:
         """The raw counter samples of the last ``seconds`` of the services in ``models`` (service -> its model)."""
         span = max(1, math.ceil(seconds))
         # a first read (a minute of history) answers with ~10x the samples of a pass's: give it more time
-        data = await self._get("/api/v1/query", {"query": counters_query(span, only)}, self.timeout * (3 if span > 15 else 1))
+        data, offset = await self._answer("/api/v1/query", {"query": counters_query(span, only)}, self.timeout * (3 if span > 15 else 1))
         rows: dict[Key, dict[str, list[Row]]] = {}
-        out = CounterRead()
+        out = CounterRead(clock_offset_s=offset)
         try:
             if data.get("resultType") != "matrix":
                 raise MetricsError(f"expected a matrix, got {data.get('resultType')}")

@@ -2,10 +2,12 @@
 signals' direct path, for clusters whose Prometheus scrapes too seldom for a 2 s window.
 
 All replicas are read concurrently, each with a short timeout; the lines of the text exposition format
-that ``scaling.samples`` reads are parsed into the same rows Prometheus' raw samples give, time stamped
-when the answer arrived (names as Triton writes them: ``prometheus_client``'s parser would append
-``_total`` to counters). A replica that does not answer, answers with an error or without the
-model's counters gets its error instead of a sample: the caller falls back to Prometheus for its service.
+that ``scaling.samples`` reads are parsed into the same rows Prometheus' raw samples give (names as Triton
+writes them: ``prometheus_client``'s parser would append ``_total`` to counters), time stamped when the
+answer arrived on the operator's monotonic clock (``clock``), so a step of the wall clock never puts a
+sample before the previous one; the live signals judge direct samples on that clock. A replica that does
+not answer, answers with an error or without the model's counters gets its error instead of a sample:
+the caller falls back to Prometheus for its service.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import httpx
 
@@ -54,8 +56,11 @@ def parse(text: str, t: float) -> list[Row]:
 
 
 class ReplicaMetrics:
-    def __init__(self, timeout: float = 0.5, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self, timeout: float = 0.5, transport: httpx.AsyncBaseTransport | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.timeout = timeout
+        self.clock = clock
         self.http = httpx.AsyncClient(timeout=timeout, transport=transport)
         self.reads = 0
 
@@ -66,7 +71,7 @@ class ReplicaMetrics:
         self.reads += 1
         try:
             resp = await asyncio.wait_for(self.http.get(url), self.timeout)
-            t = time.time()
+            t = self.clock()
             if resp.status_code != 200:
                 return f"HTTP {resp.status_code}"
             samples = pod_samples(parse(resp.text, t), model)

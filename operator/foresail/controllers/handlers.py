@@ -1,18 +1,23 @@
-"""What the kopf handlers share: the process's settings, one Kubernetes client, a per-object lock, the clock."""
+"""What the kopf handlers share: the process's settings, one Kubernetes client, a per-object lock, the clock.
+
+Every client made here (``kube``, ``new_kube``) is fenced by the leader lease once ``lead_by`` named it:
+it refuses writes while this replica is not leading (``clients.kube.NotLeader``)."""
 
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from foresail.clients.kube import Kube
 from foresail.controllers.settings import OperatorSettings
 
-__all__ = ["configure", "forget_lock", "kube", "object_lock", "settings", "utcnow"]
+__all__ = ["configure", "forget_lock", "kube", "lead_by", "new_kube", "object_lock", "settings", "utcnow"]
 
 _settings: OperatorSettings | None = None
 _kube: Kube | None = None
+_leading: Callable[[], bool] | None = None
 _locks: dict[str, threading.Lock] = {}
 _guard = threading.Lock()
 
@@ -31,11 +36,22 @@ def settings() -> OperatorSettings:
     return _settings
 
 
+def lead_by(leading: Callable[[], bool] | None) -> None:
+    """The leader lease's ``leading``: clients made from here on write only while it is true."""
+    global _leading
+    _leading = leading
+
+
+def new_kube() -> Kube:
+    """A client fenced by the leader lease (when ``lead_by`` named one)."""
+    return Kube(fence=_leading)
+
+
 def kube() -> Kube:
     """The process's client, made on first use (after kopf's login has loaded the configuration)."""
     global _kube
     if _kube is None:
-        _kube = Kube()
+        _kube = new_kube()
     return _kube
 
 

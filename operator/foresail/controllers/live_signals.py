@@ -11,6 +11,12 @@ replica's own metrics endpoint each ``interval`` seconds (``clients.replica_metr
 of rings; a service whose direct signals are complete and fresh uses them (source ``Direct``), any other
 falls back to its Prometheus signals (source ``Prometheus``, with the reason in ``note``). Prometheus is
 read every pass in both modes (one query), so the fallback always has its history.
+
+Clocks: each store judges its samples on the clock that stamped them (``scaling.counters``). Direct reads
+are stamped on the operator's monotonic clock, so a step of the wall clock neither drops them nor freezes
+the windows; Prometheus' scrapes on Prometheus' clock, whose difference from the operator's is measured
+from each answer's ``Date`` header and kept while it moves by less than ``PROM_OFFSET_TOLERANCE_S`` (the
+header has whole seconds). The span each read asks for follows the monotonic clock too.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -33,6 +39,7 @@ __all__ = ["LiveSignals", "ServiceView", "SourceMode"]
 log = logging.getLogger("foresail.signals")
 Key = tuple[str, str]
 READ_MARGIN_S = 3.0  # each Prometheus read overlaps the last by this much: no scrape is missed
+PROM_OFFSET_TOLERANCE_S = 1.5  # a new measure of Prometheus' clock offset is taken when it moved by more
 
 
 class SourceMode(StrEnum):
@@ -59,8 +66,12 @@ class LiveSignals:
         stale_after: float = 10.0,
         direct: ReplicaMetrics | None = None,
         interval: float = 1.0,
+        wall: Callable[[], float] = time.time,
+        mono: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``wall``: the operator's clock, as the autoscaler's ``now``; ``mono``: its monotonic clock."""
         self.prom = prom
+        self.wall, self.mono = wall, mono
         self.mode = mode
         self.stale_after = stale_after
         self.direct = (direct or ReplicaMetrics()) if mode == SourceMode.DIRECT else None
@@ -69,40 +80,51 @@ class LiveSignals:
         self.from_direct: dict[Key, ServiceCounters] = {}
         self.direct_errors: dict[Key, dict[str, str]] = {}
         self.views: dict[Key, ServiceView] = {}
-        self.last_read: float | None = None
+        self.last_read: float | None = None  # on the monotonic clock
+        self.prom_offset = 0.0  # Prometheus' clock minus the operator's, as last measured
 
     async def close(self) -> None:
         if self.direct is not None:
             await self.direct.close()
 
-    def _track(self, now: float, views: Mapping[Key, ServiceView]) -> None:
+    def _track(self, stores: dict[Key, ServiceCounters], source: MetricsSource, now: float, offset: float) -> None:
         """Services and replicas as listed this pass: serving intervals, forgotten services."""
-        self.views = dict(views)
-        for stores in (self.from_prom, self.from_direct):
-            for key in set(stores) - set(views):
-                del stores[key]
-        for key, view in views.items():
-            self.from_prom.setdefault(key, ServiceCounters(MetricsSource.PROMETHEUS)).serving(now, view.serving)
-            if self.direct is not None:
-                self.from_direct.setdefault(key, ServiceCounters(MetricsSource.DIRECT)).serving(now, view.serving)
+        for key in set(stores) - set(self.views):
+            del stores[key]
+        for key, view in self.views.items():
+            stores.setdefault(key, ServiceCounters(source)).serving(now, view.serving, offset)
+
+    def _direct_offset(self) -> float:
+        """The direct reads' clock minus the operator's wall clock, now."""
+        assert self.direct is not None
+        return self.direct.clock() - self.wall()
 
     async def read(self, now: float, views: Mapping[Key, ServiceView]) -> tuple[dict[Key, ServiceSignals], list[str]]:
-        """Every listed service's signals at ``now``, and the errors that hit all of them."""
-        self._track(now, views)
+        """Every listed service's signals at ``now`` (the operator's wall clock), and the errors that hit all of them."""
+        self.views = dict(views)
+        if self.direct is not None:
+            self._track(self.from_direct, MetricsSource.DIRECT, now, self._direct_offset())
         if self.prom is None:
+            self._track(self.from_prom, MetricsSource.PROMETHEUS, now, self.prom_offset)
             return {}, ["no Prometheus URL configured (FORESAIL_PROMETHEUS_URL)"]
-        since = HISTORY_S if self.last_read is None else min(HISTORY_S, now - self.last_read + READ_MARGIN_S)
+        started = self.mono()
+        since = HISTORY_S if self.last_read is None else min(HISTORY_S, started - self.last_read + READ_MARGIN_S)
         try:
             got = await self.prom.counter_samples(since, {k: v.model for k, v in views.items()})
         except MetricsError as e:
-            return {}, [f"Prometheus: {e}"]
-        self.last_read = now
+            return {}, [f"Prometheus: {e}"]  # replicas are tracked at the next read, on its measured offset
+        self.last_read = started
+        if got.clock_offset_s is not None and abs(got.clock_offset_s - self.prom_offset) > PROM_OFFSET_TOLERANCE_S:
+            if self.from_prom:
+                log.warning("Prometheus' clock is %+.1fs from the operator's (was %+.1fs)", got.clock_offset_s, self.prom_offset)
+            self.prom_offset = got.clock_offset_s
+        self._track(self.from_prom, MetricsSource.PROMETHEUS, now, self.prom_offset)
         for key, pods in got.samples.items():
             for pod, samples in pods.items():
                 self.from_prom[key].add(pod, samples)
         out: dict[Key, ServiceSignals] = {}
         for key in views:
-            sig = self.from_prom[key].signals(now, self.stale_after)
+            sig = self.from_prom[key].signals(now, self.stale_after, self.prom_offset)
             if got.errors.get(key):
                 sig = replace(sig, fleet=None, errors=(*got.errors[key], *sig.errors), no_series=False)
             out[key] = self._prefer_direct(key, now, sig)
@@ -111,7 +133,7 @@ class LiveSignals:
     def _prefer_direct(self, key: Key, now: float, prom: ServiceSignals) -> ServiceSignals:
         if self.direct is None:
             return prom
-        d = self.from_direct[key].signals(now, self.stale_after)
+        d = self.from_direct[key].signals(now, self.stale_after, self._direct_offset())
         failing = self.direct_errors.get(key) or {}
         if d.ok and not failing:
             return d
@@ -123,12 +145,12 @@ class LiveSignals:
         if self.direct is None:
             return
         while True:
-            started = time.monotonic()
+            started = self.mono()
             try:
                 await self.read_direct()
             except Exception as e:  # never lose the sampler
                 log.exception("direct metrics read failed: %r", e)
-            await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+            await asyncio.sleep(max(0.0, self.interval - (self.mono() - started)))
 
     async def read_direct(self) -> None:
         """One round of direct reads of every serving replica with an address."""

@@ -50,7 +50,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 async def start_warmup(memo: kopf.Memo, **_: Any) -> None:
     s = handlers.settings()
     warmup = WarmupManager(
-        Kube(), watch=s.watch_namespaces, memory_bytes=int(s.warmup_memory_mb * 1e6), request_bytes=int(s.warmup_request_mb * 1e6)
+        handlers.new_kube(), watch=s.watch_namespaces, memory_bytes=int(s.warmup_memory_mb * 1e6), request_bytes=int(s.warmup_request_mb * 1e6)
     )
     memo["warmup"] = asyncio.get_running_loop().create_task(warmup.run(), name="warmup")
 
@@ -68,7 +68,7 @@ async def start_autoscaler(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> No
         logger.warning("FORESAIL_PROMETHEUS_URL is not set: services hold their replicas; tenant quotas still apply")
     live = LiveSignals(prom, mode=SourceMode(s.metrics_source), stale_after=s.metrics_stale_seconds)
     loop = Autoscaler(
-        Kube(),
+        handlers.new_kube(),
         prom,
         loop_seconds=s.loop_seconds,
         batch_min_runtime_s=s.batch_min_runtime_seconds,
@@ -90,7 +90,7 @@ async def start_resync(memo: kopf.Memo, **_: Any) -> None:
         Periodic("EvalJob", 3.0, evaljob.reconcile_evaljob, evaljob.in_progress),
         Periodic("EvalJob", evaljob.FINISHED_RESYNC_S, evaljob.reconcile_evaljob, evaljob.finished_job, name="finished EvalJobs"),
     ]
-    loop = Resync(Kube(), periodics, watch=handlers.settings().watch_namespaces)
+    loop = Resync(handlers.new_kube(), periodics, watch=handlers.settings().watch_namespaces)
     memo["resync"] = asyncio.get_running_loop().create_task(loop.run(), name="resync")
 
 
@@ -169,7 +169,8 @@ async def _main(namespace: str, lease_name: str, identity: str, health_port: int
     holder = None
     try:
         if elect:
-            elector = LeaseElector(Kube(), namespace, lease_name, identity)
+            elector = LeaseElector(Kube(), namespace, lease_name, identity)  # unfenced: it writes the lease
+            handlers.lead_by(elector.leading)  # every other client writes only while the lease is renewed in time
             acquiring = asyncio.create_task(elector.acquire())
             await asyncio.wait([acquiring, asyncio.create_task(terminated.wait())], return_when=asyncio.FIRST_COMPLETED)
             if terminated.is_set():

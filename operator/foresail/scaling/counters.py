@@ -27,6 +27,15 @@ further apart (a scrape interval longer than the window).
 Errors per service (the decision then holds; status says why), never averaged away: serving replicas
 without any sample (``no series``), some serving replicas without a fresh sample (a partial scrape), the
 newest sample older than ``stale_after`` (stale), a non-finite counter.
+
+Clocks: every time a store keeps is on its *source's* clock, the clock that stamped the samples
+(Prometheus' for its scrapes; the operator's monotonic clock for direct reads), so freshness, windows
+and serving intervals are judged on one clock. The caller passes ``now`` on the operator's wall clock
+(as the pods' ``since``, written by the warm-up gate) and ``offset``, the source's clock minus the
+operator's at this pass: ``now + offset`` is the source's now, and a replica's ``since`` is moved onto
+the source's clock when the store first sees it serving (with that pass's offset: a later step of the
+operator's clock does not move a transition recorded before it). Samples older than a replica's newest
+are dropped (overlapping reads); since a source's clock does not step back, that never drops new samples.
 """
 
 from __future__ import annotations
@@ -111,8 +120,9 @@ class _Ring:
 
     points: deque[_Point] = field(default_factory=deque)
     last_raw: tuple[float, ...] | None = None
-    since: float | None = None
-    until: float | None = None  # None while it serves
+    since: float | None = None  # on the source's clock
+    until: float | None = None  # None while it serves; on the source's clock
+    listed_since: float | None = None  # ``since`` as listed (the operator's clock): a new transition when it changes
     bad: str | None = None  # the last sample's non-finite value
 
     def add(self, s: PodSample) -> None:
@@ -190,23 +200,29 @@ class ServiceCounters:
             if ring.points and (self.history_from is None or ring.points[0].t < self.history_from):
                 self.history_from = ring.points[0].t
 
-    def serving(self, now: float, pods: Sequence[ServingPod]) -> None:
-        """Which replicas serve at ``now`` (from the pod list): the others stop counting from here."""
+    def serving(self, now: float, pods: Sequence[ServingPod], offset: float = 0.0) -> None:
+        """Which replicas serve at ``now`` (from the pod list): the others stop counting from here.
+
+        ``now`` and the pods' ``since`` are on the operator's clock, ``offset`` is the source's clock
+        minus the operator's (see the module's docstring)."""
         current = {p.name: p.since for p in pods}
+        src_now = now + offset
         for name, since in current.items():
             ring = self.rings.setdefault(name, _Ring())
-            if ring.since != since or ring.until is not None:
-                ring.since, ring.until = since, None
+            if ring.listed_since != since or ring.until is not None:
+                ring.listed_since, ring.since, ring.until = since, since + offset, None
         for name, ring in list(self.rings.items()):
             if name in current:
                 continue
             if ring.until is None and ring.since is not None:
-                ring.until = now
+                ring.until = src_now
             last = ring.points[-1].t if ring.points else -math.inf
-            if last < now - HISTORY_S:
+            if last < src_now - HISTORY_S:
                 del self.rings[name]  # gone, and out of every window
 
-    def signals(self, now: float, stale_after: float) -> ServiceSignals:
+    def signals(self, now: float, stale_after: float, offset: float = 0.0) -> ServiceSignals:
+        """The service's signals at ``now`` (the operator's clock; ``offset``: the source's minus it)."""
+        now += offset  # from here on, every time is on the source's clock
         for ring in self.rings.values():
             if ring.points:
                 ring.trim(ring.points[-1].t - HISTORY_S)
