@@ -15,7 +15,7 @@ from hack import demo
 from hack.base.log import logger
 from hack.base.paths import OUT, REPO, TRACES
 from hack.base.wait import wait_for
-from hack.demo.report import plot, report_markdown
+from hack.demo.report import demo_checks, plot, report_markdown
 from hack.demo.setup import NAME, SLO_MS, TENANT, isvc
 from hack.demo.timeline import HEADER, format_row, timeline_row
 from hack.loadgen import in_cluster
@@ -40,6 +40,7 @@ def live_table(c: Cluster, gen: subprocess.Popen[str], seconds: float) -> list[d
                 time.monotonic() - t0,
                 c.kube.api("GET", f"/apis/foresail.dev/v1alpha1{ns}/inferenceservices/{NAME}"),
                 c.kube.api("GET", f"/apis/apps/v1{ns}/deployments/{NAME}"),
+                time.time(),
             )
         except Exception:
             time.sleep(SAMPLE_S)
@@ -85,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         records = read_csv(out / "requests.csv")
         plot(out / "demo.png", rows, records, SLO_MS)
         (out / "report.md").write_text(report_markdown(TRACE.name, rows, summary, records, SLO_MS, SAMPLE_S))
+        (out / "checks.json").write_text(json.dumps(demo_checks(rows, records), indent=2) + "\n")
         log(f"report: {out / 'report.md'} and {out / 'demo.png'}")
     finally:
         c.down()

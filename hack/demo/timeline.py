@@ -11,7 +11,9 @@ __all__ = ["HEADER", "format_row", "timeline_row"]
 HEADER = f"{'t':>6} {'replicas':>8} {'warm':>5} {'rps':>7} {'queue':>6} {'p99ms':>7}  reason"
 
 
-def timeline_row(t: float, isvc: dict[str, Any], deployment: dict[str, Any]) -> dict[str, Any]:
+def timeline_row(t: float, isvc: dict[str, Any], deployment: dict[str, Any], unix: float | None = None) -> dict[str, Any]:
+    """``t``: seconds since the table started; ``unix``: the wall clock of the sample (lines the row up with the
+    load generator's records), when known."""
     st = isvc.get("status", {})
     obs, rec = st.get("observed") or {}, st.get("recommendation") or {}
     return {
@@ -22,6 +24,8 @@ def timeline_row(t: float, isvc: dict[str, Any], deployment: dict[str, Any]) -> 
         "arrival_rps": obs.get("arrivalRps"),
         "queue": obs.get("queueDepth"),
         "p99_ms": obs.get("p99Ms"),
+        "capacity_rps": rec.get("capacityRps"),
+        "unix": unix,
         "fast": rec.get("reason") in ("FastPath", "BurstOnset"),
         "reason": (rec.get("reason") or (condition(isvc, "MetricsAvailable") or {}).get("message") or "")[:70],
     }

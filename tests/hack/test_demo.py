@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from hack.demo.report import p99_per_window, report_markdown
+import pytest
+
+from hack.demo.report import demo_checks, p99_per_window, report_markdown
 from hack.demo.timeline import format_row, timeline_row
 from hack.loadgen.records import Record
 
@@ -11,17 +13,17 @@ ISVC = {
         "warmReplicas": 2,
         "readyReplicas": 2,
         "observed": {"arrivalRps": 150.5, "queueDepth": 1, "p99Ms": 88.0},
-        "recommendation": {"reason": "ForecastDemand"},
+        "recommendation": {"reason": "ForecastDemand", "capacityRps": 42.5},
         "conditions": [{"type": "MetricsAvailable", "status": "True", "message": "ok"}],
     }
 }
 
 
 def test_timeline_row_from_the_service_and_its_deployment() -> None:
-    r = timeline_row(12.345, ISVC, {"spec": {"replicas": 3}})
+    r = timeline_row(12.345, ISVC, {"spec": {"replicas": 3}}, unix=1700000000.0)
     assert r == {
         "t": 12.3, "replicas": 3, "warm": 2, "ready": 2, "arrival_rps": 150.5, "queue": 1, "p99_ms": 88.0, "fast": False,
-        "reason": "ForecastDemand",
+        "capacity_rps": 42.5, "unix": 1700000000.0, "reason": "ForecastDemand",
     }  # fmt: skip
     assert "ForecastDemand" in format_row(r)
 
@@ -48,3 +50,49 @@ def test_report_counts_errors_as_outside_the_slo() -> None:
     assert "within SLO: 80.77%" in md  # 21 of 26 requests: the timeout and 4 slow ones are not
     assert "peak replicas: 3, replica-seconds: 8 (2 s samples)" in md
     assert "demo  8" in md
+
+
+def _rows(samples: list[tuple[float, int, float | None, float | None]]) -> list[dict[str, object]]:
+    """(unix, replicas, p99 in status, capacity per replica)."""
+    return [{"t": u - 1000.0, "replicas": n, "p99_ms": p, "capacity_rps": c, "unix": u} for u, n, p, c in samples]
+
+
+def _load(rate: int, seconds: int, latency_ms: float, start: float = 0.0) -> list[Record]:
+    return [
+        Record(start + i / rate, start + i / rate, latency_ms, "ok", "e:1", sent_unix=1000.0 + start + i / rate)
+        for i in range(rate * seconds)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("rows", "records", "expect"),
+    [
+        pytest.param(
+            _rows([(1010.0, 2, 10.0, 100.0), (1020.0, 3, 10.0, 100.0)]),
+            _load(250, 20, 10.0),
+            {"peak_rps_10s": 250.0, "needed_replicas": 3, "peak_replicas": 3, "replicas_goal_met": True, "p99_goal_met": True},
+            id="peak at need, p99 equal",
+        ),
+        pytest.param(
+            _rows([(1010.0, 5, 10.0, 100.0), (1020.0, 5, 10.0, 100.0)]),
+            _load(250, 20, 10.0),
+            {"needed_replicas": 3, "peak_replicas": 5, "replicas_goal_met": False},
+            id="two above need: over-provisioned",
+        ),
+        pytest.param(
+            _rows([(1010.0, 4, 13.0, 100.0), (1020.0, 4, 13.0, 100.0)]),
+            _load(250, 20, 10.0),
+            {"replicas_goal_met": True, "p99_status_over_loadgen_median": 1.3, "p99_goal_met": False},
+            id="status p99 30% above the load generator's",
+        ),
+        pytest.param(
+            _rows([(1010.0, 1, 11.0, None), (1020.0, 1, None, None)]),
+            _load(4, 20, 10.0),
+            {"needed_replicas": None, "replicas_goal_met": False, "p99_samples": 0, "p99_goal_met": False},
+            id="no capacity in status, too few requests for a p99",
+        ),
+    ],
+)
+def test_demo_checks(rows: list[dict[str, object]], records: list[Record], expect: dict[str, object]) -> None:
+    got = demo_checks(rows, records)
+    assert {k: got[k] for k in expect} == expect
