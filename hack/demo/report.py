@@ -33,8 +33,8 @@ def demo_checks(rows: list[dict[str, Any]], records: list[Record], window_s: flo
     """Issue 13's demo figures. Pure.
 
     * Replicas against need: the busiest ``window_s`` of the load generator's sends over the capacity per
-      replica the operator planned with (``status.recommendation.capacityRps``, the calibrated table at the
-      replica count; the median of the samples in that window and the next, as status lags by its window,
+      replica the operator planned with (``status.recommendation.capacityRps`` at the replica count: the calibration
+      curve's table, or the flat ``capacityPerReplicaRps``, as ``capacitySource`` says; the median of the samples in that window and the next, as status lags by its window,
       else of all) gives the replicas the peak needs; the goal is a peak of at most one more.
     * The p99 in status against the load generator's: each sample's ``observed.p99Ms`` (Triton's counters,
       the 10 s window) beside the p99 of the requests sent in the ``window_s`` before the sample (at least
@@ -71,8 +71,10 @@ def demo_checks(rows: list[dict[str, Any]], records: list[Record], window_s: flo
             pairs.append((float(row["p99_ms"]), _p99(lat)))
     ratios = [status / gen for status, gen in pairs if gen > 0]
     median_ratio = statistics.median(ratios) if ratios else None
+    sources = [str(r["capacity_source"]) for r in rows if r.get("capacity_source")]
     return {
         "peak_rps_10s": round(peak_rps, 1),
+        "capacity_source": statistics.mode(sources) if sources else None,
         "capacity_rps_per_replica": round(capacity, 1) if capacity else None,
         "needed_replicas": needed,
         "peak_replicas": peak_replicas,
@@ -121,7 +123,7 @@ def _checks_lines(c: dict[str, Any]) -> list[str]:
     yes = {True: "met", False: "not met"}
     return [
         f"- replicas against need: busiest 10 s {c['peak_rps_10s']} rps / {c['capacity_rps_per_replica']} rps per replica "
-        f"(calibrated, as planned) = {c['needed_replicas']} needed; peak {c['peak_replicas']} "
+        f"(status.recommendation, source {c['capacity_source']}) = {c['needed_replicas']} needed; peak {c['peak_replicas']} "
         f"(goal: at most one more: {yes[c['replicas_goal_met']]})",
         f"- p99 in status / the load generator's over the same 10 s: median {c['p99_status_over_loadgen_median']} over "
         f"{c['p99_samples']} samples, {c['p99_samples_within_20pct']} of them within 20% "

@@ -25,6 +25,7 @@ def timeline_row(t: float, isvc: dict[str, Any], deployment: dict[str, Any], uni
         "queue": obs.get("queueDepth"),
         "p99_ms": obs.get("p99Ms"),
         "capacity_rps": rec.get("capacityRps"),
+        "capacity_source": rec.get("capacitySource"),
         "unix": unix,
         "fast": rec.get("reason") in ("FastPath", "BurstOnset"),
         "reason": (rec.get("reason") or (condition(isvc, "MetricsAvailable") or {}).get("message") or "")[:70],

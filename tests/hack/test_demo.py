@@ -13,7 +13,7 @@ ISVC = {
         "warmReplicas": 2,
         "readyReplicas": 2,
         "observed": {"arrivalRps": 150.5, "queueDepth": 1, "p99Ms": 88.0},
-        "recommendation": {"reason": "ForecastDemand", "capacityRps": 42.5},
+        "recommendation": {"reason": "ForecastDemand", "capacityRps": 42.5, "capacitySource": "Calibration"},
         "conditions": [{"type": "MetricsAvailable", "status": "True", "message": "ok"}],
     }
 }
@@ -23,7 +23,7 @@ def test_timeline_row_from_the_service_and_its_deployment() -> None:
     r = timeline_row(12.345, ISVC, {"spec": {"replicas": 3}}, unix=1700000000.0)
     assert r == {
         "t": 12.3, "replicas": 3, "warm": 2, "ready": 2, "arrival_rps": 150.5, "queue": 1, "p99_ms": 88.0, "fast": False,
-        "capacity_rps": 42.5, "unix": 1700000000.0, "reason": "ForecastDemand",
+        "capacity_rps": 42.5, "capacity_source": "Calibration", "unix": 1700000000.0, "reason": "ForecastDemand",
     }  # fmt: skip
     assert "ForecastDemand" in format_row(r)
 
