@@ -33,9 +33,10 @@ def demo_checks(rows: list[dict[str, Any]], records: list[Record], window_s: flo
     """Issue 13's demo figures. Pure.
 
     * Replicas against need: the busiest ``window_s`` of the load generator's sends over the capacity per
-      replica the operator planned with (``status.recommendation.capacityRps`` at the replica count: the calibration
-      curve's table, or the flat ``capacityPerReplicaRps``, as ``capacitySource`` says; the median of the samples in that window and the next, as status lags by its window,
-      else of all) gives the replicas the peak needs; the goal is a peak of at most one more.
+      replica the operator planned with (``status.recommendation.capacityRps`` at the replica count: the
+      calibration curve's table, or the flat ``capacityPerReplicaRps``, as ``capacitySource`` says; the median
+      of the samples in that window and the next, as status lags by its window, else of all) gives the
+      replicas the peak needs; the goal is a peak of at most one more.
     * The p99 in status against the load generator's: each sample's ``observed.p99Ms`` (Triton's counters,
       the 10 s window) beside the p99 of the requests sent in the ``window_s`` before the sample (at least
       ``P99_MIN_REQUESTS``); the goal is the median ratio within 20%.
