@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.monotonic()
             env = {**os.environ, "FORESAIL_CACHE": tmp}
             proc = subprocess.run(
-                [sys.executable, "-m", "hack.images", "build"], env=env, cwd=REPO, capture_output=True, text=True, check=False
+                [sys.executable, "-m", "hack.images", "build", "--json"], env=env, cwd=REPO, capture_output=True, text=True, check=False
             )
             if proc.returncode != 0:
                 sys.stderr.write(proc.stdout + proc.stderr)
