@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from foresail.api.inferenceservice import InferenceService
@@ -79,30 +79,35 @@ def _values(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
 
 
 @st.composite
-def _mutation(draw: st.DrawFn) -> tuple[str, str, dict[str, Any]]:
-    """(the field replaced, the object's name, its spec)."""
+def _mutation(draw: st.DrawFn) -> tuple[str, str, dict[str, Any], str]:
+    """(the field replaced, the object's name, its spec, the outermost object the replacement created, or "": its
+    required fields are missing, and a refusal may name one of them)."""
     spec = copy.deepcopy(BASE)
     if draw(st.integers(0, 9)) == 0:
         name = draw(st.one_of(_TEXT, _EDGE_TEXT, _HUGE_TEXT, st.from_regex(r"[a-z]([-a-z0-9]{0,60}[a-z0-9])?", fullmatch=True)))
-        return "metadata.name", name, spec
+        return "metadata.name", name, spec, ""
     path, schema = draw(st.sampled_from(FIELDS))
     keys = path.split(".")[1:]
     if keys[:2] == ["model", "repository"]:
         spec["model"]["repository"] = {}  # one source at a time (two is its own refusal)
-    node = spec
-    for k in keys[:-1]:
+    node, created = spec, ""
+    for i, k in enumerate(keys[:-1]):
+        if k not in node and not created:
+            created = ".".join(["spec", *keys[: i + 1]])
         node = node.setdefault(k, {})
     node[keys[-1]] = draw(_values(schema))
-    return path, "fuzz", spec
+    return path, "fuzz", spec, created
 
 
 _FIELD_RE = re.compile(r"(?:spec|metadata)(?:\.[A-Za-z0-9_]+|\[\d+\]|\[[^\]]{0,80}\])*")
 
 
-def names_field(message: str, path: str) -> bool:
+def names_field(message: str, path: str, created: str = "") -> bool:
     """Whether a refusal's message names ``path``: the path, a field below it, an object holding it (not the
-    whole spec), or its own name in a rule's message."""
+    whole spec), its own name in a rule's message, or a required field missing from the object ``created`` for it."""
     for f in _FIELD_RE.findall(message):
+        if created and f.startswith(created + ".") and f"{f}: Required value" in message:
+            return True
         if f == path or f.startswith(path + ".") or f.startswith(path + "["):
             return True
         if f not in ("spec", "metadata") and path.startswith(f + "."):
@@ -122,14 +127,15 @@ GENERIC = {"name", "items", "model", "replicas", "enabled", "spec", "metadata", 
 )
 @given(case=_mutation())
 def test_a_spec_is_refused_naming_its_field_or_accepted_and_readable(
-    operator: Kube, namespace: str, case: tuple[str, str, dict[str, Any]]
+    operator: Kube, namespace: str, case: tuple[str, str, dict[str, Any], str]
 ) -> None:
-    path, name, spec = case
+    path, name, spec, created = case
     obj = {"apiVersion": "foresail.dev/v1alpha1", "kind": "InferenceService", "metadata": {"name": name}, "spec": spec}
     code, message, accepted = _dry_run(operator, namespace, obj)
+    event("refused" if accepted is None else "accepted")  # the split, in --hypothesis-show-statistics
     if accepted is None:
         assert code == 422, f"{path}: HTTP {code}: {message[:2000]}"
-        assert names_field(message, path), f"the refusal does not name {path}: {message[:2000]}"
+        assert names_field(message, path, created), f"the refusal does not name {path}: {message[:2000]}"
         return
     accepted["metadata"]["uid"] = accepted["metadata"].get("uid") or str(uuid.uuid4())
     InferenceService.model_validate(accepted)  # what the apiserver accepts, the operator can read
