@@ -5,10 +5,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help venv tools images image generate lint unit e2e test demo cluster-up cluster-down cluster-status clean
+.PHONY: help venv tools images image generate lint unit e2e chaos test demo cluster-up cluster-down cluster-status clean
 
 help:
 	@echo "make test           install what is missing, lint, unit tests, then e2e on a local cluster"
+	@echo "make chaos          the chaos suite (e2e/chaos) with its long variants on a local cluster"
 	@echo "make demo           Foresail end to end on a local cluster; report in out/demo/"
 	@echo "make cluster-up     start the local cluster (prints the KUBECONFIG export line)"
 	@echo "make cluster-down   stop it and remove its data"
@@ -59,6 +60,12 @@ unit: venv
 
 e2e: venv tools images
 	$(call pytest,e2e)
+
+# the chaos suite with its long variants (make test runs e2e/chaos's quick ones): longer outages, repeated
+# kills, FORESAIL_CHAOS_EXAMPLES generated specs
+CHAOS_EXAMPLES ?= 500
+chaos: venv tools images
+	FORESAIL_CHAOS_LONG=1 FORESAIL_CHAOS_EXAMPLES=$(CHAOS_EXAMPLES) $(PY) -m pytest e2e/chaos $(PYTEST_ARGS)
 
 test: venv tools lint unit e2e
 

@@ -167,13 +167,37 @@ class Cluster:
             kube.api("POST", path, obj)
         cfg = run.path / "prometheus.yml"
         cfg.write_text(json.dumps(prometheus.scrape_config(run, kube.creds.server), indent=1))  # JSON is YAML
-        self._spawn("prometheus", components.prometheus(bins["prometheus"], run, net, cfg))
+        self._start_prometheus(bins["prometheus"])
+        self.wait_default_service_account("default")
+
+    def _start_prometheus(self, bin_dir: Path) -> None:
+        run, net = self.run, self.network
+        self._spawn("prometheus", components.prometheus(bin_dir, run, net, run.path / "prometheus.yml"))
         self._wait(
             "Prometheus ready",
             lambda: netns.call_in(net.client_ns, lambda: http_ok(f"{net.prometheus_url}/-/ready"), timeout=5),
             comp="prometheus",
         )
-        self.wait_default_service_account("default")
+
+    def stop_prometheus(self) -> None:
+        """Stop the cluster's Prometheus (a fault: its clients see connections refused); its data stays for
+        ``start_prometheus()``. ``alive()`` does not count a stopped Prometheus."""
+        assert self.state is not None, f"cluster {self.name!r} is not up"
+        pid = self.state.pids.pop("prometheus", None)
+        self.run.save(self.state)
+        if pid is not None and pid_alive(pid):
+            if stop_pid(pid, 10.0):
+                log(f"prometheus (pid {pid}) ignored SIGTERM for 10s; killed")
+            log(f"stopped prometheus (pid {pid})")
+
+    def start_prometheus(self) -> None:
+        """Start the cluster's Prometheus again (same configuration, address and data) after ``stop_prometheus()``;
+        a no-op when it runs."""
+        assert self.state is not None, f"cluster {self.name!r} is not up"
+        pid = self.state.pids.get("prometheus")
+        if pid is not None and pid_alive(pid):
+            return
+        self._start_prometheus(tools.TOOLS_BY_NAME["prometheus"].ensure() / "bin")
 
     def start_secured_prometheus(self) -> SecuredPrometheus:
         """Start (once) a Prometheus with ``--web.config.file`` on the client address's port 9443; ``down()`` stops it."""
