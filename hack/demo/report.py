@@ -7,7 +7,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from foresail.replay.figures import busiest_window_rps, share_within
+from foresail.replay.figures import busiest_window, share_within
 from hack.loadgen.records import Record
 
 __all__ = ["demo_checks", "p99_per_window", "plot", "report_markdown"]
@@ -46,13 +46,7 @@ def demo_checks(rows: list[dict[str, Any]], records: list[Record], window_s: flo
         per_second[int(r.sent)] = per_second.get(int(r.sent), 0) + 1
     span = max(per_second, default=-1) + 1
     counts = [float(per_second.get(i, 0)) for i in range(span)]
-    peak_rps = busiest_window_rps(counts, int(window_s)) if counts else 0.0
-    start = 0
-    n = min(int(window_s), len(counts))
-    for i in range(len(counts) - n + 1):
-        if sum(counts[i : i + n]) / max(n, 1) == peak_rps:
-            start = i
-            break
+    start, peak_rps = busiest_window(counts, int(window_s))
     t0 = min((r.sent_unix - r.sent for r in records if r.sent_unix), default=0.0)
     lo, hi = t0 + start, t0 + start + window_s
     caps = [float(r["capacity_rps"]) for r in rows if r.get("capacity_rps")]

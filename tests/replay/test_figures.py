@@ -8,6 +8,7 @@ import pytest
 
 from foresail.replay.figures import (
     agreement,
+    busiest_window,
     busiest_window_rps,
     integrate,
     reaction_figures,
@@ -115,3 +116,16 @@ def test_busiest_window_needs_a_window() -> None:
 def test_agreement(name: str, real: tuple[float, float], sim: tuple[float, float], agrees: bool) -> None:
     a = agreement(real[0], real[1], sim[0], sim[1])
     assert a["agrees"] == agrees, (name, a)
+
+
+@pytest.mark.parametrize(
+    ("per_second", "window", "expected"),
+    [
+        pytest.param([1.0, 5.0, 5.0, 1.0, 5.0, 5.0], 2, (1, 5.0), id="the first of two equal peaks"),
+        pytest.param([0.0, 0.0, 9.0], 2, (1, 4.5), id="peak at the end"),
+        pytest.param([3.0], 10, (0, 3.0), id="shorter than the window"),
+        pytest.param([], 10, (0, 0.0), id="empty"),
+    ],
+)
+def test_busiest_window_start_and_rate(per_second: list[float], window: int, expected: tuple[int, float]) -> None:
+    assert busiest_window(per_second, window) == expected

@@ -10,7 +10,16 @@ from typing import Any
 
 from foresail.replay.sim import p99_by_window, recovery_s
 
-__all__ = ["agreement", "busiest_window_rps", "integrate", "reaction_figures", "share_within", "step_samples", "value_before"]
+__all__ = [
+    "agreement",
+    "busiest_window",
+    "busiest_window_rps",
+    "integrate",
+    "reaction_figures",
+    "share_within",
+    "step_samples",
+    "value_before",
+]
 
 Samples = Sequence[tuple[float, float]]
 
@@ -75,14 +84,21 @@ def reaction_figures(
     return out
 
 
-def busiest_window_rps(per_second: Sequence[float], window: int = 10) -> float:
-    """The highest mean rate over ``window`` consecutive seconds (over all of it when shorter)."""
+def busiest_window(per_second: Sequence[float], window: int = 10) -> tuple[int, float]:
+    """The first second and the mean rate of the busiest ``window`` consecutive seconds (all of it when
+    shorter); ``(0, 0.0)`` when empty."""
     if window < 1:
         raise ValueError(f"window must be >= 1, got {window}")
     if not per_second:
-        return 0.0
+        return 0, 0.0
     n = min(window, len(per_second))
-    return max(sum(per_second[i : i + n]) / n for i in range(len(per_second) - n + 1))
+    start = max(range(len(per_second) - n + 1), key=lambda i: (sum(per_second[i : i + n]), -i))
+    return start, sum(per_second[start : start + n]) / n
+
+
+def busiest_window_rps(per_second: Sequence[float], window: int = 10) -> float:
+    """The highest mean rate over ``window`` consecutive seconds (over all of it when shorter)."""
+    return busiest_window(per_second, window)[1]
 
 
 def agreement(
