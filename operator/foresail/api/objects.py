@@ -13,7 +13,10 @@ from typing import Any, overload
 __all__ = [
     "GPU_PRODUCT_LABEL",
     "LABEL_ISVC",
+    "LABEL_REVISION",
+    "LABEL_SLOT",
     "PROM_LABEL_ISVC",
+    "PROM_LABEL_REVISION",
     "WARM_GATE",
     "condition",
     "condition_status",
@@ -34,6 +37,11 @@ GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 LABEL_ISVC = "foresail.dev/inferenceservice"
 # ... as Prometheus names it on the scraped series (a pod label mapped by the PodMonitor or scrape config)
 PROM_LABEL_ISVC = "foresail_dev_inferenceservice"
+# The label on every pod of an InferenceService: the revision it serves (api.rollout.revision_of)
+LABEL_REVISION = "foresail.dev/revision"
+PROM_LABEL_REVISION = "foresail_dev_revision"
+# The label on the pods (and in the selector) of the second Deployment slot, <name>-b (api.rollout.Slot)
+LABEL_SLOT = "foresail.dev/slot"
 # The readiness gate of an InferenceService's pods: True once the warm-up passed
 WARM_GATE = "foresail.dev/warm"
 
