@@ -112,7 +112,7 @@ def mcnemar_p(worse: int, better: int) -> float:
     if n == 0:
         return 1.0
     tail = sum(math.comb(n, k) for k in range(worse, n + 1))
-    return min(1.0, tail / 2**n)  # exact integers; int / int is correctly rounded at any n
+    return min(1.0, tail / (1 << n))  # exact integers; int / int is correctly rounded at any n
 
 
 def _scored(records: Iterable[Mapping[str, Any]]) -> tuple[dict[str, tuple[bool, float]], set[str]]:
