@@ -209,13 +209,17 @@ def test_the_workers_role_never_reads_secrets() -> None:
 
 
 def test_spec_hash_of_a_job_without_prometheus_auth_is_as_before_the_field() -> None:
-    """An upgrade must not turn running jobs into new runs: an unset field is not in the hashed JSON."""
+    """An upgrade must not turn running jobs into new runs: an unset field is not in the hashed JSON (nor
+    target.revision, nor the baseline, which is not part of the run at all)."""
     spec = evaljob().spec
-    data = spec.model_dump(by_alias=True, mode="json", exclude={"suspend"})
+    data = spec.model_dump(by_alias=True, mode="json", exclude={"suspend", "baseline"})
     del data["traffic"]["prometheusAuth"]
+    del data["target"]["revision"]
     before = hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     assert spec_hash(spec) == before
     assert spec_hash(evaljob(traffic={"prometheusAuth": {"secretName": "p"}}).spec) != before
+    assert spec_hash(evaljob(baseline={"evalJob": "nightly"}).spec) == before
+    assert spec_hash(evaljob(target={"inferenceService": "llm", "revision": "abc"}).spec) != before
 
 
 def test_spec_hash_ignores_suspend_only() -> None:
