@@ -161,3 +161,34 @@ def test_baseline_flags_the_wrong_model_and_passes_the_good_one(operator: Kube, 
     for name, reason in (("selfish", "BaselineInvalid"), ("orphan", "BaselineNotFound")):
         c, _ = _regressed(operator, ns, name)
         assert (c["status"], c["reason"]) == ("Unknown", reason), c
+
+
+def test_target_revision_evaluates_only_that_revisions_pods(operator: Kube, basens: str) -> None:
+    """spec.target.revision: the workers call the job's Service <job>-target, whose endpoints are the pods of that
+    revision (labelled here by hand where the pod template does not label them yet)."""
+    ns = basens
+    (pod,) = operator.pods(ns, "foresail.dev/inferenceservice=bad")
+    rev = (pod["metadata"].get("labels") or {}).get("foresail.dev/revision")
+    if rev is None:
+        rev = "e2e0000001"
+        operator.kubectl("label", "pod", "-n", ns, pod["metadata"]["name"], f"foresail.dev/revision={rev}")
+    job = _evaljob("onerev", "bad")
+    job["spec"]["target"]["revision"] = rev
+    operator.apply(job, ns)
+    wait_for(
+        "the job's target Service", lambda: operator.kubectl("get", "svc", "-n", ns, "onerev-target", check=False).returncode == 0, timeout=60
+    )
+    svc = operator.get("svc", "-n", ns, "onerev-target")
+    assert svc["spec"]["selector"] == {"foresail.dev/inferenceservice": "bad", "foresail.dev/revision": rev}
+
+    def finished() -> dict[str, Any] | None:
+        st = operator.get("evj", "-n", ns, "onerev").get("status") or {}
+        return st if st.get("phase") in ("Succeeded", "Failed") else None
+
+    st = wait_for("EvalJob onerev finished", finished, timeout=300, interval=1)
+    assert st["phase"] == "Succeeded", st.get("conditions")
+    x, wrong = _rows(), _wrong()
+    assert st["results"]["correct"] == sum(1 for i in range(N_ITEMS) if not wrong(x[i], WRONG_PERCENT)), "the bad revision answered"
+    slices = operator.get("endpointslices", "-n", ns, "-l", "kubernetes.io/service-name=onerev-target")["items"]
+    addresses = {a for s in slices for e in s.get("endpoints") or [] for a in e.get("addresses") or []}
+    assert addresses == {pod["status"]["podIP"]}

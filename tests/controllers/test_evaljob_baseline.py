@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from foresail.api.evaljob import EvalJob
+from foresail.api.evaljob import EvalJob, spec_hash
 from foresail.controllers.evaljob import in_progress, reconcile_evaljob
 from foresail.evaluation.compare import compare
 from foresail.render.evaljob_baseline import Baseline, compare_id
@@ -154,9 +154,13 @@ def test_a_changed_baseline_replaces_the_compare_job(api: FakeApiServer) -> None
     body = api.get("EvalJob", "team-a", "iris-eval")
     assert body is not None
     body["spec"]["baseline"] = {"evalJob": "weekly"}
+    body["metadata"]["generation"] = 2
+    body["status"]["provenance"]["specHash"] = spec_hash(EvalJob.model_validate(body).spec)  # the run it made
     api.put(body)
     after = reconcile(api)
     assert regressed(after) == "Unknown/Comparing"
+    assert after["status"]["observedGeneration"] == 2
+    assert "SpecIgnored" not in [c["type"] for c in after["status"]["conditions"]], "the baseline is not the run: nothing ignored"
     assert api.get("Job", "team-a", "iris-eval-compare") is None, "the earlier comparison's Job goes first"
     reconcile(api)
     job = api.get("Job", "team-a", "iris-eval-compare")

@@ -349,6 +349,10 @@ def _finished(kube: Kube, ej: EvalJob, fresh: dict[str, Any], now: datetime) -> 
     gen = ej.generation
     if ej.status.observed_generation >= gen:
         return
+    if ej.status.provenance.spec_hash and spec_hash(ej.spec) == ej.status.provenance.spec_hash:
+        # the run is the same (only spec.baseline or suspend changed): nothing is ignored
+        kube.patch_status("EvalJob", ej.namespace, ej.name, {"observedGeneration": gen})
+        return
     msg = "the job has finished: spec changes are ignored; create a new EvalJob to evaluate again"
     conds = set_condition(ej.status.conditions, ConditionType.SPEC_IGNORED, True, Reason.JOB_FINISHED, msg, gen, now)
     kube.patch_status(
