@@ -27,6 +27,7 @@ from foresail.render.evaljob import (
     render_eval_isvc,
     render_job,
     render_progress,
+    render_target_service,
     render_worker_rbac,
     worker_config,
 )
@@ -209,13 +210,17 @@ def test_the_workers_role_never_reads_secrets() -> None:
 
 
 def test_spec_hash_of_a_job_without_prometheus_auth_is_as_before_the_field() -> None:
-    """An upgrade must not turn running jobs into new runs: an unset field is not in the hashed JSON."""
+    """An upgrade must not turn running jobs into new runs: an unset field is not in the hashed JSON (nor
+    target.revision, nor the baseline, which is not part of the run at all)."""
     spec = evaljob().spec
-    data = spec.model_dump(by_alias=True, mode="json", exclude={"suspend"})
+    data = spec.model_dump(by_alias=True, mode="json", exclude={"suspend", "baseline"})
     del data["traffic"]["prometheusAuth"]
+    del data["target"]["revision"]
     before = hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     assert spec_hash(spec) == before
     assert spec_hash(evaljob(traffic={"prometheusAuth": {"secretName": "p"}}).spec) != before
+    assert spec_hash(evaljob(baseline={"evalJob": "nightly"}).spec) == before
+    assert spec_hash(evaljob(target={"inferenceService": "llm", "revision": "abc"}).spec) != before
 
 
 def test_spec_hash_ignores_suspend_only() -> None:
@@ -297,6 +302,7 @@ CLASSIFIER = InferenceService.model_validate(
     [
         ("shared: the target's Service, yielding to it", {}, {"service": "classifier", "production": "classifier", "model": "iris"}),
         ("dedicated: its own replicas, yielding to nobody", {"mode": "dedicated"}, {"service": "iris-eval-eval", "production": ""}),
+        ("one revision: the job's Service of its pods, yielding to the whole service", {"target": {"inferenceService": "classifier", "revision": "0a1b2c3d4e"}}, {"service": "iris-eval-target", "production": "classifier"}),
         ("a model and version named by the job", {"target": {"inferenceService": "classifier", "model": "other", "version": "2"}}, {"model": "other", "version": "2"}),
         ("a dataset on a PVC", {"dataset": {"pvc": {"claimName": "d", "path": "sets/iris.jsonl"}}}, {"dataset_path": "/data/sets/iris.jsonl"}),
         ("the job's own worker image", {"worker": {"image": "me/worker:1"}}, {"image": "me/worker:1"}),
@@ -428,3 +434,30 @@ def test_the_shard_count_has_an_admission_limit_named_with_its_maximum() -> None
     spec = crds()["foresail.dev_evaljobs.yaml"]["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
     assert spec["properties"]["shards"]["maximum"] == 10_000  # the apiserver's 422: spec.shards ... less than or equal to 10000
     assert len(progress_names(evaljob(shards=10_000))) == 25
+
+
+def test_the_target_service_selects_one_revision_of_the_service() -> None:
+    svc = render_target_service(evaljob(target={"inferenceService": "classifier", "revision": "0a1b2c3d4e"}))
+    assert svc["metadata"]["name"] == "iris-eval-target"
+    assert svc["metadata"]["ownerReferences"][0]["kind"] == "EvalJob"
+    assert svc["spec"]["selector"] == {"foresail.dev/inferenceservice": "classifier", "foresail.dev/revision": "0a1b2c3d4e"}
+    assert [p["name"] for p in svc["spec"]["ports"]] == ["http", "grpc"], "the workers look up the grpc port by name"
+
+
+def test_a_revision_is_for_shared_mode_only() -> None:
+    with pytest.raises(ValidationError, match="only for mode shared"):
+        evaljob(mode="dedicated", target={"inferenceService": "classifier", "revision": "abc"})
+
+
+@pytest.mark.parametrize(
+    ("name", "baseline", "error"),
+    [
+        ("neither", {}, "exactly one of evalJob or pvc"),
+        ("both", {"evalJob": "a", "pvc": {"claimName": "c", "path": "p"}}, "exactly one of evalJob or pvc"),
+        ("alpha out of range", {"evalJob": "a", "alpha": 0.9}, "less than or equal to 0.5"),
+        ("a path climbing out", {"pvc": {"claimName": "c", "path": "../x"}}, "should match pattern"),
+    ],
+)
+def test_bad_baselines_are_refused(name: str, baseline: dict[str, Any], error: str) -> None:
+    with pytest.raises(ValidationError, match=error):
+        evaljob(baseline=baseline)

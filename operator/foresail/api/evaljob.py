@@ -16,6 +16,8 @@ from foresail.api.meta import RELATIVE_PATH, ServiceNamed, SpecModel
 from foresail.api.podtemplate import DNS_SUBDOMAIN
 
 __all__ = [
+    "BaselineSpec",
+    "BaselineStatus",
     "DatasetSource",
     "EvalJob",
     "EvalJobSpec",
@@ -55,6 +57,15 @@ class TargetSpec(SpecModel):
         default=None, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$", description="Model name; default: the service's model."
     )
     version: str | None = Field(default=None, max_length=32, pattern=r"^[0-9]*$", description="Model version; empty = latest.")
+    revision: str | None = Field(
+        default=None,
+        max_length=63,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        description=(
+            "Evaluate only the pods of this revision of the InferenceService (their label foresail.dev/revision): the "
+            "workers call a Service <job>-target the job owns, selecting those pods; empty = every ready pod of the service."
+        ),
+    )
 
 
 class ConfigMapDataset(SpecModel):
@@ -206,6 +217,47 @@ class OutputSpec(SpecModel):
     )
 
 
+class BaselineSpec(SpecModel):
+    """What the job's per-item results are compared with once it has succeeded (``status.baseline``, the ``Regressed``
+    condition): another EvalJob's results, or a results directory. Not part of the run: changing it never re-evaluates."""
+
+    model_config = ConfigDict(
+        populate_by_name=True,
+        extra="forbid",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": "has(self.evalJob) != has(self.pvc)", "message": "baseline: set exactly one of evalJob or pvc"}
+            ]
+        },
+    )
+    eval_job: str | None = Field(
+        default=None,
+        alias="evalJob",
+        max_length=253,
+        pattern=DNS_LABEL,
+        description="An EvalJob of the same namespace, of the same dataset and scorer; compared once it has succeeded.",
+    )
+    pvc: PvcPath | None = Field(
+        default=None,
+        description=(
+            "A results directory on a PersistentVolumeClaim of the namespace (holding results.jsonl, e.g. another job's "
+            "status.results.location); the dataset and scorer are then not checked."
+        ),
+    )
+    alpha: float = Field(
+        default=0.05,
+        gt=0,
+        le=0.5,
+        description="Significance level of the one-sided test that the job is worse than the baseline.",
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> BaselineSpec:
+        if (self.eval_job is None) == (self.pvc is None):
+            raise ValueError("baseline: set exactly one of evalJob or pvc")
+        return self
+
+
 class DedicatedSpec(SpecModel):
     replicas: int = Field(default=1, ge=1, le=1000, description="Eval replicas of the target (batch priority) for the job.")
 
@@ -222,6 +274,11 @@ PROMETHEUS_AUTH_RULE = (
 )
 
 
+REVISION_RULE = (
+    "spec.target.revision is only for mode shared: dedicated replicas are a copy of the service's current spec, of one revision"
+)
+
+
 class EvalJobSpec(SpecModel):
     model_config = ConfigDict(
         populate_by_name=True,
@@ -234,7 +291,12 @@ class EvalJobSpec(SpecModel):
                     "(!has(self.traffic.yieldToProduction) || self.traffic.yieldToProduction))",
                     "message": PROMETHEUS_AUTH_RULE,
                     "fieldPath": ".traffic.prometheusAuth",
-                }
+                },
+                {
+                    "rule": "!has(self.target.revision) || !has(self.mode) || self.mode == 'shared'",
+                    "message": REVISION_RULE,
+                    "fieldPath": ".target.revision",
+                },
             ]
         },
     )
@@ -261,9 +323,14 @@ class EvalJobSpec(SpecModel):
     backoff_limit_per_index: int = Field(
         default=3, alias="backoffLimitPerIndex", ge=0, le=100, description="Restarts of one shard before it counts as failed."
     )
+    baseline: BaselineSpec | None = Field(
+        default=None, description="Compare the per-item results with a baseline's when the job has succeeded (a paired test)."
+    )
 
     @model_validator(mode="after")
     def _prometheus_auth(self) -> EvalJobSpec:
+        if self.target.revision is not None and self.mode != EvalMode.SHARED:
+            raise ValueError(REVISION_RULE)
         yields = self.mode == EvalMode.SHARED and self.traffic.yield_to_production  # only then do workers query Prometheus
         if self.traffic.prometheus_auth is not None and not yields:
             raise ValueError(PROMETHEUS_AUTH_RULE)
@@ -321,6 +388,31 @@ class Results(SpecModel):
     location: str = Field(default="", description="Where the per-item results are (pvc:<claim>/<path>).")
 
 
+class BaselineStatus(SpecModel):
+    """The comparison with ``spec.baseline`` (filled in when it has run; the Regressed condition says where it stands)."""
+
+    eval_job: str = Field(default="", alias="evalJob", description="The baseline EvalJob (empty for a results directory).")
+    location: str = Field(default="", description="Where the baseline's per-item results are (pvc:<claim>/<path>).")
+    compared: str = Field(default="", description="Which comparison these figures are of (baseline, its run, this run, alpha).")
+    paired: int = Field(default=0, description="Items scored in both.")
+    unpaired: int = Field(default=0, description="Items scored in only one of them (absent or an error in the other).")
+    baseline_score: float | None = Field(default=None, alias="baselineScore", description="The baseline's score on the paired items.")
+    candidate_score: float | None = Field(default=None, alias="candidateScore", description="This job's score on the paired items.")
+    delta: float | None = Field(default=None, description="candidateScore - baselineScore.")
+    flipped_worse: int = Field(default=0, alias="flippedWorse", description="Items right in the baseline and wrong here.")
+    flipped_better: int = Field(default=0, alias="flippedBetter", description="Items wrong in the baseline and right here.")
+    flipped_sample: list[str] = Field(
+        default_factory=list, alias="flippedSample", description="The first (by id) at most 20 flipped items; all are in flippedLocation."
+    )
+    flipped_location: str = Field(default="", alias="flippedLocation", description="Every flipped item: flipped.jsonl in this job's results.")
+    test: str = Field(default="", description="mcnemar-exact (correct/incorrect scores) or paired-bootstrap (numeric scores).")
+    p_value: float | None = Field(default=None, alias="pValue", description="McNemar's one-sided exact p-value.")
+    interval: list[float] | None = Field(
+        default=None, description="paired-bootstrap: the (1 - alpha) interval of the mean score difference."
+    )
+    alpha: float | None = Field(default=None, description="The significance level used.")
+
+
 class EvalJobStatus(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
     observed_generation: int = Field(default=0, alias="observedGeneration", description="Generation this status reflects.")
@@ -332,6 +424,7 @@ class EvalJobStatus(BaseModel):
     shards: ShardsStatus = Field(default_factory=ShardsStatus, description="Shard indexes by state.")
     provenance: Provenance = Field(default_factory=Provenance, description="What exactly was evaluated.")
     results: Results = Field(default_factory=Results, description="Scores.")
+    baseline: BaselineStatus | None = Field(default=None, description="The comparison with spec.baseline.")
     conditions: list[Condition] = Field(default_factory=list, description="Admitted, Running, Suspended, Succeeded, Failed.")
 
 
@@ -347,9 +440,12 @@ class EvalJob(ServiceNamed):
 
 
 def spec_hash(spec: EvalJobSpec) -> str:
-    """sha256 of the canonical JSON of the spec (suspend excluded: pausing is not a different job; an unset
-    traffic.prometheusAuth too, so that jobs of before the field keep their hash, their run and results)."""
-    data = spec.model_dump(by_alias=True, mode="json", exclude={"suspend"})
+    """sha256 of the canonical JSON of the spec (suspend excluded: pausing is not a different job; baseline too: the
+    comparison is not the run; an unset traffic.prometheusAuth or target.revision too, so that jobs of before those
+    fields keep their hash, their run and results)."""
+    data = spec.model_dump(by_alias=True, mode="json", exclude={"suspend", "baseline"})
     if data["traffic"].get("prometheusAuth") is None:
         del data["traffic"]["prometheusAuth"]
+    if data["target"].get("revision") is None:
+        del data["target"]["revision"]
     return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

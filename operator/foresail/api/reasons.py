@@ -32,6 +32,7 @@ class ConditionType(StrEnum):
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
     SPEC_IGNORED = "SpecIgnored"
+    REGRESSED = "Regressed"  # spec.baseline: worse than the baseline (a paired test)
 
 
 class Reason(StrEnum):
@@ -108,6 +109,16 @@ class Reason(StrEnum):
     JOB_FINISHED = "JobFinished"
     SPEC_CHANGED = "SpecChanged"
     SPEC_IGNORED = "SpecIgnored"
+    # EvalJob spec.baseline: the Regressed condition
+    REGRESSED = "Regressed"
+    NO_REGRESSION = "NoRegression"
+    UNDECIDED = "Undecided"  # too few discordant items (or pairs) for the test to decide
+    BASELINE_NOT_FOUND = "BaselineNotFound"
+    BASELINE_INCOMPLETE = "BaselineIncomplete"  # the baseline job has not succeeded (yet), or has no results
+    BASELINE_INVALID = "BaselineInvalid"  # itself, another dataset or scorer
+    AWAITING_RESULTS = "AwaitingResults"  # this job has not succeeded yet
+    COMPARING = "Comparing"  # the compare pod runs
+    COMPARE_FAILED = "CompareFailed"
 
 
 class DecisionReason(StrEnum):

@@ -3,7 +3,7 @@
 ``run`` starts the operator; ``status`` shows one InferenceService's decision, forecast, capacity,
 quota, warm-up and conditions; ``calibrate`` measures a Triton model's throughput/latency curve;
 ``replay`` tests a scaling policy against a trace; ``eval-worker`` runs one shard of an EvalJob (in the
-pods of its Indexed Job); ``version`` prints the version.
+pods of its Indexed Job), ``eval-compare`` its results against its baseline's; ``version`` prints the version.
 """
 
 from __future__ import annotations
@@ -32,7 +32,15 @@ def main(argv: list[str] | None = None) -> int:
         "eval-worker",
         help="one shard of an EvalJob (configured by $FORESAIL_EVAL_CONFIG and $JOB_COMPLETION_INDEX, set by the operator)",
     )
+    sub.add_parser(
+        "eval-compare",
+        help="an EvalJob's results against its spec.baseline's (configured by $FORESAIL_EVAL_CONFIG, set by the operator)",
+    )
     args = parser.parse_args(argv)
+    if args.cmd == "eval-compare":
+        from foresail.controllers.evalcompare import main as eval_compare
+
+        return eval_compare()
     if args.cmd == "eval-worker":
         from foresail.controllers.evalworker import main as eval_worker
 

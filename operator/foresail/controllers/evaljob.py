@@ -24,6 +24,7 @@ from foresail.api.meta import validation_message
 from foresail.api.objects import condition
 from foresail.api.reasons import ConditionType, Problem, Reason
 from foresail.clients.kube import ApiException, Kube, api_message
+from foresail.controllers.evaljob_baseline import baseline_pending, reconcile_baseline
 from foresail.controllers.handlers import kube, object_lock, settings, utcnow
 from foresail.render.evaljob import (
     LABEL_EVALJOB,
@@ -35,6 +36,7 @@ from foresail.render.evaljob import (
     render_job,
     render_progress,
     render_results_pvc,
+    render_target_service,
     render_worker_rbac,
 )
 from foresail.render.evaljob_status import finished, observe_evaljob, parse_reports, run_id
@@ -161,6 +163,8 @@ def _apply_children(kube: Kube, ej: EvalJob, isvc: InferenceService, job: dict[s
             children.append(render_results_pvc(ej))
     if ej.spec.mode == EvalMode.DEDICATED:
         children.append(render_eval_isvc(ej, isvc))
+    elif ej.spec.target.revision is not None:
+        children.append(render_target_service(ej))
     # server-side apply would adopt and overwrite whatever holds a child's name (a RoleBinding, a production
     # InferenceService named <job>-eval): an object the job does not control is left alone and reported
     for child in children:
@@ -233,6 +237,8 @@ def _reconcile(kube: Kube, fresh: dict[str, Any], now: datetime) -> None:
     kube.update_status("EvalJob", ns, name, build)
     if _announce_finish(kube, ej):
         _cleanup(kube, ej)  # a job that cannot succeed stops its workers; the eval replicas go
+    if ej.spec.baseline is not None and (after := kube.get("EvalJob", ns, name)) is not None:
+        reconcile_baseline(kube, after, now)
 
 
 def _invalid(kube: Kube, fresh: dict[str, Any], msg: str, now: datetime) -> None:
@@ -336,10 +342,16 @@ def _provenance(kube: Kube, ej: EvalJob, isvc: InferenceService, plan: EvalPlan,
 
 def _finished(kube: Kube, ej: EvalJob, fresh: dict[str, Any], now: datetime) -> None:
     """A finished job never runs again: what must go at its end goes (every time, ``_cleanup``); a later spec
-    edit is reported, once per generation."""
+    edit is reported, once per generation; the comparison with spec.baseline goes on (it is not the run)."""
     _cleanup(kube, ej)
+    if ej.spec.baseline is not None:
+        reconcile_baseline(kube, fresh, now)
     gen = ej.generation
     if ej.status.observed_generation >= gen:
+        return
+    if ej.status.provenance.spec_hash and spec_hash(ej.spec) == ej.status.provenance.spec_hash:
+        # the run is the same (only spec.baseline or suspend changed): nothing is ignored
+        kube.patch_status("EvalJob", ej.namespace, ej.name, {"observedGeneration": gen})
         return
     msg = "the job has finished: spec changes are ignored; create a new EvalJob to evaluate again"
     conds = set_condition(ej.status.conditions, ConditionType.SPEC_IGNORED, True, Reason.JOB_FINISHED, msg, gen, now)
@@ -362,10 +374,11 @@ def on_evaljob(body: kopf.Body, **_: Any) -> None:
 
 
 def in_progress(body: dict[str, Any]) -> bool:
-    """A job the 3 s resync reconciles: not finished, or changed since (one loop, not a per-object timer,
-    so no finalizer blocks deletion)."""
+    """A job the 3 s resync reconciles: not finished, or changed since, or its comparison with its baseline still to
+    come (one loop, not a per-object timer, so no finalizer blocks deletion)."""
     status = EvalJobStatus.model_validate(body.get("status") or {})
-    return not (finished(status) and status.observed_generation >= int(body["metadata"].get("generation", 0)))
+    done = finished(status) and status.observed_generation >= int(body["metadata"].get("generation", 0))
+    return not done or baseline_pending(body)
 
 
 def finished_job(body: dict[str, Any]) -> bool:

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["RESULTS_FILE", "ResultStore", "ShardTotals", "canonical", "jsonable", "merge_if_complete"]
+__all__ = ["RESULTS_FILE", "ResultStore", "ShardTotals", "canonical", "jsonable", "merge_if_complete", "write_atomic"]
 
 RESULTS_FILE = "results.jsonl"
 
@@ -87,6 +87,11 @@ def _atomic_write(path: Path, lines: Iterable[bytes]) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def write_atomic(path: Path, lines: Iterable[bytes]) -> None:
+    """Write ``lines`` to ``path`` atomically (a temporary file, fsync, rename, fsync of the directory)."""
+    _atomic_write(path, lines)
 
 
 def _records(data: bytes) -> Iterable[dict[str, Any]]:

@@ -16,7 +16,9 @@ from typing import Any
 
 from foresail.api.evaljob import EvalJob, EvalMode
 from foresail.api.inferenceservice import InferenceService
+from foresail.api.objects import LABEL_ISVC, LABEL_REVISION
 from foresail.render.meta import child_meta, standard_labels
+from foresail.render.triton import GRPC, HTTP
 
 __all__ = [
     "DATA_MOUNT",
@@ -28,9 +30,11 @@ __all__ = [
     "RESULTS_MOUNT",
     "SHARDS_PER_PROGRESS",
     "WORKER_CONFIG_ENV",
+    "WORKER_UID",
     "EvalPlan",
     "Names",
     "eval_plan",
+    "job_labels",
     "progress_name",
     "progress_names",
     "prom_auth_paths",
@@ -38,6 +42,7 @@ __all__ = [
     "render_job",
     "render_progress",
     "render_results_pvc",
+    "render_target_service",
     "render_worker_rbac",
     "worker_config",
 ]
@@ -73,10 +78,11 @@ class Names:
     progress: str  # ConfigMap the workers report into
     eval_isvc: str  # dedicated eval replicas
     results_pvc: str
+    target: str  # spec.target.revision: the Service selecting that revision's pods
 
     @classmethod
     def of(cls, name: str) -> Names:
-        return cls(name, f"{name}-worker", f"{name}-progress", f"{name}-eval", f"{name}-results")
+        return cls(name, f"{name}-worker", f"{name}-progress", f"{name}-eval", f"{name}-results", f"{name}-target")
 
 
 @dataclass(frozen=True)
@@ -112,8 +118,10 @@ def eval_plan(
     dataset, where results go, the image."""
     dedicated = ej.spec.mode == EvalMode.DEDICATED
     ds = ej.spec.dataset
+    n = Names.of(ej.name)
     return EvalPlan(
-        service=Names.of(ej.name).eval_isvc if dedicated else target.name,
+        # spec.target.revision: only that revision's pods, through the job's own Service (render_target_service)
+        service=n.eval_isvc if dedicated else (n.target if ej.spec.target.revision else target.name),
         production="" if dedicated else target.name,
         model=ej.spec.target.model or target.spec.model.name,
         version=ej.spec.target.version or "",
@@ -129,12 +137,13 @@ def eval_plan(
     )
 
 
-def _labels(ej: EvalJob) -> dict[str, str]:
+def job_labels(ej: EvalJob) -> dict[str, str]:
+    """The labels of every child of the job (and of its pods): its Job events reach the reconciler by them."""
     return standard_labels("foresail-eval", ej.name, "evaluation", LABEL_EVALJOB)
 
 
 def _meta(ej: EvalJob, name: str, **extra: Any) -> dict[str, Any]:
-    return child_meta(ej, name, _labels(ej), **extra)
+    return child_meta(ej, name, job_labels(ej), **extra)
 
 
 def prom_auth_paths() -> dict[str, str]:
@@ -237,7 +246,7 @@ def render_job(ej: EvalJob, plan: EvalPlan) -> dict[str, Any]:
             ]
         },
         "template": {
-            "metadata": {"labels": _labels(ej)},
+            "metadata": {"labels": job_labels(ej)},
             "spec": {
                 "restartPolicy": "Never",
                 "serviceAccountName": n.worker,
@@ -312,6 +321,27 @@ def render_results_pvc(ej: EvalJob) -> dict[str, Any]:
             # several workers write at once, possibly from several nodes
             "accessModes": ["ReadWriteMany"],
             "resources": {"requests": {"storage": ej.spec.outputs.storage}},
+        },
+    }
+
+
+def render_target_service(ej: EvalJob) -> dict[str, Any]:
+    """``spec.target.revision``: a Service owned by the job selecting the pods of that revision of the target
+    (labels ``foresail.dev/inferenceservice`` and ``foresail.dev/revision``), the ports of the service's own
+    Service; the workers call its ready endpoints (the warm-up gate still decides readiness)."""
+    rev = ej.spec.target.revision
+    assert rev is not None
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(ej, Names.of(ej.name).target),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": {LABEL_ISVC: ej.spec.target.inference_service, LABEL_REVISION: rev},
+            "ports": [
+                {"name": "http", "port": HTTP, "targetPort": "http", "protocol": "TCP"},
+                {"name": "grpc", "port": GRPC, "targetPort": "grpc", "protocol": "TCP", "appProtocol": "grpc"},
+            ],
         },
     }
 
