@@ -406,9 +406,11 @@ class WindowObservation(SpecModel):
     queue_growth_rps: float = Field(alias="queueGrowthRps", description="Growth of the requests in flight (queued + executing), per second.")
     mean_queue_wait_ms: float = Field(alias="meanQueueWaitMs", description="Mean queue wait of the completions, ms.")
     mean_latency_ms: float = Field(alias="meanLatencyMs", description="Mean latency of the completions, ms.")
-    p99_ms: float = Field(
+    p99_ms: float | None = Field(
+        default=None,
         alias="p99Ms",
-        description="p99 latency across the replicas warm for at least a minute, request-weighted; 0 when none completed any.",
+        description="p99 latency across the replicas warm for at least a minute, request-weighted; absent when none completed any "
+        "(not measured: e.g. no replica has been warm for a minute yet).",
     )
 
 
@@ -425,7 +427,9 @@ class ObservedMetrics(SpecModel):
     arrival_rps: float | None = Field(default=None, alias="arrivalRps", description="Arrival rate over the 10 s window, requests/s.")
     queue_depth: float | None = Field(default=None, alias="queueDepth", description="Requests queued across the serving replicas now.")
     in_flight: float | None = Field(default=None, alias="inFlight", description="Requests queued or executing now.")
-    p99_ms: float | None = Field(default=None, alias="p99Ms", description="p99 latency over the 10 s window, ms (see windows).")
+    p99_ms: float | None = Field(
+        default=None, alias="p99Ms", description="p99 latency over the 10 s window, ms (see windows); absent when not measured."
+    )
     serving_replicas: int | None = Field(default=None, alias="servingReplicas", description="Replicas measured (serving).")
     p99_replicas: int | None = Field(
         default=None, alias="p99Replicas", description="Serving replicas warm for at least a minute: the ones p99 comes from."
