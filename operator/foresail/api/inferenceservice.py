@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from pydantic import ConfigDict, Field, model_validator
 
 from foresail.api.conditions import Condition
-from foresail.api.meta import RELATIVE_PATH, ServiceNamed, SpecModel
+from foresail.api.meta import ARG, ENV_VALUE_MAX, LIST_MAX, RELATIVE_PATH, ServiceNamed, SpecModel
 from foresail.api.podtemplate import PodTemplateOverlay
 from foresail.api.scalingpolicy import ScalingBehavior
 
@@ -148,7 +148,7 @@ class Resources(SpecModel):
 
 class EnvVar(SpecModel):
     name: str = Field(min_length=1, max_length=256, pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$", description="Variable name.")
-    value: str = Field(default="", description="Variable value.")
+    value: str = Field(default="", max_length=ENV_VALUE_MAX, description="Variable value.")
 
 
 class QueuePolicy(SpecModel):
@@ -176,8 +176,10 @@ class QueuePolicy(SpecModel):
 
 class TritonSpec(SpecModel):
     image: str = Field(default=DEFAULT_TRITON_IMAGE, min_length=1, pattern=IMAGE, description="Triton server image.")
-    args: list[str] = Field(default_factory=list, description="Extra tritonserver arguments (appended).")
-    env: list[EnvVar] = Field(default_factory=list, description="Extra environment variables of the Triton container.")
+    args: list[ARG] = Field(default_factory=list, max_length=LIST_MAX, description="Extra tritonserver arguments (appended).")
+    env: list[EnvVar] = Field(
+        default_factory=list, max_length=LIST_MAX, description="Extra environment variables of the Triton container."
+    )
     resources: Resources = Field(default_factory=Resources, description="CPU and memory of the Triton container.")
     gpus_per_replica: int = Field(default=1, alias="gpusPerReplica", ge=0, le=16, description="nvidia.com/gpu per replica.")
     gpu_product: str | None = Field(
@@ -305,10 +307,14 @@ class ScalingSpec(SpecModel):
         return self
 
 
+WARMUP_INPUTS_MAX = 64  # a model's inputs
+
+
 class WarmupSpec(SpecModel):
     enabled: bool = Field(default=True, description="Gate readiness on a warm-up (readiness gate foresail.dev/warm).")
     inputs: list[dict[str, Any]] = Field(
         default_factory=list,
+        max_length=WARMUP_INPUTS_MAX,
         description="Warm-up inputs [{name, datatype, shape, data}]; empty = generated from the model's metadata.",
     )
     requests: int = Field(default=20, ge=1, le=10_000, description="Minimum warm-up requests per batch size.")

@@ -20,6 +20,7 @@ from foresail.clients.promauth import PromAuth, PromAuthError, client_args
 from foresail.clients.prometheus import PromClient
 from foresail.controllers import evaljob, handlers, inferenceservice, logs, telemetry
 from foresail.controllers.autoscaler import Autoscaler
+from foresail.controllers.diffbase import DigestDiffBaseStorage
 from foresail.controllers.leader import LeaseElector
 from foresail.controllers.live_signals import LiveSignals, SourceMode
 from foresail.controllers.liveness import Heartbeat
@@ -36,9 +37,8 @@ HEARTBEAT = Heartbeat()  # the autoscaler loop's, which the health check reads
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="foresail.dev")
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="foresail.dev", key="last-handled-configuration"
-    )
+    # digests, not a copy of the spec: all annotations together are limited to 256 KiB (controllers/diffbase.py)
+    settings.persistence.diffbase_storage = DigestDiffBaseStorage(prefix="foresail.dev", key="last-handled-configuration")
     settings.posting.level = logging.WARNING  # our reconcilers post their own, meaningful events
     settings.execution.max_workers = 16
     settings.watching.server_timeout = 270
