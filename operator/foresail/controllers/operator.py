@@ -23,7 +23,7 @@ from foresail.controllers.autoscaler import Autoscaler
 from foresail.controllers.diffbase import DigestDiffBaseStorage
 from foresail.controllers.leader import LeaseElector
 from foresail.controllers.live_signals import LiveSignals, SourceMode
-from foresail.controllers.liveness import Heartbeat
+from foresail.controllers.liveness import HEARTBEAT, Heartbeat
 from foresail.controllers.resync import Periodic, Resync
 from foresail.controllers.settings import OperatorSettings, SettingsError
 from foresail.controllers.warmup import WarmupManager
@@ -31,7 +31,6 @@ from foresail.controllers.warmup import WarmupManager
 __all__ = ["run"]
 
 log = logging.getLogger("foresail")
-HEARTBEAT = Heartbeat()  # the autoscaler loop's, which the health check reads
 
 
 @kopf.on.startup()
@@ -105,8 +104,8 @@ async def stop_loops(memo: kopf.Memo, **_: Any) -> None:
 class Health:
     """``/healthz`` and ``/readyz`` on the health port, for leader and standby alike.
 
-    A standby replica waiting for the lease is healthy; the leader is healthy while kopf runs and its
-    autoscaler loop completes passes (``liveness``).
+    A standby replica waiting for the lease is healthy; the leader is healthy while kopf runs, its
+    autoscaler loop completes passes and kopf's InferenceService watch shows the loop's writes (``liveness``).
     """
 
     def __init__(self, heartbeat: Heartbeat | None = None, period_s: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
