@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import subprocess
 import threading
 from collections.abc import Callable
 from typing import TypeVar
@@ -49,3 +50,16 @@ def call_in(ns: str, fn: Callable[[], T], timeout: float | None = None) -> T:
     if "error" in box:
         raise box["error"]  # type: ignore[misc]
     return box["value"]  # type: ignore[return-value]
+
+
+def black_hole(ns: str, ip: str, port: int, on: bool = True) -> None:
+    """Silently drop (``on``) or again pass (``on=False``) TCP between namespace ``ns`` and ``ip:port``, both ways:
+    connections hang as behind a dead link, nothing is refused. Only for namespaces the testbed created."""
+    if not ns.startswith(("fs-", "fsp-")):
+        raise ValueError(f"netns {ns!r} is not the testbed's")
+    op = "-I" if on else "-D"
+    for chain, where in (("OUTPUT", ["-d", ip, "--dport", str(port)]), ("INPUT", ["-s", ip, "--sport", str(port)])):
+        cmd = ["ip", "netns", "exec", ns, "iptables", "-w", op, chain, "-p", "tcp", *where, "-j", "DROP"]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0 and on:
+            raise RuntimeError(f"{' '.join(cmd)}: {proc.stderr.strip()}")

@@ -47,6 +47,30 @@ INVALID: list[tuple[str, str, Any, str]] = [
     ("image with a space inside", "spec.triton.image", "nvcr.io/nvidia/triton server:1", "image"),
 ]
 
+# issue 15, defect 9: what a spec can grow by is bounded at admission (the CRD's maxItems/maxLength: a 422 naming
+# the field), never admitted to fail later; (name, path, value at the bound, value beyond it, field)
+ENV = {"name": "V", "value": "x"}
+BOUNDS: list[tuple[str, str, Any, Any, str]] = [
+    ("triton.args: 256 arguments", "spec.triton.args", ["--a"] * 256, ["--a"] * 257, "args"),
+    ("triton.args: an argument of 4096 characters", "spec.triton.args", ["a" * 4096], ["a" * 4097], "args.0"),
+    ("triton.env: 256 variables", "spec.triton.env", [ENV] * 256, [ENV] * 257, "env"),
+    ("triton.env: a value of 32 KiB", "spec.triton.env", [{"name": "V", "value": "x" * 32768}], [{"name": "V", "value": "x" * 32769}], "value"),
+    ("warmup.inputs: 64 inputs", "spec.warmup.inputs", [{"name": "x"}] * 64, [{"name": "x"}] * 65, "inputs"),
+    ("podTemplate: 64 tolerations", "spec.triton.podTemplate.spec.tolerations", [{"operator": "Exists"}] * 64, [{"operator": "Exists"}] * 65, "tolerations"),
+    ("podTemplate: 256 arguments of an added container", "spec.triton.podTemplate.spec.containers",
+     [{"name": "side", "image": "busybox", "args": ["a"] * 256}], [{"name": "side", "image": "busybox", "args": ["a"] * 257}], "args"),
+    ("podTemplate: 256 variables of triton", "spec.triton.podTemplate.spec.containers", [{"name": "triton", "env": [ENV] * 256}],
+     [{"name": "triton", "env": [ENV] * 257}], "env"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "path", "at", "beyond", "field"), BOUNDS, ids=[c[0] for c in BOUNDS])
+def test_what_a_spec_grows_by_is_bounded_naming_the_field(name: str, path: str, at: Any, beyond: Any, field: str) -> None:
+    IsvcBuilder().set(path, at).build()
+    with pytest.raises(ValidationError, match=field):
+        IsvcBuilder().set(path, beyond).build()
+
+
 NAMES: list[tuple[str, str, str | None]] = [
     ("plain label", "resnet-50", None),
     ("45 characters", "a" * 45, None),

@@ -77,6 +77,15 @@ def pods() -> list[dict[str, Any]]:
             ["Decision     3 replicas: Panic (10s ago)", "base -   forecast - at +-"],
         ),
         (
+            "no replica warm for a minute yet: p99 not measured, shown as such (not 0)",
+            served(observed={"arrivalRps": 31.9, "queueDepth": 0.0, "inFlight": 1.0, "ageSeconds": 1.2, "time": "2027-01-15T07:59:50Z",
+                             "source": "Prometheus", "sampleIntervalSeconds": 1.0, "servingReplicas": 2, "p99Replicas": 0,
+                             "windows": [{"seconds": 10, "arrivalRps": 31.9, "completionRps": 30.0, "rejectionRps": 0.0, "queueGrowthRps": 1.9,
+                                          "meanQueueWaitMs": 4.0, "meanLatencyMs": 40.2}]}),
+            ["2 serving replicas, p99 not measured yet (no replica warm for a minute)",
+             "  10 s      31.9       30.0       0.0               1.9      4.0 ms       40.2 ms      -"],
+        ),
+        (
             "new: nothing decided yet",
             served(recommendation=None, observed=None, quota=None, coldStart=None),
             ["Decision     none yet", "Signals      none yet", "Quota        no tenant arbitrates this service", "Cold start   not measured yet"],

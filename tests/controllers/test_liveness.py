@@ -1,15 +1,19 @@
-"""Liveness: the health check fails when the autoscaler loop has not completed a pass for several periods."""
+"""Liveness: the health check fails when the autoscaler loop has not completed a pass for several periods, or when
+kopf's InferenceService watch has not shown the loop's status writes for longer than kopf takes to reconnect."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import cast
 
+import kopf
 import pytest
 
 from foresail.controllers.autoscaler import Autoscaler
 from foresail.controllers.liveness import Heartbeat
 from foresail.controllers.operator import Health
+from tests.controllers.objects import deployment, isvc
 from tests.fakes.apiserver import FakeApiServer
 
 T0 = 1_000.0
@@ -35,6 +39,62 @@ def test_stalled_after_several_missed_periods(
     assert (why is not None) == stalled, name
     if why is not None:
         assert why.startswith("autoscaler stalled:")
+
+
+# name, writes sent at, events at, now, loop period, stalled (the loop beats throughout)
+WATCH: list[tuple[str, list[float], list[float], float, float, bool]] = [
+    ("nothing written (a standby, no services): not judged", [], [], T0 + 10_000, 2, False),
+    ("every write shown", [T0, T0 + 2, T0 + 4], [T0 + 0.1, T0 + 2.1, T0 + 4.1], T0 + 1_000, 2, False),
+    ("a write not shown yet, within the limit", [T0], [], T0 + 150, 2, False),
+    ("a write never shown, past the limit", [T0], [], T0 + 151, 2, True),
+    ("writes every pass, none shown since 151 s", [T0 + 2 * i for i in range(100)], [T0 - 1], T0 + 151, 2, True),
+    ("the event before a write does not count for it", [T0 + 1], [T0], T0 + 200, 2, True),
+    ("shown after kopf reconnected (70 s): not stalled", [T0 + 2 * i for i in range(60)], [T0 + 75], T0 + 120, 2, False),
+    ("writes every pass, shown only until 200 s ago", [T0 + 2 * i for i in range(200)], [T0 + 190], T0 + 400, 2, True),
+    ("12 periods of 20 s allowed", [T0], [], T0 + 240, 20, False),
+    ("more than 12 periods of 20 s", [T0], [], T0 + 241, 20, True),
+]
+
+
+@pytest.mark.parametrize(("name", "writes", "events", "now", "period", "stalled"), WATCH, ids=[c[0] for c in WATCH])
+def test_the_watch_is_stalled_when_it_does_not_show_the_loops_writes(
+    name: str, writes: list[float], events: list[float], now: float, period: float, stalled: bool
+) -> None:
+    hb = Heartbeat(started=T0 - 10, last_pass=now - 1)
+    for t, kind in sorted([(w, "write") for w in writes] + [(e, "event") for e in events]):
+        hb.wrote(t) if kind == "write" else hb.event(t)
+    why = hb.stalled(now, period)
+    assert (why is not None) == stalled, (name, why)
+    if why is not None:
+        assert why.startswith("watch stalled:"), why
+
+
+def test_health_fails_while_the_watch_is_stalled_and_recovers_with_an_event() -> None:
+    now = [T0]
+    hb = Heartbeat(started=T0)
+    health = Health(hb, period_s=2, clock=lambda: now[0])
+    hb.wrote(T0)
+    for t in range(2, 300, 2):  # the loop keeps completing passes and writing
+        now[0] = T0 + t
+        hb.beat(now[0])
+        hb.wrote(now[0])
+    assert not health.ok()
+    hb.event(now[0] + 0.1)
+    now[0] += 1
+    assert health.ok()
+
+
+async def test_the_loop_reports_its_status_writes_to_the_liveness_check(api: FakeApiServer) -> None:
+    api.put(isvc("resnet", "team-a", scaling__capacityPerReplicaRps=20), deployment(replicas=1))
+    a = Autoscaler(api.kube(), None, loop_seconds=1)
+    try:
+        await a.run_once(T0)
+    finally:
+        await a.close()
+    assert a.heartbeat.unechoed is not None, "a status write the watch must show"
+    written = a.heartbeat.unechoed
+    a.heartbeat.event(written + 0.01)
+    assert a.heartbeat.watch_stalled(written + 1_000, 1) is None
 
 
 def test_health_fails_while_the_loop_is_stalled_and_recovers_with_a_pass() -> None:
@@ -70,3 +130,13 @@ async def test_the_loop_beats_after_a_completed_pass_only(api: FakeApiServer) ->
         await until(lambda: a.heartbeat.last_pass is not None)
     finally:
         task.cancel()
+
+
+def test_kopfs_event_handler_is_the_watchs_echo() -> None:
+    from foresail.controllers.inferenceservice import on_isvc_event
+    from foresail.controllers.liveness import HEARTBEAT
+
+    before = HEARTBEAT.last_event
+    body = kopf.Body(cast(kopf.RawBody, isvc("resnet", "team-a")))
+    on_isvc_event(event=cast(kopf.RawEvent, {"type": "MODIFIED", "object": dict(body)}), body=body)  # type: ignore[call-arg]  # kopf passes the rest
+    assert HEARTBEAT.last_event is not None and HEARTBEAT.last_event != before

@@ -53,7 +53,7 @@ def steady(
 
 
 def measured(
-    arrival_rps: float, queued: float, p99_ms: float, *, age_s: float = 1.0, source: MetricsSource = MetricsSource.PROMETHEUS
+    arrival_rps: float, queued: float, p99_ms: float | None, *, age_s: float = 1.0, source: MetricsSource = MetricsSource.PROMETHEUS
 ) -> ServiceSignals:
     """Good signals of a service: every window alike."""
     windows = tuple(WindowSignals(w, arrival_rps, arrival_rps, 0.0, 0.0, 2.0, p99_ms, 20.0) for w in WINDOWS)

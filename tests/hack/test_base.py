@@ -9,6 +9,7 @@ import pytest
 
 from hack.base.kube import Credentials, Kube, KubeError, _text
 from hack.base.log import logger
+from hack.base.netns import black_hole
 from hack.base.wait import WaitTimeout, wait_for
 
 
@@ -61,3 +62,8 @@ def test_log_lines_name_the_program(capsys: pytest.CaptureFixture[str]) -> None:
     out, err = capsys.readouterr()
     assert out.startswith("[cluster ") and out.endswith("] up\n")
     assert err.startswith("[bench ") and err.endswith("] note\n")
+
+
+def test_the_black_hole_touches_only_the_testbeds_namespaces() -> None:
+    with pytest.raises(ValueError, match="not the testbed's"):
+        black_hole("some-host-netns", "10.0.0.1", 6443)

@@ -61,13 +61,13 @@ def reset_at(samples: list[PodSample], t_reset: float) -> list[PodSample]:
 
 OLD = 0.0  # warm long before the windows
 # (name, fleet, window seconds, {field: expected})
-CASES: list[tuple[str, Fleet, float, dict[str, float]]] = [
+CASES: list[tuple[str, Fleet, float, dict[str, float | None]]] = [
     ("one replica at 50 rps: every window", Fleet({"a": (OLD, steady(0, NOW, 50))}), 2, {"arrival_rps": 50, "completion_rps": 50, "mean_latency_ms": 20, "mean_queue_wait_ms": 5, "p99_ms": 30}),
     ("the 60 s window too", Fleet({"a": (OLD, steady(0, NOW, 50))}), 60, {"arrival_rps": 50, "p99_ms": 30}),
     ("two equal replicas: rates add, p99 is theirs", Fleet({"a": (OLD, steady(0, NOW, 30)), "b": (OLD, steady(0, NOW, 20))}), 10, {"arrival_rps": 50, "p99_ms": 30}),
     ("a slow replica serving 1 in 50 requests moves p99 by its share, not to its own", Fleet({"a": (OLD, steady(0, NOW, 49, p99_ms=30)), "b": (OLD, steady(0, NOW, 1, p99_ms=300))}), 10, {"p99_ms": (mixture_quantile([(49.0, quantiles(30)), (1.0, quantiles(300))]) or 0.0) / 1000}),
     ("a replica warm for 30 s counts in arrivals, not in p99 (its summary holds the warm-up)", Fleet({"a": (OLD, steady(0, NOW, 40)), "b": (NOW - 30, steady(NOW - 40, NOW, 10, p99_ms=250))}), 10, {"arrival_rps": 50, "p99_ms": 30}),
-    ("only replicas warm for 30 s: p99 0 (not measured), arrivals still", Fleet({"b": (NOW - 30, steady(NOW - 40, NOW, 10, p99_ms=250))}), 10, {"arrival_rps": 10, "p99_ms": 0}),
+    ("only replicas warm for 30 s: no p99 (not measured, not 0 ms), arrivals still", Fleet({"b": (NOW - 30, steady(NOW - 40, NOW, 10, p99_ms=250))}), 10, {"arrival_rps": 10, "p99_ms": None}),
     ("a replica warm for 62 s counts in p99", Fleet({"b": (NOW - 62, steady(NOW - 70, NOW, 10, p99_ms=25))}), 10, {"p99_ms": 25}),
     ("warm-up requests before the gate are not arrivals", Fleet({"b": (NOW - 5, steady(NOW - 40, NOW - 5, 40) + steady(NOW - 4, NOW, 10, start=40 * 35 + 10))}), 2, {"arrival_rps": 10}),
     ("counter reset: Triton restarted mid-window", Fleet({"a": (OLD, reset_at(steady(0, NOW, 50), NOW - 5))}), 10, {"completion_rps": 50 * 9 / 10}),
@@ -77,19 +77,23 @@ CASES: list[tuple[str, Fleet, float, dict[str, float]]] = [
     ("saturated: the queue's growth is arrivals too", Fleet({"a": (OLD, steady(0, NOW, 40, pending=lambda t: max(0.0, 10 * (t - (NOW - 10)))))}), 10, {"arrival_rps": 50, "completion_rps": 40, "queue_growth_rps": 10}),
     ("rejections (queue time-outs) are arrivals and misses", Fleet({"a": (OLD, steady(0, NOW, 40, fail_rps=5))}), 10, {"arrival_rps": 45, "rejection_rps": 5}),
     ("just started: a window longer than the history is the history", Fleet({"a": (OLD, steady(NOW - 5, NOW, 50, start=1e6))}), 60, {"arrival_rps": 50}),
-    ("idle: zeros, and p99 0 with a NaN summary", Fleet({"a": (OLD, steady(0, NOW, 0, p99_ms=None))}), 10, {"arrival_rps": 0, "mean_latency_ms": 0, "p99_ms": 0}),
+    ("idle: zeros, and no p99 (nothing completed)", Fleet({"a": (OLD, steady(0, NOW, 0, p99_ms=None))}), 10, {"arrival_rps": 0, "mean_latency_ms": 0, "p99_ms": None}),
+    ("just started, nothing warm for a minute yet: no p99 in any window", Fleet({"a": (NOW - 20, steady(NOW - 20, NOW, 50, p99_ms=240))}), 60, {"p99_ms": None}),
     ("samples every 5 s: the 2 s window spans one scrape interval", Fleet({"a": (OLD, steady(0, NOW, 50, step=5))}), 2, {"arrival_rps": 50}),
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize(("name", "fleet", "window", "want"), CASES, ids=[c[0] for c in CASES])
-def test_windows(name: str, fleet: Fleet, window: float, want: dict[str, float]) -> None:
+def test_windows(name: str, fleet: Fleet, window: float, want: dict[str, float | None]) -> None:
     got = fleet.signals()
     assert got.ok, (name, got.errors)
     assert got.fleet is not None
     w = got.fleet.window(window)
     for k, v in want.items():
-        assert getattr(w, k) == pytest.approx(v, rel=1e-6, abs=1e-6), (name, k, w)
+        if v is None:
+            assert getattr(w, k) is None, (name, k, w)  # not measured: unknown, never 0
+        else:
+            assert getattr(w, k) == pytest.approx(v, rel=1e-6, abs=1e-6), (name, k, w)
 
 
 def test_in_flight_is_queued_plus_executing_by_littles_law() -> None:

@@ -30,8 +30,8 @@ def settings(min_r: int = 1, max_r: int = 50, **behavior: Any) -> ServiceSetting
     return ServiceSettings(behavior=b, min_replicas=min_r, max_replicas=max_r, slo_p99_ms=100.0, fallback_replicas=None)
 
 
-def sig(rate: float, *, r2: float | None = None, queued: float = 0.0, p99: float = 50.0, rejected: float = 0.0) -> FleetSignals:
-    """Every window at ``rate`` (the 2 s one at ``r2``); ``rejected`` of the arrivals rejected."""
+def sig(rate: float, *, r2: float | None = None, queued: float = 0.0, p99: float | None = 50.0, rejected: float = 0.0) -> FleetSignals:
+    """Every window at ``rate`` (the 2 s one at ``r2``); ``rejected`` of the arrivals rejected; ``p99`` None: not measured."""
 
     def w(s: float, r: float) -> WindowSignals:
         return WindowSignals(s, r, r - rejected, rejected, 0.0, 5.0, p99)
@@ -125,7 +125,38 @@ CASES = [
     Case("no capacity known, p99 over the SLO with a queue: +50%", [(10.0, S, obs(sig(30.0, queued=5, p99=300.0), 4, cal=Calibration()))],
          6, DecisionReason.NO_CAPACITY_ESTIMATE),
     Case("no capacity known, within the SLO: hold", [(10.0, S, obs(sig(30.0), 4, cal=Calibration()))], 4, DecisionReason.NO_CAPACITY_ESTIMATE),
+    # no p99 (no replica warm for a minute yet): unknown, neither 0 ms nor missing signals
+    Case("no p99 yet: the plan still runs on the arrivals (not held)", [(10.0, S, obs(sig(30.0, p99=None), 3))], 5,
+         DecisionReason.FORECAST_DEMAND),
+    Case("no p99 yet, a burst: the fast path still acts", [(10.0, S, obs(sig(30.0, r2=100.0, queued=24.0, p99=None), 2))], 16,
+         DecisionReason.FAST_PATH),
+    Case("no capacity known, no p99 yet with a queue: hold (unknown is not over the SLO)",
+         [(10.0, S, obs(sig(30.0, queued=5, p99=None), 4, cal=Calibration()))], 4, DecisionReason.NO_CAPACITY_ESTIMATE),
 ]  # fmt: skip
+
+
+# the outer loop's measured share of late requests after ticks of 10 rps with these p99s (ms; SLO 100 ms)
+LOOP_CASES = [
+    pytest.param([50.0, 50.0, 50.0], 0.0, 0.0, id="measured within the SLO: on time"),
+    pytest.param([300.0, 300.0, 300.0], 0.0, 100.0, id="measured over the SLO: late"),
+    pytest.param([None, None, None], 0.0, None, id="no p99 in any window: unknown, not on time"),
+    pytest.param([None, None, None], 1.0, 100.0, id="no p99 but rejections: late"),
+    pytest.param([300.0, None, None], 0.0, 100.0, id="windows without a p99 do not dilute a measured miss"),
+    pytest.param([50.0, None, 300.0], 0.0, 50.0, id="only measured windows count"),
+]
+
+
+@pytest.mark.parametrize(("p99s", "rejected", "late_percent"), LOOP_CASES)
+def test_the_outer_loop_counts_only_windows_with_a_measurement(p99s: list[float | None], rejected: float, late_percent: float | None) -> None:
+    st, s = DecisionState(), settings(budget_feedback=True)
+    d = None
+    for i, p99 in enumerate(p99s):
+        d = decide(s, obs(sig(10.0, p99=p99, rejected=rejected), 3), st, 2.0 * i)
+    assert d is not None
+    if late_percent is None:
+        assert d.measured_late_percent is None
+    else:
+        assert d.measured_late_percent == pytest.approx(late_percent, rel=0.05)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])

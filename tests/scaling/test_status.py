@@ -138,3 +138,19 @@ def test_observed_says_where_the_signals_came_from(name: str, signals: ServiceSi
     if signals.fleet is None:
         assert got["source"] is None and got["arrivalRps"] is None, name
     assert set(got) == set(observed_status(measured(1.0, 0.0, 1.0), NOW)), "every field, null when it does not hold"
+
+
+@pytest.mark.parametrize(
+    ("name", "signals", "p99"),
+    [
+        ("replicas warm for a minute: their p99", measured(30.0, 0.0, 50.0), 50.0),
+        ("none warm for a minute yet: p99 absent, not 0", replace(measured(30.0, 0.0, None), p99_replicas=0), None),
+        ("none completed anything: p99 absent, not 0", measured(0.0, 0.0, None), None),
+    ],
+)
+def test_observed_p99_is_absent_without_a_measurement(name: str, signals: ServiceSignals, p99: float | None) -> None:
+    got = observed_status(signals, NOW)
+    assert got["p99Ms"] == p99, (name, got)  # null: the merge patch removes it
+    for w in got["windows"]:
+        assert w.get("p99Ms") == p99, (name, w)
+        assert p99 is not None or "p99Ms" not in w, (name, "absent from each window, not null", w)

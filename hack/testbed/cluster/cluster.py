@@ -190,6 +190,30 @@ class Cluster:
                 log(f"prometheus (pid {pid}) ignored SIGTERM for 10s; killed")
             log(f"stopped prometheus (pid {pid})")
 
+    def restart_apiserver(self, down_s: float = 0.0) -> float:
+        """Stop kube-apiserver (SIGTERM, then SIGKILL after 10 s), leave it down ``down_s`` seconds, start it again
+        with the same flags and wait for /readyz; return the seconds it did not answer. Its clients see their
+        connections (watches included) end and new ones refused meanwhile."""
+        assert self.state is not None, f"cluster {self.name!r} is not up"
+        t0 = time.monotonic()
+        pid = self.state.pids.get("kube-apiserver")
+        if pid is not None and pid_alive(pid):
+            stop_pid(pid, 10.0)
+            log(f"stopped kube-apiserver (pid {pid})")
+        time.sleep(down_s)
+        bins = tools.TOOLS_BY_NAME["kubernetes"].ensure() / "bin"
+        self._spawn("kube-apiserver", components.apiserver(bins, self.run, self.network, self.state.ports))
+        self._wait("kube-apiserver /readyz", lambda: self.kube.api("GET", "/readyz", raw=True) == "ok", 90, "kube-apiserver")
+        return round(time.monotonic() - t0, 1)
+
+    def black_hole_apiserver(self, pod: dict[str, Any], on: bool = True) -> None:
+        """Drop (``on``) or pass again the TCP between a pod's network namespace and kube-apiserver (a dead link:
+        the pod's requests and watches hang, nothing is refused)."""
+        assert self.state is not None, f"cluster {self.name!r} is not up"
+        ns = f"fsp-{pod['metadata']['uid'][:8]}"  # the local runtime's sandbox of the pod
+        netns.black_hole(ns, self.network.bridge_ip, self.state.ports["apiserver"], on)
+        log(f"{'black-holed' if on else 'restored'} {pod['metadata']['name']} <-> kube-apiserver")
+
     def start_prometheus(self) -> None:
         """Start the cluster's Prometheus again (same configuration, address and data) after ``stop_prometheus()``;
         a no-op when it runs."""

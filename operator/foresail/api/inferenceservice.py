@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from pydantic import ConfigDict, Field, model_validator
 
 from foresail.api.conditions import Condition
-from foresail.api.meta import RELATIVE_PATH, ServiceNamed, SpecModel
+from foresail.api.meta import ARG, ENV_VALUE_MAX, LIST_MAX, RELATIVE_PATH, ServiceNamed, SpecModel
 from foresail.api.podtemplate import PodTemplateOverlay
 from foresail.api.scalingpolicy import ScalingBehavior
 
@@ -148,7 +148,7 @@ class Resources(SpecModel):
 
 class EnvVar(SpecModel):
     name: str = Field(min_length=1, max_length=256, pattern=r"^[-._a-zA-Z][-._a-zA-Z0-9]*$", description="Variable name.")
-    value: str = Field(default="", description="Variable value.")
+    value: str = Field(default="", max_length=ENV_VALUE_MAX, description="Variable value.")
 
 
 class QueuePolicy(SpecModel):
@@ -176,8 +176,10 @@ class QueuePolicy(SpecModel):
 
 class TritonSpec(SpecModel):
     image: str = Field(default=DEFAULT_TRITON_IMAGE, min_length=1, pattern=IMAGE, description="Triton server image.")
-    args: list[str] = Field(default_factory=list, description="Extra tritonserver arguments (appended).")
-    env: list[EnvVar] = Field(default_factory=list, description="Extra environment variables of the Triton container.")
+    args: list[ARG] = Field(default_factory=list, max_length=LIST_MAX, description="Extra tritonserver arguments (appended).")
+    env: list[EnvVar] = Field(
+        default_factory=list, max_length=LIST_MAX, description="Extra environment variables of the Triton container."
+    )
     resources: Resources = Field(default_factory=Resources, description="CPU and memory of the Triton container.")
     gpus_per_replica: int = Field(default=1, alias="gpusPerReplica", ge=0, le=16, description="nvidia.com/gpu per replica.")
     gpu_product: str | None = Field(
@@ -305,10 +307,14 @@ class ScalingSpec(SpecModel):
         return self
 
 
+WARMUP_INPUTS_MAX = 64  # a model's inputs
+
+
 class WarmupSpec(SpecModel):
     enabled: bool = Field(default=True, description="Gate readiness on a warm-up (readiness gate foresail.dev/warm).")
     inputs: list[dict[str, Any]] = Field(
         default_factory=list,
+        max_length=WARMUP_INPUTS_MAX,
         description="Warm-up inputs [{name, datatype, shape, data}]; empty = generated from the model's metadata.",
     )
     requests: int = Field(default=20, ge=1, le=10_000, description="Minimum warm-up requests per batch size.")
@@ -406,9 +412,11 @@ class WindowObservation(SpecModel):
     queue_growth_rps: float = Field(alias="queueGrowthRps", description="Growth of the requests in flight (queued + executing), per second.")
     mean_queue_wait_ms: float = Field(alias="meanQueueWaitMs", description="Mean queue wait of the completions, ms.")
     mean_latency_ms: float = Field(alias="meanLatencyMs", description="Mean latency of the completions, ms.")
-    p99_ms: float = Field(
+    p99_ms: float | None = Field(
+        default=None,
         alias="p99Ms",
-        description="p99 latency across the replicas warm for at least a minute, request-weighted; 0 when none completed any.",
+        description="p99 latency across the replicas warm for at least a minute, request-weighted; absent when none completed any "
+        "(not measured: e.g. no replica has been warm for a minute yet).",
     )
 
 
@@ -425,7 +433,9 @@ class ObservedMetrics(SpecModel):
     arrival_rps: float | None = Field(default=None, alias="arrivalRps", description="Arrival rate over the 10 s window, requests/s.")
     queue_depth: float | None = Field(default=None, alias="queueDepth", description="Requests queued across the serving replicas now.")
     in_flight: float | None = Field(default=None, alias="inFlight", description="Requests queued or executing now.")
-    p99_ms: float | None = Field(default=None, alias="p99Ms", description="p99 latency over the 10 s window, ms (see windows).")
+    p99_ms: float | None = Field(
+        default=None, alias="p99Ms", description="p99 latency over the 10 s window, ms (see windows); absent when not measured."
+    )
     serving_replicas: int | None = Field(default=None, alias="servingReplicas", description="Replicas measured (serving).")
     p99_replicas: int | None = Field(
         default=None, alias="p99Replicas", description="Serving replicas warm for at least a minute: the ones p99 comes from."

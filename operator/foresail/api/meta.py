@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-__all__ = ["DNS_1035_LABEL", "RELATIVE_PATH", "Resource", "ServiceNamed", "SpecModel", "service_name_problem", "validation_message"]
+__all__ = ["ARG", "DNS_1035_LABEL", "ENV_VALUE_MAX", "LIST_MAX", "RELATIVE_PATH", "Resource", "ServiceNamed", "SpecModel", "service_name_problem", "validation_message"]
 
 # A Service's name: a DNS-1035 label (a letter first, no dots); InferenceServices and EvalJobs name Services
 DNS_1035_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 
 # A relative path inside a volume: segments separated by single "/", none of them "." or ".." (RE2, so the
 # CRD's OpenAPI pattern is the same expression): no absolute paths, no climbing out of the volume.
+# Bounds of the lists and strings a spec can grow by (issue 15, defect 9): a spec beyond them is refused at
+# admission with a 422 naming the field (Too many / Too long), never admitted to fail later. An argument or
+# environment value is one string of the exec call (Linux refuses one over 128 KiB: MAX_ARG_STRLEN).
+LIST_MAX = 256  # arguments, commands, environment variables
+ENV_VALUE_MAX = 32_768
+ARG = Annotated[str, Field(max_length=4096)]
 RELATIVE_PATH = r"^([^./][^/]*|\.[^./][^/]*|\.\.[^/]+)(/([^./][^/]*|\.[^./][^/]*|\.\.[^/]+))*$"
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from foresail.api.meta import SpecModel
+from foresail.api.meta import ARG, LIST_MAX, SpecModel
 
 __all__ = ["RESERVED_LABEL_PREFIXES", "RESERVED_VOLUMES", "TRITON_CONTAINER", "PodTemplateOverlay"]
 
@@ -81,16 +81,22 @@ class ContainerOverlay(SpecModel):
     )
     name: str = Field(min_length=1, max_length=63, pattern=DNS_LABEL, description="triton, or the name of a container to add.")
     image: str | None = Field(default=None, min_length=1, description="Image of an added container (not for triton).")
-    command: list[str] | None = Field(default=None, description="Command of an added container.")
-    args: list[str] | None = Field(default=None, description="Arguments of an added container.")
-    env: list[EnvOverlay] = Field(default_factory=list, description="Environment variables (value or valueFrom), appended.")
-    env_from: list[dict[str, Any]] = Field(default_factory=list, alias="envFrom", description="configMapRef/secretRef sources.")
-    volume_mounts: list[MountOverlay] = Field(default_factory=list, alias="volumeMounts", description="Volume mounts, appended.")
+    command: list[ARG] | None = Field(default=None, max_length=LIST_MAX, description="Command of an added container.")
+    args: list[ARG] | None = Field(default=None, max_length=LIST_MAX, description="Arguments of an added container.")
+    env: list[EnvOverlay] = Field(
+        default_factory=list, max_length=LIST_MAX, description="Environment variables (value or valueFrom), appended."
+    )
+    env_from: list[dict[str, Any]] = Field(
+        default_factory=list, alias="envFrom", max_length=64, description="configMapRef/secretRef sources."
+    )
+    volume_mounts: list[MountOverlay] = Field(
+        default_factory=list, alias="volumeMounts", max_length=64, description="Volume mounts, appended."
+    )
     security_context: dict[str, Any] = Field(
         default_factory=dict, alias="securityContext", description="Merged over Foresail's restricted defaults (triton)."
     )
     resources: dict[str, Any] | None = Field(default=None, description="Resources of an added container.")
-    ports: list[dict[str, Any]] = Field(default_factory=list, description="Ports of an added container.")
+    ports: list[dict[str, Any]] = Field(default_factory=list, max_length=64, description="Ports of an added container.")
 
     @model_validator(mode="after")
     def _rules(self) -> ContainerOverlay:
@@ -118,10 +124,12 @@ class PodSpecOverlay(SpecModel):
         default_factory=list, alias="imagePullSecrets", max_length=32, description="Secrets to pull images with."
     )
     node_selector: dict[str, str] = Field(default_factory=dict, alias="nodeSelector", description="Node labels the pods need.")
-    tolerations: list[dict[str, Any]] = Field(default_factory=list, description=f"Appended to Foresail's ({OBJECTS}).")
+    tolerations: list[dict[str, Any]] = Field(
+        default_factory=list, max_length=64, description=f"Appended to Foresail's ({OBJECTS})."
+    )
     affinity: dict[str, Any] = Field(default_factory=dict, description=f"Merged with Foresail's anti-affinity ({OBJECTS}).")
     topology_spread_constraints: list[dict[str, Any]] = Field(
-        default_factory=list, alias="topologySpreadConstraints", description=f"Topology spread ({OBJECTS})."
+        default_factory=list, alias="topologySpreadConstraints", max_length=16, description=f"Topology spread ({OBJECTS})."
     )
     security_context: dict[str, Any] = Field(
         default_factory=dict, alias="securityContext", description="Merged over Foresail's restricted pod security context."

@@ -134,16 +134,21 @@ def _signals(st: InferenceServiceStatus) -> list[str]:
     out = [
         f"Signals      {source}: samples every {_num(obs.sample_interval_seconds, ' s')}, newest {_num(obs.age_seconds, ' s')} old; "
         f"{obs.serving_replicas if obs.serving_replicas is not None else '-'} serving replicas, "
-        f"p99 from {obs.p99_replicas if obs.p99_replicas is not None else '-'} (warm for a minute)"
+        + (
+            "p99 not measured yet (no replica warm for a minute)"
+            if obs.p99_replicas == 0
+            else f"p99 from {obs.p99_replicas if obs.p99_replicas is not None else '-'} (warm for a minute)"
+        )
     ]
     if obs.note:
         out.append(f"             {obs.note}")
     if obs.windows:
         out.append("             window  arrivals  completed  rejected  in-flight growth  queue wait  mean latency   p99")
         for w in obs.windows:
+            p99 = "    -" if w.p99_ms is None else f"{w.p99_ms:>5.1f} ms"
             out.append(
                 f"             {w.seconds:>4.0f} s  {w.arrival_rps:>8.1f}  {w.completion_rps:>9.1f}  {w.rejection_rps:>8.1f}  "
-                f"{w.queue_growth_rps:>16.1f}  {w.mean_queue_wait_ms:>7.1f} ms  {w.mean_latency_ms:>9.1f} ms  {w.p99_ms:>5.1f} ms"
+                f"{w.queue_growth_rps:>16.1f}  {w.mean_queue_wait_ms:>7.1f} ms  {w.mean_latency_ms:>9.1f} ms  {p99}"
             )
         out.append(f"             now: {_num(obs.queue_depth, '', 0)} queued, {_num(obs.in_flight, '', 1)} in flight (queued + executing); rates in requests/s")
     return out

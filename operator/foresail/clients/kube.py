@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -216,14 +217,22 @@ class Kube:
         )
 
     def update_status(
-        self, kind: str, namespace: str | None, name: str, build: Any, attempts: int = 5, listed: dict[str, Any] | None = None
+        self,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        build: Any,
+        attempts: int = 5,
+        listed: dict[str, Any] | None = None,
+        on_write: Callable[[float], None] | None = None,
     ) -> bool:
         """Read-modify-write of status with optimistic concurrency: ``build(fresh) -> status patch | None``.
 
         Several loops write one object's status (each its own fields, some sharing ``conditions``); the
         resourceVersion precondition makes a writer that read a stale object retry on a fresh one. The first
         attempt builds on ``listed`` (the object as a list returned it this pass) when given, saving the read;
-        a patch that changes nothing is not sent.
+        a patch that changes nothing is not sent. ``on_write(sent)`` after a write succeeded, with the
+        monotonic time it was sent at (the liveness check waits for the watch to show it).
         """
         for attempt in range(attempts):
             fresh = listed if attempt == 0 and listed is not None else self.get(kind, namespace, name)
@@ -233,6 +242,7 @@ class Kube:
             if patch is None or merge_noop(fresh.get("status") or {}, patch):
                 return True
             body = {"metadata": {"resourceVersion": fresh["metadata"]["resourceVersion"]}, "status": patch}
+            sent = time.monotonic()
             try:
                 self.request(
                     "PATCH",
@@ -241,6 +251,8 @@ class Kube:
                     "application/merge-patch+json",
                     [("fieldManager", FIELD_MANAGER)],
                 )
+                if on_write is not None:
+                    on_write(sent)
                 return True
             except ApiException as e:
                 if e.status != 409:

@@ -375,7 +375,7 @@ class Autoscaler:
             announce[:] = [update.announce] if update.announce else []
             return update.patch
 
-        self.kube.update_status("InferenceService", ns, name, build, listed=listed)
+        self.kube.update_status("InferenceService", ns, name, build, listed=listed, on_write=self.heartbeat.wrote)
         if announce:
             self.kube.event(isvc.model_dump(by_alias=True), Reason.METRICS_UNAVAILABLE, f"holding replicas: {announce[0]}", "Warning")
         if contest.announce:

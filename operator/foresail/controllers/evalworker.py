@@ -381,7 +381,8 @@ async def _yield(
                 pressure = 1.0
             else:
                 p99 = m.fleet.window(HEADLINE_WINDOW_S).p99_ms
-                pressure = production_pressure(m.fleet.queued / max(m.serving, 1), p99, slo_ms)
+                # no p99 (no replica warm for a minute completed any): no latency evidence, the queue alone decides
+                pressure = production_pressure(m.fleet.queued / max(m.serving, 1), 0.0 if p99 is None else p99, slo_ms)
         except Exception as e:
             problem = repr(e)
             pressure = 1.0

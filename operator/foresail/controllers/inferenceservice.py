@@ -9,6 +9,7 @@ disappears (drift repair).
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ from foresail.api.reasons import ConditionType, Problem, Reason
 from foresail.clients.kube import ApiException, Kube
 from foresail.controllers import telemetry
 from foresail.controllers.handlers import forget_lock, kube, object_lock, utcnow
+from foresail.controllers.liveness import HEARTBEAT
 from foresail.render.isvc_status import observe
 from foresail.render.meta import controlled_by, name_taken
 from foresail.render.triton import render_children
@@ -172,6 +174,7 @@ def forget(namespace: str, name: str) -> None:
 
 @kopf.on.event(*ISVC)
 def on_isvc_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+    HEARTBEAT.event(time.monotonic())  # the watch delivers: the liveness check's echo of the loop's writes
     if event.get("type") == "DELETED":
         forget(body["metadata"]["namespace"], body["metadata"]["name"])
 

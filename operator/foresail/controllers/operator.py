@@ -20,9 +20,10 @@ from foresail.clients.promauth import PromAuth, PromAuthError, client_args
 from foresail.clients.prometheus import PromClient
 from foresail.controllers import evaljob, handlers, inferenceservice, logs, telemetry
 from foresail.controllers.autoscaler import Autoscaler
+from foresail.controllers.diffbase import DigestDiffBaseStorage
 from foresail.controllers.leader import LeaseElector
 from foresail.controllers.live_signals import LiveSignals, SourceMode
-from foresail.controllers.liveness import Heartbeat
+from foresail.controllers.liveness import HEARTBEAT, Heartbeat
 from foresail.controllers.resync import Periodic, Resync
 from foresail.controllers.settings import OperatorSettings, SettingsError
 from foresail.controllers.warmup import WarmupManager
@@ -30,15 +31,13 @@ from foresail.controllers.warmup import WarmupManager
 __all__ = ["run"]
 
 log = logging.getLogger("foresail")
-HEARTBEAT = Heartbeat()  # the autoscaler loop's, which the health check reads
 
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="foresail.dev")
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="foresail.dev", key="last-handled-configuration"
-    )
+    # digests, not a copy of the spec: all annotations together are limited to 256 KiB (controllers/diffbase.py)
+    settings.persistence.diffbase_storage = DigestDiffBaseStorage(prefix="foresail.dev", key="last-handled-configuration")
     settings.posting.level = logging.WARNING  # our reconcilers post their own, meaningful events
     settings.execution.max_workers = 16
     settings.watching.server_timeout = 270
@@ -105,8 +104,8 @@ async def stop_loops(memo: kopf.Memo, **_: Any) -> None:
 class Health:
     """``/healthz`` and ``/readyz`` on the health port, for leader and standby alike.
 
-    A standby replica waiting for the lease is healthy; the leader is healthy while kopf runs and its
-    autoscaler loop completes passes (``liveness``).
+    A standby replica waiting for the lease is healthy; the leader is healthy while kopf runs, its
+    autoscaler loop completes passes and kopf's InferenceService watch shows the loop's writes (``liveness``).
     """
 
     def __init__(self, heartbeat: Heartbeat | None = None, period_s: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:

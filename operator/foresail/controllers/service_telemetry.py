@@ -32,7 +32,7 @@ ARRIVAL = _gauge("foresail_arrival_rps", "Requests/s that arrived over the 10 s 
 FORECAST = _gauge("foresail_forecast_rps", "The forecast the decision sized for (NaN: none).")
 CAPACITY = _gauge("foresail_capacity_per_replica_rps", "Requests/s one replica serves within the SLO (NaN: no estimate).")
 READY = _gauge("foresail_ready_replicas", "Replicas serving (warm).")
-P99 = _gauge("foresail_p99_ms", "Request-weighted p99 latency of the warm replicas over the 10 s window, ms.")
+P99 = _gauge("foresail_p99_ms", "Request-weighted p99 latency of the warm replicas over the 10 s window, ms (NaN: not measured).")
 SLO = _gauge("foresail_slo_p99_ms", "spec.slo.p99LatencyMs.")
 QUEUED = _gauge("foresail_queued_requests", "Requests queued in Triton now.")
 LATE = _gauge("foresail_late_percent", "Share of requests later than the SLO, measured (NaN: not yet).")
@@ -56,7 +56,7 @@ def record(isvc: InferenceService, d: Decision, obs: Observation) -> None:
         CONDITION.labels(ns, name, cond.value).set(1 if on else 0)
     w = obs.signals.window(10.0) if obs.signals is not None else None
     ARRIVAL.labels(ns, name).set(NAN if w is None else w.arrival_rps)
-    P99.labels(ns, name).set(NAN if w is None else w.p99_ms)
+    P99.labels(ns, name).set(NAN if w is None or w.p99_ms is None else w.p99_ms)  # NaN: not measured
     QUEUED.labels(ns, name).set(NAN if obs.signals is None else obs.signals.queued)
     FORECAST.labels(ns, name).set(_or_nan(d.forecast_rps))
     CAPACITY.labels(ns, name).set(_or_nan(d.capacity_rps))

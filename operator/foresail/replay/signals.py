@@ -146,7 +146,7 @@ def view_from_scrapes(
         now,
         rate.arrival_rps,
         queue,
-        rate.p99_ms,
+        0.0 if rate.p99_ms is None else rate.p99_ms,  # the simulator's histograms: 0.0 when empty, as ever
         ready,
         starting,
         current,

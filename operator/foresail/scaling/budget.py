@@ -235,9 +235,14 @@ class BudgetLoop:
     settled: float = 0.0  # the load on the ready replicas, averaged as the replay does
     last_t: float | None = None
 
-    def observe(self, now: float, arrived: float, missed: bool, load: float, slo_s: float, budget: float, memory_s: float) -> None:
+    def observe(
+        self, now: float, arrived: float, missed: bool | None, load: float, slo_s: float, budget: float, memory_s: float
+    ) -> None:
         """One interval: requests that ``arrived``, whether the signals show the SLO ``missed``, and the ``load``
-        on the replicas that were ready (times their capacity at the SLO)."""
+        on the replicas that were ready (times their capacity at the SLO). ``missed`` None: unknown (no p99
+        measured yet), the interval's requests count neither as late nor as on time (the memory still decays)."""
+        if missed is None:
+            arrived, missed = 0.0, False
         dt = 0.0 if self.last_t is None else max(now - self.last_t, 0.0)
         self.last_t = now
         self.settled += (1.0 - math.exp(-dt / (SETTLE_SLOS * slo_s))) * (min(load, LOAD_CAP) - self.settled) if dt > 0 else 0.0

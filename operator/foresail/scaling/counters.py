@@ -18,7 +18,8 @@ window as the difference of two samples, as ``increase()`` would:
 * mean queue wait and mean latency: the queue- and request-duration counters over the completions;
 * p99: the mixture quantile (``scaling.latency``) of the summaries of the replicas that have served for
   at least ``SUMMARY_MAX_AGE_S`` (their summaries no longer hold warm-up requests), weighted by each
-  one's completions in the window; 0.0 when no such replica completed anything in it.
+  one's completions in the window; None (not measured: unknown, never 0 ms) when no such replica
+  completed anything in it, e.g. before any replica has been warm for a minute.
 
 A rate is the sum of the replicas' differences, each over the window's span (the window, or less while
 the service's history is shorter: the operator just started) or over its own two samples when they lie
@@ -271,7 +272,7 @@ class ServiceCounters:
             start = max(start, self.history_from)
         span = end - start
         if span <= 0:
-            return WindowSignals(w, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+            return WindowSignals(w, 0.0, 0.0, 0.0, 0.0, 0.0, None)
         rate = [0.0] * 5  # per second, summed over the replicas
         growth = 0.0
         mixture: list[tuple[float, Sequence[float]]] = []
@@ -299,6 +300,6 @@ class ServiceCounters:
             rejection_rps=failed,
             queue_growth_rps=growth,
             mean_queue_wait_ms=rate[QUEUE_US] / done / 1000.0 if done > 0 else 0.0,
-            p99_ms=(p99_us or 0.0) / 1000.0,
+            p99_ms=None if p99_us is None else p99_us / 1000.0,
             mean_latency_ms=rate[REQUEST_US] / done / 1000.0 if done > 0 else 0.0,
         )

@@ -99,7 +99,8 @@ class Decision:
 
 
 def _windows(sig: FleetSignals | None) -> tuple[WindowSignals, WindowSignals] | None:
-    """The 2 s and 10 s windows when every figure is a finite number, else None."""
+    """The 2 s and 10 s windows when every figure is a finite number, else None (a p99 may be None: not
+    measured yet, which is unknown, not missing signals)."""
     if sig is None:
         return None
     try:
@@ -107,8 +108,16 @@ def _windows(sig: FleetSignals | None) -> tuple[WindowSignals, WindowSignals] | 
     except KeyError:
         return None
     nums = [sig.queued, sig.in_flight, *(getattr(w, f) for w in sig.windows for f in (
-        "arrival_rps", "completion_rps", "rejection_rps", "queue_growth_rps", "mean_queue_wait_ms", "p99_ms"))]  # fmt: skip
+        "arrival_rps", "completion_rps", "rejection_rps", "queue_growth_rps", "mean_queue_wait_ms"))]  # fmt: skip
+    nums += [w.p99_ms for w in sig.windows if w.p99_ms is not None]
     return (w2, w10) if all(math.isfinite(x) for x in nums) else None
+
+
+def _missed(w: WindowSignals, slo_ms: float) -> bool | None:
+    """Whether a window missed the SLO: rejections, or a p99 over it; None (unknown) without a p99."""
+    if w.rejection_rps > 0:
+        return True
+    return None if w.p99_ms is None else w.p99_ms > slo_ms
 
 
 def _rate_over(sig: FleetSignals, dt: float) -> float:
@@ -142,9 +151,10 @@ def _held(s: ServiceSettings, obs: Observation, state: DecisionState, now: float
 
 
 def _feedback(s: ServiceSettings, obs: Observation, w10: WindowSignals, queued: float) -> Decision:
-    """Rule 2 without a capacity: +50% while p99 is over the SLO with a queue, otherwise hold."""
+    """Rule 2 without a capacity: +50% while p99 is over the SLO with a queue, otherwise hold (a p99 not
+    measured yet is not over it)."""
     current = max(obs.current, 0)
-    over = w10.p99_ms > s.slo_p99_ms and queued > 0
+    over = w10.p99_ms is not None and w10.p99_ms > s.slo_p99_ms and queued > 0
     want = math.ceil(max(current, 1) * 1.5) if over else current
     n, limit = _clamp(want, s)
     msg = "no calibration or capacityPerReplicaRps: " + ("p99 over the SLO with a queue, +50%" if over else "holding")
@@ -252,7 +262,7 @@ def decide(s: ServiceSettings, obs: Observation, state: DecisionState, now: floa
     state.history.add(now, rate, arrivals_2s if onset and b.fast_path_enabled else 0.0,
                       fast_rps if fast_why == DecisionReason.FAST_PATH else 0.0, shift, b.history_seconds)  # fmt: skip
     if b.budget_feedback:
-        missed = w10.p99_ms > s.slo_p99_ms or w10.rejection_rps > 0
+        missed = _missed(w10, s.slo_p99_ms)  # None: no p99 yet, the window counts neither way
         served = float(table.fleet_rps(state.last_ready if state.last_ready is not None else obs.ready))
         load = rate / served if served > 0 else LOAD_CAP
         state.loop.observe(now, rate * dt, missed, load, s.slo_p99_ms / 1000.0, b.error_budget_percent / 100.0, b.history_seconds)

@@ -13,7 +13,8 @@ Triton's cumulative counters a window apart, exactly as ``increase()`` over a ra
   (``nv_inference_queue_duration_us`` over the requests counted);
 * the p99 latency of the requests completed in the window, request-weighted across the fleet (never a
   maximum of per-replica quantiles), from replicas that have been warm long enough that their warm-up
-  requests are no longer in it; and their mean latency (``nv_inference_request_duration_us`` over the
+  requests are no longer in it (None when there is no such measurement: unknown, not 0 ms, and not a
+  reason to hold); and their mean latency (``nv_inference_request_duration_us`` over the
   requests completed).
 """
 
@@ -43,7 +44,7 @@ class WindowSignals:
     rejection_rps: float
     queue_growth_rps: float  # growth of queued + executing requests
     mean_queue_wait_ms: float
-    p99_ms: float  # request-weighted over the fleet; 0.0 when nothing completed in the window
+    p99_ms: float | None  # request-weighted over the fleet; None (unknown, never 0) when no replica warm for a minute completed any
     mean_latency_ms: float = 0.0  # of the requests completed in the window (exact, from the duration counter)
 
 

@@ -101,11 +101,14 @@ def observed_status(signals: ServiceSignals, now: float) -> dict[str, Any]:
                 queue_growth_rps=round(w.queue_growth_rps, 3),
                 mean_queue_wait_ms=round(w.mean_queue_wait_ms, 3),
                 mean_latency_ms=round(w.mean_latency_ms, 3),
-                p99_ms=round(w.p99_ms, 3),
+                p99_ms=_r(w.p99_ms),
             )
             for w in f.windows
         ]
-    return obs.model_dump(by_alias=True)  # None as null: the merge patch removes what no longer holds
+    out = obs.model_dump(by_alias=True)  # None as null: the merge patch removes what no longer holds
+    # a list is replaced whole by a merge patch: each window carries only what it measured (no p99: absent, not 0)
+    out["windows"] = [{k: v for k, v in w.items() if v is not None} for w in out["windows"]]
+    return out
 
 
 def autoscaler_status(
