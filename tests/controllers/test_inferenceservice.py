@@ -53,13 +53,13 @@ def test_a_missing_repository_is_a_condition_and_one_event_not_a_crash(api: Fake
 
 
 def test_a_spec_admission_would_refuse_is_reported_with_the_field(api: FakeApiServer) -> None:
-    api.put(isvc(model__repository={"storageUri": "s3://bucket/models"}))  # e.g. stored before the CRD refused it
+    api.put(isvc(model__repository={"storageUri": "s3://b/models"}))  # e.g. stored before the CRD refused it
     body = api.get("InferenceService", "team-a", "resnet")
     assert body is not None
     reconcile(api.kube(), body, NOW)
     status, reason, message = ready(api)
     assert (status, reason) == ("False", "InvalidSpec")
-    assert "storageUri is not supported yet" in message
+    assert "spec.model.repository: Value error, storageUri must be s3://bucket[/prefix]" in message
     assert [e["reason"] for e in api.events()] == ["InvalidSpec"]
 
 
