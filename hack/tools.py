@@ -400,7 +400,7 @@ TOOLS_BY_NAME: dict[str, Tool] = {
             "seaweedfs",
             SEAWEEDFS_VERSION,
             build_seaweedfs,
-            (("bin/weed", ("version",), r"version \S*\d+\.\d+"),),
+            (("bin/weed", ("version",), r"^version \S+ \d+\.\d+"),),
         ),
         Tool(
             "triton",
