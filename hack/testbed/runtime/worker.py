@@ -114,7 +114,7 @@ class PodWorker(threading.Thread):
             pending = next((c for c in self.init_containers if not c.succeeded), None)
             if pending is not None:
                 self.tick(pod, pending)
-                if pending.done:  # failed for good (restartPolicy Never): the containers never start
+                if pending.done and not pending.succeeded:  # failed for good (restartPolicy Never): no container starts
                     for c in self.containers:
                         c.done = True
             else:
