@@ -149,3 +149,21 @@ def test_fetch_failures_are_conditions(operator: Kube, namespace: str, store: di
     if kind == "archive":
         assert f"expected {'0' * 64}" in c["message"]
         assert store["archive_sha256"] in c["message"]
+
+
+@pytest.mark.parametrize(
+    ("repository", "words"),
+    [
+        ({"storageUri": "s3://b/m"}, "spec.model.repository.storageUri: Invalid value"),
+        ({"storageUri": "https://h/model.onnx"}, "storageUri must be s3://bucket[/prefix]"),
+        ({"storageUri": "https://h/m.zip", "s3": {"region": "eu-west-1"}}, "spec.model.repository.s3: Invalid value"),
+        ({"storageUri": "s3://models/m", "sha256": "0" * 64}, "sha256 applies only to an http(s):// archive"),
+    ],
+    ids=["bucket of one letter", "not an archive", "s3 settings on an archive", "sha256 on s3"],
+)
+def test_malformed_storage_uris_refused_at_admission(operator: Kube, namespace: str, repository: dict[str, Any], words: str) -> None:
+    obj = _isvc("bad", repository)
+    obj["metadata"]["namespace"] = namespace
+    out = operator.kubectl("create", "--dry-run=server", "-f", "-", input=json.dumps(obj), check=False)
+    assert out.returncode != 0
+    assert words in out.stderr, out.stderr
