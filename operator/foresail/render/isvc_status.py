@@ -64,6 +64,6 @@ def observe(
             "desired_replicas": desired if old.recommendation is None else old.desired_replicas,
             "selector": f"{LABEL_ISVC}={isvc.name}",
             "conditions": conds,
-            "model": (fetched or old.model) if isvc.spec.model.repository.storage_uri is not None else None,
+            "model": fetched or (old.model if old.model and old.model.storage_uri == isvc.spec.model.repository.storage_uri else None),
         }
     )
