@@ -116,6 +116,23 @@ def test_s3_model_serves_with_its_digest(operator: Kube, cluster: Cluster, names
     assert isvc["status"]["readyReplicas"] == 1
 
 
+def test_archive_model_serves_with_the_same_digest(operator: Kube, namespace: str, store: dict[str, Any]) -> None:
+    """The same repository as an http tar.gz with its sha256: Serving, and the digest of the same files."""
+    t0 = time.monotonic()
+    operator.create(_isvc("from-archive", {"storageUri": store["archive_url"], "sha256": store["archive_sha256"]}), namespace)
+
+    def serving_model() -> dict[str, Any] | None:
+        isvc = operator.get("fisvc", "-n", namespace, "from-archive")
+        c = condition(isvc, "Ready")
+        ok = c and c["status"] == "True" and c["reason"] == "Serving"
+        return isvc["status"].get("model") if ok else None
+
+    model = wait_for("the archive InferenceService Serving with status.model", serving_model, timeout=240)
+    print(f"\n[figure] storageUri http archive -> Serving: {time.monotonic() - t0:.1f}s")
+    assert model["digest"] == store["digest"], model
+    assert model["storageUri"] == store["archive_url"]
+
+
 FAILURES = [
     ("wrong credentials", "s3", "Forbidden: listing s3://models/repo: 403"),
     ("missing prefix", "s3-missing", "NotFound: no objects under s3://models/no-such-model"),
