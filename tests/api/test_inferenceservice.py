@@ -18,9 +18,18 @@ INVALID: list[tuple[str, str, Any, str]] = [
     ("unknown priority", "spec.priority", "urgent", "priority"),
     ("bad quantity", "spec.triton.resources", {"requests": {"memory": "lots"}}, "memory"),
     ("missing model", "spec.model", None, "model"),
-    ("two repository sources", "spec.model.repository", {"configMap": {"name": "a"}, "storageUri": "s3://b/c"}, "exactly one"),
+    ("two repository sources", "spec.model.repository", {"configMap": {"name": "a"}, "storageUri": "s3://bkt/c"}, "exactly one"),
     ("no repository source", "spec.model.repository", {}, "exactly one"),
-    ("storage URI, not supported yet", "spec.model.repository", {"storageUri": "s3://b/c"}, "storageUri is not supported yet"),
+    ("storageUri: a bucket of one letter", "spec.model.repository", {"storageUri": "s3://b/c"}, "storageUri must be s3://bucket"),
+    ("storageUri: no bucket", "spec.model.repository", {"storageUri": "s3://"}, "storageUri must be"),
+    ("storageUri: unknown scheme", "spec.model.repository", {"storageUri": "ftp://host/m.tar"}, "storageUri must be"),
+    ("storageUri: not an archive", "spec.model.repository", {"storageUri": "https://host/model.onnx"}, "storageUri must be"),
+    ("storageUri: pvc:// (use pvc)", "spec.model.repository", {"storageUri": "pvc://claim/models"}, "storageUri must be"),
+    ("storageUri: spaces", "spec.model.repository", {"storageUri": "s3://models/a b"}, "storageUri must be"),
+    ("s3 with an archive URL", "spec.model.repository", {"storageUri": "https://h/m.zip", "s3": {}}, "s3 applies only"),
+    ("sha256 with an s3 URI", "spec.model.repository", {"storageUri": "s3://models/m", "sha256": "0" * 64}, "sha256 applies only"),
+    ("sha256 not hex", "spec.model.repository", {"storageUri": "https://h/m.zip", "sha256": "XYZ"}, "sha256"),
+    ("s3 endpoint with a path", "spec.model.repository", {"storageUri": "s3://models/m", "s3": {"endpoint": "http://h/x"}}, "endpoint"),
     ("removed: queueTimeMs", "spec.slo.queueTimeMs", 50, "queueTimeMs"),
     ("removed: versionPolicy", "spec.model.versionPolicy", {"latest": 1}, "versionPolicy"),
     ("removed: triton.maxBatchSize", "spec.triton.maxBatchSize", 8, "maxBatchSize"),
@@ -177,3 +186,19 @@ def test_resolve_policy(
     assert (got.problem.reason if got.problem else None) == problem, name
     if got.problem is not None:
         assert repr(ref) in got.problem.message
+
+
+STORAGE_URIS = [
+    ("s3 prefix", {"storageUri": "s3://models/emulated"}),
+    ("s3 whole bucket, settings", {"storageUri": "s3://models", "s3": {"endpoint": "http://10.0.0.1:8333", "region": "eu-west-1", "secretName": "s3"}}),
+    ("gs prefix", {"storageUri": "gs://my-bucket/team/resnet/"}),
+    ("https tar.gz with sha256", {"storageUri": "https://example.com/m/resnet.tar.gz", "sha256": "a" * 64}),
+    ("http zip with a query", {"storageUri": "http://10.0.0.1:8888/buckets/m.zip?token=x"}),
+    ("tgz", {"storageUri": "https://h/a/b.tgz"}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("repository", [c[1] for c in STORAGE_URIS], ids=[c[0] for c in STORAGE_URIS])
+def test_storage_uris_admitted(repository: dict[str, Any]) -> None:
+    isvc = IsvcBuilder().set("spec.model.repository", repository).build()
+    assert isvc.spec.model.repository.storage_uri == repository["storageUri"]

@@ -204,3 +204,16 @@ def test_a_failed_job_stops_a_job_still_running(api: FakeApiServer) -> None:
     api.put(body, isvc(), dataset(), job)
     reconcile(api)
     assert api.get("Job", "team-a", "iris-eval") is None
+
+
+def test_provenance_of_a_storage_uri_is_its_content_digest(api: FakeApiServer) -> None:
+    """Pending until a replica's storage-init reported the digest (status.model), then that digest."""
+    target = isvc(model__repository={"storageUri": "s3://models/resnet"})
+    api.put(evaljob(), target, dataset())
+    assert reconcile(api)["status"]["provenance"]["repositoryDigest"] == "pending:s3://models/resnet"
+    digest = "sha256:" + "1e" * 32
+    got = api.get("InferenceService", "team-a", "resnet")
+    assert got is not None
+    got["status"] = {"model": {"storageUri": "s3://models/resnet", "digest": digest, "files": 2, "bytes": 9}}
+    api.put(got)
+    assert reconcile(api)["status"]["provenance"]["repositoryDigest"] == digest

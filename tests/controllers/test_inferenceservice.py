@@ -53,13 +53,13 @@ def test_a_missing_repository_is_a_condition_and_one_event_not_a_crash(api: Fake
 
 
 def test_a_spec_admission_would_refuse_is_reported_with_the_field(api: FakeApiServer) -> None:
-    api.put(isvc(model__repository={"storageUri": "s3://bucket/models"}))  # e.g. stored before the CRD refused it
+    api.put(isvc(model__repository={"storageUri": "s3://b/models"}))  # e.g. stored before the CRD refused it
     body = api.get("InferenceService", "team-a", "resnet")
     assert body is not None
     reconcile(api.kube(), body, NOW)
     status, reason, message = ready(api)
     assert (status, reason) == ("False", "InvalidSpec")
-    assert "storageUri is not supported yet" in message
+    assert "spec.model.repository: Value error, storageUri must be s3://bucket[/prefix]" in message
     assert [e["reason"] for e in api.events()] == ["InvalidSpec"]
 
 
@@ -173,3 +173,40 @@ def test_children_it_controls_are_applied_again(api: FakeApiServer) -> None:
     reconcile(api.kube(), body, NOW)
     assert api.get("Deployment", "team-a", "resnet")["spec"]["template"]["spec"]["containers"][0]["image"] != "drifted"  # type: ignore[index]
     assert ready(api)[1] != "NameTaken"
+
+
+def _storage_pod(init_status: dict[str, object]) -> dict[str, object]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "resnet-abc", "namespace": "team-a", "labels": {"foresail.dev/inferenceservice": "resnet"},
+                     "creationTimestamp": "2027-01-15T07:59:00Z"},
+        "spec": {"containers": [{"name": "triton", "image": "t"}]},
+        "status": {"phase": "Pending", "initContainerStatuses": [{"name": "storage-init", **init_status}]},
+    }  # fmt: skip
+
+
+def test_a_failed_fetch_is_model_fetch_failed_and_a_digest_is_recorded(api: FakeApiServer) -> None:
+    repo = {"storageUri": "s3://models/resnet", "s3": {"endpoint": "http://10.0.0.2:8333", "secretName": "s3"}}
+    failing = {
+        "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+        "lastState": {"terminated": {"exitCode": 1, "message": "Forbidden: listing s3://models/resnet: 403 AccessDenied\n"}},
+    }
+    api.put(isvc(model__repository=repo), _storage_pod(failing))
+    body = api.get("InferenceService", "team-a", "resnet")
+    assert body is not None
+    reconcile(api.kube(), body, NOW)
+    dep = api.get("Deployment", "team-a", "resnet")
+    assert dep is not None
+    (init,) = dep["spec"]["template"]["spec"]["initContainers"]
+    assert init["image"] == "ghcr.io/foresail/foresail:0.1.0"  # FORESAIL_IMAGE's default: the operator's image
+    status, reason, message = ready(api)
+    assert (status, reason) == ("False", "ModelFetchFailed")
+    assert message == "spec.model.repository.storageUri: Forbidden: listing s3://models/resnet: 403 AccessDenied (pod resnet-abc)"
+
+    digest = "sha256:" + "0f" * 32
+    api.put(_storage_pod({"state": {"terminated": {"exitCode": 0, "message": f"digest={digest} files=3 bytes=99"}}}))
+    reconcile(api.kube(), body, NOW)
+    st = api.get("InferenceService", "team-a", "resnet")["status"]  # type: ignore[index]
+    assert st["model"] == {"storageUri": "s3://models/resnet", "digest": digest, "files": 3, "bytes": 99}
+    assert ready(api)[1] == "NoReadyReplicas"

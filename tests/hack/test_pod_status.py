@@ -149,3 +149,40 @@ def test_probe_ports_by_number_or_name() -> None:
     assert container_port(c, 8002) == 8002 and container_port(c, "8001") == 8001 and container_port(c, "http") == 8000
     with pytest.raises(ValueError, match="no container port named 'grpc'"):
         container_port(c, "grpc")
+
+
+def _init(state: dict[str, Any], done: bool) -> Container:
+    c = Container({"name": "storage-init", "image": "ghcr.io/foresail/foresail:0.1.0"})
+    c.state, c.done = state, done
+    return c
+
+
+@pytest.mark.parametrize(
+    ("name", "init", "phase", "initialized"),
+    [
+        ("init running", _init(RUNNING, False), "Pending", "False"),
+        ("init crash-looping", _init({"waiting": {"reason": "CrashLoopBackOff"}}, False), "Pending", "False"),
+        ("init succeeded", _init({"terminated": {"exitCode": 0, "message": "digest=x"}}, True), "Running", "True"),
+        ("init failed for good (Never)", _init({"terminated": {"exitCode": 1}}, True), "Failed", "False"),
+    ],
+)
+def test_init_containers(name: str, init: Container, phase: str, initialized: str) -> None:
+    main = container(RUNNING if init.succeeded else {"waiting": {"reason": "PodInitializing"}})
+    st = pod_status(
+        pod(), "0123456789", [main], Conditions(), sandbox=True, ip="10.0.0.2", host_ip="10.0.0.1",
+        start_time=NOW, now=NOW, init_containers=[init],
+    )  # fmt: skip
+    assert st["phase"] == phase, name
+    assert next(c for c in st["conditions"] if c["type"] == "Initialized")["status"] == initialized
+    assert st["initContainerStatuses"][0]["name"] == "storage-init"
+    assert st["initContainerStatuses"][0]["state"] == init.state
+
+
+def test_termination_message_recorded() -> None:
+    c = container(RUNNING)
+    c.started_at = NOW
+    assert c.exited(1, "OnFailure", NOW, 0.0, message="Forbidden: 403")  # restarts after the back-off
+    assert c.last_state["terminated"]["message"] == "Forbidden: 403"
+    assert c.exited(0, "OnFailure", NOW, 0.0, message="digest=x") is False
+    assert c.state["terminated"]["message"] == "digest=x"
+    assert c.succeeded

@@ -30,7 +30,7 @@ from hack.base.proc import free_port, http_ok, pid_alive, stop_pid
 from hack.base.wait import wait_for
 from hack.images.build import BuiltImage
 from hack.images.build import ensure as build_images
-from hack.testbed.cluster import components, prometheus, registry
+from hack.testbed.cluster import components, prometheus, registry, s3
 from hack.testbed.cluster.network import choose_network, create_network, destroy_network, sweep_pod_sandboxes
 from hack.testbed.cluster.nodes import DEFAULT_GPU_PRODUCT, node_manifests
 from hack.testbed.cluster.pki import make_pki, make_secured_prometheus_pki, write_kubeconfigs
@@ -261,6 +261,38 @@ class Cluster:
         self._wait("the secured Prometheus", lambda: netns.call_in(net.client_ns, listening, timeout=5), comp="prometheus-secured")
         return creds
 
+    def start_s3(self) -> s3.S3Server:
+        """Start (once) the cluster's S3-compatible object store (SeaweedFS, built from its Go module) in the
+        client namespace; ``down()`` stops it with the rest. Its endpoint is reachable from pods and, through
+        ``netns.call_in(network.client_ns, ...)``, from tests."""
+        assert self.state is not None, f"cluster {self.name!r} is not up"
+        run, net = self.run, self.network
+        keys = run.path / "s3-keys.json"
+        if not keys.is_file():
+            keys.write_text(json.dumps({"access": "AKID" + secrets.token_hex(8).upper(), "secret": secrets.token_urlsafe(24)}))
+        k = json.loads(keys.read_text())
+        server = s3.S3Server(f"http://{net.client_ip}:{s3.S3_PORT}", f"http://{net.client_ip}:{s3.FILER_PORT}", k["access"], k["secret"])
+        if "seaweedfs" in self.state.pids and pid_alive(self.state.pids["seaweedfs"]):
+            return server
+        config = run.path / "s3.json"
+        s3.write_config(config, server.access_key, server.secret_key)
+        t0 = time.monotonic()
+        bin_dir = tools.TOOLS_BY_NAME["seaweedfs"].ensure() / "bin"
+        self._spawn("seaweedfs", s3.seaweedfs_command(bin_dir, run, net, config))
+
+        def answering() -> bool:  # the S3 gateway answers (an anonymous request is refused: it is up)
+            try:
+                urllib.request.urlopen(f"{server.endpoint}/", timeout=2)
+            except urllib.error.HTTPError as e:
+                return e.code == 403
+            except OSError:
+                return False
+            return True
+
+        self._wait("SeaweedFS's S3 gateway", lambda: netns.call_in(net.client_ns, answering, timeout=5), timeout=120, comp="seaweedfs")
+        log(f"SeaweedFS S3 at {server.endpoint} in {time.monotonic() - t0:.1f}s")
+        return server
+
     def _start_registry(self, net: Network, built: list[BuiltImage]) -> threading.Thread:
         """Start the registry and, on a thread, push the images and write the mirror configuration."""
         self._spawn("registry", registry.registry_command(self.run, net))
@@ -293,7 +325,8 @@ class Cluster:
             return
         for comp, pid in reversed(list(state.pids.items())):
             if pid_alive(pid):
-                grace = 30.0 if comp == "runtime" else 10.0
+                # SeaweedFS waits out SIGTERM for 10 s and holds nothing worth a clean stop (throwaway test data)
+                grace = 30.0 if comp == "runtime" else 1.0 if comp == "seaweedfs" else 10.0
                 if stop_pid(pid, grace):
                     log(f"{comp} (pid {pid}) ignored SIGTERM for {grace:g}s; killed")
                 log(f"stopped {comp} (pid {pid})")

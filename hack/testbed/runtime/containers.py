@@ -55,6 +55,11 @@ class Container:
                 setattr(self, kind, Probe(self.spec[f"{kind}Probe"]))
 
     @property
+    def succeeded(self) -> bool:
+        """Terminated for good with exit code 0 (an init container that did its work)."""
+        return self.done and self.state.get("terminated", {}).get("exitCode") == 0
+
+    @property
     def name(self) -> str:
         return str(self.spec["name"])
 
@@ -90,15 +95,17 @@ class Container:
             if p:
                 p.reset()
 
-    def exited(self, rc: int, policy: str, at: str, mono: float, reason: str | None = None) -> bool:
+    def exited(self, rc: int, policy: str, at: str, mono: float, reason: str | None = None, message: str = "") -> bool:
         """The process ended with ``rc``: terminated for good, or waiting to restart after the back-off
-        (``restartPolicy`` ``policy``). Returns whether it restarts."""
-        term = {
+        (``restartPolicy`` ``policy``). Returns whether it restarts. ``message``: its termination message."""
+        term: dict[str, Any] = {
             "exitCode": exit_code(rc),
             "reason": reason or ("Completed" if rc == 0 else "Error"),
             "startedAt": self.started_at,
             "finishedAt": at,
         }
+        if message:
+            term["message"] = message
         self.proc = None
         restart = policy == "Always" or (policy == "OnFailure" and rc != 0)
         if not restart:

@@ -53,6 +53,7 @@ def pod_status(
     host_ip: str,
     start_time: str,
     now: str,
+    init_containers: Sequence[Container] = (),
 ) -> dict[str, Any]:
     """The status to write for ``pod``: Ready only when every container is ready *and* every readiness gate
     condition (set by others on the pod) is True."""
@@ -60,7 +61,9 @@ def pod_status(
     gates = [g["conditionType"] for g in pod["spec"].get("readinessGates") or []]
     gates_false = [g for g in gates if present.get(g, {}).get("status") != "True"]
     containers_ready = bool(containers) and all(c.ready for c in containers)
-    phase = pod_phase(containers)
+    initialized = all(c.succeeded for c in init_containers)
+    init_failed = any(c.done and not c.succeeded for c in init_containers)
+    phase = "Failed" if init_failed else pod_phase(containers) if initialized else "Pending"
     if not containers_ready:
         not_ready = " ".join(c.name for c in containers if not c.ready)
         r_reason, r_msg = "ContainersNotReady", f"containers with unready status: [{not_ready}]"
@@ -76,13 +79,18 @@ def pod_status(
         "startTime": start_time,
         "conditions": [
             conditions.make("PodReadyToStartContainers", sandbox or phase in ("Succeeded", "Failed"), now),
-            conditions.make("Initialized", True, now),
+            conditions.make(
+                "Initialized", initialized, now, "" if initialized else "ContainersNotInitialized",
+                "" if initialized else "containers with incomplete status: [" + " ".join(c.name for c in init_containers if not c.succeeded) + "]",
+            ),
             conditions.make("ContainersReady", containers_ready, now, "" if containers_ready else "ContainersNotReady"),
             conditions.make("Ready", containers_ready and not gates_false, now, r_reason, r_msg),
             conditions.make("PodScheduled", True, now),
         ],
         "containerStatuses": [c.status(uid) for c in containers],
     }
+    if init_containers:
+        status["initContainerStatuses"] = [c.status(uid) for c in init_containers]
     if ip:
         status["podIP"] = ip
         status["podIPs"] = [{"ip": ip}]

@@ -53,10 +53,16 @@ class PodWorker(threading.Thread):
         self.lock = threading.Lock()
         self.sandbox = Sandbox(self.uid)
         self.has_sandbox = False
-        self.dir = rt.run.pods / self.uid
+        self.dir: Path = rt.run.pods / self.uid
         self.logdir = rt.run.logs / "pods" / f"{md['namespace']}_{md['name']}"
         self.ip: str | None = pod.get("status", {}).get("podIP") or None
         self.containers = [Container(c) for c in pod["spec"]["containers"]]
+        # init containers run one at a time, each to success, before the containers start (restarted on
+        # failure unless the pod's restartPolicy is Never, as the kubelet does)
+        self.init_containers = [Container(c) for c in pod["spec"].get("initContainers") or []]
+        if self.init_containers:
+            for c in self.containers:
+                c.waiting("PodInitializing", "")
         self.volumes: dict[str, Path] = {}
         self.setup_done = False
         self.last_status = ""
@@ -105,8 +111,15 @@ class PodWorker(threading.Thread):
                     self.sync_status(pod)
                     self._sleep(2.0)
                     continue
-            for c in self.containers:
-                self.tick(pod, c)
+            pending = next((c for c in self.init_containers if not c.succeeded), None)
+            if pending is not None:
+                self.tick(pod, pending)
+                if pending.done and not pending.succeeded:  # failed for good (restartPolicy Never): no container starts
+                    for c in self.containers:
+                        c.done = True
+            else:
+                for c in self.containers:
+                    self.tick(pod, c)
             self.sync_status(pod)
             if all(c.done for c in self.containers) and self.has_sandbox:
                 self.sandbox.remove()
@@ -125,8 +138,12 @@ class PodWorker(threading.Thread):
         self.has_sandbox = self.setup_done = True
         log(f"{self.name}: sandbox {self.sandbox.netns} ip {self.ip}")
 
+    @property
+    def all_containers(self) -> list[Container]:
+        return [*self.init_containers, *self.containers]
+
     def teardown(self) -> None:
-        for c in self.containers:
+        for c in self.all_containers:
             if c.handle is not None:
                 c.handle.cleanup()
         if self.has_sandbox or self.sandbox.exists():
@@ -175,8 +192,29 @@ class PodWorker(threading.Thread):
         if c.proc is None and not c.done and now >= c.next_start:
             self.start_container(pod, c)
 
+    def termination_file(self, c: Container) -> Path:
+        return self.dir / "termination" / c.name
+
+    def termination_message(self, c: Container, rc: int) -> str:
+        """What the container wrote to its terminationMessagePath (4 KiB at most, as the kubelet reads), or with
+        ``FallbackToLogsOnError`` and a failure, the end of its log."""
+        try:
+            text = self.termination_file(c).read_bytes()[:4096].decode(errors="replace")
+        except OSError:
+            text = ""
+        if not text.strip() and rc != 0 and c.spec.get("terminationMessagePolicy") == "FallbackToLogsOnError":
+            try:
+                lines = (self.logdir / f"{c.name}.log").read_bytes()[-2048:].decode(errors="replace").splitlines()
+            except OSError:
+                lines = []
+            text = "\n".join(lines[-80:])
+        return text
+
     def exited(self, pod: dict[str, Any], c: Container, rc: int, reason: str | None = None) -> None:
-        restart = c.exited(rc, pod["spec"].get("restartPolicy", "Always"), now_iso(), time.monotonic(), reason)
+        policy = pod["spec"].get("restartPolicy", "Always")
+        if any(c is i for i in self.init_containers) and policy == "Always":
+            policy = "OnFailure"  # an init container that succeeded is never run again
+        restart = c.exited(rc, policy, now_iso(), time.monotonic(), reason, self.termination_message(c, rc))
         if restart:
             term = c.last_state["terminated"]
             msg = f"container {c.name} exited ({term['reason']}, code {term['exitCode']}); restarting"
@@ -217,6 +255,11 @@ class PodWorker(threading.Thread):
     def launch(self, pod: dict[str, Any], c: Container, env: dict[str, str], logf: Any) -> Any:
         """Start ``c``: from its image through runc, or as processes in the fast mode."""
         mounts = self.mount_plan(c)
+        term = self.termination_file(c)
+        term.parent.mkdir(parents=True, exist_ok=True)
+        term.write_bytes(b"")
+        term.chmod(0o666)  # the container's user writes it
+        mounts.append(Mount(str(term), c.spec.get("terminationMessagePath") or "/dev/termination-log", is_dir=False))
         if self.rt.launcher is None:
             return start_process(c.spec, env, mounts, self.sandbox.netns, self.dir, logf)
         image = self.rt.launcher.pull(pod, c.spec)
@@ -261,7 +304,7 @@ class PodWorker(threading.Thread):
         handle.kill()  # anything the container left behind
 
     def kill_all(self, grace: float) -> None:
-        threads = [threading.Thread(target=self.kill, args=(c, grace)) for c in self.containers if c.proc]
+        threads = [threading.Thread(target=self.kill, args=(c, grace)) for c in self.all_containers if c.proc]
         for t in threads:
             t.start()
         for t in threads:
@@ -273,7 +316,7 @@ class PodWorker(threading.Thread):
         grace = pod["metadata"].get("deletionGracePeriodSeconds")
         grace = float(grace if grace is not None else pod["spec"].get("terminationGracePeriodSeconds", 30))
         self.kill_all(grace)
-        for c in self.containers:
+        for c in self.all_containers:
             c.killed(c.proc.poll() if c.proc is not None else None, now_iso())
         self.teardown()
         # like the kubelet: a deleted pod reaches a terminal phase (with its containers' exit codes) before
@@ -292,6 +335,7 @@ class PodWorker(threading.Thread):
         status = pod_status(
             pod, self.uid, self.containers, self.conditions, sandbox=self.has_sandbox, ip=self.ip,
             host_ip=self.rt.state.network.bridge_ip, start_time=self.start_time, now=now_iso(),
+            init_containers=self.init_containers,
         )  # fmt: skip
         text = json.dumps(status, sort_keys=True)
         if text == self.last_status:

@@ -46,6 +46,7 @@ class Reason(StrEnum):
     # InferenceService: Ready, children, replicas
     RECONCILING = "Reconciling"
     REPOSITORY_NOT_FOUND = "RepositoryNotFound"
+    MODEL_FETCH_FAILED = "ModelFetchFailed"  # the storage-init container could not fetch spec.model.repository.storageUri
     INVALID_POD_TEMPLATE = "InvalidPodTemplate"  # the apiserver refused the Deployment (spec.triton.podTemplate)
     CHILD_REFUSED = "ChildRefused"  # the apiserver refused another child (the Service, the PodDisruptionBudget)
     SCALED_TO_ZERO = "ScaledToZero"

@@ -3,7 +3,8 @@
 ``run`` starts the operator; ``status`` shows one InferenceService's decision, forecast, capacity,
 quota, warm-up and conditions; ``calibrate`` measures a Triton model's throughput/latency curve;
 ``replay`` tests a scaling policy against a trace; ``eval-worker`` runs one shard of an EvalJob (in the
-pods of its Indexed Job), ``eval-compare`` its results against its baseline's; ``version`` prints the version.
+pods of its Indexed Job), ``eval-compare`` its results against its baseline's; ``storage-init`` fetches a
+storageUri into the model volume (a replica's init container); ``version`` prints the version.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import argparse
 import platform
 
 from foresail import __version__
-from foresail.cli import calibrate, replay, status
+from foresail.cli import calibrate, replay, status, storage_init
 
 __all__ = ["main"]
 
@@ -28,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     status.add_arguments(sub.add_parser("status", help="one InferenceService's autoscaling state in one view"))
     calibrate.add_arguments(sub.add_parser("calibrate", help="a Triton model's throughput/latency curve at concurrency levels"))
     replay.add_arguments(sub.add_parser("replay", help="what-if: a trace through Foresail, baselines and the oracle"))
+    storage_init.add_arguments(
+        sub.add_parser("storage-init", help="fetch spec.model.repository.storageUri into the model volume (the replicas' init container)")
+    )
     sub.add_parser(
         "eval-worker",
         help="one shard of an EvalJob (configured by $FORESAIL_EVAL_CONFIG and $JOB_COMPLETION_INDEX, set by the operator)",
@@ -45,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         from foresail.controllers.evalworker import main as eval_worker
 
         return eval_worker()
+    if args.cmd == "storage-init":
+        return storage_init.main(args)
     if args.cmd == "replay":
         return replay.main(args)
     if args.cmd == "status":

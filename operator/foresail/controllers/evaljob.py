@@ -88,9 +88,17 @@ def _dataset(kube: Kube, ej: EvalJob) -> tuple[str, int, Problem | None]:
     return sha, sum(1 for line in data.splitlines() if line.strip()), None
 
 
+PENDING_DIGEST = "pending:"  # a storageUri whose content digest no replica has reported yet
+
+
 def _repository_digest(kube: Kube, isvc: InferenceService) -> str:
-    """sha256 of what the model repository is made of (a ConfigMap's data, or the PVC's identity)."""
+    """sha256 of what the model repository is made of (a ConfigMap's data, or the PVC's identity), or for a
+    storageUri the content digest its replicas' storage-init reported (``status.model``; ``pending:<uri>``
+    until one did)."""
     repo = isvc.spec.model.repository
+    if repo.storage_uri is not None:
+        model = isvc.status.model
+        return model.digest if model is not None and model.storage_uri == repo.storage_uri and model.digest else PENDING_DIGEST + repo.storage_uri
     h = hashlib.sha256()
     if repo.config_map is not None:
         cm = kube.get("ConfigMap", isvc.namespace, repo.config_map.name) or {}
@@ -214,7 +222,8 @@ def _reconcile(kube: Kube, fresh: dict[str, Any], now: datetime) -> None:
         s = settings()
         plan = eval_plan(ej, adm.isvc, adm.results_claim, results_dir, h, suspend_reason is not None, s.worker_image, s.prometheus_url)
         job = _ensure_job(kube, ej, fresh, plan, job)
-        if ej.status.provenance.spec_hash != h:
+        pending = ej.status.provenance.repository_digest.startswith(PENDING_DIGEST)
+        if ej.status.provenance.spec_hash != h or (pending and not _repository_digest(kube, adm.isvc).startswith(PENDING_DIGEST)):
             _provenance(kube, ej, adm.isvc, plan, adm.sha)
     else:
         prev = find_condition(ej.status.conditions, ConditionType.FAILED if problem.terminal else ConditionType.ADMITTED)

@@ -23,7 +23,7 @@ from foresail.api.objects import LABEL_ISVC
 from foresail.api.reasons import ConditionType, Problem, Reason
 from foresail.clients.kube import ApiException, Kube
 from foresail.controllers import telemetry
-from foresail.controllers.handlers import forget_lock, kube, object_lock, utcnow
+from foresail.controllers.handlers import forget_lock, kube, object_lock, settings, utcnow
 from foresail.controllers.liveness import HEARTBEAT
 from foresail.render.isvc_status import observe
 from foresail.render.meta import controlled_by, name_taken
@@ -34,7 +34,7 @@ __all__ = ["ISVC", "forget", "reconcile"]
 
 ISVC = ("foresail.dev", "v1alpha1", "inferenceservices")
 RECONCILER_FIELDS = {
-    "observed_generation", "replicas", "ready_replicas", "warm_replicas", "starting_replicas", "desired_replicas", "selector", "conditions",
+    "observed_generation", "replicas", "ready_replicas", "warm_replicas", "starting_replicas", "desired_replicas", "selector", "conditions", "model",
 }  # fmt: skip
 def check_repository(kube: Kube, isvc: InferenceService) -> Problem | None:
     repo = isvc.spec.model.repository
@@ -58,7 +58,7 @@ def apply_children(kube: Kube, isvc: InferenceService, fresh: dict[str, Any]) ->
     applied: server-side apply would adopt and overwrite it."""
     ns = isvc.namespace
     created = False
-    children = render_children(isvc)
+    children = render_children(isvc, settings().worker_image)
     existing = [kube.get(child["kind"], ns, child["metadata"]["name"]) for child in children]
     for found in existing:
         if (taken := name_taken(isvc, found)) is not None:

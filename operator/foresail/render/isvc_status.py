@@ -9,6 +9,7 @@ from foresail.api.conditions import Condition, set_condition
 from foresail.api.inferenceservice import InferenceService, InferenceServiceStatus
 from foresail.api.objects import LABEL_ISVC, WARM_GATE, condition_status, pod_is_live, pod_is_ready, pod_is_warm, spec_replicas
 from foresail.api.reasons import ConditionType, Problem, Reason
+from foresail.render.storage import fetch_observation
 
 __all__ = ["observe"]
 
@@ -30,6 +31,11 @@ def observe(
     gen = isvc.generation
     conds: list[Condition] = list(old.conditions)
     r = ConditionType.READY
+    fetched, fetch_failed = fetch_observation(isvc, live)
+    if problem is None and fetch_failed is not None and ready == 0:
+        # the init container cannot fetch the repository: say why instead of "0 ready" over a crash loop
+        msg = f"spec.model.repository.storageUri: {fetch_failed.message} (pod {fetch_failed.pod})"
+        problem = Problem(Reason.MODEL_FETCH_FAILED, msg[:1000])
     if problem is not None:
         conds = set_condition(conds, r, False, problem.reason, problem.message, gen, now)
     elif deployment is None:
@@ -58,5 +64,6 @@ def observe(
             "desired_replicas": desired if old.recommendation is None else old.desired_replicas,
             "selector": f"{LABEL_ISVC}={isvc.name}",
             "conditions": conds,
+            "model": fetched or (old.model if old.model and old.model.storage_uri == isvc.spec.model.repository.storage_uri else None),
         }
     )

@@ -14,8 +14,10 @@ from foresail.api.inferenceservice import InferenceService, QueuePolicy, Reposit
 from foresail.api.objects import GPU_PRODUCT_LABEL, LABEL_ISVC, WARM_GATE
 from foresail.render.meta import child_meta, standard_labels
 from foresail.render.podtemplate import apply_overlay, harden
+from foresail.render.storage import render_storage_init
 
 __all__ = [
+    "DEFAULT_OPERATOR_IMAGE",
     "MODEL_MOUNT",
     "QUEUE_POLICY_ANNOTATION",
     "child_labels",
@@ -27,6 +29,7 @@ __all__ = [
 ]
 
 MODEL_MOUNT = "/models"
+DEFAULT_OPERATOR_IMAGE = "ghcr.io/foresail/foresail:0.1.0"  # runs storage-init (the chart passes its own: FORESAIL_IMAGE)
 HTTP, GRPC, METRICS = 8000, 8001, 8002
 # spec.triton.queuePolicy on the pod template: a change rolls the replicas, and each replica's warm-up
 # applies the policy its own pod carries
@@ -44,7 +47,9 @@ def _meta(isvc: InferenceService, name: str) -> dict[str, Any]:
 def _volume(source: RepositorySource) -> dict[str, Any]:
     if source.pvc is not None:
         return {"name": "models", "persistentVolumeClaim": {"claimName": source.pvc.claim_name, "readOnly": True}}
-    assert source.config_map is not None  # the API admits exactly one of pvc and configMap
+    if source.storage_uri is not None:  # filled by the storage-init container (render.storage)
+        return {"name": "models", "emptyDir": {}}
+    assert source.config_map is not None  # the API admits exactly one of pvc, configMap and storageUri
     cm: dict[str, Any] = {"name": source.config_map.name}
     if source.config_map.items:
         cm["items"] = [dict(i) for i in source.config_map.items]
@@ -87,7 +92,7 @@ def with_queue_policy(config: dict[str, Any], policy: QueuePolicy) -> dict[str, 
     return out
 
 
-def render_deployment(isvc: InferenceService) -> dict[str, Any]:
+def render_deployment(isvc: InferenceService, operator_image: str = DEFAULT_OPERATOR_IMAGE) -> dict[str, Any]:
     spec = isvc.spec
     labels = child_labels(isvc)
     resources: dict[str, dict[str, str]] = {"requests": {}, "limits": {}}
@@ -145,6 +150,11 @@ def render_deployment(isvc: InferenceService) -> dict[str, Any]:
     if spec.triton.gpus_per_replica:
         pod_spec["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
     harden(pod_spec, container, spec.triton.shm_size)
+    if (storage := render_storage_init(spec.model.repository, operator_image)) is not None:
+        init = storage[0]
+        init["securityContext"] = copy.deepcopy(container["securityContext"])
+        init["volumeMounts"].append({"name": "tmp", "mountPath": "/tmp"})
+        pod_spec["initContainers"] = [init]
     template = {
         "metadata": {"labels": labels, "annotations": _pod_annotations(isvc)},
         "spec": pod_spec,
@@ -201,5 +211,5 @@ def render_pdb(isvc: InferenceService) -> dict[str, Any]:
     }
 
 
-def render_children(isvc: InferenceService) -> list[dict[str, Any]]:
-    return [render_deployment(isvc), render_service(isvc), render_pdb(isvc)]
+def render_children(isvc: InferenceService, operator_image: str = DEFAULT_OPERATOR_IMAGE) -> list[dict[str, Any]]:
+    return [render_deployment(isvc, operator_image), render_service(isvc), render_pdb(isvc)]
