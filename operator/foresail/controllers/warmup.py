@@ -40,6 +40,7 @@ from foresail.api.conditions import Condition, set_condition
 from foresail.api.inferenceservice import InferenceService, QueuePolicy
 from foresail.api.objects import LABEL_ISVC, WARM_GATE, condition, format_rfc3339, parse_rfc3339
 from foresail.api.reasons import ConditionType, Reason
+from foresail.clients.caches import CachedKube
 from foresail.clients.kube import ApiException, Kube, path_for
 from foresail.clients.triton import InputSpec, TritonReplica
 from foresail.controllers import telemetry
@@ -195,7 +196,15 @@ class WarmupManager:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        threading.Thread(target=self._watch, args=(loop,), name="warmup-watch", daemon=True).start()
+        if isinstance(self.kube, CachedKube):  # the pod cache's events: no watch of its own
+
+            def seen(kind: str, pod: dict[str, Any]) -> None:
+                if kind != "DELETED" and LABEL_ISVC in (pod["metadata"].get("labels") or {}):
+                    loop.call_soon_threadsafe(self.queue.put_nowait, pod)
+
+            self.kube.caches.on("Pod", seen)
+        else:
+            threading.Thread(target=self._watch, args=(loop,), name="warmup-watch", daemon=True).start()
         resync = loop.create_task(self._resync())
         try:
             while True:
