@@ -477,27 +477,20 @@ class WarmupManager:
 
     def _record_cold_start(self, isvc_body: dict[str, Any], seconds: float) -> None:
         md = isvc_body["metadata"]
-        fresh = self.kube.get("InferenceService", md["namespace"], md["name"]) or isvc_body
-        cs = (fresh.get("status") or {}).get("coldStart") or {}
-        recent = [*(float(x) for x in (cs.get("recentSeconds") or [])[-19:]), round(seconds, 2)]
-        est = estimate_cold_start(recent)
-        if est is None:
-            return
-        telemetry.COLD_START_ESTIMATE.labels(md["namespace"], md["name"], "0.5").set(est.p50_seconds)
-        telemetry.COLD_START_ESTIMATE.labels(md["namespace"], md["name"], "0.9").set(est.p90_seconds)
-        self.kube.patch_status(
-            "InferenceService",
-            md["namespace"],
-            md["name"],
-            {
-                "coldStart": {
-                    "p50Seconds": est.p50_seconds,
-                    "p90Seconds": est.p90_seconds,
-                    "samples": est.samples,
-                    "recentSeconds": recent,
-                }
-            },
-        )
+
+        def build(fresh: dict[str, Any]) -> dict[str, Any] | None:
+            # on the object as read (from the cache, when cached): the resourceVersion precondition makes a
+            # stale read retry on a fresh one, so two warm-ups finishing together both count
+            cs = (fresh.get("status") or {}).get("coldStart") or {}
+            recent = [*(float(x) for x in (cs.get("recentSeconds") or [])[-19:]), round(seconds, 2)]
+            est = estimate_cold_start(recent)
+            if est is None:
+                return None
+            telemetry.COLD_START_ESTIMATE.labels(md["namespace"], md["name"], "0.5").set(est.p50_seconds)
+            telemetry.COLD_START_ESTIMATE.labels(md["namespace"], md["name"], "0.9").set(est.p90_seconds)
+            return {"coldStart": {"p50Seconds": est.p50_seconds, "p90Seconds": est.p90_seconds, "samples": est.samples, "recentSeconds": recent}}
+
+        self.kube.update_status("InferenceService", md["namespace"], md["name"], build)
 
     def _mark_failing(self, isvc: InferenceService, pod_name: str, f: WarmupFailed) -> None:
         """WarmupFailing=True on the service at once (the reconciler clears it when no replica fails)."""
