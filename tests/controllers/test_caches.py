@@ -11,7 +11,7 @@ import pytest
 
 from foresail.clients.caches import CachedKube, Caches
 from foresail.clients.prometheus import PromClient
-from foresail.controllers import coalesce
+from foresail.controllers import coalesce, telemetry
 from foresail.controllers.autoscaler import Autoscaler
 from foresail.controllers.coalesce import Coalescer
 from foresail.controllers.inferenceservice import reconcile_owner
@@ -150,3 +150,18 @@ def test_a_mark_during_its_reconcile_runs_it_once_more_never_twice_at_once() -> 
         assert sorted(runs) == ["a", "a", "b"] and c.pending() == 0
     finally:
         c.stop()
+
+
+async def test_metrics_count_requests_by_resource_and_verb_and_say_how_the_caches_are(api: FakeApiServer, caches: Caches) -> None:
+    api.put(node("n1"))
+    caches.start()
+    assert await asyncio.to_thread(caches.wait_synced, 10)
+    telemetry.watch_caches(caches.health)
+    try:
+        text = telemetry.render().decode()
+        assert 'foresail_apiserver_requests_total{resource="nodes",verb="LIST"}' in text
+        assert 'foresail_cache_synced{kind="Node",selector=""} 1.0' in text
+        assert 'foresail_cache_objects{kind="Node",selector=""} 1.0' in text
+        assert 'foresail_cache_synced{kind="Pod",selector="!foresail.dev/inferenceservice,status.phase!=Succeeded,status.phase!=Failed"} 1.0' in text
+    finally:
+        telemetry._CACHES.sources.remove(caches.health)
