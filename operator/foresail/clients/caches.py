@@ -48,7 +48,7 @@ from foresail.clients.informer import CacheHealth, Informer, slim_gpu_pod, slim_
 from foresail.clients.kube import FIELD_MANAGER, Kube
 from foresail.render.tenant_quota import LABEL_TENANT
 
-__all__ = ["LIVE_PODS", "MANAGED", "CachedKube", "Caches", "field_matches", "holds"]
+__all__ = ["LIVE_PODS", "MANAGED", "Applied", "CachedKube", "Caches", "field_matches", "holds"]
 
 Obj = dict[str, Any]
 MANAGED = "app.kubernetes.io/managed-by=foresail"

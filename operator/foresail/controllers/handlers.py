@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from foresail.clients.caches import CachedKube, Caches
+from foresail.clients.caches import Applied, CachedKube, Caches
 from foresail.clients.kube import Kube
 from foresail.controllers import telemetry
 from foresail.controllers.settings import OperatorSettings
@@ -20,6 +20,7 @@ __all__ = ["cached_kube", "caches", "configure", "forget_lock", "kube", "lead_by
 _settings: OperatorSettings | None = None
 _kube: Kube | None = None
 _caches: Caches | None = None
+_applied = Applied()  # what this process applied, shared by its cached clients
 _leading: Callable[[], bool] | None = None
 _locks: dict[str, threading.Lock] = {}
 _guard = threading.Lock()
@@ -70,7 +71,7 @@ def caches() -> Caches:
 
 def cached_kube() -> CachedKube:
     """A fenced client that reads through the process's caches (and asks the apiserver what they miss)."""
-    return CachedKube(new_kube(), caches())
+    return CachedKube(new_kube(), caches(), _applied)
 
 
 def stop_caches() -> None:
