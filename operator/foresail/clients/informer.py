@@ -176,7 +176,9 @@ class Informer:
             try:
                 if self.resource_version is None:
                     self._relist()
-                self._watch()
+                started = self.clock()
+                if self._watch() == 0 and self.clock() - started < 1.0:
+                    self._stop.wait(1.0)  # a watch ended at once with nothing (client-go's "very short watch")
                 failures = 0
             except Gone:
                 log.info("%s: resourceVersion %s is too old (410 Gone): relisting", self.kind, self.resource_version)
@@ -243,8 +245,9 @@ class Informer:
             elif prev["metadata"].get("resourceVersion") != o["metadata"].get("resourceVersion"):
                 self._notify("MODIFIED", o)
 
-    def _watch(self) -> None:
-        """Watch from ``resource_version`` until the server ends the watch (its timeout) or it fails."""
+    def _watch(self) -> int:
+        """Watch from ``resource_version`` until the server ends the watch (its timeout) or it fails; the
+        number of events it carried."""
         q = [
             *self._query(),
             ("watch", "true"),
@@ -253,10 +256,13 @@ class Informer:
         ]
         if self.resource_version:
             q.append(("resourceVersion", self.resource_version))
+        n = 0
         for ev in self._stream(q):
             if self._stop.is_set():
-                return
+                break
             self._apply(ev)
+            n += 1
+        return n
 
     def _stream(self, query: builtins.list[tuple[str, str]]) -> Iterator[Obj]:
         kube = self.kube
@@ -278,6 +284,7 @@ class Informer:
             raise ApiException(status=resp.status, reason=resp.reason, http_resp=resp)
         self._response = resp
         buf = bytearray()
+        done = False
         try:
             for chunk in resp.response.stream(amt=None, decode_content=False):
                 buf.extend(chunk)
@@ -285,9 +292,13 @@ class Informer:
                     line, buf = bytes(buf[:nl]), buf[nl + 1 :]
                     if line.strip():
                         yield json.loads(line)
+            done = True
         finally:
             self._response = None
-            resp.response.release_conn()
+            if done:
+                resp.response.release_conn()
+            else:  # left before its end (410, stop, an error): the connection cannot be reused
+                resp.response.close()
 
     def _apply(self, ev: Obj) -> None:
         kind, obj = ev.get("type"), ev.get("object") or {}
