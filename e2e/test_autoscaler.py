@@ -9,12 +9,14 @@ from typing import Any
 
 import yaml
 
+from e2e.helpers import http_in_cluster
 from foresail.api.objects import is_condition_true, pod_is_live, pod_is_ready
 from hack.base.kube import Kube
 from hack.base.paths import REPO
 from hack.base.wait import wait_for
 from hack.loadgen import in_cluster
 from hack.testbed.cluster import Cluster
+from hack.testbed.cluster.chart import SYSTEM_NS
 
 
 def _isvc(name: str) -> dict[str, Any]:
@@ -119,3 +121,39 @@ def test_a_paused_service_is_held_at_its_paused_count_then_released(operator: Ku
         return "Paused" not in conds and isvc["status"].get("recommendation", {}).get("reason") != "Paused"
 
     wait_for("the pause released: no Paused condition, the autoscaler deciding again", released, timeout=120)
+
+
+def _operator_metrics(operator: Kube, cluster: Cluster) -> dict[str, float]:
+    """The leader's own /metrics (health port), as {'name{labels}': value}."""
+    leader = operator.get("lease", "-n", SYSTEM_NS, "foresail-operator")["spec"]["holderIdentity"]
+    ip = operator.get("pod", "-n", SYSTEM_NS, leader)["status"]["podIP"]
+    code, body = http_in_cluster(cluster, f"http://{ip}:8080/metrics")
+    assert code == 200, body
+    out = {}
+    for line in body.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+    return out
+
+
+def test_the_leader_reads_from_synced_watch_caches_and_a_pass_lists_nothing(operator: Kube, cluster: Cluster) -> None:
+    """Issue 14: every informer synced against the real apiserver (label and field selectors, bookmarks),
+    the autoscaler's passes read no object from the apiserver, and the requests are counted by verb."""
+
+    def synced() -> dict[str, float] | None:
+        m = _operator_metrics(operator, cluster)
+        caches = {k: v for k, v in m.items() if k.startswith("foresail_cache_synced{")}
+        return m if len(caches) == 11 and all(v == 1.0 for v in caches.values()) else None
+
+    wait_for("all 11 caches synced", synced, timeout=120)
+
+    def no_reads() -> dict[str, float] | None:
+        m = _operator_metrics(operator, cluster)
+        return m if m.get('foresail_autoscaler_apiserver_requests_per_loop{verb="GET"}') == 0.0 else None
+
+    m = wait_for("a pass that read nothing from the apiserver", no_reads, timeout=120)
+    watches = {k: v for k, v in m.items() if k.startswith("foresail_apiserver_requests_total{") and 'verb="WATCH"' in k}
+    assert any('resource="pods"' in k for k in watches) and any('resource="nodes"' in k for k in watches), watches
+    print("\n[figure] operator requests by resource and verb: " + ", ".join(
+        f"{k.split('{', 1)[1].rstrip('}')}={v:.0f}" for k, v in sorted(m.items()) if k.startswith("foresail_apiserver_requests_total{")))

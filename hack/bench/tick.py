@@ -3,7 +3,8 @@
 ``python -m hack.bench.tick [--services 200 1000 2000] [--passes 12]``: the autoscaler (the operator's code,
 unchanged) against the unit tests' fake apiserver and a Prometheus stand-in over HTTP, both in a *separate
 process* so that their cost is not counted; the stand-in answers each pass's counters query with the Triton
-samples of every replica (one per service, 10 to 40 rps) since the bench's simulated clock last moved. Every service has its Deployment, one
+samples of every replica (one per service, 10 to 40 rps) since the bench's simulated clock last moved
+(``--cached``: through the operator's watch-fed caches, ``clients.caches``). Every service has its Deployment, one
 warm pod, a node share of GPUs; 50 namespaces owned by 20 Tenants. It prints, per N: pass duration p50
 and max (the first pass apart: it reads a minute of samples), apiserver requests per pass by verb (a pass
 where decisions are due, and one where none is), and the process's RSS after the passes (after every N
@@ -32,6 +33,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from kubernetes import client
 
+from foresail.clients.caches import CachedKube, Caches
 from foresail.clients.kube import Kube
 from foresail.clients.prometheus import PromClient
 from foresail.controllers.autoscaler import Autoscaler
@@ -116,10 +118,15 @@ def _rss_mb() -> float:
     return 0.0
 
 
-async def _passes(api_url: str, prom_url: str, n: int, passes: int) -> dict[str, Any]:
+async def _passes(api_url: str, prom_url: str, n: int, passes: int, cached: bool = False) -> dict[str, Any]:
     cfg = client.Configuration()
     cfg.host = api_url
     kube = Kube(client.ApiClient(cfg), timeout=120.0)
+    caches = None
+    if cached:  # the operator's watch-fed caches; the lists and watches that fill them are not the pass's
+        caches = Caches.for_operator(Kube(client.ApiClient(cfg), timeout=120.0)).start()
+        await asyncio.to_thread(caches.wait_synced, 600)
+        kube = CachedKube(kube, caches)
     prom = PromClient(prom_url, timeout=120.0)
     clock = httpx.AsyncClient(base_url=prom_url, timeout=60.0)
     a = Autoscaler(kube, prom, loop_seconds=TICK)
@@ -133,6 +140,8 @@ async def _passes(api_url: str, prom_url: str, n: int, passes: int) -> dict[str,
             await a.run_once(now)
             durations.append(time.perf_counter() - t0)
             requests.append(dict(kube.sent - sent))
+            if caches is not None:
+                await asyncio.sleep(1.0)  # the pass's writes reach the caches (the next pass is a tick later)
         sent = kube.sent.copy()
         await clock.get("/clock", params={"t0": now - 2, "t1": now - 0.5})
         await a.run_once(now + 0.5)  # nothing due
@@ -141,9 +150,12 @@ async def _passes(api_url: str, prom_url: str, n: int, passes: int) -> dict[str,
         await a.close()
         await prom.close()
         await clock.aclose()
+        if caches is not None:
+            caches.stop()
     steady = durations[1:]
     return {
         "services": n,
+        "cached": cached,
         "first_pass_s": round(durations[0], 3),
         "pass_p50_s": round(statistics.median(steady), 3),
         "pass_max_s": round(max(steady), 3),
@@ -153,12 +165,12 @@ async def _passes(api_url: str, prom_url: str, n: int, passes: int) -> dict[str,
     }
 
 
-def measure(n: int, passes: int) -> dict[str, Any]:
+def measure(n: int, passes: int, cached: bool = False) -> dict[str, Any]:
     server = subprocess.Popen([sys.executable, "-m", "hack.bench.tick", "--serve", str(n)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert server.stdout is not None
         api_url, prom_url = server.stdout.readline().split()
-        return asyncio.run(_passes(api_url, prom_url, n, passes))
+        return asyncio.run(_passes(api_url, prom_url, n, passes, cached))
     finally:
         if server.stdin is not None:
             server.stdin.close()
@@ -169,6 +181,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--services", type=int, nargs="+", default=[200, 1000, 2000])
     ap.add_argument("--passes", type=int, default=12)
+    ap.add_argument("--cached", action="store_true", help="read through the operator's watch-fed caches, as `foresail run` does")
     ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, default=Path("out/bench"))
     args = ap.parse_args()
@@ -177,7 +190,7 @@ def main() -> None:
         return
     rows = []
     for n in args.services:
-        rows.append(measure(n, args.passes))
+        rows.append(measure(n, args.passes, args.cached))
         print(json.dumps(rows[-1]), flush=True)
 
     def verbs(d: dict[str, int]) -> str:

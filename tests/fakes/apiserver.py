@@ -4,7 +4,10 @@ It speaks enough of the API over real HTTP (``http.server``) for the operator's 
 (``foresail.clients.kube.Kube`` over the kubernetes package) to talk to it unchanged: GET of objects
 and collections (namespace and label selectors), server-side apply (create or merge, the scale
 subresource), JSON merge patches (with the resourceVersion precondition), POST (``generateName``),
-DELETE (uid precondition). Every request is recorded, so a test asserts on what the controller sent.
+DELETE (uid precondition), and watches (``?watch=true``: chunked newline-delimited events from a
+resourceVersion, label and field selectors applied to the old and new object as the apiserver does,
+BOOKMARK events every ``bookmark_s`` when asked for, an ERROR event with code 410 for a version older than
+the last ``compact``). Every request is recorded, so a test asserts on what the controller sent.
 ``slow`` delays the answers to one client (by its User-Agent, ``kube(agent=...)``): a partition between
 one replica and the apiserver.
 """
@@ -13,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import itertools
 import json
 import threading
 import time
@@ -26,6 +28,8 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 from kubernetes import client
 
+from foresail.clients.caches import field_matches
+from foresail.clients.informer import matches
 from foresail.clients.kube import Kube, path_for
 from tests.fakes.http import send_json
 
@@ -74,21 +78,35 @@ def _merge(target: Any, patch: Any) -> Any:
     return out
 
 
-def _selected(obj: dict[str, Any], selector: str) -> bool:
+def _selected(obj: dict[str, Any] | None, query: dict[str, str]) -> bool:
+    """Whether the request's label and field selectors select ``obj``."""
+    if obj is None:
+        return False
     labels = (obj.get("metadata") or {}).get("labels") or {}
-    for term in filter(None, selector.split(",")):
-        k, eq, v = term.partition("=")
-        if k not in labels or (eq and labels[k] != v):
-            return False
-    return True
+    return matches(labels, query.get("labelSelector")) and field_matches(obj, query.get("fieldSelector"))
+
+
+@dataclass(frozen=True)
+class _Event:
+    rv: int
+    key: Key
+    old: dict[str, Any] | None  # None: created
+    new: dict[str, Any] | None  # None: deleted
 
 
 class FakeApiServer:
     def __init__(self) -> None:
         self.objects: dict[Key, dict[str, Any]] = {}
         self.requests: list[Request] = []
-        self._versions = itertools.count(1)
+        self._rv = 0  # the last resourceVersion handed out
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # a new event in ``log``
+        self.log: list[_Event] = []  # every change since the last compaction, in order
+        self.compacted = 0  # watches from a version older than this get 410 Gone
+        self.bookmark_s: float | None = 0.2  # BOOKMARK events this often on watches that allow them (None: never)
+        self.watch_refused: int | None = None  # status code new watches get (a partition), None: served
+        self._watch_generation = 0  # bumped by break_watches: the open watches end
+        self._closing = False
         self.invalid: dict[str, str] = {}  # plural -> message: applies of that resource are refused (422)
         self.failing: dict[str, int] = {}  # plural -> status code: lists of that resource fail
         self.slow: dict[str, float] = {}  # User-Agent -> seconds each of its requests waits before its answer
@@ -114,14 +132,27 @@ class FakeApiServer:
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # a slowed client gave up
                     send_json(self, code, answer)
 
-            do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _handle
+            def do_GET(self) -> None:
+                url = urlsplit(self.path)
+                query = {k: v[0] for k, v in parse_qs(url.query).items()}
+                if query.get("watch") in ("true", "1"):
+                    server._watch(self, url.path, query)
+                else:
+                    self._handle()
+
+            do_POST = do_PATCH = do_DELETE = do_PUT = _handle
 
         self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.http.daemon_threads = True
+        self.http.block_on_close = False
         self.url = f"http://127.0.0.1:{self.http.server_address[1]}"
         self._thread = threading.Thread(target=self.http.serve_forever, daemon=True)
         self._thread.start()
 
     def close(self) -> None:
+        with self._lock:
+            self._closing = True
+            self._changed.notify_all()
         self.http.shutdown()
         self.http.server_close()
 
@@ -176,6 +207,34 @@ class FakeApiServer:
                 out.append(r)
         return out
 
+    def compact(self) -> None:
+        """Forget the change log: a watch from any version seen so far is answered 410 Gone."""
+        with self._lock:
+            self.compacted = self._rv
+            self.log.clear()
+
+    def break_watches(self) -> None:
+        """End every open watch (a dropped connection); clients resume or relist."""
+        with self._lock:
+            self._watch_generation += 1
+            self._changed.notify_all()
+
+    def delete(self, kind: str, namespace: str | None, name: str) -> None:
+        """Delete an object as someone else would (a DELETED event for watches)."""
+        key, _ = _parse(path_for(kind, namespace, name))
+        with self._lock:
+            self._remove(key)
+
+    def counted(self, since: int = 0) -> list[tuple[str, str]]:
+        """(verb, path) of the requests recorded after the first ``since``, watches as WATCH, lists as LIST."""
+        out = []
+        for r in self.requests[since:]:
+            verb = r.method
+            if verb == "GET" and not _parse(r.path)[0][3]:
+                verb = "WATCH" if r.query.get("watch") in ("true", "1") else "LIST"
+            out.append((verb, r.path))
+        return out
+
     def events(self) -> list[dict[str, Any]]:
         return [r.body for r in self.writes("Event")]
 
@@ -189,9 +248,21 @@ class FakeApiServer:
         md.setdefault("uid", f"uid-{key[1]}-{key[2]}-{key[3]}")
         md.setdefault("creationTimestamp", "2026-01-01T00:00:00Z")
         md.setdefault("generation", 1)
-        md["resourceVersion"] = str(next(self._versions))
+        self._rv += 1
+        md["resourceVersion"] = str(self._rv)
+        old = self.objects.get(key)
         self.objects[key] = obj
+        self.log.append(_Event(self._rv, key, copy.deepcopy(old), copy.deepcopy(obj)))
+        self._changed.notify_all()
         return obj
+
+    def _remove(self, key: Key) -> None:
+        old = self.objects.pop(key, None)
+        if old is None:
+            return
+        self._rv += 1
+        self.log.append(_Event(self._rv, key, old, None))
+        self._changed.notify_all()
 
     @staticmethod
     def _status(code: int, reason: str, message: str) -> tuple[int, dict[str, Any]]:
@@ -206,9 +277,9 @@ class FakeApiServer:
             items = [
                 copy.deepcopy(o)
                 for (p, pl, n, _), o in sorted(self.objects.items())
-                if (p, pl) == (prefix, plural) and (not ns or n == ns) and _selected(o, r.query.get("labelSelector", ""))
+                if (p, pl) == (prefix, plural) and (not ns or n == ns) and _selected(o, r.query)
             ]
-            return 200, {"kind": "List", "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": items}
+            return 200, {"kind": "List", "apiVersion": "v1", "metadata": {"resourceVersion": str(self._rv)}, "items": items}
         cur = self.objects.get(key)
         if r.method == "GET":
             return (200, copy.deepcopy(cur)) if cur is not None else self._status(404, "NotFound", f"{plural} {name!r} not found")
@@ -220,7 +291,7 @@ class FakeApiServer:
             uid = ((r.body or {}).get("preconditions") or {}).get("uid")
             if uid and uid != cur["metadata"]["uid"]:
                 return self._status(409, "Conflict", "uid precondition failed")
-            del self.objects[key]
+            self._remove(key)
             return 200, {"kind": "Status", "status": "Success"}
         if r.method == "PATCH":
             return self._patch(key, sub, r)
@@ -233,7 +304,7 @@ class FakeApiServer:
     def _create(self, prefix: str, plural: str, ns: str, body: dict[str, Any]) -> tuple[int, Any]:
         md = body.setdefault("metadata", {})
         if not md.get("name"):
-            md["name"] = f"{md.get('generateName', 'x-')}{next(self._versions)}"
+            md["name"] = f"{md.get('generateName', 'x-')}{self._rv + 1}"
         key = (prefix, plural, ns, md["name"])
         if key in self.objects:
             return self._status(409, "AlreadyExists", f"{plural} {md['name']!r} already exists")
@@ -259,3 +330,87 @@ class FakeApiServer:
             return self._status(409, "Conflict", "the object has been modified")
         patch = r.body if sub != "status" else {"status": (r.body or {}).get("status")}
         return 200, copy.deepcopy(self._store(key, _merge(cur, patch)))
+
+    # ------------------------------------------------------------ watches
+
+    def _watch(self, h: BaseHTTPRequestHandler, path: str, query: dict[str, str]) -> None:
+        """Stream the changes after ``resourceVersion`` (all objects as ADDED without one) until
+        ``timeoutSeconds``, ``break_watches`` or ``close``."""
+        (prefix, plural, ns, _), _ = _parse(path)
+        req = Request("GET", path, query, "", None)
+        with self._lock:
+            self.requests.append(req)
+            refused, generation = self.watch_refused, self._watch_generation
+        if refused is not None:
+            send_json(h, *self._status(refused, "ServiceUnavailable", "watches refused"))
+            return
+        h.protocol_version = "HTTP/1.1"
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        h.close_connection = True
+
+        def send(events: list[dict[str, Any]]) -> None:
+            data = b"".join(json.dumps(e).encode() + b"\n" for e in events)
+            if data:
+                h.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+                h.wfile.flush()
+
+        def mine(key: Key) -> bool:
+            return key[:2] == (prefix, plural) and (not ns or key[2] == ns)
+
+        deadline = time.monotonic() + float(query.get("timeoutSeconds") or 60)
+        bookmarks = query.get("allowWatchBookmarks") in ("true", "1")
+        last_mark = time.monotonic()
+        try:
+            with self._lock:
+                since = query.get("resourceVersion")
+                if since and int(since) < self.compacted:
+                    gone = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Expired", "code": 410,
+                            "message": f"too old resource version: {since} ({self.compacted})"}  # fmt: skip
+                    send([{"type": "ERROR", "object": gone}])
+                    return
+                if not since:  # no version: the current objects as ADDED, then the changes
+                    start = [{"type": "ADDED", "object": copy.deepcopy(o)} for k, o in sorted(self.objects.items()) if mine(k) and _selected(o, query)]
+                    send(start)
+                pos = int(since) if since else self._rv
+            while True:
+                with self._lock:
+                    while not self._closing and self._watch_generation == generation and not (self.log and self.log[-1].rv > pos):
+                        now = time.monotonic()
+                        wait = deadline - now
+                        if bookmarks and self.bookmark_s is not None:
+                            wait = min(wait, last_mark + self.bookmark_s - now)
+                        if wait <= 0:
+                            break
+                        self._changed.wait(wait)
+                    if self._closing or self._watch_generation != generation:
+                        return
+                    new = [e for e in self.log if e.rv > pos]
+                    head = self._rv
+                out = []
+                for e in new:
+                    if not mine(e.key):
+                        continue
+                    was, now_in = _selected(e.old, query), _selected(e.new, query)
+                    if now_in:
+                        out.append({"type": "MODIFIED" if was else "ADDED", "object": e.new})
+                    elif was:
+                        obj = copy.deepcopy(e.old if e.new is None else e.new)
+                        assert obj is not None
+                        obj["metadata"]["resourceVersion"] = str(e.rv)
+                        out.append({"type": "DELETED", "object": obj})
+                pos = head
+                if bookmarks and self.bookmark_s is not None and time.monotonic() - last_mark >= self.bookmark_s:
+                    out.append({"type": "BOOKMARK", "object": {"kind": plural, "metadata": {"resourceVersion": str(head)}}})
+                    last_mark = time.monotonic()
+                send(out)
+                if time.monotonic() >= deadline:
+                    return
+        except (BrokenPipeError, ConnectionResetError):
+            return
+        finally:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError, OSError):
+                h.wfile.write(b"0\r\n\r\n")
+                h.wfile.flush()

@@ -2,7 +2,8 @@
 
 A thin layer over ``kubernetes.client.ApiClient.call_api`` so that any object can be applied by its
 apiVersion/kind with the right content type, and every write names its field manager. It counts the
-requests it sends, by verb (``sent``), so that a loop can report what one pass cost the apiserver.
+requests it sends, by verb (``sent``), so that a loop can report what one pass cost the apiserver, and
+every client of the process adds to ``REQUESTS`` by resource and verb (LIST and WATCH told from GET).
 
 A client may be *fenced* (``fence``): before each write it asks the predicate (the leader lease's
 ``still leading``) and refuses the write with ``NotLeader`` when it says no, so a replica that lost the
@@ -24,7 +25,8 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 __all__ = [
-    "FIELD_MANAGER", "SCALE_MANAGER", "ApiException", "Kube", "NotLeader", "api_message", "kube_from_kubeconfig", "load_config", "merge_noop", "path_for",
+    "FIELD_MANAGER", "REQUESTS", "SCALE_MANAGER", "ApiException", "Kube", "NotLeader", "RequestCounter", "api_message", "kube_from_kubeconfig",
+    "load_config", "merge_noop", "path_for", "request_kind",
 ]  # fmt: skip
 
 FIELD_MANAGER = "foresail"
@@ -88,6 +90,37 @@ def merge_noop(current: Any, patch: Any) -> bool:
     return True
 
 
+def request_kind(method: str, path: str) -> tuple[str, str]:
+    """(resource[/subresource], verb) of a request as the apiserver counts it: GET of a collection is LIST."""
+    parts = path.strip("/").split("/")
+    rest = parts[2:] if parts[:1] == ["api"] else parts[3:]
+    if len(rest) >= 3 and rest[0] == "namespaces":
+        rest = rest[2:]
+    resource = rest[0] if rest else "?"
+    if len(rest) > 2:
+        resource += "/" + rest[2]
+    verb = "LIST" if method == "GET" and len(rest) == 1 else method
+    return resource, verb
+
+
+class RequestCounter:
+    """Requests sent to the apiserver by this process, by (resource, verb); thread-safe."""
+
+    def __init__(self) -> None:
+        self._counts: Counter[tuple[str, str]] = Counter()
+        self._lock = threading.Lock()
+
+    def add(self, resource: str, verb: str) -> None:
+        with self._lock:
+            self._counts[(resource, verb)] += 1
+
+    def snapshot(self) -> dict[tuple[str, str], int]:
+        with self._lock:
+            return dict(self._counts)
+
+
+REQUESTS = RequestCounter()  # every client's requests (the operator's /metrics: foresail_apiserver_requests_total)
+
 _loaded = threading.Lock()
 
 
@@ -131,6 +164,7 @@ class Kube:
             raise NotLeader(f"{method} {path}: not the leader (lease not renewed in time)")
         with self._counting:
             self.sent[method] += 1
+        REQUESTS.add(*request_kind(method, path))
         headers = {"Accept": "application/json", "Content-Type": content_type}
         m, url, hdrs, payload, post = self.api.param_serialize(
             method=method,
@@ -145,6 +179,12 @@ class Kube:
         if not 200 <= resp.status <= 299:
             raise ApiException(status=resp.status, reason=resp.reason, http_resp=resp)
         return json.loads(resp.data) if resp.data else None
+
+    def count(self, verb: str, kind: str) -> None:
+        """Count a request sent outside ``request`` (a watch) under ``verb``."""
+        with self._counting:
+            self.sent[verb] += 1
+        REQUESTS.add(path_for(kind).rsplit("/", 1)[-1], verb)
 
     def get(self, kind: str, namespace: str | None, name: str, timeout: float | None = None) -> dict[str, Any] | None:
         try:
@@ -235,7 +275,10 @@ class Kube:
         monotonic time it was sent at (the liveness check waits for the watch to show it).
         """
         for attempt in range(attempts):
-            fresh = listed if attempt == 0 and listed is not None else self.get(kind, namespace, name)
+            if attempt == 0:
+                fresh = listed if listed is not None else self.get(kind, namespace, name)
+            else:  # a conflict: read the object from the apiserver itself, never from a cache (``Kube.get``)
+                fresh = Kube.get(self, kind, namespace, name)
             if fresh is None:
                 return False
             patch = build(fresh)

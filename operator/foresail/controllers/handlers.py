@@ -10,13 +10,17 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from foresail.clients.caches import Applied, CachedKube, Caches
 from foresail.clients.kube import Kube
+from foresail.controllers import telemetry
 from foresail.controllers.settings import OperatorSettings
 
-__all__ = ["configure", "forget_lock", "kube", "lead_by", "new_kube", "object_lock", "settings", "utcnow"]
+__all__ = ["cached_kube", "caches", "configure", "forget_lock", "kube", "lead_by", "new_kube", "object_lock", "settings", "stop_caches", "utcnow"]
 
 _settings: OperatorSettings | None = None
 _kube: Kube | None = None
+_caches: Caches | None = None
+_applied = Applied()  # what this process applied, shared by its cached clients
 _leading: Callable[[], bool] | None = None
 _locks: dict[str, threading.Lock] = {}
 _guard = threading.Lock()
@@ -53,6 +57,29 @@ def kube() -> Kube:
     if _kube is None:
         _kube = new_kube()
     return _kube
+
+
+def caches() -> Caches:
+    """The process's watch-fed caches (``clients.caches``), started on first use."""
+    global _caches
+    with _guard:
+        if _caches is None:
+            _caches = Caches.for_operator(new_kube()).start()
+            telemetry.watch_caches(_caches.health)
+        return _caches
+
+
+def cached_kube() -> CachedKube:
+    """A fenced client that reads through the process's caches (and asks the apiserver what they miss)."""
+    return CachedKube(new_kube(), caches(), _applied)
+
+
+def stop_caches() -> None:
+    global _caches
+    with _guard:
+        if _caches is not None:
+            _caches.stop()
+            _caches = None
 
 
 def object_lock(key: str) -> threading.Lock:

@@ -22,7 +22,7 @@ from foresail.api.meta import validation_message
 from foresail.api.objects import LABEL_ISVC
 from foresail.api.reasons import ConditionType, Problem, Reason
 from foresail.clients.kube import ApiException, Kube
-from foresail.controllers import telemetry
+from foresail.controllers import coalesce, telemetry
 from foresail.controllers.handlers import forget_lock, kube, object_lock, settings, utcnow
 from foresail.controllers.liveness import HEARTBEAT
 from foresail.render.isvc_status import observe
@@ -30,7 +30,7 @@ from foresail.render.meta import controlled_by, name_taken
 from foresail.render.triton import render_children
 from foresail.scaling.pause import pause_of
 
-__all__ = ["ISVC", "forget", "reconcile"]
+__all__ = ["ISVC", "forget", "reconcile", "reconcile_owner"]
 
 ISVC = ("foresail.dev", "v1alpha1", "inferenceservices")
 RECONCILER_FIELDS = {
@@ -179,18 +179,23 @@ def on_isvc_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
         forget(body["metadata"]["namespace"], body["metadata"]["name"])
 
 
+def reconcile_owner(client: Kube, ns: str, owner: str) -> None:
+    try:
+        isvc = client.get("InferenceService", ns, owner)
+    except ApiException:
+        return
+    if isvc is not None:
+        reconcile(client, isvc, utcnow())
+
+
 def _owner_changed(body: kopf.Body) -> None:
     labels = body.get("metadata", {}).get("labels") or {}
     owner = labels.get(LABEL_ISVC)
     if not owner:
         return
     ns = body["metadata"]["namespace"]
-    try:
-        isvc = kube().get("InferenceService", ns, owner)
-    except ApiException:
-        return
-    if isvc is not None:
-        reconcile(kube(), isvc, utcnow())
+    # a burst of child events is one reconcile (controllers.coalesce, on the cached client)
+    coalesce.mark((ns, owner), lambda: reconcile_owner(kube(), ns, owner))
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": "foresail", LABEL_ISVC: kopf.PRESENT})

@@ -10,15 +10,15 @@ import socket
 import sys
 import time
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Hashable
+from typing import Any, cast
 
 import kopf
 
 from foresail.clients.kube import Kube, load_config
 from foresail.clients.promauth import PromAuth, PromAuthError, client_args
 from foresail.clients.prometheus import PromClient
-from foresail.controllers import evaljob, handlers, inferenceservice, logs, telemetry
+from foresail.controllers import coalesce, evaljob, handlers, inferenceservice, logs, telemetry
 from foresail.controllers.autoscaler import Autoscaler
 from foresail.controllers.diffbase import DigestDiffBaseStorage
 from foresail.controllers.leader import LeaseElector
@@ -49,7 +49,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 async def start_warmup(memo: kopf.Memo, **_: Any) -> None:
     s = handlers.settings()
     warmup = WarmupManager(
-        handlers.new_kube(), watch=s.watch_namespaces, memory_bytes=int(s.warmup_memory_mb * 1e6), request_bytes=int(s.warmup_request_mb * 1e6)
+        handlers.cached_kube(), watch=s.watch_namespaces, memory_bytes=int(s.warmup_memory_mb * 1e6), request_bytes=int(s.warmup_request_mb * 1e6)
     )
     memo["warmup"] = asyncio.get_running_loop().create_task(warmup.run(), name="warmup")
 
@@ -67,7 +67,7 @@ async def start_autoscaler(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> No
         logger.warning("FORESAIL_PROMETHEUS_URL is not set: services hold their replicas; tenant quotas still apply")
     live = LiveSignals(prom, mode=SourceMode(s.metrics_source), stale_after=s.metrics_stale_seconds)
     loop = Autoscaler(
-        handlers.new_kube(),
+        handlers.cached_kube(),  # reads from the watch-fed caches: a pass that changes nothing asks the apiserver nothing
         prom,
         loop_seconds=s.loop_seconds,
         batch_min_runtime_s=s.batch_min_runtime_seconds,
@@ -89,8 +89,22 @@ async def start_resync(memo: kopf.Memo, **_: Any) -> None:
         Periodic("EvalJob", 3.0, evaljob.reconcile_evaljob, evaljob.in_progress),
         Periodic("EvalJob", evaljob.FINISHED_RESYNC_S, evaljob.reconcile_evaljob, evaljob.finished_job, name="finished EvalJobs"),
     ]
-    loop = Resync(handlers.new_kube(), periodics, watch=handlers.settings().watch_namespaces)
+    loop = Resync(handlers.cached_kube(), periodics, watch=handlers.settings().watch_namespaces)
     memo["resync"] = asyncio.get_running_loop().create_task(loop.run(), name="resync")
+
+
+@kopf.on.startup()
+def start_coalescing(memo: kopf.Memo, **_: Any) -> None:
+    """Child events mark their owner; one reconcile per burst, on the cached client."""
+    client = handlers.cached_kube()
+
+    def reconcile(key: Hashable) -> None:
+        ns, name = cast(tuple[str, str], key)
+        inferenceservice.reconcile_owner(client, ns, name)
+
+    coalescer = coalesce.Coalescer(reconcile, delay_s=1.0).start()
+    coalesce.configure(coalescer)
+    memo["coalescer"] = coalescer
 
 
 @kopf.on.cleanup()
@@ -99,6 +113,11 @@ async def stop_loops(memo: kopf.Memo, **_: Any) -> None:
         task = memo.get(name)
         if task is not None:
             task.cancel()
+    coalescer = memo.get("coalescer")
+    if coalescer is not None:
+        coalesce.configure(None)
+        await asyncio.to_thread(coalescer.stop)
+    await asyncio.to_thread(handlers.stop_caches)
 
 
 class Health:

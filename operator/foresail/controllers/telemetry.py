@@ -8,7 +8,14 @@ Every label set of a service goes with the service (``forget``): 2,000 services 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, PlatformCollector, ProcessCollector, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from foresail.clients.informer import CacheHealth
+from foresail.clients.kube import REQUESTS
 
 __all__ = [
     "ACTUAL",
@@ -29,6 +36,7 @@ __all__ = [
     "forget",
     "per_service",
     "render",
+    "watch_caches",
 ]
 
 REGISTRY = CollectorRegistry()
@@ -85,6 +93,50 @@ HEADROOM = Gauge("foresail_headroom", "Headroom multiplier over the forecast the
 FORECAST_ERROR = Gauge(
     "foresail_forecast_error_rps", "Forecast minus the rate that arrived at the forecast time.", _LABELS, registry=REGISTRY
 )
+
+
+class _ApiRequests(Collector):
+    """``foresail_apiserver_requests_total{resource, verb}``: every request of the process's clients
+    (``clients.kube.REQUESTS``; LIST and WATCH told from GET), so a benchmark reads requests per tick."""
+
+    def collect(self) -> Iterator[Metric]:
+        c = CounterMetricFamily("foresail_apiserver_requests", "Requests sent to the apiserver, by resource and verb.", labels=["resource", "verb"])
+        for (resource, verb), n in sorted(REQUESTS.snapshot().items()):
+            c.add_metric([resource, verb], n)
+        yield c
+
+
+class _Caches(Collector):
+    """The watch-fed caches' health: synced, objects, seconds since the last event, relists."""
+
+    def __init__(self) -> None:
+        self.sources: list[Callable[[], list[CacheHealth]]] = []
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["kind", "selector"]
+        synced = GaugeMetricFamily("foresail_cache_synced", "1 once the cache's first list completed.", labels=labels)
+        objects = GaugeMetricFamily("foresail_cache_objects", "Objects the cache holds.", labels=labels)
+        age = GaugeMetricFamily("foresail_cache_last_event_age_seconds", "Seconds since the cache last heard from the apiserver.", labels=labels)
+        relists = CounterMetricFamily("foresail_cache_relists", "Lists after the first (410 Gone).", labels=labels)
+        for source in self.sources:
+            for h in source():
+                key = [h.kind, h.selector]
+                synced.add_metric(key, 1 if h.synced else 0)
+                objects.add_metric(key, h.objects)
+                relists.add_metric(key, h.relists)
+                if h.last_event_age_s is not None:
+                    age.add_metric(key, h.last_event_age_s)
+        yield from (synced, objects, age, relists)
+
+
+REGISTRY.register(_ApiRequests())
+_CACHES = _Caches()
+REGISTRY.register(_CACHES)
+
+
+def watch_caches(health: Callable[[], list[CacheHealth]]) -> None:
+    """Export the health of a set of caches (``clients.caches.Caches.health``)."""
+    _CACHES.sources.append(health)
 
 
 # the metrics labelled by service (namespace and name their first two labels)

@@ -40,6 +40,7 @@ from foresail.api.conditions import Condition, set_condition
 from foresail.api.inferenceservice import InferenceService, QueuePolicy
 from foresail.api.objects import LABEL_ISVC, WARM_GATE, condition, format_rfc3339, parse_rfc3339
 from foresail.api.reasons import ConditionType, Reason
+from foresail.clients.caches import CachedKube
 from foresail.clients.kube import ApiException, Kube, path_for
 from foresail.clients.triton import InputSpec, TritonReplica
 from foresail.controllers import telemetry
@@ -195,7 +196,15 @@ class WarmupManager:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        threading.Thread(target=self._watch, args=(loop,), name="warmup-watch", daemon=True).start()
+        if isinstance(self.kube, CachedKube):  # the pod cache's events: no watch of its own
+
+            def seen(kind: str, pod: dict[str, Any]) -> None:
+                if kind != "DELETED" and LABEL_ISVC in (pod["metadata"].get("labels") or {}):
+                    loop.call_soon_threadsafe(self.queue.put_nowait, pod)
+
+            self.kube.caches.on("Pod", seen)
+        else:
+            threading.Thread(target=self._watch, args=(loop,), name="warmup-watch", daemon=True).start()
         resync = loop.create_task(self._resync())
         try:
             while True:
@@ -468,27 +477,20 @@ class WarmupManager:
 
     def _record_cold_start(self, isvc_body: dict[str, Any], seconds: float) -> None:
         md = isvc_body["metadata"]
-        fresh = self.kube.get("InferenceService", md["namespace"], md["name"]) or isvc_body
-        cs = (fresh.get("status") or {}).get("coldStart") or {}
-        recent = [*(float(x) for x in (cs.get("recentSeconds") or [])[-19:]), round(seconds, 2)]
-        est = estimate_cold_start(recent)
-        if est is None:
-            return
-        telemetry.COLD_START_ESTIMATE.labels(md["namespace"], md["name"], "0.5").set(est.p50_seconds)
-        telemetry.COLD_START_ESTIMATE.labels(md["namespace"], md["name"], "0.9").set(est.p90_seconds)
-        self.kube.patch_status(
-            "InferenceService",
-            md["namespace"],
-            md["name"],
-            {
-                "coldStart": {
-                    "p50Seconds": est.p50_seconds,
-                    "p90Seconds": est.p90_seconds,
-                    "samples": est.samples,
-                    "recentSeconds": recent,
-                }
-            },
-        )
+
+        def build(fresh: dict[str, Any]) -> dict[str, Any] | None:
+            # on the object as read (from the cache, when cached): the resourceVersion precondition makes a
+            # stale read retry on a fresh one, so two warm-ups finishing together both count
+            cs = (fresh.get("status") or {}).get("coldStart") or {}
+            recent = [*(float(x) for x in (cs.get("recentSeconds") or [])[-19:]), round(seconds, 2)]
+            est = estimate_cold_start(recent)
+            if est is None:
+                return None
+            telemetry.COLD_START_ESTIMATE.labels(md["namespace"], md["name"], "0.5").set(est.p50_seconds)
+            telemetry.COLD_START_ESTIMATE.labels(md["namespace"], md["name"], "0.9").set(est.p90_seconds)
+            return {"coldStart": {"p50Seconds": est.p50_seconds, "p90Seconds": est.p90_seconds, "samples": est.samples, "recentSeconds": recent}}
+
+        self.kube.update_status("InferenceService", md["namespace"], md["name"], build)
 
     def _mark_failing(self, isvc: InferenceService, pod_name: str, f: WarmupFailed) -> None:
         """WarmupFailing=True on the service at once (the reconciler clears it when no replica fails)."""
