@@ -1,0 +1,134 @@
+"""The metric gates of a rollout step (pure): the canary's latency and its errors, each judged against the
+stable revision over the same step.
+
+Each gate answers passed (True), failed (False) or not decided yet (None), and says the figures it judged
+in its message, so that a rollback's reason carries the numbers.
+
+* **latency**: the canary's p99 must be within the SLO and not above the stable revision's p99 by more than
+  the margin. Undecided while the canary served fewer than ``min_requests`` or has no p99 measured; with no
+  p99 of the stable revision it is judged against the SLO alone (and says so).
+* **errors**: a one-sided Fisher exact test on the 2x2 table of (errors, successes) of canary and stable:
+  conditional on the margins the canary's errors are hypergeometric under "same error rate", and the
+  p-value is the chance of the canary having at least as many errors as it had. The gate fails when the
+  p-value is below ``alpha``: a canary with more errors than its share is not enough, the excess must be
+  unlikely under equal rates. Undecided while the canary served fewer than ``min_requests`` or the stable
+  revision served nothing to compare with. Computed with ``math`` only (log-gamma), summing the tail from
+  the observed count away from the mode until terms no longer matter, so counts in the millions cost
+  a few hundred terms.
+
+The gates run on every pass of a step, on counts that grow: repeated looks at the error test make a
+false rollback somewhat likelier than ``alpha`` over a whole step (no sequential correction is applied).
+"""
+
+from __future__ import annotations
+
+import math
+
+from foresail.api.rollout import GateName, GateResult
+
+__all__ = ["error_gate", "fisher_greater", "latency_gate"]
+
+
+def _ms(x: float) -> str:
+    return f"{x:.0f}"
+
+
+def latency_gate(
+    canary_p99_ms: float | None,
+    stable_p99_ms: float | None,
+    slo_p99_ms: float,
+    margin_percent: float,
+    canary_requests: int,
+    min_requests: int,
+) -> GateResult:
+    """The latency gate: fails when the canary's p99 is above the SLO or above the stable p99 x (1 + margin)."""
+    if canary_requests < min_requests:
+        return GateResult(
+            gate=GateName.LATENCY, passed=None, message=f"canary served {canary_requests} of {min_requests} requests needed to judge p99"
+        )
+    if canary_p99_ms is None or not math.isfinite(canary_p99_ms):
+        return GateResult(gate=GateName.LATENCY, passed=None, message="no p99 measured for the canary yet")
+    canary = _ms(canary_p99_ms)
+    if canary_p99_ms > slo_p99_ms:
+        return GateResult(gate=GateName.LATENCY, passed=False, message=f"canary p99 {canary} ms > SLO {_ms(slo_p99_ms)} ms")
+    if stable_p99_ms is None or not math.isfinite(stable_p99_ms):
+        return GateResult(
+            gate=GateName.LATENCY,
+            passed=True,
+            message=f"canary p99 {canary} ms <= SLO {_ms(slo_p99_ms)} ms (no p99 of the stable revision to compare with)",
+        )
+    factor = 1 + margin_percent / 100
+    bound = stable_p99_ms * factor
+    compared = f"stable {_ms(stable_p99_ms)} ms x {factor:.2f} = {_ms(bound)} ms"
+    if canary_p99_ms > bound:
+        return GateResult(gate=GateName.LATENCY, passed=False, message=f"canary p99 {canary} ms > {compared}")
+    return GateResult(
+        gate=GateName.LATENCY, passed=True, message=f"canary p99 {canary} ms <= {compared} and <= SLO {_ms(slo_p99_ms)} ms"
+    )
+
+
+def _log_choose(n: int, k: int) -> float:
+    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+
+
+def fisher_greater(a: int, n1: int, c: int, n2: int) -> float:
+    """One-sided Fisher exact test: the p-value of ``a`` errors in ``n1`` canary requests being at least
+    this many, given ``c`` errors in ``n2`` stable requests and equal error rates (P(X >= a) for the
+    hypergeometric X of the table's margins). 1.0 when the table has no errors or no requests."""
+    if min(a, n1, c, n2) < 0 or a > n1 or c > n2:
+        raise ValueError(f"counts must satisfy 0 <= errors <= total (got canary {a}/{n1}, stable {c}/{n2})")
+    n, k = n1 + n2, a + c  # population, errors in it; X = canary errors of n1 drawn
+    lo, hi = max(0, k - n2), min(k, n1)
+    if a <= lo:
+        return 1.0
+    norm = _log_choose(n, n1)
+
+    def log_pmf(x: int) -> float:
+        return _log_choose(k, x) + _log_choose(n - k, n1 - x) - norm
+
+    mode = (n1 + 1) * (k + 1) // (n + 2)
+    # sum the smaller tail away from the mode, where terms only shrink, and stop once they no longer matter
+    if a > mode:
+        xs: range = range(a, hi + 1)
+        upper = True
+    else:
+        xs = range(a - 1, lo - 1, -1)
+        upper = False
+    total = 0.0
+    for x in xs:
+        term = math.exp(log_pmf(x))
+        total += term
+        if term < total * 1e-17:
+            break
+    p = total if upper else 1.0 - total
+    return min(1.0, max(0.0, p))
+
+
+def _rate(errors: int, total: int) -> str:
+    return f"{100 * errors / total:.2f}%" if total else "n/a"
+
+
+def error_gate(
+    canary_errors: int,
+    canary_total: int,
+    stable_errors: int,
+    stable_total: int,
+    alpha: float,
+    min_requests: int,
+) -> GateResult:
+    """The error gate: fails when a one-sided Fisher exact test finds the canary's error rate higher than the
+    stable revision's at significance ``alpha`` (``fisher_greater`` < alpha). Totals count errors too."""
+    counts = (
+        f"canary {canary_errors}/{canary_total} errors ({_rate(canary_errors, canary_total)}), "
+        f"stable {stable_errors}/{stable_total} ({_rate(stable_errors, stable_total)})"
+    )
+    if canary_total < min_requests:
+        return GateResult(
+            gate=GateName.ERRORS, passed=None, message=f"canary served {canary_total} of {min_requests} requests needed to judge errors"
+        )
+    if stable_total == 0:
+        return GateResult(gate=GateName.ERRORS, passed=None, message=f"{counts}: no stable requests to compare with")
+    p = fisher_greater(canary_errors, canary_total, stable_errors, stable_total)
+    if p < alpha:
+        return GateResult(gate=GateName.ERRORS, passed=False, message=f"{counts}: canary higher, p = {p:.2g} < alpha {alpha:g}")
+    return GateResult(gate=GateName.ERRORS, passed=True, message=f"{counts}: not higher, p = {p:.2g} >= alpha {alpha:g}")
