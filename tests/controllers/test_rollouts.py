@@ -20,7 +20,12 @@ NEW_ENV = [{"name": "FORESAIL_EMULATED_COLD_REQUESTS", "value": "3"}]
 
 
 def _service(**spec: Any) -> dict[str, Any]:
-    base = {"scaling__capacityPerReplicaRps": 20, "scaling__maxReplicas": 8, "scaling__overrides": {"forecastEnabled": False}, "rollout": ROLLOUT}
+    base = {
+        "scaling__capacityPerReplicaRps": 20,
+        "scaling__maxReplicas": 8,
+        "scaling__overrides": {"forecastEnabled": False},
+        "rollout": ROLLOUT,
+    }
     return isvc("resnet", "team-a", **{**base, **spec})
 
 
@@ -61,7 +66,11 @@ async def test_a_new_revision_starts_a_canary_in_slot_b(api: FakeApiServer) -> N
     await one_pass(api, answer(matrix(samples, model="resnet50")))
     st = _rollout(api)
     assert (st["phase"], st["stableRevision"], st["canaryRevision"], st["stableSlot"], st["canaryPercent"]) == (
-        "Progressing", old_rev, new_rev, "a", 50
+        "Progressing",
+        old_rev,
+        new_rev,
+        "a",
+        50,
     )
     scales = {w.path.split("/")[-2]: w.body["spec"]["replicas"] for w in api.writes("Deployment", sub="scale")}
     assert scales == {"resnet-b": 1}, "the canary gets its share; the stable slot keeps its replicas until the canary is ready"
@@ -80,7 +89,14 @@ async def test_a_slow_canary_is_rolled_back_with_its_p99_in_the_condition(api: F
             "step": 0, "stepStarted": started, "canaryPercent": 50,
         }
     }  # fmt: skip
-    api.put(new, _slot(old, Slot.A, 1), _slot(new, Slot.B, 1), _pod(0, old_rev), _pod(0, new_rev, Slot.B, started=format_rfc3339(NOW - 110)), node("n1"))
+    api.put(
+        new,
+        _slot(old, Slot.A, 1),
+        _slot(new, Slot.B, 1),
+        _pod(0, old_rev),
+        _pod(0, new_rev, Slot.B, started=format_rfc3339(NOW - 110)),
+        node("n1"),
+    )
     samples = {
         ("team-a", "resnet", "resnet-a0"): steady(NOW - 119, NOW - 1, 10.0, p99_ms=40.0),
         ("team-a", "resnet", "resnet-b0"): steady(NOW - 109, NOW - 1, 10.0, p99_ms=150.0),

@@ -84,19 +84,33 @@ def test_no_rollout_updates_the_stable_slot_in_place() -> None:
 
 def test_rollout_puts_the_new_revision_in_the_other_slot() -> None:
     old = IsvcBuilder().set("spec.rollout", ROLLOUT).build()
-    new = IsvcBuilder().set("spec.rollout", ROLLOUT).set("spec.triton.env", [{"name": "X", "value": "1"}]).set("spec.priority", "critical").build()
+    new = (
+        IsvcBuilder()
+        .set("spec.rollout", ROLLOUT)
+        .set("spec.triton.env", [{"name": "X", "value": "1"}])
+        .set("spec.priority", "critical")
+        .build()
+    )
     plan = plan_slots(new, {Slot.A: render_deployment(old, Slot.A), Slot.B: None})
     assert (plan.stable, plan.canary) == (Slot.A, Slot.B)
     assert (plan.stable_revision, plan.revision) == (revision(old), revision(new))
     stable, canary = plan.deployments
     assert stable["metadata"]["name"] == "resnet" and _env(stable) == [], "the stable slot keeps its serving fields"
-    assert stable["spec"]["template"]["spec"]["priorityClassName"] == "foresail-critical", "... and takes the others from the spec"
+    assert stable["spec"]["template"]["spec"]["priorityClassName"] == "foresail-critical", (
+        "... and takes the others from the spec"
+    )
     assert canary["metadata"]["name"] == "resnet-b" and _env(canary) == [{"name": "X", "value": "1"}]
     assert canary["metadata"]["annotations"][REVISION_ANNOTATION] == revision(new)
 
 
 def test_after_promotion_the_spec_renders_into_the_new_stable_slot() -> None:
-    new = IsvcBuilder().set("spec.rollout", ROLLOUT).set("spec.triton.env", [{"name": "X", "value": "1"}]).set("status.rollout", {"stableSlot": "b"}).build()
+    new = (
+        IsvcBuilder()
+        .set("spec.rollout", ROLLOUT)
+        .set("spec.triton.env", [{"name": "X", "value": "1"}])
+        .set("status.rollout", {"stableSlot": "b"})
+        .build()
+    )
     old = IsvcBuilder().build()
     plan = plan_slots(new, {Slot.A: _scaled(render_deployment(old, Slot.A), 0), Slot.B: render_deployment(new, Slot.B)})
     assert (plan.stable, plan.canary) == (Slot.B, None)

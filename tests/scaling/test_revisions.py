@@ -74,7 +74,10 @@ def test_pods_without_revision_or_samples() -> None:
 
 
 def test_nan_summary_gives_no_p99() -> None:
-    s = [PodSample(NOW - 1, 0, 0, 0, 0, 0, 0, tuple([math.nan] * len(QUANTILES))), PodSample(NOW, 10, 0, 0, 0, 0, 0, tuple([math.nan] * len(QUANTILES)))]
+    s = [
+        PodSample(NOW - 1, 0, 0, 0, 0, 0, 0, tuple([math.nan] * len(QUANTILES))),
+        PodSample(NOW, 10, 0, 0, 0, 0, 0, tuple([math.nan] * len(QUANTILES))),
+    ]
     got = revision_figures({"c1": s}, [_pod("c1", "new")], [ServingPod("c1", 0)], NOW - 100, NOW)
     assert got["new"].requests == 10 and got["new"].p99_ms is None
 
@@ -90,5 +93,7 @@ def test_nan_summary_gives_no_p99() -> None:
         ("both grow", {"a": 3, "b": 2}, {"a": 2, "b": 1}, {"a": 2, "b": 1}, {"a": 3, "b": 2}),
     ],
 )
-def test_make_before_break(name: str, targets: dict[str, int], current: dict[str, int], ready: dict[str, int], expect: dict[str, int]) -> None:
+def test_make_before_break(
+    name: str, targets: dict[str, int], current: dict[str, int], ready: dict[str, int], expect: dict[str, int]
+) -> None:
     assert make_before_break(targets, current, ready) == expect, name

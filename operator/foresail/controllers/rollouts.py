@@ -43,7 +43,17 @@ from foresail.rollout.steps import StepAction, StepDecision, StepObservation, de
 from foresail.scaling.observe import serving_pods
 from foresail.scaling.revisions import RevisionFigures, make_before_break, revision_figures
 
-__all__ = ["MAX_STEP_QUERY_S", "RolloutPass", "decide", "involved", "observe", "rollout_condition", "slot_writes", "slots_of", "status_patch"]
+__all__ = [
+    "MAX_STEP_QUERY_S",
+    "RolloutPass",
+    "decide",
+    "involved",
+    "observe",
+    "rollout_condition",
+    "slot_writes",
+    "slots_of",
+    "status_patch",
+]
 
 log = logging.getLogger("foresail.rollouts")
 MAX_STEP_QUERY_S = 3600.0  # a step's counts reach back at most this far (a longer step counts its last hour)
@@ -96,7 +106,9 @@ def _initial(isvc: InferenceService, slots: Mapping[Slot, dict[str, Any] | None]
     return RolloutStatus(stable_slot=plan.stable, stable_revision=plan.stable_revision)
 
 
-def _figures_observation(isvc: InferenceService, status: RolloutStatus, figures: Mapping[str, RevisionFigures]) -> StepObservation:
+def _figures_observation(
+    isvc: InferenceService, status: RolloutStatus, figures: Mapping[str, RevisionFigures]
+) -> StepObservation:
     canary = figures.get(status.canary_revision or "", RevisionFigures())
     evaluation = None
     if isvc.spec.rollout is not None and isvc.spec.rollout.evaluation is not None:
@@ -156,10 +168,19 @@ def decide(
         # no rollout asked for: the spec renders into the stable slot in place; a canary left over is dropped
         plan = plan_slots(isvc, slots)
         nxt = status.model_copy(
-            update={"stable_revision": plan.revision, "canary_revision": None, "canary_percent": 0, "step": 0, "step_started": None, "gates": []}
+            update={
+                "stable_revision": plan.revision,
+                "canary_revision": None,
+                "canary_percent": 0,
+                "step": 0,
+                "step_started": None,
+                "gates": [],
+            }
         )
         if status.canary_revision is not None or status.phase is RolloutPhase.PROGRESSING:
-            nxt = nxt.model_copy(update={"phase": RolloutPhase.STABLE, "message": "spec.rollout removed: the spec serves in place"})
+            nxt = nxt.model_copy(
+                update={"phase": RolloutPhase.STABLE, "message": "spec.rollout removed: the spec serves in place"}
+            )
         return RolloutPass(slots, None, nxt, write, pods)
     plan = plan_slots(isvc, slots)
     d = decide_step(isvc.spec.rollout, status, plan.revision, observed, datetime.fromtimestamp(now, UTC))
@@ -219,7 +240,9 @@ def rollout_condition(conds: list[Condition], rp: RolloutPass, generation: int, 
         action = rp.decision.action if rp.decision is not None else StepAction.HOLD
         msg = rp.decision.message if rp.decision is not None else st.message
         return set_condition(conds, c, True, _REASONS.get(action, Reason.ROLLOUT_WAITING), msg[:1000], generation, t)
-    return set_condition(conds, c, False, _ENDED.get(st.phase, Reason.NO_ROLLOUT), (st.message or "one revision serves")[:1000], generation, t)
+    return set_condition(
+        conds, c, False, _ENDED.get(st.phase, Reason.NO_ROLLOUT), (st.message or "one revision serves")[:1000], generation, t
+    )
 
 
 def status_patch(rp: RolloutPass) -> dict[str, Any]:

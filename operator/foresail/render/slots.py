@@ -88,4 +88,6 @@ def plan_slots(isvc: InferenceService, deployments: Mapping[Slot, Mapping[str, A
         # in place: no rollout asked for, nothing new, or a stable Deployment from before revisions existed
         return SlotPlan(stable, rev, rev, None, [render_deployment(isvc, stable)])
     canary = stable.other
-    return SlotPlan(stable, stable_rev, rev, canary, [render_deployment(rendered_stable, stable), render_deployment(isvc, canary)])
+    return SlotPlan(
+        stable, stable_rev, rev, canary, [render_deployment(rendered_stable, stable), render_deployment(isvc, canary)]
+    )
