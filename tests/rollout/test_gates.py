@@ -92,3 +92,9 @@ def test_fisher_known_value() -> None:
 def test_fisher_refuses_impossible_counts(counts: tuple[int, int, int, int]) -> None:
     with pytest.raises(ValueError, match="0 <= errors <= total"):
         fisher_greater(*counts)
+
+
+def test_fisher_on_millions_stops_early() -> None:
+    # far beyond the mode every term underflows: 0, at once, without walking half a million terms
+    assert fisher_greater(500_000, 1_000_000, 4_000_000, 10_000_000) == 0.0
+    assert fisher_greater(400_000, 1_000_000, 4_000_000, 10_000_000) == pytest.approx(0.5, abs=0.01)

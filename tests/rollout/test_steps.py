@@ -124,6 +124,11 @@ CASES: list[tuple[str, RolloutSpec, RolloutStatus, str, StepObservation | None, 
      StepAction.START, {"action_revision": CANARY}, "starts"),
     ("an action set with no rollout: recorded against the stable revision", spec(action="Abort"), status(), STABLE, None, at(0),
      StepAction.HOLD, {"action_revision": STABLE, "phase": RolloutPhase.STABLE}, "is stable"),
+    ("an action set after a rollback: recorded against the stable revision", spec(action="Promote"),
+     status(phase=RolloutPhase.ROLLED_BACK, failed_revision=CANARY), CANARY, None, at(0), StepAction.HOLD,
+     {"action_revision": STABLE, "canary_revision": None}, "not retried"),
+    ("an action already recorded does not apply to the next revision", spec(action="Promote"), status(action_revision=STABLE), CANARY,
+     None, at(0), StepAction.START, {"action_revision": STABLE}, "starts"),
     ("the action removed: its record cleared", spec(), running(action_revision=OLDER), CANARY, seen(), at(30), StepAction.HOLD,
      {"action_revision": None}, "waiting"),
     ("the spec reverted mid-rollout: canary dropped, not failed", spec(), running(), STABLE, seen(), at(30), StepAction.ABORT,
@@ -207,3 +212,19 @@ def test_phase_time_changes_only_with_the_phase() -> None:
 def test_a_status_without_step_start_starts_the_step_now() -> None:
     d = decide_step(spec(), running(step_started=None), CANARY, seen(), at(100))
     assert (d.action, d.status.step_started) == (StepAction.HOLD, "2026-01-02T03:01:40Z")
+
+
+def test_an_action_applies_only_to_the_canary_it_was_first_seen_with() -> None:
+    promote = spec(action="Promote")
+    # applied with the new revision: START records it, the next pass promotes
+    started = decide_step(promote, status(), CANARY, None, at(0))
+    promoted = decide_step(promote, roundtrip(started.status), CANARY, None, at(5))
+    assert (started.action, promoted.action, promoted.status.stable_revision) == (StepAction.START, StepAction.PROMOTE, CANARY)
+    # still in the spec when the next revision comes: recorded for CANARY, it does not promote NEWER
+    nxt = decide_step(promote, roundtrip(promoted.status), NEWER, None, at(10))
+    held = decide_step(promote, roundtrip(nxt.status), NEWER, seen(), at(20))
+    assert (nxt.action, held.action, held.status.canary_revision) == (StepAction.START, StepAction.HOLD, NEWER)
+    # removed, then set again: it applies to the canary present then
+    cleared = decide_step(spec(), roundtrip(held.status), NEWER, seen(), at(25))
+    again = decide_step(promote, roundtrip(cleared.status), NEWER, seen(), at(30))
+    assert (cleared.status.action_revision, again.action, again.status.stable_revision) == (None, StepAction.PROMOTE, NEWER)

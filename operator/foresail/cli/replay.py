@@ -74,6 +74,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, default=1, help="run seeds --seed .. --seed+N-1 and report mean, min and max")
     p.add_argument("--out", default="out/replay")
     p.add_argument("--no-png", action="store_true")
+    p.add_argument("--rollout", metavar="STEPS",
+                   help="a rollout's steps, PERCENT:SECONDS,... (e.g. 10:60,50:60): its replica-seconds on the first policy's replicas")  # fmt: skip
+    p.add_argument("--rollout-at", type=float, default=0.0, help="seconds into the scored window the rollout starts")
 
 
 def _arrivals(args: argparse.Namespace) -> Arrivals:
@@ -123,10 +126,12 @@ def main(args: argparse.Namespace) -> int:
         print(f"foresail replay needs {' and '.join(missing)}: pip install 'foresail[replay]'", file=sys.stderr)
         return 2
     from foresail.replay import traces
+    from foresail.replay.rollout import parse_steps, rollout_cost, rollout_markdown, rollout_summary
     from foresail.replay.run import Scenario, markdown, run_seeds, write
     from foresail.replay.sim import Serving
 
     try:
+        steps = parse_steps(args.rollout) if args.rollout else None
         if args.seeds < 1 or args.prior_seconds < 0 or not 0 < args.target_share <= 1:
             raise ValueError("--seeds must be >= 1, --prior-seconds >= 0 and --target-share in (0, 1]")
         arr = _arrivals(args)
@@ -163,7 +168,19 @@ def main(args: argparse.Namespace) -> int:
         summary = per_seed[0]
     summary["rate_scale"] = round(factor, 3)
     summary["scale_method"] = args.scale_method if factor > 4 else "copies"
-    write(summary, first, results, Path(args.out), png=not args.no_png, per_seed=per_seed if args.seeds > 1 else None)
+    extra_md = ""
+    if steps is not None:
+        policy = "foresail" if "foresail" in results else next(iter(results))
+        res = results[policy]
+        replicas = [(0.0, res.initial_replicas)] + [(t, n) for t, n, _ in res.replicas_t]
+        rows = rollout_cost(replicas, first.prior_s + args.rollout_at, steps, args.cold_start)
+        summary["rollout"] = rollout_summary(rows, policy)
+        extra_md = rollout_markdown(summary["rollout"])
+    out = Path(args.out)
+    write(summary, first, results, out, png=not args.no_png, per_seed=per_seed if args.seeds > 1 else None)
+    if extra_md:
+        with (out / f"{summary['scenario']}.md").open("a") as f:
+            f.write(extra_md)
     print(json.dumps(summary, indent=1))
-    print(markdown(summary))
+    print(markdown(summary) + extra_md)
     return 0 if math.isfinite(slo) else 1

@@ -212,7 +212,7 @@ def simulate_reference(
     sim = _Sim(arr, cfg, end)
     for i in range(max(cfg.initial_replicas, 0)):
         sim.replicas.append(_Replica(i, 0.0, state="ready"))
-    res = SimResult(arrivals=arr.times, score_from_s=cfg.score_from_s)
+    res = SimResult(arrivals=arr.times, score_from_s=cfg.score_from_s, initial_replicas=max(cfg.initial_replicas, 0))
     k = 1
     while True:
         t = k * cfg.tick_s

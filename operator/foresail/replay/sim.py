@@ -147,6 +147,7 @@ class SimResult:
     arrivals: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
     status: npt.NDArray[np.int8] = field(default_factory=lambda: np.zeros(0, np.int8))  # 1 served, 2 rejected
     replicas_t: list[tuple[float, int, int]] = field(default_factory=list)  # (t, replicas holding GPUs, ready)
+    initial_replicas: int = 0  # from t = 0 until the first entry of replicas_t
     gpu_seconds: float = 0.0  # from score_from_s to the end of the trace
     scale_actions: int = 0  # ticks that changed the replicas, from score_from_s
     duration_s: float = 0.0
@@ -259,7 +260,7 @@ def simulate(
     )
     for _ in range(max(cfg.initial_replicas, 0)):
         core.add(0.0, ready_now=True)
-    res = SimResult(arrivals=arr.times, score_from_s=cfg.score_from_s)
+    res = SimResult(arrivals=arr.times, score_from_s=cfg.score_from_s, initial_replicas=max(cfg.initial_replicas, 0))
     k, shown = 1, 0.0
     while True:
         t = k * cfg.tick_s

@@ -98,7 +98,7 @@ def fisher_greater(a: int, n1: int, c: int, n2: int) -> float:
     for x in xs:
         term = math.exp(log_pmf(x))
         total += term
-        if term < total * 1e-17:
+        if term <= total * 1e-17:  # the terms only shrink from here (an underflowed first one too)
             break
     p = total if upper else 1.0 - total
     return min(1.0, max(0.0, p))

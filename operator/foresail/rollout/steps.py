@@ -11,9 +11,10 @@ Rules, in this order (``revision`` is the spec's, ``revision_of(spec)``):
 2. No stable revision yet (a new service): the spec's revision becomes the stable one in slot a. HOLD.
 3. No canary:
    * the spec's revision is the stable one: HOLD; a RolledBack/Aborted phase becomes Stable (the user
-     reverted the spec) and ``failedRevision`` is cleared. An action set now has no canary to apply to: it
-     is recorded against the stable revision, so it never applies to a later one.
-   * the spec's revision is ``failedRevision``: HOLD, not retried until the spec asks for another revision.
+     reverted the spec) and ``failedRevision`` is cleared;
+   * the spec's revision is ``failedRevision``: HOLD, not retried until the spec asks for another revision;
+   * in both an action set now has no canary to apply to: it is recorded against the stable revision, so it
+     never applies to a later one;
    * else START: the canary runs in the other slot at step 0, ``failedRevision`` cleared. An action not yet
      recorded is recorded against this canary and applies on the next pass.
 4. A canary runs:
@@ -184,9 +185,11 @@ def decide_step(
 
     canary = status.canary_revision
     if canary is None:
+        starts = revision not in (status.stable_revision, status.failed_revision)
+        if spec.action is not None and status.action_revision is None and not starts:
+            # no canary to apply it to: recorded against the stable revision, so it never applies to a later one
+            status = status.model_copy(update={"action_revision": status.stable_revision})
         if revision == status.stable_revision:
-            if spec.action is not None and status.action_revision is None:
-                status = status.model_copy(update={"action_revision": revision})
             if status.phase in (RolloutPhase.ROLLED_BACK, RolloutPhase.ABORTED):
                 msg = f"spec reverted to the stable revision {revision}"
                 st = _update(status, now, phase=RolloutPhase.STABLE, failed_revision=None, message=msg)
