@@ -119,3 +119,34 @@ async def test_a_service_without_rollouts_gets_no_rollout_status(api: FakeApiSer
     obj = api.get("InferenceService", "team-a", "resnet")
     assert obj is not None and "rollout" not in obj["status"]
     assert all(c["type"] != "RolloutProgressing" for c in obj["status"]["conditions"])
+
+
+async def test_a_good_canary_is_promoted_and_the_old_slot_drains_as_the_new_one_is_ready(api: FakeApiServer) -> None:
+    old, new = _service(), _service(triton__env=NEW_ENV)
+    old_rev = revision(InferenceService.model_validate(old))
+    new_rev = revision(InferenceService.model_validate(new))
+    new["status"] = {
+        "rollout": {
+            "phase": "Progressing", "stableRevision": old_rev, "stableSlot": "a", "canaryRevision": new_rev,
+            "step": 0, "stepStarted": format_rfc3339(NOW - 120), "canaryPercent": 50,
+        }
+    }  # fmt: skip
+    new["spec"]["scaling"]["minReplicas"] = 2
+    api.put(
+        new,
+        _slot(old, Slot.A, 1),
+        _slot(new, Slot.B, 1),
+        _pod(0, old_rev),
+        _pod(0, new_rev, Slot.B, started=format_rfc3339(NOW - 110)),
+        node("n1"),
+    )
+    samples = {
+        ("team-a", "resnet", "resnet-a0"): steady(NOW - 119, NOW - 1, 10.0, p99_ms=40.0),
+        ("team-a", "resnet", "resnet-b0"): steady(NOW - 109, NOW - 1, 10.0, p99_ms=42.0),
+    }
+    await one_pass(api, answer(matrix(samples, model="resnet50")))
+    st = _rollout(api)
+    assert (st["phase"], st["stableRevision"], st["stableSlot"], st.get("canaryRevision")) == ("Promoted", new_rev, "b", None)
+    scales = {w.path.split("/")[-2]: w.body["spec"]["replicas"] for w in api.writes("Deployment", sub="scale")}
+    assert scales == {"resnet-b": 2}, "slot a keeps its replica until slot b has two ready"
+    assert _condition(api, "RolloutProgressing")["reason"] == "Promoted"
