@@ -74,6 +74,7 @@ async def test_a_new_revision_starts_a_canary_in_slot_b(api: FakeApiServer) -> N
     )
     scales = {w.path.split("/")[-2]: w.body["spec"]["replicas"] for w in api.writes("Deployment", sub="scale")}
     assert scales == {"resnet-b": 1}, "the canary gets its share; the stable slot keeps its replicas until the canary is ready"
+    assert (st["stableReplicas"], st["canaryReplicas"]) == (2, 1)
     assert _condition(api, "RolloutProgressing")["status"] == "True"
     assert "RolloutStarted" in [e["reason"] for e in api.events()]
 

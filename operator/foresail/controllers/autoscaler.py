@@ -439,7 +439,7 @@ class Autoscaler:
             update = autoscaler_status(conds, d, p.signals, p.policy_problem, quota, missing_tenant, state, isvc.generation, now)
             patch = dict(update.patch)
             if rp.write:
-                patch["rollout"] = rollouts.status_patch(rp)
+                patch["rollout"] = rollouts.status_patch(rp, name, writes)
             return patch
 
         # status first: the reconciler renders the slots from status.rollout.stableSlot

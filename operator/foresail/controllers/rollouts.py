@@ -245,6 +245,15 @@ def rollout_condition(conds: list[Condition], rp: RolloutPass, generation: int, 
     )
 
 
-def status_patch(rp: RolloutPass) -> dict[str, Any]:
-    """status.rollout as a merge patch: absent fields are written as null, so they are cleared."""
-    return dict(rp.status.model_dump(by_alias=True, mode="json"))
+def status_patch(rp: RolloutPass, service: str, writes: Mapping[str, tuple[int, int]]) -> dict[str, Any]:
+    """status.rollout as a merge patch, with each revision's replicas after ``writes``; absent fields are
+    written as null, so they are cleared."""
+
+    def replicas(slot: Slot) -> int:
+        name = slot_name(service, slot)
+        return writes[name][1] if name in writes else spec_replicas(rp.slots.get(slot))
+
+    st = rp.status
+    canary = replicas(st.stable_slot.other) if st.canary_revision is not None else 0
+    st = st.model_copy(update={"stable_replicas": replicas(st.stable_slot), "canary_replicas": canary})
+    return dict(st.model_dump(by_alias=True, mode="json"))
