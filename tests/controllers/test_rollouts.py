@@ -151,3 +151,23 @@ async def test_a_good_canary_is_promoted_and_the_old_slot_drains_as_the_new_one_
     scales = {w.path.split("/")[-2]: w.body["spec"]["replicas"] for w in api.writes("Deployment", sub="scale")}
     assert scales == {"resnet-b": 2}, "slot a keeps its replica until slot b has two ready"
     assert _condition(api, "RolloutProgressing")["reason"] == "Promoted"
+
+
+async def test_abort_by_the_action_field_drops_the_canary_at_once(api: FakeApiServer) -> None:
+    old, new = _service(), _service(triton__env=NEW_ENV, rollout={**ROLLOUT, "action": "Abort"})
+    old_rev = revision(InferenceService.model_validate(old))
+    new_rev = revision(InferenceService.model_validate(new))
+    new["status"] = {
+        "rollout": {
+            "phase": "Progressing", "stableRevision": old_rev, "stableSlot": "a", "canaryRevision": new_rev,
+            "step": 0, "stepStarted": format_rfc3339(NOW - 5), "canaryPercent": 50, "actionRevision": new_rev,
+        }
+    }  # fmt: skip
+    api.put(new, _slot(old, Slot.A, 1), _slot(new, Slot.B, 1), _pod(0, old_rev), _pod(0, new_rev, Slot.B), node("n1"))
+    await one_pass(api, answer(matrix({("team-a", "resnet", "resnet-a0"): steady(NOW - 75, NOW - 1, 10.0)}, model="resnet50")))
+    st = _rollout(api)
+    assert (st["phase"], st["failedRevision"], st.get("canaryRevision")) == ("Aborted", new_rev, None)
+    scales = {w.path.split("/")[-2]: w.body["spec"]["replicas"] for w in api.writes("Deployment", sub="scale")}
+    assert scales["resnet-b"] == 0
+    assert _condition(api, "RolloutProgressing")["reason"] == "Aborted"
+    assert any(e["reason"] == "Aborted" and e["type"] == "Warning" for e in api.events())
