@@ -56,8 +56,9 @@ def test_serving_annotation_round_trips() -> None:
     ("name", "rollout", "a", "b", "expect"),
     [
         ("no slots yet, no rollout", None, None, None, Slot.A),
-        ("b has more replicas", None, 1, 3, Slot.B),
-        ("a tie goes to a", None, 2, 2, Slot.A),
+        ("only b has replicas (promoted, status lost)", None, 0, 3, Slot.B),
+        ("only a has replicas", None, 3, 0, Slot.A),
+        ("neither has replicas", None, 0, 0, Slot.A),
         ("status says b", {"stableSlot": "b"}, 5, 0, Slot.B),
     ],
 )
@@ -71,6 +72,16 @@ def test_stable_slot(name: str, rollout: dict[str, Any] | None, a: int | None, b
         Slot.B: None if b is None else _scaled(render_deployment(isvc, Slot.B), b),
     }
     assert stable_slot(isvc, deps) is expect, name
+
+
+@pytest.mark.parametrize(("canary", "expect"), [(Slot.B, Slot.A), (Slot.A, Slot.B)])
+def test_status_lost_mid_rollout_the_stable_slot_is_the_one_not_running_the_spec(canary: Slot, expect: Slot) -> None:
+    old = IsvcBuilder().set("spec.rollout", ROLLOUT).build()
+    new = IsvcBuilder().set("spec.rollout", ROLLOUT).set("spec.triton.env", [{"name": "X", "value": "1"}]).build()
+    deps = {canary: _scaled(render_deployment(new, canary), 2), canary.other: _scaled(render_deployment(old, canary.other), 1)}
+    assert stable_slot(new, deps) is expect
+    plan = plan_slots(new, deps)
+    assert (plan.stable, plan.canary) == (expect, canary)
 
 
 def test_no_rollout_updates_the_stable_slot_in_place() -> None:

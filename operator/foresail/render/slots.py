@@ -2,8 +2,8 @@
 
 A service has two Deployment slots (``api.rollout.Slot``): ``<name>`` (a) and ``<name>-b`` (b). The
 *stable* slot is ``status.rollout.stableSlot`` (written by the autoscaler when a canary is promoted); when
-status has no rollout (a service that never had one, or status lost), the slot whose Deployment has more
-replicas, a on a tie. Each slot Deployment carries its revision and the serving fields it was rendered from
+status has no rollout (a service that never had one, or status lost), the one slot with replicas, and with
+both, the one not running the spec's revision (the canary of the rollout under way; ``stable_slot``). Each slot Deployment carries its revision and the serving fields it was rendered from
 (``render.triton.REVISION_ANNOTATION`` / ``SERVING_ANNOTATION``), so the stable revision survives a spec
 that moved on and a lost status.
 
@@ -68,13 +68,17 @@ def with_serving(isvc: InferenceService, dep: Mapping[str, Any] | None) -> Infer
 
 
 def stable_slot(isvc: InferenceService, deployments: Mapping[Slot, Mapping[str, Any] | None]) -> Slot:
-    """The stable slot: status.rollout's; without it, the slot with more replicas (a on a tie)."""
+    """The stable slot: status.rollout's. Without it (status lost, or never rolled out): the only slot with
+    replicas; when both have replicas a rollout was under way, and the spec names its canary, so the slot
+    whose revision is not the spec's; otherwise slot a."""
     if isvc.status.rollout is not None:
         return isvc.status.rollout.stable_slot
     a, b = deployments.get(Slot.A), deployments.get(Slot.B)
-    if b is not None and (a is None or spec_replicas(b) > spec_replicas(a)):
+    if b is None or spec_replicas(b) == 0:
+        return Slot.A
+    if a is None or spec_replicas(a) == 0:
         return Slot.B
-    return Slot.A
+    return Slot.A if deployment_revision(b) == revision(isvc) else Slot.B
 
 
 def plan_slots(isvc: InferenceService, deployments: Mapping[Slot, Mapping[str, Any] | None]) -> SlotPlan:
