@@ -159,6 +159,13 @@ def test_a_good_version_is_promoted_and_a_slow_one_rolled_back(operator: Kube, c
             timeout=300,
         )
         figures["apply_to_promoted_and_old_slot_gone_s"] = round(time.monotonic() - t0, 1)
+        # slot a's selector also matches slot b's pods: neither Deployment adopts the other's (ReplicaSets select
+        # their own pod-template-hash, pods carry their ReplicaSet's controller reference)
+        wait_for(
+            "slot a's Deployment counts no pod, slot b's pods all owned by slot b's ReplicaSets",
+            lambda: _status_replicas(operator, ns, NAME) == 0 and _slot_b_pods_owned(operator, ns),
+            timeout=120,
+        )
         reasons = [e["reason"] for e in _events(operator, ns)]
         assert {"RolloutStarted", "RolloutStep", "Promoted"} <= set(reasons), reasons
         wait_for(
@@ -206,6 +213,16 @@ def test_a_good_version_is_promoted_and_a_slow_one_rolled_back(operator: Kube, c
     figures["load"] = {k: summary.get(k) for k in ("requests", "ok", "errors", "errors_by_kind", "p99_ms")}
     print("\n[figure] rollout " + json.dumps(figures))
     assert summary["errors"] == 0, f"production served errors during the rollouts: {summary.get('errors_by_kind')}"
+
+
+def _status_replicas(kube: Kube, ns: str, dep: str) -> int:
+    return int((kube.api("GET", f"/apis/apps/v1/namespaces/{ns}/deployments/{dep}").get("status") or {}).get("replicas") or 0)
+
+
+def _slot_b_pods_owned(kube: Kube, ns: str) -> bool:
+    pods = [p for p in kube.pods(ns, "foresail.dev/slot=b") if pod_is_live(p)]
+    owners = {r["name"] for p in pods for r in p["metadata"].get("ownerReferences", []) if r.get("controller")}
+    return len(pods) == 3 and all(o.startswith(f"{NAME}-b-") for o in owners)
 
 
 def _condition(kube: Kube, ns: str) -> tuple[str, str] | None:
