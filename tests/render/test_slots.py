@@ -134,3 +134,12 @@ def test_a_deployment_from_before_revisions_is_updated_in_place() -> None:
     new = IsvcBuilder().set("spec.rollout", ROLLOUT).set("spec.triton.env", [{"name": "X", "value": "1"}]).build()
     plan = plan_slots(new, {Slot.A: old, Slot.B: None})
     assert plan.canary is None
+
+
+def test_an_unreadable_serving_annotation_leaves_the_stable_deployment_alone() -> None:
+    old = render_deployment(IsvcBuilder().build(), Slot.A)
+    old["metadata"]["annotations"]["foresail.dev/serving"] = "{not json"
+    new = IsvcBuilder().set("spec.rollout", ROLLOUT).set("spec.triton.env", [{"name": "X", "value": "1"}]).build()
+    plan = plan_slots(new, {Slot.A: old, Slot.B: None})
+    assert (plan.stable, plan.canary) == (Slot.A, Slot.B)
+    assert [d["metadata"]["name"] for d in plan.deployments] == ["resnet-b"], "never rolled to the canary's revision in place"

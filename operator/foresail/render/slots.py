@@ -88,10 +88,14 @@ def plan_slots(isvc: InferenceService, deployments: Mapping[Slot, Mapping[str, A
     dep = deployments.get(stable)
     stable_rev = deployment_revision(dep) or rev
     rendered_stable = with_serving(isvc, dep)
-    if isvc.spec.rollout is None or stable_rev == rev or rendered_stable is None:
+    if isvc.spec.rollout is None or stable_rev == rev or deployment_revision(dep) is None:
         # in place: no rollout asked for, nothing new, or a stable Deployment from before revisions existed
         return SlotPlan(stable, rev, rev, None, [render_deployment(isvc, stable)])
     canary = stable.other
+    if rendered_stable is None:
+        # its serving fields cannot be read back (edited by hand, or a model this version refuses): the stable
+        # Deployment is left exactly as it is rather than rolled to the canary's revision
+        return SlotPlan(stable, stable_rev, rev, canary, [render_deployment(isvc, canary)])
     return SlotPlan(
         stable, stable_rev, rev, canary, [render_deployment(rendered_stable, stable), render_deployment(isvc, canary)]
     )
