@@ -430,13 +430,17 @@ class Autoscaler:
         writes = rollouts.slot_writes(isvc, rp, granted)
         svc = self.services[(ns, name)]
         status = rp.status
+        announce: list[str] = []
+        contest = contest_condition([], p.writers, svc.writers_seen, d.replicas, isvc.generation, now)
+        svc.writers_seen = contest.seen
 
         def build(fresh: dict[str, Any]) -> dict[str, Any]:
             state = svc.state.to_dict()
-            conds = _conditions(fresh)
+            conds = contest_condition(_conditions(fresh), p.writers, contest.seen, d.replicas, isvc.generation, now).conditions
             if rp.write:
                 conds = rollouts.rollout_condition(conds, rp, isvc.generation, now)
             update = autoscaler_status(conds, d, p.signals, p.policy_problem, quota, missing_tenant, state, isvc.generation, now)
+            announce[:] = [update.announce] if update.announce else []
             patch = dict(update.patch)
             if rp.write:
                 patch["rollout"] = rollouts.status_patch(rp, name, writes)
@@ -444,6 +448,10 @@ class Autoscaler:
 
         # status first: the reconciler renders the slots from status.rollout.stableSlot
         self.kube.update_status("InferenceService", ns, name, build, listed=listed)
+        if announce:
+            self.kube.event(body, Reason.METRICS_UNAVAILABLE, f"holding replicas: {announce[0]}", "Warning")
+        if contest.announce:
+            self.kube.event(body, Reason.OTHER_WRITER, contest.announce, "Warning")
         for dep_name, (have, want) in writes.items():
             self.kube.scale(ns, dep_name, want)
             verb = Reason.SCALED_UP if want > have else Reason.SCALED_DOWN
