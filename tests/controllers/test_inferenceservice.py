@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from foresail.api.inferenceservice import InferenceService
 from foresail.controllers.inferenceservice import reconcile
+from foresail.render.triton import REVISION_ANNOTATION, revision
 from tests.controllers.objects import isvc
 from tests.fakes.apiserver import FakeApiServer
 
@@ -210,3 +212,35 @@ def test_a_failed_fetch_is_model_fetch_failed_and_a_digest_is_recorded(api: Fake
     st = api.get("InferenceService", "team-a", "resnet")["status"]  # type: ignore[index]
     assert st["model"] == {"storageUri": "s3://models/resnet", "digest": digest, "files": 3, "bytes": 99}
     assert ready(api)[1] == "NoReadyReplicas"
+
+
+def test_with_a_rollout_a_new_revision_goes_to_slot_b_at_zero_and_slot_a_keeps_its_revision(api: FakeApiServer) -> None:
+    rollout = {"steps": [{"percent": 10}]}
+    api.put(isvc(rollout=rollout), CONFIGMAP)
+    body = api.get("InferenceService", "team-a", "resnet")
+    assert body is not None
+    reconcile(api.kube(), body, NOW)
+    old_rev = revision(InferenceService.model_validate(body))
+    body["spec"]["triton"] = {"env": [{"name": "X", "value": "1"}]}
+    api.put(body)
+    reconcile(api.kube(), body, NOW)
+    a, b = api.get("Deployment", "team-a", "resnet"), api.get("Deployment", "team-a", "resnet-b")
+    assert a is not None and b is not None
+    assert a["metadata"]["annotations"][REVISION_ANNOTATION] == old_rev
+    assert a["spec"]["template"]["spec"]["containers"][0]["env"] == []
+    assert b["metadata"]["annotations"][REVISION_ANNOTATION] == revision(InferenceService.model_validate(body)) != old_rev
+    assert b["spec"]["replicas"] == 0, "a new canary slot waits for the autoscaler's split"
+    assert a["spec"]["replicas"] == 1
+
+
+def test_without_a_rollout_a_new_revision_updates_slot_a_in_place(api: FakeApiServer) -> None:
+    api.put(isvc(), CONFIGMAP)
+    body = api.get("InferenceService", "team-a", "resnet")
+    assert body is not None
+    reconcile(api.kube(), body, NOW)
+    body["spec"]["triton"] = {"env": [{"name": "X", "value": "1"}]}
+    api.put(body)
+    reconcile(api.kube(), body, NOW)
+    a = api.get("Deployment", "team-a", "resnet")
+    assert a is not None and a["spec"]["template"]["spec"]["containers"][0]["env"] == [{"name": "X", "value": "1"}]
+    assert api.get("Deployment", "team-a", "resnet-b") is None

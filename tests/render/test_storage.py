@@ -14,7 +14,7 @@ DIGEST = "sha256:" + "ab" * 32
 
 
 def _pod_spec(repository: dict[str, Any]) -> dict[str, Any]:
-    dep = render_deployment(IsvcBuilder().set("spec.model.repository", repository).build(), "registry.local/foresail@sha256:1")
+    dep = render_deployment(IsvcBuilder().set("spec.model.repository", repository).build(), operator_image="registry.local/foresail@sha256:1")
     spec: dict[str, Any] = dep["spec"]["template"]["spec"]
     return spec
 

@@ -16,7 +16,8 @@ ROLE = "foresail-local-prometheus"
 
 # Prometheus relabelling for Triton pods: keep the container port named "metrics" (8002) of running
 # pods and add namespace, pod and foresail_dev_inferenceservice (from the pod label
-# foresail.dev/inferenceservice). The Helm chart documents the same rules for production.
+# foresail.dev/inferenceservice) and foresail_dev_revision (from foresail.dev/revision: the rollout gates
+# compare revisions). The Helm chart documents the same rules for production.
 TRITON_RELABEL: list[dict[str, Any]] = [
     {"source_labels": ["__meta_kubernetes_pod_container_port_name"], "action": "keep", "regex": "metrics"},
     {"source_labels": ["__meta_kubernetes_pod_phase"], "action": "keep", "regex": "Running"},
@@ -26,6 +27,7 @@ TRITON_RELABEL: list[dict[str, Any]] = [
         "source_labels": ["__meta_kubernetes_pod_label_foresail_dev_inferenceservice"],
         "target_label": "foresail_dev_inferenceservice",
     },
+    {"source_labels": ["__meta_kubernetes_pod_label_foresail_dev_revision"], "target_label": "foresail_dev_revision"},
 ]
 
 

@@ -10,8 +10,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from foresail.api.common import DNS_LABEL, IMAGE, QUANTITY, Priority
 from foresail.api.conditions import Condition
-from foresail.api.inferenceservice import DNS_LABEL, IMAGE, QUANTITY, Priority
 from foresail.api.meta import RELATIVE_PATH, ServiceNamed, SpecModel
 from foresail.api.podtemplate import DNS_SUBDOMAIN
 

@@ -8,9 +8,11 @@ from typing import Any, ClassVar
 
 from pydantic import ConfigDict, Field, model_validator
 
+from foresail.api.common import DNS_LABEL, IMAGE, LABEL_VALUE, QUANTITY, Priority
 from foresail.api.conditions import Condition
 from foresail.api.meta import ARG, ENV_VALUE_MAX, LIST_MAX, RELATIVE_PATH, ServiceNamed, SpecModel
 from foresail.api.podtemplate import PodTemplateOverlay
+from foresail.api.rollout import RolloutSpec, RolloutStatus
 from foresail.api.scalingpolicy import ScalingBehavior
 
 __all__ = [
@@ -47,23 +49,6 @@ DEFAULT_TRITON_IMAGE = "nvcr.io/nvidia/tritonserver:24.08-py3"
 # Derived objects are named "<name>-<suffix>"; a Service name is a DNS-1035 label (63 chars). Leaving
 # room for "-warm" style suffixes and the ReplicaSet/pod hashes the Deployment adds keeps us at 45.
 MAX_NAME_LENGTH = 45
-
-DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-# A label value (nodes are selected on nvidia.com/gpu.product=<value>): 63 characters, alphanumeric at both ends
-LABEL_VALUE = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
-# An image reference holds no whitespace (the apiserver refuses a container image with surrounding spaces)
-IMAGE = r"^\S+$"
-# A non-negative Kubernetes quantity (resource requests and limits cannot be negative)
-QUANTITY = r"^\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)(([KMGTPE]i)|[numkMGTPE]|[eE][-+]?[0-9]+)?$"
-
-
-class Priority(StrEnum):
-    """Priority classes; the chart installs a PriorityClass for each (foresail-<priority>)."""
-
-    CRITICAL = "critical"
-    STANDARD = "standard"
-    BATCH = "batch"
-
 
 class PvcSource(SpecModel):
     claim_name: str = Field(
@@ -422,6 +407,11 @@ class InferenceServiceSpec(SpecModel):
     priority: Priority = Field(
         default=Priority.STANDARD, description="critical, standard or batch (maps to the PriorityClass foresail-<priority>)."
     )
+    rollout: RolloutSpec | None = Field(
+        default=None,
+        description="Roll a change of spec.model or spec.triton out as a canary in steps, gated on latency and errors, "
+        "rolled back on a failed gate; absent: a change rolls the replicas in place.",
+    )
 
 
 class Recommendation(SpecModel):
@@ -618,8 +608,11 @@ class InferenceServiceStatus(SpecModel):
     model: ModelStatus | None = Field(
         default=None, description="The model repository fetched from spec.model.repository.storageUri (absent for pvc and configMap)."
     )
+    rollout: RolloutStatus | None = Field(
+        default=None, description="The revisions serving and the rollout in progress or last finished (spec.rollout)."
+    )
     conditions: list[Condition] = Field(
-        default_factory=list, description="Ready, WarmupFailing, MetricsAvailable, ScalingActive, ScalingLimited and QuotaLimited."
+        default_factory=list, description="Ready, WarmupFailing, MetricsAvailable, ScalingActive, ScalingLimited, QuotaLimited and RolloutProgressing."
     )
 
 

@@ -23,6 +23,7 @@ class ConditionType(StrEnum):
     QUOTA_LIMITED = "QuotaLimited"
     REPLICAS_CONTESTED = "ReplicasContested"  # another manager writes the Deployment's replicas
     PAUSED = "Paused"  # the foresail.dev/paused(-replicas) annotation froze its replicas
+    ROLLOUT_PROGRESSING = "RolloutProgressing"  # spec.rollout: a canary revision takes a share of the traffic
     # Tenant
     NAMESPACE_CONFLICT = "NamespaceConflict"
     # EvalJob
@@ -78,6 +79,14 @@ class Reason(StrEnum):
     POLICY_NOT_FOUND = "PolicyNotFound"
     POLICY_INVALID = "PolicyInvalid"
     WITHIN_BOUNDS = "WithinBounds"
+    # rollouts (spec.rollout): RolloutProgressing and Events
+    ROLLOUT_STARTED = "RolloutStarted"  # a canary revision started its first step
+    ROLLOUT_STEP = "RolloutStep"  # the canary passed a step's gates and moved to the next
+    ROLLOUT_WAITING = "RolloutWaiting"  # the canary is in a step: gates not decided yet
+    PROMOTED = "Promoted"  # the canary became the stable revision
+    ROLLED_BACK = "RolledBack"  # a gate failed: the canary was scaled to zero
+    ABORTED = "Aborted"  # spec.rollout.action=Abort
+    NO_ROLLOUT = "NoRollout"  # one revision serves
     # tenants: QuotaLimited on services, Tenant conditions
     TENANT_NOT_FOUND = "TenantNotFound"
     QUOTA_EXCEEDED = "QuotaExceeded"

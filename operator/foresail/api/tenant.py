@@ -6,8 +6,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from foresail.api.common import DNS_LABEL, LABEL_VALUE, Priority
 from foresail.api.conditions import Condition
-from foresail.api.inferenceservice import DNS_LABEL, LABEL_VALUE, Priority
 from foresail.api.meta import Resource, SpecModel
 
 __all__ = ["GpuQuota", "Tenant", "TenantSpec", "TenantStatus", "TenantUsage"]

@@ -36,13 +36,14 @@ from foresail.api.reasons import DecisionReason, Problem, Reason
 from foresail.api.scalingpolicy import resolve_policy
 from foresail.clients.kube import FIELD_MANAGER, SCALE_MANAGER, Kube
 from foresail.clients.prometheus import MetricsError, PromClient
-from foresail.controllers import service_telemetry, telemetry
+from foresail.controllers import rollouts, service_telemetry, telemetry
 from foresail.controllers.live_signals import LiveSignals, ServiceView
 from foresail.controllers.liveness import Heartbeat
 from foresail.controllers.tenants import TenantArbiter
 from foresail.quota.snapshot import Arbitration
 from foresail.render.meta import controlled_by
 from foresail.render.tenant_quota import LABEL_TENANT
+from foresail.rollout.steps import StepAction
 from foresail.scaling.counters import ServiceSignals
 from foresail.scaling.decide import Decision, DecisionState, Observation, apply_grant, decide
 from foresail.scaling.observe import observe, service_settings, serving_pods
@@ -79,6 +80,7 @@ class _Pending:
     tick: float
     policy_problem: Problem | None
     writers: list[str]  # managers other than Foresail's that wrote the Deployment's replicas
+    rollout: rollouts.RolloutPass | None = None  # a service with rollouts: its slots and the step machine's decision
 
 
 @dataclass(frozen=True)
@@ -219,7 +221,12 @@ class Autoscaler:
                     self._start_history(key, isvc, svc, policies, now)
                 if now < svc.next_due:
                     continue
-                pending[key] = self._decide(isvc, dep, pods.get(key, []), policies, signals.get(key), errors_for_all, svc, now)
+                slots = rollouts.slots_of(isvc, deployments)
+                rollout = None
+                if rollouts.involved(isvc, slots):
+                    seen = await rollouts.observe(self.prom, isvc, slots, pods.get(key, []), now)
+                    rollout = rollouts.decide(isvc, slots, seen, now, pods.get(key, []))
+                pending[key] = self._decide(isvc, dep, pods.get(key, []), policies, signals.get(key), errors_for_all, svc, now, rollout)
             except Exception as e:
                 log.exception("%s/%s: autoscaling failed: %r", key[0], key[1], e)
                 with contextlib.suppress(Exception):
@@ -239,6 +246,8 @@ class Autoscaler:
             svc = self.services.get(key)
             want = pending[key].decision.replicas if key in pending else (svc.last_desired if svc else None)
             desired[key] = want if want is not None else spec_replicas(dep)
+            if key in pending and (rp := pending[key].rollout) is not None:
+                desired[key] = rp.wanted(desired[key])  # both revisions' replicas (a surge replica at total 1)
         arb = await self._arbitrate(lists, [i for i, _ in live], desired, now)
 
         # 3. act: the tenants first (the backstop makes room for the grants before pods are created), then
@@ -311,27 +320,35 @@ class Autoscaler:
         errors_for_all: list[str],
         svc: _Service,
         now: float,
+        rollout: rollouts.RolloutPass | None = None,
     ) -> _Pending:
         policy = resolve_policy(isvc.spec.scaling.policy_ref, isvc.spec.scaling.overrides, policies)
         tick = policy.behavior.tick_seconds
         svc.next_due = now + tick - 0.5
         writers = replica_writers(dep, (FIELD_MANAGER, SCALE_MANAGER))
+        if rollout is not None:  # the decision sizes both slots together
+            dep = {**dep, "spec": {**dep.get("spec", {}), "replicas": rollout.current()}}
         intent = svc.last_desired if svc.last_desired is not None else isvc.status.desired_replicas
         obs, used = observe(isvc, keep_intent(dep, writers, intent), pods, signals, errors_for_all)
         pause = pause_of(isvc.metadata.get("annotations"))
         if pause is not None:
             d = paused_decision(pause, obs.current, used.ok)
             svc.last_desired = d.replicas
-            return _Pending(d, used, obs, tick, policy.problem, writers)
+            return _Pending(d, used, obs, tick, policy.problem, writers, rollout)
         d = decide(service_settings(isvc, policy.behavior), obs, svc.state, now)
         svc.last_desired = d.replicas
-        return _Pending(d, used, obs, tick, policy.problem, writers)
+        return _Pending(d, used, obs, tick, policy.problem, writers, rollout)
 
     def _apply(
         self, isvc: InferenceService, dep: dict[str, Any], p: _Pending | None, arb: Arbitration | str, now: float, listed: dict[str, Any]
     ) -> None:
         """Write the (granted) replicas of a due service, or cap any service its grant shrank."""
         ns, name = isvc.namespace, isvc.name
+        if p is not None and p.rollout is not None:
+            self._apply_rollout(isvc, p, p.rollout, arb, now, listed)
+            return
+        if p is None and rollouts.involved(isvc, rollouts.slots_of(isvc, {(ns, name): dep})):
+            return  # a service with rollouts changes its slots' replicas only when it decides
         current = spec_replicas(dep)
         if isinstance(arb, str):  # no arbitration this pass: decisions apply, none grows past its replicas
             if p is None:
@@ -380,6 +397,68 @@ class Autoscaler:
             self.kube.event(isvc.model_dump(by_alias=True), Reason.METRICS_UNAVAILABLE, f"holding replicas: {announce[0]}", "Warning")
         if contest.announce:
             self.kube.event(isvc.model_dump(by_alias=True), Reason.OTHER_WRITER, contest.announce, "Warning")
+
+    def _apply_rollout(
+        self, isvc: InferenceService, p: _Pending, rp: rollouts.RolloutPass, arb: Arbitration | str, now: float, listed: dict[str, Any]
+    ) -> None:
+        """A service with rollouts: the total granted, split onto the two slots; status.rollout and
+        RolloutProgressing; an Event per step action and per slot scaled."""
+        ns, name = isvc.namespace, isvc.name
+        current = rp.current()
+        wanted = rp.wanted(p.decision.replicas)
+        if isinstance(arb, str):  # no arbitration this pass: no growth past the current replicas
+            grant, quota, missing_tenant, granted = None, isvc.status.quota, None, min(wanted, max(current, 0))
+            d = apply_grant(p.decision, current, arb)
+        else:
+            grant, quota = arb.grant(ns, name), arb.quota_of(isvc)
+            missing_tenant = arb.membership.missing.get((ns, name))
+            granted = wanted if grant is None else min(wanted, grant.units)
+            d = p.decision if grant is None else apply_grant(p.decision, grant.units, grant.reason)
+        body = isvc.model_dump(by_alias=True)
+        step = rp.decision
+        if step is not None and step.action is not StepAction.HOLD:
+            kind = "Warning" if step.action in (StepAction.ROLL_BACK, StepAction.ABORT) else "Normal"
+            reason = {
+                StepAction.START: Reason.ROLLOUT_STARTED,
+                StepAction.NEXT_STEP: Reason.ROLLOUT_STEP,
+                StepAction.PROMOTE: Reason.PROMOTED,
+                StepAction.ROLL_BACK: Reason.ROLLED_BACK,
+                StepAction.ABORT: Reason.ABORTED,
+            }[step.action]
+            self.kube.event(body, reason, step.message[:1000], kind)
+            log.info("%s/%s: rollout %s: %s", ns, name, step.action, step.message)
+        writes = rollouts.slot_writes(isvc, rp, granted)
+        svc = self.services[(ns, name)]
+        status = rp.status
+        announce: list[str] = []
+        contest = contest_condition([], p.writers, svc.writers_seen, d.replicas, isvc.generation, now)
+        svc.writers_seen = contest.seen
+
+        def build(fresh: dict[str, Any]) -> dict[str, Any]:
+            state = svc.state.to_dict()
+            conds = contest_condition(_conditions(fresh), p.writers, contest.seen, d.replicas, isvc.generation, now).conditions
+            if rp.write:
+                conds = rollouts.rollout_condition(conds, rp, isvc.generation, now)
+            update = autoscaler_status(conds, d, p.signals, p.policy_problem, quota, missing_tenant, state, isvc.generation, now)
+            announce[:] = [update.announce] if update.announce else []
+            patch = dict(update.patch)
+            if rp.write:
+                patch["rollout"] = rollouts.status_patch(rp, name, writes)
+            return patch
+
+        # status first: the reconciler renders the slots from status.rollout.stableSlot
+        self.kube.update_status("InferenceService", ns, name, build, listed=listed)
+        if announce:
+            self.kube.event(body, Reason.METRICS_UNAVAILABLE, f"holding replicas: {announce[0]}", "Warning")
+        if contest.announce:
+            self.kube.event(body, Reason.OTHER_WRITER, contest.announce, "Warning")
+        for dep_name, (have, want) in writes.items():
+            self.kube.scale(ns, dep_name, want)
+            verb = Reason.SCALED_UP if want > have else Reason.SCALED_DOWN
+            self.kube.event(body, verb, f"{dep_name}: replicas {have} -> {want} (rollout {status.phase.value}, canary {rp.percent}%)")
+            log.info("%s/%s: %s %s %d -> %d", ns, name, verb, dep_name, have, want)
+        self._telemetry(ns, name, d, current, p.obs, svc, now, p.tick)
+        service_telemetry.record(isvc, d, p.obs)
 
     def _telemetry(
         self, ns: str, name: str, d: Decision, current: int, obs: Observation, svc: _Service, now: float, tick: float

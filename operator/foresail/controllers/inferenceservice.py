@@ -21,13 +21,15 @@ from foresail.api.inferenceservice import InferenceService, InferenceServiceStat
 from foresail.api.meta import validation_message
 from foresail.api.objects import LABEL_ISVC
 from foresail.api.reasons import ConditionType, Problem, Reason
+from foresail.api.rollout import Slot
 from foresail.clients.kube import ApiException, Kube
 from foresail.controllers import coalesce, telemetry
 from foresail.controllers.handlers import forget_lock, kube, object_lock, settings, utcnow
 from foresail.controllers.liveness import HEARTBEAT
 from foresail.render.isvc_status import observe
 from foresail.render.meta import controlled_by, name_taken
-from foresail.render.triton import render_children
+from foresail.render.slots import SlotPlan, plan_slots
+from foresail.render.triton import render_pdb, render_service, slot_name
 from foresail.scaling.pause import pause_of
 
 __all__ = ["ISVC", "forget", "reconcile", "reconcile_owner"]
@@ -51,21 +53,42 @@ def check_repository(kube: Kube, isvc: InferenceService) -> Problem | None:
     return None
 
 
+def slot_deployments(kube: Kube, isvc: InferenceService) -> dict[Slot, dict[str, Any] | None]:
+    """The service's slot Deployments that it controls (None: absent, or someone else's)."""
+    out: dict[Slot, dict[str, Any] | None] = {}
+    for slot in Slot:
+        dep = kube.get("Deployment", isvc.namespace, slot_name(isvc.name, slot))
+        out[slot] = dep if controlled_by(dep, isvc) else None
+    return out
+
+
+def combined(deps: dict[Slot, dict[str, Any] | None]) -> dict[str, Any] | None:
+    """Both slots as one Deployment for the status (replicas summed); None when neither exists."""
+    found = [d for d in deps.values() if d is not None]
+    if not found:
+        return None
+    spec = sum(int((d.get("spec") or {}).get("replicas", 1)) for d in found)
+    status = sum(int((d.get("status") or {}).get("replicas", 0) or 0) for d in found)
+    return {"metadata": found[0]["metadata"], "spec": {"replicas": spec}, "status": {"replicas": status}}
+
+
 def apply_children(kube: Kube, isvc: InferenceService, fresh: dict[str, Any]) -> Problem | None:
     """Apply the rendered children; a child the apiserver refuses as invalid (an overlay it rejects) is a
     problem to report, not an error to retry at once. A child's name held by an object this service does not
     control (a user's Deployment, a PDB of an earlier service of the name) is reported too, and no child is
     applied: server-side apply would adopt and overwrite it."""
     ns = isvc.namespace
-    created = False
-    children = render_children(isvc, settings().worker_image)
+    created: set[str] = set()
+    plan = plan_slots(isvc, slot_deployments(kube, isvc), settings().worker_image)
+    children = [*plan.deployments, render_service(isvc), render_pdb(isvc)]
     existing = [kube.get(child["kind"], ns, child["metadata"]["name"]) for child in children]
     for found in existing:
         if (taken := name_taken(isvc, found)) is not None:
             return taken
     for child, before in zip(children, existing, strict=True):
         cname = child["metadata"]["name"]
-        created = created or (before is None and child["kind"] == "Deployment")
+        if before is None and child["kind"] == "Deployment":
+            created.add(cname)
         try:
             after = kube.apply(child)
         except ApiException as e:
@@ -77,7 +100,7 @@ def apply_children(kube: Kube, isvc: InferenceService, fresh: dict[str, Any]) ->
             kube.event(fresh, Reason.CREATED, f"created {child['kind']} {ns}/{cname}")
         elif before.get("spec") != after.get("spec") or before["metadata"].get("labels") != after["metadata"].get("labels"):
             kube.event(fresh, Reason.UPDATED, f"brought {child['kind']} {ns}/{cname} to the desired state")
-    ensure_replicas(kube, isvc, created)
+    ensure_replicas(kube, isvc, plan, created)
     return None
 
 
@@ -88,11 +111,18 @@ def _api_message(e: ApiException) -> str:
         return str(e.body or e.reason)
 
 
-def ensure_replicas(kube: Kube, isvc: InferenceService, created: bool) -> None:
-    """A new Deployment starts at minReplicas; afterwards replicas are the autoscaler's, and this
-    reconciler only keeps them inside [minReplicas, maxReplicas] (as the autoscaler's field manager),
-    lowered to the tenant arbiter's grant when there is one."""
-    dep = kube.get("Deployment", isvc.namespace, isvc.name)
+def ensure_replicas(kube: Kube, isvc: InferenceService, plan: SlotPlan, created: set[str]) -> None:
+    """A new stable Deployment starts at minReplicas, a new canary one at zero (the autoscaler sizes both
+    slots from the total and the step's share); afterwards replicas are the autoscaler's, and this
+    reconciler only keeps the stable slot inside [minReplicas, maxReplicas] while no canary runs (as the
+    autoscaler's field manager), lowered to the tenant arbiter's grant when there is one."""
+    if plan.canary is not None:
+        canary = slot_name(isvc.name, plan.canary)
+        if canary in created:
+            kube.scale(isvc.namespace, canary, 0)
+        return  # both slots' replicas follow the rollout's split: the autoscaler's alone
+    name = slot_name(isvc.name, plan.stable)
+    dep = kube.get("Deployment", isvc.namespace, name)
     if dep is None:
         return
     current = int(dep["spec"].get("replicas", 1))  # the apiserver defaults a Deployment's replicas to 1
@@ -100,11 +130,12 @@ def ensure_replicas(kube: Kube, isvc: InferenceService, created: bool) -> None:
     quota = isvc.status.quota
     if quota is not None and quota.granted_replicas < hi:  # the tenant arbiter's grant is the harder limit
         hi, lo = quota.granted_replicas, min(lo, quota.granted_replicas)
-    if not created and pause_of(isvc.metadata.get("annotations")) is not None:
+    new = name in created
+    if not new and pause_of(isvc.metadata.get("annotations")) is not None:
         return  # paused: the autoscaler holds the replicas where the annotation says
-    want = lo if created else min(max(current, lo), hi)
-    if want != current or created:
-        kube.scale(isvc.namespace, isvc.name, want)
+    want = lo if new else min(max(current, lo), hi)
+    if want != current or new:
+        kube.scale(isvc.namespace, name, want)
     if want != current:
         kube.event(dict(isvc.model_dump(by_alias=True)), Reason.SCALED, f"replicas {current} -> {want} (bounds [{lo}, {hi}])")
 
@@ -131,9 +162,8 @@ def reconcile(kube: Kube, body: dict[str, Any], now: datetime) -> InferenceServi
             prev = isvc.status.conditions
             if not any(c.type == ConditionType.READY and c.reason == problem.reason for c in prev):
                 kube.event(fresh, problem.reason, problem.message, "Warning")
-        dep = kube.get("Deployment", ns, name)
-        if not controlled_by(dep, isvc):
-            dep = None  # someone else's Deployment of that name says nothing about this service
+        # someone else's Deployment of a slot's name says nothing about this service
+        dep = combined(slot_deployments(kube, isvc))
         pods = kube.list("Pod", ns, f"{LABEL_ISVC}={name}")
         result: list[InferenceServiceStatus] = []
 

@@ -8,10 +8,12 @@ fights over them.
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 from foresail.api.inferenceservice import InferenceService, QueuePolicy, RepositorySource
-from foresail.api.objects import GPU_PRODUCT_LABEL, LABEL_ISVC, WARM_GATE
+from foresail.api.objects import GPU_PRODUCT_LABEL, LABEL_ISVC, LABEL_REVISION, LABEL_SLOT, WARM_GATE
+from foresail.api.rollout import Slot, revision_of, serving_fields
 from foresail.render.meta import child_meta, standard_labels
 from foresail.render.podtemplate import apply_overlay, harden
 from foresail.render.storage import render_storage_init
@@ -20,11 +22,16 @@ __all__ = [
     "DEFAULT_OPERATOR_IMAGE",
     "MODEL_MOUNT",
     "QUEUE_POLICY_ANNOTATION",
+    "REVISION_ANNOTATION",
+    "SERVING_ANNOTATION",
     "child_labels",
     "render_children",
     "render_deployment",
     "render_pdb",
     "render_service",
+    "revision",
+    "serving_dump",
+    "slot_name",
     "with_queue_policy",
 ]
 
@@ -34,6 +41,26 @@ HTTP, GRPC, METRICS = 8000, 8001, 8002
 # spec.triton.queuePolicy on the pod template: a change rolls the replicas, and each replica's warm-up
 # applies the policy its own pod carries
 QUEUE_POLICY_ANNOTATION = "foresail.dev/queue-policy"
+# on each slot Deployment: the revision it runs and the serving fields (spec.model, spec.triton as JSON) it
+# was rendered from, so that the stable revision can be rendered again after the spec moved on to a canary
+REVISION_ANNOTATION = "foresail.dev/revision"
+SERVING_ANNOTATION = "foresail.dev/serving"
+
+
+def serving_dump(isvc: InferenceService) -> dict[str, Any]:
+    """The spec as the revision hash reads it: by alias, defaults left out (a field a later version adds with
+    a default, or a default written out, makes no new revision)."""
+    return dict(isvc.spec.model_dump(by_alias=True, mode="json", exclude_defaults=True))
+
+
+def revision(isvc: InferenceService) -> str:
+    """The revision of what the service's spec serves (``api.rollout.revision_of``)."""
+    return revision_of(serving_dump(isvc))
+
+
+def slot_name(name: str, slot: Slot) -> str:
+    """The Deployment of a slot: ``<name>`` (a, the Deployment services had before rollouts) or ``<name>-b``."""
+    return name if slot is Slot.A else f"{name}-b"
 
 
 def child_labels(isvc: InferenceService) -> dict[str, str]:
@@ -92,9 +119,23 @@ def with_queue_policy(config: dict[str, Any], policy: QueuePolicy) -> dict[str, 
     return out
 
 
-def render_deployment(isvc: InferenceService, operator_image: str = DEFAULT_OPERATOR_IMAGE) -> dict[str, Any]:
+def render_deployment(isvc: InferenceService, slot: Slot = Slot.A, operator_image: str = DEFAULT_OPERATOR_IMAGE) -> dict[str, Any]:
+    """The Deployment of ``slot`` serving what ``isvc.spec`` says (the caller passes the stable revision's
+    spec when the current one is a canary); ``operator_image`` runs a storageUri's init container. Slot a keeps the selector it always had, ``{LABEL_ISVC: name}``
+    (immutable); it also matches slot b's pods, but each ReplicaSet selects its own pod-template-hash and
+    pods carry their ReplicaSet's controller reference, so neither Deployment adopts the other's."""
     spec = isvc.spec
     labels = child_labels(isvc)
+    rev = revision(isvc)
+    pod_labels = {**labels, LABEL_REVISION: rev}
+    selector = {LABEL_ISVC: isvc.name}
+    meta = _meta(isvc, slot_name(isvc.name, slot))
+    if slot is Slot.B:
+        pod_labels[LABEL_SLOT] = selector[LABEL_SLOT] = slot.value
+        meta["labels"] = {**meta["labels"], LABEL_SLOT: slot.value}
+    meta.setdefault("annotations", {}).update(
+        {REVISION_ANNOTATION: rev, SERVING_ANNOTATION: json.dumps(serving_fields(serving_dump(isvc)), sort_keys=True, separators=(",", ":"))}
+    )
     resources: dict[str, dict[str, str]] = {"requests": {}, "limits": {}}
     for kind in ("requests", "limits"):
         rl = getattr(spec.triton.resources, kind)
@@ -156,15 +197,15 @@ def render_deployment(isvc: InferenceService, operator_image: str = DEFAULT_OPER
         init["volumeMounts"].append({"name": "tmp", "mountPath": "/tmp"})
         pod_spec["initContainers"] = [init]
     template = {
-        "metadata": {"labels": labels, "annotations": _pod_annotations(isvc)},
+        "metadata": {"labels": pod_labels, "annotations": _pod_annotations(isvc)},
         "spec": pod_spec,
     }
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _meta(isvc, isvc.name),
+        "metadata": meta,
         "spec": {
-            "selector": {"matchLabels": {LABEL_ISVC: isvc.name}},
+            "selector": {"matchLabels": selector},
             "revisionHistoryLimit": 5,
             "progressDeadlineSeconds": 900,
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}},
@@ -212,4 +253,4 @@ def render_pdb(isvc: InferenceService) -> dict[str, Any]:
 
 
 def render_children(isvc: InferenceService, operator_image: str = DEFAULT_OPERATOR_IMAGE) -> list[dict[str, Any]]:
-    return [render_deployment(isvc, operator_image), render_service(isvc), render_pdb(isvc)]
+    return [render_deployment(isvc, operator_image=operator_image), render_service(isvc), render_pdb(isvc)]

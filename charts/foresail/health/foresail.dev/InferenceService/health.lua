@@ -1,7 +1,9 @@
 -- Argo CD health of a Foresail InferenceService (resource.customizations.health.foresail.dev_InferenceService).
 -- Degraded: the spec cannot be served, warm-ups fail, the autoscaler is blind (MetricsAvailable=False) or the
--- tenant's quota holds it below what it needs (QuotaLimited=True); Suspended: paused by an annotation;
--- Healthy: Ready (or scaled to zero); Progressing otherwise.
+-- tenant's quota holds it below what it needs (QuotaLimited=True), or its last rollout was rolled back or
+-- aborted (RolloutProgressing=False, RolledBack/Aborted: until the spec asks for another revision);
+-- Progressing: a canary revision is rolling out (RolloutProgressing=True); Suspended: paused by an
+-- annotation; Healthy: Ready (or scaled to zero); Progressing otherwise.
 local hs = {status = "Progressing", message = "Waiting for the operator's status"}
 if obj.status == nil or obj.status.conditions == nil then
   return hs
@@ -29,6 +31,13 @@ if c.MetricsAvailable ~= nil and c.MetricsAvailable.status == "False" then
 end
 if c.QuotaLimited ~= nil and c.QuotaLimited.status == "True" then
   return {status = "Degraded", message = "QuotaLimited (" .. (c.QuotaLimited.reason or "") .. "): " .. (c.QuotaLimited.message or "")}
+end
+local rollout = c.RolloutProgressing
+if rollout ~= nil and rollout.status == "False" and (rollout.reason == "RolledBack" or rollout.reason == "Aborted") then
+  return {status = "Degraded", message = "Rollout " .. rollout.reason .. ": " .. (rollout.message or "")}
+end
+if rollout ~= nil and rollout.status == "True" then
+  return {status = "Progressing", message = "Rollout: " .. (rollout.message or "")}
 end
 if c.Ready ~= nil then
   if c.Ready.status == "True" or c.Ready.reason == "ScaledToZero" then
