@@ -11,7 +11,9 @@ from hack.bench_scale.run import run, write
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m hack.bench_scale", description=DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m hack.bench_scale", description=DOC, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--services", type=int, default=200)
     p.add_argument("--namespaces", type=int, default=10)
     p.add_argument("--tenants", type=int, default=4)

@@ -53,9 +53,7 @@ def _num(v: float) -> str:
 
 
 def _labels(r: Replica) -> str:
-    return (
-        f'foresail_dev_inferenceservice="{r.service}",model="{r.model}",namespace="{r.namespace}",pod="{r.pod}",version="1"'
-    )
+    return f'foresail_dev_inferenceservice="{r.service}",model="{r.model}",namespace="{r.namespace}",pod="{r.pod}",version="1"'
 
 
 def exposition(replicas: Iterable[Replica]) -> str:

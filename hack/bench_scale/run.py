@@ -353,7 +353,8 @@ def _phase(s: Sampler, a: float, b: float, loop_s: float) -> dict[str, Any]:
             operator_rss_mb_end=ops[-1]["rss"] / 2**20,
             operator_rss_mb_max=max(r["rss"] for r in ops) / 2**20,
             autoscaler_requests_per_tick_gauge={
-                v: round(sum(r["requests"].get(v, 0.0) for r in ops) / len(ops), 2) for v in ("GET", "PATCH", "PUT", "POST", "DELETE")
+                v: round(sum(r["requests"].get(v, 0.0) for r in ops) / len(ops), 2)
+                for v in ("GET", "PATCH", "PUT", "POST", "DELETE")
             },
             prometheus_queries_per_tick_gauge=fig.percentile([r["queries"] for r in ops if r["queries"] is not None], 0.5),
         )
@@ -462,6 +463,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "apiserver_writes_per_tick_steady": sum(v for k, v in (st.get("autoscaler_requests_per_tick_gauge") or {}).items() if k != "GET") or 0,
             "apiserver_reads_per_tick_churn": (phases.get("churn", ch).get("autoscaler_requests_per_tick_gauge") or {}).get("GET"),
             "apiserver_writes_per_tick_churn": sum(v for k, v in (phases.get("churn", ch).get("autoscaler_requests_per_tick_gauge") or {}).items() if k != "GET"),
+            "apiserver_operator_requests_per_tick_steady": st.get("apiserver_operator_flow_per_tick"),
+            "apiserver_operator_requests_per_tick_changes": ch.get("apiserver_operator_flow_per_tick"),
+            "apiserver_operator_requests_per_tick_churn": phases["churn"].get("apiserver_operator_flow_per_tick") if "churn" in phases else None,
+            "apiserver_all_clients_per_tick_steady": _sum2(st.get("apiserver_all_reads_per_tick"), st.get("apiserver_all_writes_per_tick")),
             "prometheus_queries_per_tick": phases["all"].get("prometheus_queries_per_tick"),
             "operator_rss_mb_end": phases["all"].get("operator_rss_mb_end"),
             "operator_cpu_cores": phases["all"].get("operator_cpu_cores"),
@@ -476,15 +481,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         result = {
             "benchmark": "scale",
             "setting": {
-                "services": args.services, "namespaces": args.namespaces, "tenants": args.tenants,
-                "replicas_per_service": args.replicas_per_service, "minutes": round(measure_s / 60, 2), "seed": args.seed,
-                "nodes": _nodes_for(args), "gpus_per_node": args.gpus_per_node, "loop_seconds": args.loop_seconds,
-                "source_shards": shards, "operator": _git_rev(),
+                "services": args.services,
+                "namespaces": args.namespaces,
+                "tenants": args.tenants,
+                "replicas_per_service": args.replicas_per_service,
+                "minutes": round(measure_s / 60, 2),
+                "seed": args.seed,
+                "nodes": _nodes_for(args),
+                "gpus_per_node": args.gpus_per_node,
+                "loop_seconds": args.loop_seconds,
+                "source_shards": shards,
+                "operator": _git_rev(),
             },
             "figures": figures,
             "phases": phases,
             "setup": {"create_s": round(created_s, 1), **settle},
-            "rate_changes": {"steps": len(changes), "steps_changing_replicas": len(delays) + missed, "delays_s": [round(d, 1) for d in delays]},
+            "rate_changes": {
+                "steps": len(changes),
+                "steps_changing_replicas": len(delays) + missed,
+                "delays_s": [round(d, 1) for d in delays],
+            },
             "churn": {k: v for k, v in churn.items() if not k.startswith("t_")},
             "lease": {"holders": sorted(h for h in holders if h), "transitions": sorted(set(transitions))},
             "notes": notes,
@@ -500,6 +516,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def _churn(c: Cluster, s: Sampler, nss: list[str], args: argparse.Namespace, seconds: float) -> dict[str, Any]:
     """Create and delete ``args.churn`` services repeatedly for ``seconds``; the leader's RSS before and after."""
+
     def rss() -> float | None:
         return s.op[-1]["rss"] / 2**20 if s.op else None
 
@@ -527,9 +544,15 @@ def _churn(c: Cluster, s: Sampler, nss: list[str], args: argparse.Namespace, sec
             "rss_growth_percent": growth, "series_left": left}  # fmt: skip
 
 
+def _sum2(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a + b
+
+
 def _git_rev() -> str:
     out = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
-    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "operator"], capture_output=True, text=True, check=False)
+    dirty = subprocess.run(
+        ["git", "-C", str(REPO), "status", "--porcelain", "operator"], capture_output=True, text=True, check=False
+    )
     return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 

@@ -147,7 +147,9 @@ def _handler(source: Source) -> type[BaseHTTPRequestHandler]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="hack.bench_scale.source", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="hack.bench_scale.source", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--cluster", required=True)
     p.add_argument("--listen", required=True, help="HOST:PORT")
     p.add_argument("--shards", type=int, default=1)

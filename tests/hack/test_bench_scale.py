@@ -168,7 +168,12 @@ process_resident_memory_bytes 1.5e+08
 
 @pytest.mark.parametrize(
     ("name", "values", "q", "want"),
-    [("none", [], 0.5, None), ("one", [3.0], 0.99, 3.0), ("interpolated", [1.0, 2.0, 3.0, 4.0], 0.5, 2.5), ("top", [4.0, 1.0], 1.0, 4.0)],
+    [
+        ("none", [], 0.5, None),
+        ("one", [3.0], 0.99, 3.0),
+        ("interpolated", [1.0, 2.0, 3.0, 4.0], 0.5, 2.5),
+        ("top", [4.0, 1.0], 1.0, 4.0),
+    ],
 )
 def test_percentile(name: str, values: list[float], q: float, want: float | None) -> None:
     assert percentile(values, q) == want, name
@@ -227,7 +232,11 @@ def test_scrape_config_keeps_the_sources_labels_and_leaves_the_simulated_pods_al
     base: dict[str, Any] = {"global": {}, "scrape_configs": [{"job_name": "triton", "relabel_configs": [{"action": "keep"}]}]}
     cfg = scrape_config(base, "10.0.0.1:9999", 3)
     triton = cfg["scrape_configs"][0]
-    assert triton["relabel_configs"][0] == {"source_labels": ["__meta_kubernetes_namespace"], "action": "drop", "regex": "bench-.*"}
+    assert triton["relabel_configs"][0] == {
+        "source_labels": ["__meta_kubernetes_namespace"],
+        "action": "drop",
+        "regex": "bench-.*",
+    }
     assert base["scrape_configs"][0]["relabel_configs"] == [{"action": "keep"}], "the base is not changed"
     job = cfg["scrape_configs"][1]
     assert job["honor_labels"] is True
