@@ -247,7 +247,7 @@ def _operator(c: Cluster, args: argparse.Namespace) -> None:
         log("the operator is installed already (reused cluster)")
         return
     t0 = time.monotonic()
-    install_foresail(c, {"autoscaler.loopSeconds": str(args.loop_seconds)})
+    install_foresail(c, {"autoscaler.loopSeconds": f"{args.loop_seconds:g}"})
     log(f"helm install foresail: {time.monotonic() - t0:.0f}s")
 
 
