@@ -5,12 +5,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help venv tools images image generate lint unit e2e chaos test demo cluster-up cluster-down cluster-status clean
+.PHONY: help venv tools images image generate lint unit e2e chaos test demo bench-scale cluster-up cluster-down cluster-status clean
 
 help:
 	@echo "make test           install what is missing, lint, unit tests, then e2e on a local cluster"
 	@echo "make chaos          the chaos suite (e2e/chaos) with its long variants on a local cluster"
 	@echo "make demo           Foresail end to end on a local cluster; report in out/demo/"
+	@echo "make bench-scale    the scale benchmark on a local cluster (BENCH_SCALE_ARGS); report in out/bench/scale-<n>.*"
 	@echo "make cluster-up     start the local cluster (prints the KUBECONFIG export line)"
 	@echo "make cluster-down   stop it and remove its data"
 	@echo "make tools          build/install the pinned tools into ~/.cache/foresail/tools"
@@ -73,6 +74,12 @@ test: venv tools lint unit e2e
 # live table, report in out/demo/, clean shutdown
 demo: venv tools images
 	$(PY) -m hack.demo
+
+# issue 14's scale benchmark (not part of make test): kwok replicas, Triton-format series, real Prometheus; it holds
+# the shared cluster lock for the whole run (--budget-seconds, 570 by default)
+BENCH_SCALE_ARGS ?= --services 200 --namespaces 10 --tenants 4 --replicas-per-service 5 --minutes 5 --seed 1
+bench-scale: venv tools images
+	flock /tmp/foresail-cluster.lock $(PY) -m hack.bench_scale $(BENCH_SCALE_ARGS)
 
 cluster-up: venv tools images
 	@hack/cluster up
