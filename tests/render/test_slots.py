@@ -9,7 +9,14 @@ import pytest
 from foresail.api.objects import LABEL_ISVC, LABEL_REVISION, LABEL_SLOT
 from foresail.api.rollout import Slot
 from foresail.render.slots import deployment_revision, plan_slots, stable_slot, with_serving
-from foresail.render.triton import REVISION_ANNOTATION, render_deployment, revision
+from foresail.render.triton import (
+    REVISION_ANNOTATION,
+    SERVING_ANNOTATION,
+    decode_serving,
+    encode_serving,
+    render_deployment,
+    revision,
+)
 from tests.builders import IsvcBuilder
 
 ROLLOUT = {"steps": [{"percent": 10}, {"percent": 50}]}
@@ -143,3 +150,43 @@ def test_an_unreadable_serving_annotation_leaves_the_stable_deployment_alone() -
     plan = plan_slots(new, {Slot.A: old, Slot.B: None})
     assert (plan.stable, plan.canary) == (Slot.A, Slot.B)
     assert [d["metadata"]["name"] for d in plan.deployments] == ["resnet-b"], "never rolled to the canary's revision in place"
+
+
+def _vars(value: str, n: int) -> list[dict[str, str]]:
+    return [{"name": f"V{i}", "value": value} for i in range(n)]
+
+
+def _noise(n: int, seed: int) -> str:
+    import hashlib  # incompressible, deterministic
+
+    return "".join(hashlib.sha256(f"{seed}-{i}".encode()).hexdigest() for i in range(n // 64 + 1))[:n]
+
+
+@pytest.mark.parametrize(
+    ("env", "form"),
+    [
+        pytest.param(_vars("1", 1), "json", id="small: plain JSON"),
+        pytest.param(_vars("x" * 8000, 40), "zlib", id="320 KB that compresses: zlib"),
+        pytest.param([{"name": f"V{i}", "value": _noise(8000, i)} for i in range(40)], "absent", id="320 KB of noise: left out"),
+    ],
+)
+def test_the_serving_annotation_fits_the_annotation_limit(env: list[dict[str, str]], form: str) -> None:
+    isvc = IsvcBuilder().set("spec.triton.env", env).build()
+    dep = render_deployment(isvc)
+    annotations = dep["metadata"]["annotations"]
+    assert sum(len(k) + len(v) for k, v in annotations.items()) < 256 * 1024
+    value = annotations.get(SERVING_ANNOTATION)
+    assert {"json": value is not None and value.startswith("{"), "zlib": value is not None and value.startswith("zlib:"),
+            "absent": value is None}[form], (value or "")[:40]  # fmt: skip
+    assert decode_serving(encode_serving({"model": {}, "triton": {"env": env}}) or "{}") in ({"model": {}, "triton": {"env": env}}, {})
+    back = with_serving(IsvcBuilder().build(), dep)
+    if form == "absent":
+        assert back is None  # during a rollout the stable Deployment is then left as it is
+    else:
+        assert back is not None and [e.value for e in back.spec.triton.env] == [e["value"] for e in env]
+
+
+def test_a_damaged_compressed_annotation_reads_as_none() -> None:
+    dep = render_deployment(IsvcBuilder().build())
+    dep["metadata"]["annotations"][SERVING_ANNOTATION] = "zlib:not-base64!"
+    assert with_serving(IsvcBuilder().build(), dep) is None

@@ -17,7 +17,6 @@ that moved on and a lost status.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +30,7 @@ from foresail.render.triton import (
     DEFAULT_OPERATOR_IMAGE,
     REVISION_ANNOTATION,
     SERVING_ANNOTATION,
+    decode_serving,
     render_deployment,
     revision,
     slot_name,
@@ -67,7 +67,7 @@ def with_serving(isvc: InferenceService, dep: Mapping[str, Any] | None) -> Infer
     if not raw:
         return None
     try:
-        fields = json.loads(raw)
+        fields = decode_serving(raw)
         model, triton = ModelSpec.model_validate(fields["model"]), TritonSpec.model_validate(fields["triton"])
     except (ValueError, KeyError, TypeError, ValidationError):
         return None

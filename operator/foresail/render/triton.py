@@ -7,8 +7,11 @@ fights over them.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import json
+import zlib
 from typing import Any
 
 from foresail.api.inferenceservice import InferenceService, QueuePolicy, RepositorySource
@@ -24,7 +27,10 @@ __all__ = [
     "QUEUE_POLICY_ANNOTATION",
     "REVISION_ANNOTATION",
     "SERVING_ANNOTATION",
+    "SERVING_ANNOTATION_MAX",
     "child_labels",
+    "decode_serving",
+    "encode_serving",
     "render_children",
     "render_deployment",
     "render_pdb",
@@ -45,6 +51,32 @@ QUEUE_POLICY_ANNOTATION = "foresail.dev/queue-policy"
 # was rendered from, so that the stable revision can be rendered again after the spec moved on to a canary
 REVISION_ANNOTATION = "foresail.dev/revision"
 SERVING_ANNOTATION = "foresail.dev/serving"
+
+
+# All annotations of an object share 256 KiB; a spec's env and args may approach that on their own
+SERVING_ANNOTATION_MAX = 32 * 1024
+_COMPRESSED = "zlib:"
+
+
+def encode_serving(fields: dict[str, Any]) -> str | None:
+    """The serving fields as the slot Deployment's annotation: compact JSON, or zlib + base64 behind ``zlib:``
+    when that is what fits; None when neither fits in SERVING_ANNOTATION_MAX (the annotation is then left out,
+    and during a rollout the stable Deployment is left as it is rather than re-rendered: render.slots)."""
+    raw = json.dumps(fields, sort_keys=True, separators=(",", ":"))
+    if len(raw) <= SERVING_ANNOTATION_MAX:
+        return raw
+    packed = _COMPRESSED + base64.b64encode(zlib.compress(raw.encode(), 9)).decode()
+    return packed if len(packed) <= SERVING_ANNOTATION_MAX else None
+
+
+def decode_serving(value: str) -> Any:
+    """What ``encode_serving`` wrote, parsed (ValueError when it is not that)."""
+    if value.startswith(_COMPRESSED):
+        try:
+            value = zlib.decompress(base64.b64decode(value[len(_COMPRESSED) :], validate=True)).decode()
+        except (zlib.error, binascii.Error, UnicodeDecodeError) as e:
+            raise ValueError(f"unreadable {SERVING_ANNOTATION}: {e}") from e
+    return json.loads(value)
 
 
 def serving_dump(isvc: InferenceService) -> dict[str, Any]:
@@ -134,8 +166,10 @@ def render_deployment(isvc: InferenceService, slot: Slot = Slot.A, operator_imag
         pod_labels[LABEL_SLOT] = selector[LABEL_SLOT] = slot.value
         meta["labels"] = {**meta["labels"], LABEL_SLOT: slot.value}
     meta.setdefault("annotations", {}).update(
-        {REVISION_ANNOTATION: rev, SERVING_ANNOTATION: json.dumps(serving_fields(serving_dump(isvc)), sort_keys=True, separators=(",", ":"))}
+        {REVISION_ANNOTATION: rev}
     )
+    if (serving := encode_serving(serving_fields(serving_dump(isvc)))) is not None:
+        meta["annotations"][SERVING_ANNOTATION] = serving
     resources: dict[str, dict[str, str]] = {"requests": {}, "limits": {}}
     for kind in ("requests", "limits"):
         rl = getattr(spec.triton.resources, kind)
