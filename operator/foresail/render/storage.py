@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from foresail.api.inferenceservice import ARCHIVE_URI, BUCKET_URI, InferenceService, ModelStatus, RepositorySource
+from foresail.api.inferenceservice import InferenceService
+from foresail.api.repository import ARCHIVE_URI, BUCKET_URI, ModelStatus, RepositorySource
 
 __all__ = [
     "INIT_CONTAINER",
