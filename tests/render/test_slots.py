@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import pytest
@@ -157,8 +158,7 @@ def _vars(value: str, n: int) -> list[dict[str, str]]:
 
 
 def _noise(n: int, seed: int) -> str:
-    import hashlib  # incompressible, deterministic
-
+    """Incompressible, deterministic text."""
     return "".join(hashlib.sha256(f"{seed}-{i}".encode()).hexdigest() for i in range(n // 64 + 1))[:n]
 
 

@@ -10,6 +10,7 @@ that exist. The kubelet mounts it: the workers' Role needs no access to Secrets.
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -30,6 +31,7 @@ __all__ = [
     "RESULTS_MOUNT",
     "SHARDS_PER_PROGRESS",
     "WORKER_CONFIG_ENV",
+    "WORKER_CONTAINER_SECURITY",
     "WORKER_UID",
     "EvalPlan",
     "Names",
@@ -46,6 +48,14 @@ __all__ = [
     "render_worker_rbac",
     "worker_config",
 ]
+
+# The restricted container security context of the eval workers and of the compare Job (the pod sets the seccomp profile)
+WORKER_CONTAINER_SECURITY: dict[str, Any] = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "capabilities": {"drop": ["ALL"]},
+}
 
 LABEL_EVALJOB = "foresail.dev/evaljob"
 WORKER_CONFIG_ENV = "FORESAIL_EVAL_CONFIG"
@@ -222,12 +232,7 @@ def render_job(ej: EvalJob, plan: EvalPlan) -> dict[str, Any]:
             "limits": {"memory": s.worker.memory},
         },
         "volumeMounts": mounts,
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": copy.deepcopy(WORKER_CONTAINER_SECURITY),
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
     job_spec: dict[str, Any] = {

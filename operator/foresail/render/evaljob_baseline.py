@@ -13,6 +13,7 @@ run, this job's results, alpha): a report or Job of another id counts for nothin
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from typing import Any
 from foresail.api.conditions import ConditionStatus
 from foresail.api.evaljob import BaselineStatus, EvalJob, EvalJobStatus
 from foresail.api.reasons import Reason
-from foresail.render.evaljob import RESULTS_MOUNT, WORKER_CONFIG_ENV, WORKER_UID, Names, job_labels
+from foresail.render.evaljob import RESULTS_MOUNT, WORKER_CONFIG_ENV, WORKER_CONTAINER_SECURITY, WORKER_UID, Names, job_labels
 from foresail.render.evaljob_status import finished
 from foresail.render.meta import child_meta
 
@@ -159,12 +160,7 @@ def render_compare_job(
         "env": [{"name": WORKER_CONFIG_ENV, "value": json.dumps(config, sort_keys=True)}],
         "resources": {"requests": {"cpu": ej.spec.worker.cpu, "memory": ej.spec.worker.memory}, "limits": {"memory": ej.spec.worker.memory}},
         "volumeMounts": mounts,
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": copy.deepcopy(WORKER_CONTAINER_SECURITY),
         "terminationMessagePolicy": "FallbackToLogsOnError",
     }
     return {
