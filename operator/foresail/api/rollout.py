@@ -87,7 +87,9 @@ class RolloutGates(SpecModel):
 
 
 class RolloutEvaluation(SpecModel):
-    """An EvalJob run on both revisions at the first step, compared item by item."""
+    """Two EvalJobs at the first step, once the canary has a ready replica (``<service>-eval-<revision[:8]>``, owned by
+    the service, mode shared at batch priority): the stable revision's, and the canary's compared with it item by item.
+    Regressed rolls back; NoRegression or Undecided passes; a failed job or comparison holds for spec.rollout.action."""
 
     dataset: DatasetSource = Field(description="The items to evaluate (as an EvalJob's spec.dataset).")
     scorer: ScorerSpec = Field(default_factory=ScorerSpec, description="How outputs are scored (as an EvalJob's spec.scorer).")
@@ -109,7 +111,8 @@ class RolloutSpec(SpecModel):
     )
     gates: RolloutGates = Field(default_factory=RolloutGates, description="Latency and error gates of every step.")
     evaluation: RolloutEvaluation | None = Field(
-        default=None, description="An evaluation gate: the canary must not score worse than the stable revision."
+        default=None,
+        description="An evaluation gate at the first step (once per rollout): the canary must not score worse than the stable revision.",
     )
     action: RolloutAction | None = Field(
         default=None,
