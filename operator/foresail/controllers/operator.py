@@ -105,6 +105,8 @@ def start_coalescing(memo: kopf.Memo, **_: Any) -> None:
     coalescer = coalesce.Coalescer(reconcile, delay_s=1.0).start()
     coalesce.configure(coalescer)
     memo["coalescer"] = coalescer
+    # a replica's model fetch ending or failing: its owner's status at once (the pod cache's events)
+    client.caches.on("Pod", inferenceservice.FetchWatch(coalescer.mark))
 
 
 @kopf.on.cleanup()
