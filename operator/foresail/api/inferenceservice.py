@@ -335,6 +335,24 @@ class WarmupSpec(SpecModel):
 
 
 class InferenceServiceSpec(SpecModel):
+    model_config = ConfigDict(
+        populate_by_name=True,
+        extra="forbid",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    # a transition rule: the canary and the stable revision serve behind one Service under one name,
+                    # and Triton's series are read for the spec's model name
+                    "rule": "!has(self.rollout) || !has(oldSelf.rollout) || self.model.name == oldSelf.model.name",
+                    "message": "spec.model.name cannot change while spec.rollout is set (both revisions must answer "
+                    "to one name): remove spec.rollout to roll the renamed model in place, or serve it as a new "
+                    "InferenceService",
+                    "fieldPath": ".model.name",
+                    "reason": "FieldValueForbidden",
+                }
+            ]
+        },
+    )
     model: ModelSpec = Field(description="The model to serve and where its repository comes from.")
     triton: TritonSpec = Field(default_factory=TritonSpec, description="The Triton container.")
     slo: SloSpec = Field(description="The latency objective the autoscaler keeps.")
