@@ -15,6 +15,7 @@ from foresail.controllers import coalesce, telemetry
 from foresail.controllers.autoscaler import Autoscaler
 from foresail.controllers.coalesce import Coalescer
 from foresail.controllers.inferenceservice import reconcile_owner
+from foresail.scaling.status_throttle import Throttle
 from tests.controllers.objects import NOW, deployment, isvc, namespace, node, pod, tenant
 from tests.controllers.test_autoscaler import service, signals
 from tests.fakes.apiserver import FakeApiServer
@@ -48,7 +49,7 @@ async def test_a_pass_that_changes_nothing_makes_no_apiserver_request(api: FakeA
     caches.start()
     assert await asyncio.to_thread(caches.wait_synced, 10)
     prom = PromClient("http://prom", transport=signals(30.0))
-    a = Autoscaler(CachedKube(api.kube(), caches), prom, loop_seconds=2)
+    a = Autoscaler(CachedKube(api.kube(), caches), prom, loop_seconds=2, throttle=Throttle(refresh_s=1.0))
     try:
         n = len(api.requests)
         await a.run_once(NOW)  # scales 1 -> 3, writes status, the tenant's status and quota
@@ -63,6 +64,11 @@ async def test_a_pass_that_changes_nothing_makes_no_apiserver_request(api: FakeA
 
         a.services[("team-a", "resnet")].next_due = 0.0
         await a.run_once(NOW + 0.2)  # due, the same demand: the same replicas; only the decision's state is new
+        assert requests_since(api, n) == [], "no read, no scale, no status write: only the decision state moved (throttled)"
+
+        n = len(api.requests)
+        a.services[("team-a", "resnet")].next_due = 0.0
+        await a.run_once(NOW + 1.2)  # the throttle's refresh interval has passed
         isvc_status = "/apis/foresail.dev/v1alpha1/namespaces/team-a/inferenceservices/resnet/status"
         assert requests_since(api, n) == [("PATCH", isvc_status)], "no read, no scale: the persisted scalingState moved on"
     finally:
