@@ -259,7 +259,7 @@ def test_a_replicas_fetch_ending_or_failing_marks_its_owner_once() -> None:
     """Was: a storage-init failure reached the status at the 30 s resync (no Deployment event follows it)."""
     marked: list[tuple[str, str]] = []
     watch = FetchWatch(marked.append)
-    running = {"running": {}}
+    running: dict[str, Any] = {"running": {}}
     failed = {"terminated": {"exitCode": 1, "message": "403 AccessDenied"}}
     events = [
         ("ADDED", _fetch_pod("1", running)),  # fetching: nothing to say
