@@ -74,8 +74,9 @@ def _crd_spec_fields(kube: Kube) -> dict[str, Any]:
 
 
 def _dry_run_spec(kube: Kube, ns: str, obj: dict[str, Any]) -> dict[str, Any]:
-    """What the apiserver would store for ``obj`` (server-side dry run: pruning, defaults, validation, admission)."""
-    out = kube.kubectl("create", "-n", ns, "--dry-run=server", "-o", "json", "-f", "-", input=json.dumps(obj))
+    """What the apiserver would store for ``obj`` (server-side dry run: pruning, defaults, validation, admission),
+    unknown fields pruned as for any client that does not ask for strict field validation (kubectl does)."""
+    out = kube.kubectl("create", "-n", ns, "--dry-run=server", "--validate=false", "-o", "json", "-f", "-", input=json.dumps(obj))
     spec: dict[str, Any] = json.loads(out.stdout)["spec"]
     return spec
 
