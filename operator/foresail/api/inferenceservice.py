@@ -264,9 +264,25 @@ def _flatten(data: list[Any]) -> list[Any]:
     return out
 
 
+def _warmup_input_schema(schema: dict[str, Any]) -> None:
+    # Released CRDs kept these objects free-form: the four fields are asked for by a CEL rule (ratcheted: an
+    # unchanged stored input keeps passing) rather than as required properties, and unknown fields are still
+    # kept, so that the CRD upgrade breaks no stored object (api.crd_compat)
+    schema.pop("required", None)
+    schema["additionalProperties"] = True
+    schema["x-kubernetes-validations"] = [
+        {
+            "rule": "has(self.name) && has(self.datatype) && has(self.shape) && has(self.data)",
+            "message": "a warm-up input needs name, datatype, shape and data",
+        }
+    ]
+
+
 class WarmupInput(SpecModel):
     """One input tensor of a warm-up request, as in the KServe v2 protocol's JSON: data row-major, flat or nested,
     with as many elements as shape holds (its first dimension the batch, when the model batches)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", json_schema_extra=_warmup_input_schema)
 
     name: str = Field(min_length=1, max_length=256, description="The model's input name.")
     datatype: TritonDatatype = Field(description="Triton datatype, e.g. FP32, INT64, BYTES.")
