@@ -100,7 +100,7 @@ BAD_WARMUP: list[tuple[str, dict[str, Any], str, str]] = [
     ("an unknown datatype", {**WARM_IN, "datatype": "FLOAT"}, "spec.warmup.inputs[0].datatype", "Unsupported value"),
     ("a variable dimension", {**WARM_IN, "shape": [-1, 16]}, "spec.warmup.inputs[0].shape[0]", "greater than or equal to 0"),
     ("65,537 elements", {**WARM_IN, "shape": [65537], "data": [0.5] * 65537}, "spec.warmup.inputs[0].data", "Too many"),
-    ("no data", {k: v for k, v in WARM_IN.items() if k != "data"}, "spec.warmup.inputs[0]", "a warm-up input needs name, datatype, shape and data"),
+    ("no datatype", {k: v for k, v in WARM_IN.items() if k != "datatype"}, "spec.warmup.inputs[0]", "a warm-up input needs name, datatype and shape"),
 ]  # fmt: skip
 
 

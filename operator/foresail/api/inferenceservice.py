@@ -272,8 +272,9 @@ def _warmup_input_schema(schema: dict[str, Any]) -> None:
     schema["additionalProperties"] = True
     schema["x-kubernetes-validations"] = [
         {
-            "rule": "has(self.name) && has(self.datatype) && has(self.shape) && has(self.data)",
-            "message": "a warm-up input needs name, datatype, shape and data",
+            # data (a list of untyped elements) is not visible to CEL: its absence is InvalidSpec (pydantic)
+            "rule": "has(self.name) && has(self.datatype) && has(self.shape)",
+            "message": "a warm-up input needs name, datatype and shape (and data)",
         }
     ]
 
