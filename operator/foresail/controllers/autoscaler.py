@@ -24,6 +24,7 @@ import contextlib
 import functools
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -470,7 +471,7 @@ class Autoscaler:
         self._telemetry(ns, name, d, current, p.obs, svc, now, p.tick)
         service_telemetry.record(isvc, d, p.obs)
 
-    def _wrote(self, svc: _Service, now: float, heartbeat: bool = True) -> Any:
+    def _wrote(self, svc: _Service, now: float, heartbeat: bool = True) -> Callable[[float], None]:
         """The ``on_write`` of a decision's status write: the throttle's clock (and the liveness echo)."""
 
         def wrote(sent: float) -> None:
