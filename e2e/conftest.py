@@ -29,12 +29,15 @@ def cluster() -> Iterator[Cluster]:
         c.down(keep_logs=os.environ.get("FORESAIL_KEEP_LOGS") == "1")
 
 
+# the session operator's values (e2e/test_chart_upgrade.py reinstalls it with them)
+OPERATOR_VALUES = {"prometheus.rateWindow": "10s", "autoscaler.loopSeconds": "2", "tenants.batchMinRuntimeSeconds": "0"}
+
+
 @pytest.fixture(scope="session")
 def operator(cluster: Cluster) -> Iterator[Kube]:
     """The operator installed by the chart (two replicas, loop every 2 s) in a namespace enforcing Pod Security
     Standards ``restricted``; the admin client."""
-    values = {"prometheus.rateWindow": "10s", "autoscaler.loopSeconds": "2", "tenants.batchMinRuntimeSeconds": "0"}
-    install_foresail(cluster, values, restricted=True)
+    install_foresail(cluster, OPERATOR_VALUES, restricted=True)
     yield cluster.kube
     uninstall_foresail(cluster)
 

@@ -207,6 +207,22 @@ def test_name_too_long_for_derived_objects(operator: Kube, namespace: str) -> No
     assert "metadata.name must be at most 45 characters" in out.stderr, out.stderr
 
 
+def test_a_rename_of_the_model_under_a_rollout_is_refused(operator: Kube, namespace: str) -> None:
+    """A transition rule (CEL oldSelf): both revisions of a rollout answer to one model name."""
+    obj = yaml.safe_load((REPO / "crds/examples/inferenceservice.yaml").read_text())
+    obj["metadata"]["name"] = "renamed"
+    obj["spec"]["rollout"] = {"steps": [{"percent": 50}]}
+    operator.create(obj, namespace)
+    rename = json.dumps({"spec": {"model": {"name": "other"}}})
+    out = operator.kubectl("patch", "fisvc", "-n", namespace, "renamed", "--type=merge", "-p", rename, check=False)
+    assert out.returncode != 0 and "spec.model.name cannot change while spec.rollout is set" in out.stderr, out.stderr
+    assert "spec.model.name" in out.stderr.split("cannot change")[0], f"the field is named: {out.stderr}"
+    # without spec.rollout the rename rolls in place: allowed in the same patch
+    both = json.dumps({"spec": {"model": {"name": "other"}, "rollout": None}})
+    operator.kubectl("patch", "fisvc", "-n", namespace, "renamed", "--type=merge", "-p", both)
+    assert operator.get("fisvc", "-n", namespace, "renamed")["spec"]["model"]["name"] == "other"
+
+
 @pytest.mark.parametrize("name", ["v1.2", "1resnet"])
 def test_a_name_that_cannot_name_a_service_is_refused(operator: Kube, namespace: str, name: str) -> None:
     obj = yaml.safe_load((REPO / "crds/examples/inferenceservice.yaml").read_text())

@@ -93,3 +93,21 @@ def test_a_spec_beyond_a_bound_is_refused_naming_the_field(operator: Kube, names
     proc = operator.create(obj, namespace, check=False)
     assert proc.returncode != 0, name
     assert field in proc.stderr and ("Too many" in proc.stderr or "Too long" in proc.stderr), proc.stderr[:500]
+
+
+WARM_IN = {"name": "INPUT0", "datatype": "FP32", "shape": [1, 16], "data": [0.5] * 16}
+BAD_WARMUP: list[tuple[str, dict[str, Any], str, str]] = [
+    ("an unknown datatype", {**WARM_IN, "datatype": "FLOAT"}, "spec.warmup.inputs[0].datatype", "Unsupported value"),
+    ("a variable dimension", {**WARM_IN, "shape": [-1, 16]}, "spec.warmup.inputs[0].shape[0]", "greater than or equal to 0"),
+    ("65,537 elements", {**WARM_IN, "shape": [65537], "data": [0.5] * 65537}, "spec.warmup.inputs[0].data", "Too many"),
+    ("no datatype", {k: v for k, v in WARM_IN.items() if k != "datatype"}, "spec.warmup.inputs[0]", "a warm-up input needs name, datatype and shape"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "given", "field", "why"), BAD_WARMUP, ids=[b[0] for b in BAD_WARMUP])
+def test_a_malformed_warm_up_input_is_refused_naming_the_field(operator: Kube, namespace: str, name: str, given: dict[str, Any], field: str, why: str) -> None:
+    obj = pause_isvc("warm")
+    obj["spec"]["warmup"] = {"inputs": [given]}
+    proc = operator.create(obj, namespace, check=False)
+    assert proc.returncode != 0, name
+    assert field in proc.stderr and why in proc.stderr, proc.stderr[:500]

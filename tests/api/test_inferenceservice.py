@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -59,12 +60,15 @@ INVALID: list[tuple[str, str, Any, str]] = [
 # issue 15, defect 9: what a spec can grow by is bounded at admission (the CRD's maxItems/maxLength: a 422 naming
 # the field), never admitted to fail later; (name, path, value at the bound, value beyond it, field)
 ENV = {"name": "V", "value": "x"}
+WARM_IN = {"name": "INPUT0", "datatype": "FP32", "shape": [1, 2], "data": [0.5, 1.5]}
 BOUNDS: list[tuple[str, str, Any, Any, str]] = [
     ("triton.args: 256 arguments", "spec.triton.args", ["--a"] * 256, ["--a"] * 257, "args"),
     ("triton.args: an argument of 4096 characters", "spec.triton.args", ["a" * 4096], ["a" * 4097], "args.0"),
     ("triton.env: 256 variables", "spec.triton.env", [ENV] * 256, [ENV] * 257, "env"),
     ("triton.env: a value of 32 KiB", "spec.triton.env", [{"name": "V", "value": "x" * 32768}], [{"name": "V", "value": "x" * 32769}], "value"),
-    ("warmup.inputs: 64 inputs", "spec.warmup.inputs", [{"name": "x"}] * 64, [{"name": "x"}] * 65, "inputs"),
+    ("warmup.inputs: 64 inputs", "spec.warmup.inputs", [WARM_IN] * 64, [WARM_IN] * 65, "inputs"),
+    ("warmup.inputs: 65,536 elements", "spec.warmup.inputs", [{**WARM_IN, "shape": [65536], "data": [0.5] * 65536}],
+     [{**WARM_IN, "shape": [65537], "data": [0.5] * 65537}], "data"),
     ("podTemplate: 64 tolerations", "spec.triton.podTemplate.spec.tolerations", [{"operator": "Exists"}] * 64, [{"operator": "Exists"}] * 65, "tolerations"),
     ("podTemplate: 256 arguments of an added container", "spec.triton.podTemplate.spec.containers",
      [{"name": "side", "image": "busybox", "args": ["a"] * 256}], [{"name": "side", "image": "busybox", "args": ["a"] * 257}], "args"),
@@ -202,3 +206,34 @@ STORAGE_URIS = [
 def test_storage_uris_admitted(repository: dict[str, Any]) -> None:
     isvc = IsvcBuilder().set("spec.model.repository", repository).build()
     assert isvc.spec.model.repository.storage_uri == repository["storageUri"]
+
+
+# issue 15: warm-up inputs were free-form; a malformed one failed inside the warm-up (a KeyError from the
+# replica's task), never at admission. (name, input, what the message names)
+BAD_WARMUP_INPUTS: list[tuple[str, dict[str, Any], str]] = [
+    ("no datatype", {"name": "X", "shape": [2], "data": [1, 2]}, "datatype"),
+    ("an unknown datatype", {**WARM_IN, "datatype": "FLOAT"}, "datatype"),
+    ("more elements than the shape holds", {**WARM_IN, "data": [1, 2, 3]}, "3 elements, but shape [1, 2] holds 2"),
+    ("nested, one short", {**WARM_IN, "shape": [2, 2], "data": [[1, 2], [3]]}, "3 elements, but shape [2, 2] holds 4"),
+    ("a variable dimension", {**WARM_IN, "shape": [-1, 2]}, "shape.0"),
+    ("a string in an FP32 tensor", {**WARM_IN, "data": [1.0, "x"]}, "data element 1 is 'x': a FP32 element is a number"),
+    ("a number in a BYTES tensor", {**WARM_IN, "datatype": "BYTES", "data": ["a", 2]}, "a BYTES element is a string"),
+    ("a number in a BOOL tensor", {**WARM_IN, "datatype": "BOOL", "data": [True, 1]}, "a BOOL element is true or false"),
+    ("no shape", {**WARM_IN, "shape": []}, "shape"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "given", "message"), BAD_WARMUP_INPUTS, ids=[c[0] for c in BAD_WARMUP_INPUTS])
+def test_a_malformed_warm_up_input_is_refused_naming_what_is_wrong(name: str, given: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        IsvcBuilder().set("spec.warmup.inputs", [given]).build()
+
+
+def test_warm_up_inputs_flat_or_nested_of_each_kind_are_kept() -> None:
+    ok = [
+        {**WARM_IN, "shape": [2, 2], "data": [[1, 2], [3.5, 4]]},
+        {"name": "T", "datatype": "BYTES", "shape": [1], "data": ["hello"]},
+        {"name": "M", "datatype": "BOOL", "shape": [2], "data": [True, False]},
+    ]
+    isvc = IsvcBuilder().set("spec.warmup.inputs", ok).build()
+    assert [i.model_dump(mode="json") for i in isvc.spec.warmup.inputs] == ok

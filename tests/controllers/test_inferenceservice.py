@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from foresail.api.inferenceservice import InferenceService
-from foresail.controllers.inferenceservice import reconcile
+from foresail.controllers.inferenceservice import FetchWatch, reconcile
 from foresail.render.triton import REVISION_ANNOTATION, revision
 from tests.controllers.objects import isvc
 from tests.fakes.apiserver import FakeApiServer
@@ -244,3 +245,32 @@ def test_without_a_rollout_a_new_revision_updates_slot_a_in_place(api: FakeApiSe
     a = api.get("Deployment", "team-a", "resnet")
     assert a is not None and a["spec"]["template"]["spec"]["containers"][0]["env"] == [{"name": "X", "value": "1"}]
     assert api.get("Deployment", "team-a", "resnet-b") is None
+
+
+def _fetch_pod(uid: str, state: dict[str, Any], restarts: int = 0, owner: str = "resnet") -> dict[str, Any]:
+    st = {"name": "storage-init", "state": state, "restartCount": restarts}
+    return {
+        "metadata": {"name": f"p-{uid}", "uid": uid, "namespace": "team-a", "labels": {"foresail.dev/inferenceservice": owner}},
+        "status": {"initContainerStatuses": [st], "conditions": []},
+    }
+
+
+def test_a_replicas_fetch_ending_or_failing_marks_its_owner_once() -> None:
+    """Was: a storage-init failure reached the status at the 30 s resync (no Deployment event follows it)."""
+    marked: list[tuple[str, str]] = []
+    watch = FetchWatch(marked.append)
+    running: dict[str, Any] = {"running": {}}
+    failed = {"terminated": {"exitCode": 1, "message": "403 AccessDenied"}}
+    events = [
+        ("ADDED", _fetch_pod("1", running)),  # fetching: nothing to say
+        ("MODIFIED", _fetch_pod("1", failed)),  # failed: mark
+        ("MODIFIED", _fetch_pod("1", failed)),  # the same pod moving otherwise: nothing
+        ("MODIFIED", _fetch_pod("1", failed, restarts=1)),  # failed again: mark
+        ("MODIFIED", _fetch_pod("2", {"terminated": {"exitCode": 0}})),  # another replica fetched: mark
+        ("MODIFIED", {"metadata": {"name": "x", "uid": "9", "namespace": "team-a"}, "status": {}}),  # not a replica
+        ("DELETED", _fetch_pod("1", failed, restarts=1)),
+        ("ADDED", _fetch_pod("1", failed, restarts=1)),  # a pod of the uid seen again after its delete: mark
+    ]
+    for kind, pod in events:
+        watch(kind, pod)
+    assert marked == [("team-a", "resnet")] * 4

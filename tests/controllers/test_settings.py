@@ -24,6 +24,8 @@ def test_defaults_are_the_documented_ones() -> None:
     [
         ("loop period", {"FORESAIL_LOOP_SECONDS": "2"}, "loop_seconds", 2.0),
         ("empty means default", {"FORESAIL_LOOP_SECONDS": " "}, "loop_seconds", 5.0),
+        ("status refresh default", {}, "status_refresh_seconds", 30.0),
+        ("status written every decision", {"FORESAIL_STATUS_REFRESH_SECONDS": "0"}, "status_refresh_seconds", 0.0),
         ("rate window in minutes", {"FORESAIL_RATE_WINDOW": "2m"}, "rate_window", "2m"),
         ("no batch protection", {"FORESAIL_BATCH_MIN_RUNTIME_SECONDS": "0"}, "batch_min_runtime_seconds", 0.0),
         ("log level any case", {"FORESAIL_LOG_LEVEL": "debug"}, "log_level", "DEBUG"),
@@ -42,6 +44,7 @@ def test_values(name: str, env: dict[str, str], field: str, want: object) -> Non
     ("name", "env", "message"),
     [
         ("loop too short", {"FORESAIL_LOOP_SECONDS": "0.1"}, "FORESAIL_LOOP_SECONDS=0.1: must be a number in [1, 300]"),
+        ("status refresh too long", {"FORESAIL_STATUS_REFRESH_SECONDS": "601"}, "FORESAIL_STATUS_REFRESH_SECONDS=601: must be a number in [0, 600]"),
         ("loop not a number", {"FORESAIL_LOOP_SECONDS": "fast"}, "FORESAIL_LOOP_SECONDS=fast: must be a number in [1, 300]"),
         ("NaN", {"FORESAIL_BATCH_MIN_RUNTIME_SECONDS": "nan"}, "FORESAIL_BATCH_MIN_RUNTIME_SECONDS=nan: must be a number in [0, 86400]"),
         ("rate window too long", {"FORESAIL_RATE_WINDOW": "1h"}, "FORESAIL_RATE_WINDOW=1h: must be a duration in s or m from 2s to 10m"),

@@ -171,6 +171,27 @@ def test_service_workloads_held_and_protected(name: str, isvc: InferenceService,
     assert members.tenant_of == {("team-a", "web"): "a"}
 
 
+def gpu_pod(gpus: int) -> dict[str, Any]:
+    return {**pod("team-a", gpus, managed=True), "status": {"phase": "Running", "startTime": format_rfc3339(NOW - 3600)}}
+
+
+@pytest.mark.parametrize(
+    ("name", "spec_gpus", "pods", "gpus"),
+    [
+        ("no pods: the spec's count", 2, [], 2),
+        ("pods as the spec asks", 2, [gpu_pod(2), gpu_pod(2)], 2),
+        ("mid-rollout from 2 to 1 GPU: the stable pods' 2, never under", 1, [gpu_pod(2), gpu_pod(1)], 2),
+        ("mid-rollout from 1 to 2 GPUs: the spec's 2", 2, [gpu_pod(1), gpu_pod(2)], 2),
+        ("the old revision gone: the spec's 1 again", 1, [gpu_pod(1)], 1),
+    ],
+)
+def test_a_replica_counts_the_larger_gpu_request_of_its_revisions(name: str, spec_gpus: int, pods: list[dict[str, Any]], gpus: int) -> None:
+    """Was: every replica at the spec's gpusPerReplica, so a rollout lowering it under-counted the stable pods."""
+    isvc = IsvcBuilder("web", "team-a").set("spec.triton.gpusPerReplica", spec_gpus).build()
+    (w,), _ = service_workloads([isvc], {("team-a", "web"): pods}, {("team-a", "web"): 2}, {"team-a": "a"}, ["a"], MIN_RUNTIME, NOW)
+    assert w.gpus == gpus, name
+
+
 @pytest.mark.parametrize(
     ("name", "isvc", "owners", "tenant_of", "missing"),
     [

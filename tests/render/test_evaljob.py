@@ -380,6 +380,16 @@ def test_a_finished_job_keeps_the_runs_average_eps_and_latency_percentiles() -> 
     assert p50 == pytest.approx(10.0, rel=0.1) and p95 == pytest.approx(200.0, rel=0.1) and p99 == pytest.approx(200.0, rel=0.1)
 
 
+def test_a_run_shorter_than_a_tenth_of_a_second_keeps_its_average_eps() -> None:
+    """Was (found by e2e/chaos/test_evaljob_cleanup.py): spans went over the wire rounded to 0.1 s, so a shard
+    that evaluated its items in 40 ms reported no active time and the finished job EPS 0 (or 4,000 from 0.1 s)."""
+    t0 = WALL - 100
+    sent = {i: ShardReport.from_json(final(i, spans=((t0 + i * 0.01, t0 + i * 0.01 + 0.04),)).to_json()) for i in range(4)}
+    st = observe_evaljob(evaljob(), COMPLETE, sent, 100, "pvc:r/results", None, None, NOW, WALL, RUN)
+    assert st.throughput.active_seconds == pytest.approx(0.07, abs=1e-3), "the union of four overlapping 40 ms spans"
+    assert st.throughput.eps == pytest.approx(100 / 0.07, rel=0.02)
+
+
 def test_a_finished_job_of_workers_without_histograms_keeps_the_last_live_percentiles() -> None:
     old = evaljob()
     old.status.throughput.p50_ms, old.status.throughput.p95_ms, old.status.throughput.p99_ms = 5.0, 9.0, 12.0

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from foresail.render.storage import INIT_CONTAINER, fetch_observation, parse_storage_uri, parse_termination
+from foresail.render.storage import INIT_CONTAINER, fetch_observation, fetch_signature, parse_storage_uri, parse_termination
 from foresail.render.triton import render_deployment
 from tests.builders import IsvcBuilder
 
@@ -148,3 +148,21 @@ def test_observe_reports_a_failed_fetch_and_records_the_digest() -> None:
     assert fetched.model is not None
     assert (fetched.model.digest, fetched.model.storage_uri) == (DIGEST, "s3://models/x")
     assert next(c for c in fetched.conditions if c.type == "Ready").reason == "NoReadyReplicas"
+
+
+RUNNING = {"running": {"startedAt": "2026-01-01T00:00:00Z"}}
+PULL = {"waiting": {"reason": "ImagePullBackOff", "message": "no image"}}
+SIGNATURES = [
+    ("running: nothing to say yet", _pod("a", "t", RUNNING), None),
+    ("waiting to start (PodInitializing): nothing", _pod("a", "t", {"waiting": {"reason": "PodInitializing"}}), None),
+    ("fetched", _pod("a", "t", OK), (0, 0, None, "")),
+    ("failed", _pod("a", "t", FAILED), (0, 1, None, "")),
+    ("failed, then backing off: the same failure, one more restart", _pod("a", "t", BACKOFF, FAILED), (0, None, 1, "")),
+    ("its image cannot be pulled", _pod("a", "t", PULL), (0, None, None, "ImagePullBackOff")),
+    ("no storage-init container", {"metadata": {"name": "a"}, "status": {"initContainerStatuses": [{"name": "other", "state": OK}]}}, None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "pod", "want"), SIGNATURES, ids=[c[0] for c in SIGNATURES])
+def test_fetch_signature(name: str, pod: dict[str, Any], want: tuple[Any, ...] | None) -> None:
+    assert fetch_signature(pod) == want, name

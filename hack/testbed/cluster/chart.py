@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 from typing import Any
 
 from hack import tools
@@ -24,11 +25,13 @@ def helm(cluster: Cluster | None, *args: str) -> subprocess.CompletedProcess[str
     return subprocess.run([str(h), *kubeconfig, *args], capture_output=True, text=True, check=False)
 
 
-def install_foresail(cluster: Cluster, values: dict[str, str], timeout_s: int = 300, restricted: bool = False) -> None:
+def install_foresail(
+    cluster: Cluster, values: dict[str, str], timeout_s: int = 300, restricted: bool = False, chart: Path = REPO / "charts/foresail"
+) -> None:
     """``helm install foresail`` into ``foresail-system`` (the chart's default Prometheus URL, the digest of the operator image
     the cluster's registry holds, ``values`` as ``--set``),
     waiting until its pods are Ready, then the scaling presets. ``restricted``: the namespace enforces Pod
-    Security Standards ``restricted``."""
+    Security Standards ``restricted``. ``chart``: another chart directory (a released one)."""
     kube = cluster.kube
     kube.kubectl("create", "namespace", SYSTEM_NS)
     if restricted:
@@ -41,20 +44,19 @@ def install_foresail(cluster: Cluster, values: dict[str, str], timeout_s: int = 
     # the chart's default prometheus.url: monitoring/prometheus-operated, the cluster's headless Service for its Prometheus
     sets = [f"--set={k}={v}" for k, v in {**pinned, **values}.items()]
     out = helm(
-        cluster, "install", "foresail", str(REPO / "charts/foresail"), "-n", SYSTEM_NS, "--wait", f"--timeout={timeout_s}s", *sets
+        cluster, "install", "foresail", str(chart), "-n", SYSTEM_NS, "--wait", f"--timeout={timeout_s}s", *sets
     )
     if out.returncode != 0:
         raise RuntimeError(f"helm install foresail failed: {out.stderr.strip()}")
     kube.kubectl("apply", "-f", str(REPO / "policies/scaling"))
 
 
-def upgrade_foresail(cluster: Cluster, values: dict[str, str], timeout_s: int = 300) -> None:
-    """``helm upgrade --reuse-values`` of the installed release with ``values`` as ``--set``, waiting until the
-    new operator pods are Ready (they lead once the old leader's lease lapses)."""
+def upgrade_foresail(cluster: Cluster, values: dict[str, str], timeout_s: int = 300, reuse: str = "--reuse-values") -> None:
+    """``helm upgrade --reuse-values`` of the installed release to this chart with ``values`` as ``--set``, waiting
+    until the new operator pods are Ready (they lead once the old leader's lease lapses). ``reuse``:
+    ``--reset-then-reuse-values`` for an upgrade from another chart version (its defaults, the release's values)."""
     sets = [f"--set={k}={v}" for k, v in values.items()]
-    out = helm(
-        cluster, "upgrade", "foresail", str(REPO / "charts/foresail"), "-n", SYSTEM_NS, "--reuse-values", "--wait", f"--timeout={timeout_s}s", *sets
-    )
+    out = helm(cluster, "upgrade", "foresail", str(REPO / "charts/foresail"), "-n", SYSTEM_NS, reuse, "--wait", f"--timeout={timeout_s}s", *sets)
     if out.returncode != 0:
         raise RuntimeError(f"helm upgrade foresail {' '.join(sets)} failed: {out.stderr.strip()}")
 

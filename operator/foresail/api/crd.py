@@ -123,7 +123,8 @@ def _crd(
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.{GROUP}"},
+        # Argo CD keeps the CRD (so every object of its kind) when the Application is deleted; Helm never deletes crds/
+        "metadata": {"name": f"{plural}.{GROUP}", "annotations": {"argocd.argoproj.io/sync-options": "Delete=false"}},
         "spec": {
             "group": GROUP,
             "names": {

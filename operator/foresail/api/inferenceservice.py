@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from pydantic import ConfigDict, Field, model_validator
 
@@ -234,11 +234,95 @@ class ScalingSpec(SpecModel):
 
 
 WARMUP_INPUTS_MAX = 64  # a model's inputs
+WARMUP_DATA_MAX = 65_536  # elements of one warm-up input (a spec is at most ~1.5 MB in etcd anyway)
+WARMUP_SHAPE_MAX = 16  # dimensions of one warm-up input
+
+
+class TritonDatatype(StrEnum):
+    """Triton's tensor datatypes (the KServe v2 protocol's names)."""
+
+    BOOL = "BOOL"
+    UINT8 = "UINT8"
+    UINT16 = "UINT16"
+    UINT32 = "UINT32"
+    UINT64 = "UINT64"
+    INT8 = "INT8"
+    INT16 = "INT16"
+    INT32 = "INT32"
+    INT64 = "INT64"
+    FP16 = "FP16"
+    FP32 = "FP32"
+    FP64 = "FP64"
+    BF16 = "BF16"
+    BYTES = "BYTES"
+
+
+def _flatten(data: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for x in data:
+        out.extend(_flatten(x) if isinstance(x, list) else [x])
+    return out
+
+
+def _warmup_input_schema(schema: dict[str, Any]) -> None:
+    # Released CRDs kept these objects free-form: the four fields are asked for by a CEL rule (ratcheted: an
+    # unchanged stored input keeps passing) rather than as required properties, and unknown fields are still
+    # kept, so that the CRD upgrade breaks no stored object (api.crd_compat)
+    schema.pop("required", None)
+    schema["additionalProperties"] = True
+    schema["x-kubernetes-validations"] = [
+        {
+            # data (a list of untyped elements) is not visible to CEL: its absence is InvalidSpec (pydantic)
+            "rule": "has(self.name) && has(self.datatype) && has(self.shape)",
+            "message": "a warm-up input needs name, datatype and shape (and data)",
+        }
+    ]
+
+
+class WarmupInput(SpecModel):
+    """One input tensor of a warm-up request, as in the KServe v2 protocol's JSON: data row-major, flat or nested,
+    with as many elements as shape holds (its first dimension the batch, when the model batches)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", json_schema_extra=_warmup_input_schema)
+
+    name: str = Field(min_length=1, max_length=256, description="The model's input name.")
+    datatype: TritonDatatype = Field(description="Triton datatype, e.g. FP32, INT64, BYTES.")
+    shape: list[Annotated[int, Field(ge=0, le=2**31 - 1)]] = Field(
+        min_length=1,
+        max_length=WARMUP_SHAPE_MAX,
+        description="Dimensions, each >= 0 (the batch first when the model batches).",
+    )
+    data: list[Any] = Field(
+        min_length=1,
+        max_length=WARMUP_DATA_MAX,
+        description=f"The elements, row-major, flat or nested (at most {WARMUP_DATA_MAX:,} in all): numbers, "
+        "true/false for BOOL, strings for BYTES.",
+    )
+
+    @model_validator(mode="after")
+    def _fits_its_shape(self) -> WarmupInput:
+        flat = _flatten(self.data)
+        want = 1
+        for d in self.shape:
+            want *= d
+        if len(flat) > WARMUP_DATA_MAX:
+            raise ValueError(f"data: {len(flat):,} elements, at most {WARMUP_DATA_MAX:,}")
+        if len(flat) != want:
+            raise ValueError(f"data: {len(flat):,} elements, but shape {self.shape} holds {want:,}")
+        kind = (
+            str if self.datatype == TritonDatatype.BYTES else bool if self.datatype == TritonDatatype.BOOL else None
+        )
+        for i, x in enumerate(flat):
+            ok = isinstance(x, kind) if kind is not None else isinstance(x, int | float) and not isinstance(x, bool)
+            if not ok:
+                what = "a string" if kind is str else "true or false" if kind is bool else "a number"
+                raise ValueError(f"data element {i} is {x!r}: a {self.datatype} element is {what}")
+        return self
 
 
 class WarmupSpec(SpecModel):
     enabled: bool = Field(default=True, description="Gate readiness on a warm-up (readiness gate foresail.dev/warm).")
-    inputs: list[dict[str, Any]] = Field(
+    inputs: list[WarmupInput] = Field(
         default_factory=list,
         max_length=WARMUP_INPUTS_MAX,
         description="Warm-up inputs [{name, datatype, shape, data}]; empty = generated from the model's metadata.",
@@ -268,6 +352,24 @@ class WarmupSpec(SpecModel):
 
 
 class InferenceServiceSpec(SpecModel):
+    model_config = ConfigDict(
+        populate_by_name=True,
+        extra="forbid",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    # a transition rule: the canary and the stable revision serve behind one Service under one name,
+                    # and Triton's series are read for the spec's model name
+                    "rule": "!has(self.rollout) || !has(oldSelf.rollout) || self.model.name == oldSelf.model.name",
+                    "message": "spec.model.name cannot change while spec.rollout is set (both revisions must answer "
+                    "to one name): remove spec.rollout to roll the renamed model in place, or serve it as a new "
+                    "InferenceService",
+                    "fieldPath": ".model.name",
+                    "reason": "FieldValueForbidden",
+                }
+            ]
+        },
+    )
     model: ModelSpec = Field(description="The model to serve and where its repository comes from.")
     triton: TritonSpec = Field(default_factory=TritonSpec, description="The Triton container.")
     slo: SloSpec = Field(description="The latency objective the autoscaler keeps.")

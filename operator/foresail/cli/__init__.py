@@ -4,7 +4,8 @@
 quota, warm-up and conditions; ``calibrate`` measures a Triton model's throughput/latency curve;
 ``replay`` tests a scaling policy against a trace; ``eval-worker`` runs one shard of an EvalJob (in the
 pods of its Indexed Job), ``eval-compare`` its results against its baseline's; ``storage-init`` fetches a
-storageUri into the model volume (a replica's init container); ``version`` prints the version.
+storageUri into the model volume (a replica's init container); ``crds apply`` creates or replaces the
+CRDs of a directory when compatible (the chart's pre-upgrade hook); ``version`` prints the version.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import argparse
 import platform
 
 from foresail import __version__
-from foresail.cli import calibrate, replay, status, storage_init
+from foresail.cli import calibrate, crds, replay, status, storage_init
 
 __all__ = ["main"]
 
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     storage_init.add_arguments(
         sub.add_parser("storage-init", help="fetch spec.model.repository.storageUri into the model volume (the replicas' init container)")
     )
+    crds.add_arguments(sub.add_parser("crds", help="create or replace the CRDs of a directory when compatible (the chart's pre-upgrade hook)"))
     sub.add_parser(
         "eval-worker",
         help="one shard of an EvalJob (configured by $FORESAIL_EVAL_CONFIG and $JOB_COMPLETION_INDEX, set by the operator)",
@@ -49,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         from foresail.controllers.evalworker import main as eval_worker
 
         return eval_worker()
+    if args.cmd == "crds":
+        return crds.main(args)
     if args.cmd == "storage-init":
         return storage_init.main(args)
     if args.cmd == "replay":

@@ -54,6 +54,7 @@ _KINDS: dict[str, tuple[str, str, bool]] = {
     "EvalJob": ("/apis/foresail.dev/v1alpha1", "evaljobs", True),
     "Tenant": ("/apis/foresail.dev/v1alpha1", "tenants", False),
     "ScalingPolicy": ("/apis/foresail.dev/v1alpha1", "scalingpolicies", False),
+    "CustomResourceDefinition": ("/apis/apiextensions.k8s.io/v1", "customresourcedefinitions", False),
 }
 
 

@@ -9,7 +9,8 @@ are created; then only the replicas that change (scale subresource, field manage
 ``foresail-autoscaler``), status (``scaling.status``) and an Event per scale action, the services' writes
 concurrently on the loop's 8 threads. Its own telemetry: pass duration, queries per pass, apiserver
 requests per pass (by verb), desired vs actual, forecast error, headroom, fast path. Status is written on the object as the pass listed it (no read before the
-write; a conflict re-reads) and only when it changes.
+write; a conflict re-reads) and only when it changes; a decision's status only when something a reader
+needs moved, else at most every ``throttle.refresh_s`` (``scaling.status_throttle``: what staleness costs).
 
 A service first seen (a restart, a failover) gets its arrival history from Prometheus in the background,
 ``HISTORY_CONCURRENCY`` at a time: the pass never waits for it, and until it arrives the service decides on
@@ -23,6 +24,7 @@ import contextlib
 import functools
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +51,7 @@ from foresail.scaling.decide import Decision, DecisionState, Observation, apply_
 from foresail.scaling.observe import observe, service_settings, serving_pods
 from foresail.scaling.pause import pause_of, paused_decision
 from foresail.scaling.status import autoscaler_status, quota_status
+from foresail.scaling.status_throttle import Throttle, worth_writing
 from foresail.scaling.writers import Seen, contest_condition, keep_intent, replica_writers
 
 __all__ = ["HISTORY_CONCURRENCY", "Autoscaler"]
@@ -68,6 +71,7 @@ class _Service:
     last_forecast: tuple[float, float] | None = None  # (for time, forecast)
     last_desired: int | None = None  # the last decision: the service's demand between its decisions
     writers_seen: Seen | None = None  # other writers of its replicas, last seen when
+    status_written: float | None = None  # when this process last wrote its status after a decision (wall time)
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,7 @@ class Autoscaler:
     default_tenant: str | None = None  # tenancy mode open
     watch: tuple[str, ...] = ()  # the namespaces it manages (empty: all)
     require_tenant: bool = False  # the operator: services no tenant owns are granted no GPUs
+    throttle: Throttle = field(default_factory=Throttle)  # which decisions' status is written (scaling.status_throttle)
     arbiter: TenantArbiter = field(init=False)
     services: dict[Key, _Service] = field(default_factory=dict)
     heartbeat: Heartbeat = field(default_factory=Heartbeat)  # the health check's view of the loop
@@ -386,14 +391,17 @@ class Autoscaler:
         contest = contest_condition([], p.writers, svc.writers_seen, d.replicas, isvc.generation, now)
         svc.writers_seen = contest.seen
 
-        def build(fresh: dict[str, Any]) -> dict[str, Any]:
+        def build(fresh: dict[str, Any]) -> dict[str, Any] | None:
             state = svc.state.to_dict()
             conds = contest_condition(_conditions(fresh), p.writers, contest.seen, d.replicas, isvc.generation, now).conditions
             update = autoscaler_status(conds, d, p.signals, p.policy_problem, quota, missing_tenant, state, isvc.generation, now)
+            if worth_writing(fresh.get("status") or {}, update.patch, svc.status_written, now, self.throttle) is None:
+                announce[:] = []
+                return None  # nothing a reader needs moved: a later decision writes it (at most throttle.refresh_s on)
             announce[:] = [update.announce] if update.announce else []
             return update.patch
 
-        self.kube.update_status("InferenceService", ns, name, build, listed=listed, on_write=self.heartbeat.wrote)
+        self.kube.update_status("InferenceService", ns, name, build, listed=listed, on_write=self._wrote(svc, now))
         if announce:
             self.kube.event(isvc.model_dump(by_alias=True), Reason.METRICS_UNAVAILABLE, f"holding replicas: {announce[0]}", "Warning")
         if contest.announce:
@@ -435,20 +443,23 @@ class Autoscaler:
         contest = contest_condition([], p.writers, svc.writers_seen, d.replicas, isvc.generation, now)
         svc.writers_seen = contest.seen
 
-        def build(fresh: dict[str, Any]) -> dict[str, Any]:
+        def build(fresh: dict[str, Any]) -> dict[str, Any] | None:
             state = svc.state.to_dict()
             conds = contest_condition(_conditions(fresh), p.writers, contest.seen, d.replicas, isvc.generation, now).conditions
             if rp.write:
                 conds = rollouts.rollout_condition(conds, rp, isvc.generation, now)
             update = autoscaler_status(conds, d, p.signals, p.policy_problem, quota, missing_tenant, state, isvc.generation, now)
-            announce[:] = [update.announce] if update.announce else []
             patch = dict(update.patch)
             if rp.write:
                 patch["rollout"] = rollouts.status_patch(rp, name, writes)
+            if worth_writing(fresh.get("status") or {}, patch, svc.status_written, now, self.throttle) is None:
+                announce[:] = []
+                return None  # a changed status.rollout is always written (a field the throttle compares exactly)
+            announce[:] = [update.announce] if update.announce else []
             return patch
 
         # status first: the reconciler renders the slots from status.rollout.stableSlot
-        self.kube.update_status("InferenceService", ns, name, build, listed=listed)
+        self.kube.update_status("InferenceService", ns, name, build, listed=listed, on_write=self._wrote(svc, now, heartbeat=False))
         if announce:
             self.kube.event(body, Reason.METRICS_UNAVAILABLE, f"holding replicas: {announce[0]}", "Warning")
         if contest.announce:
@@ -464,6 +475,16 @@ class Autoscaler:
             log.warning("%s/%s: deleting the EvalJobs of an earlier rollout: %r", ns, name, e)
         self._telemetry(ns, name, d, current, p.obs, svc, now, p.tick)
         service_telemetry.record(isvc, d, p.obs)
+
+    def _wrote(self, svc: _Service, now: float, heartbeat: bool = True) -> Callable[[float], None]:
+        """The ``on_write`` of a decision's status write: the throttle's clock (and the liveness echo)."""
+
+        def wrote(sent: float) -> None:
+            svc.status_written = now
+            if heartbeat:
+                self.heartbeat.wrote(sent)
+
+        return wrote
 
     def _telemetry(
         self, ns: str, name: str, d: Decision, current: int, obs: Observation, svc: _Service, now: float, tick: float

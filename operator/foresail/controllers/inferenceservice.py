@@ -9,7 +9,9 @@ disappears (drift repair).
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +31,7 @@ from foresail.controllers.liveness import HEARTBEAT
 from foresail.render.isvc_status import observe
 from foresail.render.meta import controlled_by, name_taken
 from foresail.render.slots import SlotPlan, plan_slots
+from foresail.render.storage import fetch_signature
 from foresail.render.triton import render_pdb, render_service, slot_name
 from foresail.scaling.pause import pause_of
 
@@ -226,6 +229,34 @@ def _owner_changed(body: kopf.Body) -> None:
     ns = body["metadata"]["namespace"]
     # a burst of child events is one reconcile (controllers.coalesce, on the cached client)
     coalesce.mark((ns, owner), lambda: reconcile_owner(kube(), ns, owner))
+
+
+class FetchWatch:
+    """Pod events of the pod cache -> a coalesced reconcile of the owner when a replica's storage-init
+    container ends, fails or cannot start (``render.storage.fetch_signature`` changed): the digest or the
+    ModelFetchFailed reason reaches the status at once, not at the 30 s resync. Other pod changes (readiness,
+    the warm gate) mark nothing: the Deployment's events already follow the replicas."""
+
+    def __init__(self, mark: Callable[[tuple[str, str]], None]) -> None:
+        self.mark = mark
+        self._seen: dict[str, tuple[Any, ...]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, kind: str, pod: dict[str, Any]) -> None:
+        md = pod.get("metadata") or {}
+        owner = (md.get("labels") or {}).get(LABEL_ISVC)
+        uid = str(md.get("uid") or md.get("name") or "")
+        if not owner:
+            return
+        with self._lock:
+            if kind == "DELETED":
+                self._seen.pop(uid, None)
+                return
+            sig = fetch_signature(pod)
+            if sig is None or self._seen.get(uid) == sig:
+                return
+            self._seen[uid] = sig
+        self.mark((str(md.get("namespace") or ""), str(owner)))
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": "foresail", LABEL_ISVC: kopf.PRESENT})

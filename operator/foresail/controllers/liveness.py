@@ -4,8 +4,8 @@ than kopf takes to notice a silent stream and reconnect, so that a hung pass, an
 no longer reach (a stalled connection) or a stalled watch restarts the pod instead of leaving every
 service unscaled, or every spec change unhandled, behind a green probe (issue 15, defect 11).
 
-The watch is judged by its echo: each status write the loop makes (it writes the observed signals every
-pass) changes the object, so the watch must deliver an event after it. An idle watch with nothing to
+The watch is judged by its echo: each status write the loop makes (a decision's, at least every
+``FORESAIL_STATUS_REFRESH_SECONDS``) changes the object, so the watch must deliver an event after it. An idle watch with nothing to
 deliver is not judged (no write, nothing to wait for); a standby writes nothing."""
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from foresail.controllers.liveness import HEARTBEAT, Heartbeat
 from foresail.controllers.resync import Periodic, Resync
 from foresail.controllers.settings import OperatorSettings, SettingsError
 from foresail.controllers.warmup import WarmupManager
+from foresail.scaling.status_throttle import Throttle
 
 __all__ = ["run"]
 
@@ -70,6 +71,7 @@ async def start_autoscaler(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> No
         handlers.cached_kube(),  # reads from the watch-fed caches: a pass that changes nothing asks the apiserver nothing
         prom,
         loop_seconds=s.loop_seconds,
+        throttle=Throttle(refresh_s=s.status_refresh_seconds),
         batch_min_runtime_s=s.batch_min_runtime_seconds,
         live=live,
         default_tenant=s.default_tenant if s.tenancy_mode == "open" else None,
@@ -105,6 +107,8 @@ def start_coalescing(memo: kopf.Memo, **_: Any) -> None:
     coalescer = coalesce.Coalescer(reconcile, delay_s=1.0).start()
     coalesce.configure(coalescer)
     memo["coalescer"] = coalescer
+    # a replica's model fetch ending or failing: its owner's status at once (the pod cache's events)
+    client.caches.on("Pod", inferenceservice.FetchWatch(coalescer.mark))
 
 
 @kopf.on.cleanup()

@@ -145,6 +145,18 @@ SETTINGS: dict[str, Setting] = {
         1,
         300,
     ),
+    "status_refresh_seconds": Setting(
+        "FORESAIL_STATUS_REFRESH_SECONDS",
+        "30",
+        "a number in [0, 600]",
+        "A decision's status is written at once when desiredReplicas, quota, a condition's status or reason, "
+        "the recommendation's reason or an observed signal beyond its tolerance changes; the slowly moving "
+        "figures and the decision state at most this often (0: every decision). A new leader resumes from "
+        "a decision state at most this old.",
+        _number(0, 600),
+        0,
+        600,
+    ),
     "batch_min_runtime_seconds": Setting(
         "FORESAIL_BATCH_MIN_RUNTIME_SECONDS",
         "300",
@@ -282,6 +294,7 @@ class OperatorSettings:
     metrics_source: str = "prometheus"
     metrics_stale_seconds: float = 10.0
     loop_seconds: float = 5.0
+    status_refresh_seconds: float = 30.0
     batch_min_runtime_seconds: float = 300.0
     warmup_memory_mb: float = 128.0
     warmup_request_mb: float = 32.0

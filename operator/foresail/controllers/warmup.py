@@ -309,7 +309,10 @@ class WarmupManager:
             if policy is not None:
                 await self._apply_queue_policy(replica, model, policy, deadline, spec.timeout_seconds)
             if spec.inputs:
-                given: list[Any] = TritonReplica.given(spec.inputs)  # the user's own, bounded by the object's size
+                try:  # the user's own, checked against their shapes at admission; a value numpy refuses remains
+                    given: list[Any] = TritonReplica.given([i.model_dump(mode="json") for i in spec.inputs])
+                except (ValueError, TypeError, OverflowError) as e:
+                    raise WarmupFailed(Reason.WARMUP_ERROR, f"spec.warmup.inputs: {e}") from e
                 specs: list[InputSpec] = []
                 batched, sizes, plan = False, [1], None
             else:

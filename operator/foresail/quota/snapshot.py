@@ -199,7 +199,9 @@ def service_workloads(
                 name=isvc.name,
                 tenant=t,
                 priority=isvc.spec.priority.value,
-                gpus=isvc.spec.triton.gpus_per_replica,
+                # during a rollout the stable revision's pods may ask for another count than the spec's (a
+                # change of gpusPerReplica is a revision): a replica is counted at the larger, never under
+                gpus=max([isvc.spec.triton.gpus_per_replica, *(pod_gpus(p) for p in held)]),
                 desired=desired.get(key, 0),
                 held=len(held),
                 created=parse_rfc3339(isvc.metadata.get("creationTimestamp")) or now,

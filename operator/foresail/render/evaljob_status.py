@@ -79,7 +79,7 @@ class ShardReport:
                 "throttledSeconds": round(self.throttled_seconds, 3), "finished": self.finished,
                 "datasetSha256": self.dataset_sha256, "datasetItems": self.dataset_items, "error": error,
                 "time": round(self.time, 3), "run": self.run, "final": self.final,
-                "spans": [[round(a, 1), round(b, 1)] for a, b in self.spans], "latency": list(self.latency),
+                "spans": [[round(a, 3), round(b, 3)] for a, b in self.spans], "latency": list(self.latency),
             },
             sort_keys=True,
             separators=(",", ":"),
@@ -181,7 +181,7 @@ def observe_evaljob(
         hist = LatencyHistogram()
         for r in reports.values():
             hist = hist.merge(LatencyHistogram.decode(list(r.latency)))
-        st.throughput.active_seconds = round(active_s, 1) if active_s > 0 else None
+        st.throughput.active_seconds = round(active_s, 3) if active_s > 0 else None
         st.throughput.eps = round(done / active_s, 3) if active_s > 0 else 0.0
         st.throughput.concurrency = 0
         if hist.total():

@@ -27,6 +27,7 @@ __all__ = [
     "StorageUri",
     "default_endpoint",
     "fetch_observation",
+    "fetch_signature",
     "parse_storage_uri",
     "parse_termination",
     "render_storage_init",
@@ -126,6 +127,30 @@ def _init_status(pod: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+FETCH_WAITING_ERRORS = ("CreateContainerConfigError", "ErrImagePull", "ImagePullBackOff", "InvalidImageName")
+
+
+def fetch_signature(pod: dict[str, Any]) -> tuple[Any, ...] | None:
+    """What of a pod's storage-init container the service's status is made of (an ended fetch, its exit code,
+    its restarts, a waiting error); None while it runs or waits to start, or when the pod has none. A new
+    signature is worth a reconcile: the digest or the failure reaches the status without waiting for the
+    resync."""
+    st = _init_status(pod)
+    if st is None:
+        return None
+    term = (st.get("state") or {}).get("terminated")
+    last = (st.get("lastState") or {}).get("terminated")
+    waiting = str(((st.get("state") or {}).get("waiting") or {}).get("reason") or "")
+    if term is None and last is None and waiting not in FETCH_WAITING_ERRORS:
+        return None
+    return (
+        int(st.get("restartCount", 0) or 0),
+        None if term is None else int(term.get("exitCode", 1)),
+        None if last is None else int(last.get("exitCode", 1)),
+        waiting if waiting in FETCH_WAITING_ERRORS else "",
+    )
+
+
 def fetch_observation(isvc: InferenceService, pods: list[dict[str, Any]]) -> tuple[ModelStatus | None, FetchFailure | None]:
     """What the replicas' init containers report: the digest of the newest successful fetch, and a failure
     (the newest pod whose init container last terminated non-zero, or cannot start) when no pod fetched
@@ -154,7 +179,7 @@ def fetch_observation(isvc: InferenceService, pods: list[dict[str, Any]]) -> tup
         if last is not None and int(last.get("exitCode", 0)) != 0:
             msg = str(last.get("message") or last.get("reason") or "").strip().splitlines()
             failure = FetchFailure(name, (msg[-1] if msg else f"exit code {last.get('exitCode')}")[:900], int(last["exitCode"]))
-        elif waiting.get("reason") in ("CreateContainerConfigError", "ErrImagePull", "ImagePullBackOff", "InvalidImageName"):
+        elif waiting.get("reason") in FETCH_WAITING_ERRORS:
             failure = FetchFailure(name, f"{waiting['reason']}: {waiting.get('message', '')}"[:900], 0)
     if digest is not None:
         return digest, None
