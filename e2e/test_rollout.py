@@ -12,6 +12,8 @@ One service of 3 replicas with ``spec.rollout`` (steps 10% and 50%, short: 10 s 
 A second service with ``spec.rollout.evaluation`` (200 items, exact match): a version whose outputs are wrong on
 10% of the items (``FORESAIL_EMULATED_WRONG_PERCENT``) is rolled back by the evaluation gate, the flipped-worse
 count in the reason exactly the items the model gets wrong; its EvalJobs evaluated each revision's pods only.
+Then a good version (outputs unchanged) passes the evaluation gate (its verdict kept in the promoted status's
+gates) and every step, and is promoted.
 
 Production (the load generator, through the Service's ready endpoints) never gets an error. The figures
 (apply -> promoted, apply -> rollback complete) are printed as one JSON line. Tests wait for states, never
@@ -252,7 +254,7 @@ def _prom_series(cluster: Cluster, ns: str) -> list[dict[str, Any]]:
 WRONG_PERCENT = 10
 
 
-def test_a_wrong_version_is_rolled_back_by_the_evaluation_gate(operator: Kube, cluster: Cluster, namespace: str) -> None:
+def test_a_wrong_version_is_rolled_back_by_the_evaluation_gate_and_a_good_one_promoted(operator: Kube, cluster: Cluster, namespace: str) -> None:
     ns = namespace
     cm = model_configmap("models", ["emulated"])  # the testbed's emulated model (it knows WRONG_PERCENT)
     operator.create(cm, ns)
@@ -320,6 +322,25 @@ def test_a_wrong_version_is_rolled_back_by_the_evaluation_gate(operator: Kube, c
         figures["flipped_expected"] = expect
         assert any(e["reason"] == "RolledBack" and e["type"] == "Warning" for e in _events(operator, ns))
         assert _replicas(operator, ns, NAME) == 2, "the stable revision keeps serving"
+
+        # a good version (outputs and latency unchanged) passes the evaluation gate and every step
+        t1 = time.monotonic()
+        _set_env(operator, ns, [{"name": "FORESAIL_EMULATED_WRONG_PERCENT", "value": "0"}])
+        rev2 = _revision(operator, ns)
+        assert rev2 not in (rev0, rev1)
+        promoted = wait_for(
+            "the good canary promoted",
+            lambda: (st := _rollout(operator, ns)).get("phase") == "Promoted" and st.get("stableRevision") == rev2 and st,
+            timeout=900,
+            interval=1,
+        )
+        figures["good_apply_to_promoted_s"] = round(time.monotonic() - t1, 1)
+        assert promoted["evaluations"] != jobs, "the good version's own EvalJobs, not the wrong one's"
+        evaluated = [g for g in promoted["gates"] if g["gate"] == "evaluation"]
+        assert len(evaluated) == 1 and evaluated[0]["passed"] is True, promoted["gates"]
+        figures["good_evaluation"] = evaluated[0]["message"]
+        assert f"0 of {N_ITEMS} items flipped worse" in evaluated[0]["message"], evaluated[0]
+        assert all(g.get("passed") is True for g in promoted["gates"]), promoted["gates"]
     finally:
         gen.terminate()
         out, _ = gen.communicate(timeout=120)

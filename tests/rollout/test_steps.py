@@ -186,6 +186,7 @@ EVAL_CASES: list[tuple[str, RolloutStatus, StepObservation | None, GateResult | 
      "evaluation not started"),
     ("after step 0 the verdict is not asked for", running(step=1), seen(), None, None, at(61), StepAction.PROMOTE,
      {"stable_revision": CANARY}, "all 2 steps passed"),
+
     ("a new revision: the earlier jobs forgotten", running(evaluations=JOBS), seen(), None, None, at(61), StepAction.START,
      {"canary_revision": NEWER, "evaluations": []}, "replaces canary"),
 ]  # fmt: skip
@@ -212,6 +213,20 @@ def test_evaluation_gate_in_the_step_machine(
     assert words in d.message, (name, d.message)
     if action is StepAction.ROLL_BACK and verdict is EVAL_FAILED:
         assert d.status.message == d.message, "the gate and its figures are the rollout's reason"
+
+
+def test_the_passed_evaluation_stays_in_the_gates_until_promotion() -> None:
+    """The verdict judged at step 0 is the evidence of the promotion: carried in status.gates to the later
+    steps and into the promoted status, never asked for again."""
+    d = decide_step(spec(evaluation=EVALUATION), running(), CANARY, seen(), at(61), EVAL_PASSED, JOBS)
+    assert d.action is StepAction.NEXT_STEP and d.status.gates == [EVAL_PASSED], d.status.gates
+    held = decide_step(spec(evaluation=EVALUATION), roundtrip(d.status), CANARY, seen(), at(90), None, None)
+    assert held.action is StepAction.HOLD and held.status.step == 1, held.message
+    assert [g.gate for g in held.status.gates] == [GateName.LATENCY, GateName.ERRORS, GateName.EVALUATION]
+    assert held.status.gates[-1] == EVAL_PASSED
+    done = decide_step(spec(evaluation=EVALUATION), roundtrip(held.status), CANARY, seen(), at(200), None, None)
+    assert done.action is StepAction.PROMOTE and done.status.gates[-1] == EVAL_PASSED, done.message
+    assert all(g.passed for g in done.status.gates)
 
 
 def roundtrip(st: RolloutStatus) -> RolloutStatus:

@@ -160,7 +160,7 @@ class RolloutStatus(SpecModel):
     canary_percent: int = Field(default=0, alias="canaryPercent", description="The canary's planned share of replicas, percent.")
     canary_replicas: int = Field(default=0, alias="canaryReplicas", description="Replicas of the canary revision.")
     stable_replicas: int = Field(default=0, alias="stableReplicas", description="Replicas of the stable revision.")
-    gates: list[GateResult] = Field(default_factory=list, description="The current step's gates.")
+    gates: list[GateResult] = Field(default_factory=list, description="The current step's gates; from the second step on, also the evaluation gate's passed verdict.")
     evaluations: list[str] = Field(
         default_factory=list, description="The EvalJobs of the evaluation gate: the stable revision's, then the canary's."
     )

@@ -232,6 +232,8 @@ def decide_step(
 
     i, step = _step_of(spec, status)
     gates = _gates(spec, i, step, observed, evaluation)
+    if i > 0:  # the evaluation gate's verdict at step 0 stays in status.gates, the evidence of what it judged
+        gates += [g for g in status.gates if g.gate is GateName.EVALUATION and g.passed]
     where = _where(spec, i)
     failed = [g for g in gates if g.passed is False]
     if failed:
@@ -267,7 +269,7 @@ def decide_step(
         step=nxt,
         step_started=format_rfc3339(now),
         canary_percent=spec.steps[nxt].percent,
-        gates=[],
+        gates=[g for g in gates if g.gate is GateName.EVALUATION],  # passed: carried to the later steps
         message=f"canary {canary} at {_where(spec, nxt)}",
     )
     return StepDecision(st, StepAction.NEXT_STEP, msg, gates)
