@@ -82,7 +82,7 @@ class RolloutGates(SpecModel):
         alias="errorAlpha",
         gt=0,
         lt=0.5,
-        description="Significance of the one-sided test that the canary's error rate is higher than the stable one's.",
+        description="Significance of the anytime-valid (sequential) test that the canary's error rate is higher than the stable one's.",
     )
 
 
