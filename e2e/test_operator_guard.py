@@ -91,6 +91,15 @@ def _job(w: World, sa: str) -> dict[str, Any]:
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": _foresail_meta("j", w, "EvalJob"), "spec": {"template": pod}}
 
 
+def _eval_job(w: World, labelled: bool = True) -> dict[str, Any]:
+    """A rollout's evaluation EvalJob as the autoscaler creates it (rollout.evaluation), owned by the service."""
+    md = _foresail_meta("web-eval-aaaaaaaa", w)
+    if labelled:
+        md["labels"]["foresail.dev/rollout-evaluation"] = "stable"
+    spec = {"target": {"inferenceService": "web", "revision": "aaaaaaaaaa"}, "dataset": {"configMap": {"name": "models"}}}
+    return {"apiVersion": "foresail.dev/v1alpha1", "kind": "EvalJob", "metadata": md, "spec": spec}
+
+
 def _patch(kind: str, name: str, patch: dict[str, Any]) -> list[str]:
     return ["patch", "--dry-run=server", kind, name, "--type=merge", "-p", json.dumps(patch)]
 
@@ -140,6 +149,7 @@ CASES: list[tuple[str, Callable[[World], list[str]], str | None]] = [
     ("scaling a user's Deployment", lambda w: ["scale", "--dry-run=server", "deployment", "user-app", "--replicas=0"], "Deployments of InferenceServices"),
     ("another label on a namespace", lambda w: ["label", "--dry-run=server", "namespace", w.ns, "x=y"], "foresail.dev/tenant label"),
     ("changing a user's InferenceService spec", lambda w: _patch("fisvc", "web", {"spec": {"priority": "batch"}}), "only the metadata"),
+    ("an EvalJob that is not a rollout's evaluation", lambda w: _create(w, _eval_job(w, labelled=False)), "only the metadata"),
     # what the operator does every day
     ("its own Deployment", lambda w: _create(w, _deployment(w)), None),
     ("its eval workers' ConfigMap", lambda w: _create(w, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _foresail_meta("progress", w, "EvalJob")}), None),
@@ -150,6 +160,7 @@ CASES: list[tuple[str, Callable[[World], list[str]], str | None]] = [
     ("the warm condition in pods/status", lambda w: _status(w, "foresail.dev/warm"), None),
     ("scaling its own Deployment", lambda w: ["scale", "--dry-run=server", "deployment", "web", "--replicas=1"], None),
     ("metadata of a user's InferenceService", lambda w: _patch("fisvc", "web", {"metadata": {"annotations": {"foresail.dev/x": "y"}}}), None),
+    ("a rollout's evaluation EvalJob", lambda w: _create(w, _eval_job(w)), None),
 ]  # fmt: skip
 
 

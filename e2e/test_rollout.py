@@ -9,6 +9,12 @@ One service of 3 replicas with ``spec.rollout`` (steps 10% and 50%, short: 10 s 
 2. a slow version (emulated batch time 3x) starts in slot a and is rolled back at its first step by the
    latency gate, whose message carries both p99s; slot a goes back to zero.
 
+A second service with ``spec.rollout.evaluation`` (200 items, exact match): a version whose outputs are wrong on
+10% of the items (``FORESAIL_EMULATED_WRONG_PERCENT``) is rolled back by the evaluation gate, the flipped-worse
+count in the reason exactly the items the model gets wrong; its EvalJobs evaluated each revision's pods only.
+Then a good version (outputs unchanged) passes the evaluation gate (its verdict kept in the promoted status's
+gates) and every step, and is promoted.
+
 Production (the load generator, through the Service's ready endpoints) never gets an error. The figures
 (apply -> promoted, apply -> rollback complete) are printed as one JSON line. Tests wait for states, never
 for times (a canary's p99 counts only after its replicas served a minute: Triton's summary still holds the
@@ -23,6 +29,7 @@ import time
 from typing import Any
 
 from e2e.helpers import prom_query, triton_isvc
+from e2e.test_eval_baseline import N_ITEMS, _rows, _wrong, dataset
 from foresail.api.inferenceservice import InferenceService
 from foresail.api.objects import is_condition_true, pod_is_live, pod_is_ready
 from foresail.render.triton import revision
@@ -32,6 +39,7 @@ from hack.base.wait import wait_for
 from hack.loadgen import in_cluster
 from hack.testbed.cluster import Cluster
 from hack.testbed.cluster.chart import SYSTEM_NS
+from hack.testbed.manifests import configmap_items, model_configmap
 
 NAME = "roll"
 LEASE = f"/apis/coordination.k8s.io/v1/namespaces/{SYSTEM_NS}/leases/foresail-operator"
@@ -241,3 +249,102 @@ def _prom_series(cluster: Cluster, ns: str) -> list[dict[str, Any]]:
         ),
         timeout=120,
     )
+
+
+WRONG_PERCENT = 10
+
+
+def test_a_wrong_version_is_rolled_back_by_the_evaluation_gate_and_a_good_one_promoted(operator: Kube, cluster: Cluster, namespace: str) -> None:
+    ns = namespace
+    cm = model_configmap("models", ["emulated"])  # the testbed's emulated model (it knows WRONG_PERCENT)
+    operator.create(cm, ns)
+    operator.kubectl("create", "configmap", "vectors", "-n", ns, f"--from-literal=dataset.jsonl={dataset()}")
+    obj = _service()
+    obj["spec"]["model"]["repository"] = {"configMap": {"name": "models", "items": configmap_items(cm)}}
+    obj["spec"]["scaling"]["minReplicas"] = obj["spec"]["scaling"]["maxReplicas"] = 2
+    obj["spec"]["rollout"]["evaluation"] = {
+        "dataset": {"configMap": {"name": "vectors"}},
+        "scorer": {"kind": "exactMatch", "output": "OUTPUT0"},
+        "alpha": 0.05,
+        "shards": 2,
+    }
+    operator.create(obj, ns)
+    rev0 = _revision(operator, ns)
+
+    def ready(n: int) -> bool:
+        pods = [p for p in operator.pods(ns, f"foresail.dev/inferenceservice={NAME}") if pod_is_live(p)]
+        return len(pods) == n and all(map(pod_is_ready, pods))
+
+    wait_for("2 ready replicas", lambda: ready(2), timeout=300)
+    wait_for("the first revision stable", lambda: _rollout(operator, ns).get("stableRevision") == rev0, timeout=120)
+    wait_for("MetricsAvailable", lambda: is_condition_true(_get(operator, ns), "MetricsAvailable"), timeout=120)
+    wrong = _wrong()
+    x = _rows()
+    expect = sum(1 for i in range(N_ITEMS) if wrong(x[i], WRONG_PERCENT))
+
+    cmd = in_cluster(cluster, "--service", f"{ns}/{NAME}", "--model", "emulated", "--profile", "constant:rate=20", "--duration", "1200")
+    gen = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    figures: dict[str, Any] = {}
+    try:
+        t0 = time.monotonic()
+        _set_env(operator, ns, [{"name": "FORESAIL_EMULATED_WRONG_PERCENT", "value": str(WRONG_PERCENT)}])
+        rev1 = _revision(operator, ns)
+        assert rev1 != rev0
+        jobs = wait_for(
+            "the evaluation's two EvalJobs recorded",
+            lambda: len(ev := _rollout(operator, ns).get("evaluations") or []) == 2 and ev,
+            timeout=300,
+            interval=1,
+        )
+        figures["apply_to_evaljobs_s"] = round(time.monotonic() - t0, 1)
+        stable_job, canary_job = (operator.get("evj", "-n", ns, j) for j in jobs)
+        assert stable_job["spec"]["target"]["revision"] == rev0 and canary_job["spec"]["target"]["revision"] == rev1
+        assert canary_job["spec"]["baseline"]["evalJob"] == jobs[0]
+        back = wait_for(
+            "the wrong canary rolled back",
+            lambda: (st := _rollout(operator, ns)).get("phase") == "RolledBack" and st.get("failedRevision") == rev1 and st,
+            timeout=900,
+            interval=1,
+        )
+        figures["apply_to_rolled_back_s"] = round(time.monotonic() - t0, 1)
+        wait_for(
+            "the wrong canary's replicas gone",
+            lambda: _replicas(operator, ns, f"{NAME}-b") == 0 and not _live_pods(operator, ns, rev1),
+            timeout=300,
+        )
+        figures["apply_to_rollback_complete_s"] = round(time.monotonic() - t0, 1)
+        assert back["stableRevision"] == rev0
+        rolled = next(c for c in _get(operator, ns)["status"]["conditions"] if c["type"] == "RolloutProgressing")
+        assert (rolled["status"], rolled["reason"]) == ("False", "RolledBack")
+        msg = rolled["message"]
+        assert "evaluation gate failed" in msg and f"{expect} of {N_ITEMS} items flipped worse" in msg and "p=" in msg, msg
+        figures["rollback_reason"] = msg
+        figures["flipped_expected"] = expect
+        assert any(e["reason"] == "RolledBack" and e["type"] == "Warning" for e in _events(operator, ns))
+        assert _replicas(operator, ns, NAME) == 2, "the stable revision keeps serving"
+
+        # a good version (outputs and latency unchanged) passes the evaluation gate and every step
+        t1 = time.monotonic()
+        _set_env(operator, ns, [{"name": "FORESAIL_EMULATED_WRONG_PERCENT", "value": "0"}])
+        rev2 = _revision(operator, ns)
+        assert rev2 not in (rev0, rev1)
+        promoted = wait_for(
+            "the good canary promoted",
+            lambda: (st := _rollout(operator, ns)).get("phase") == "Promoted" and st.get("stableRevision") == rev2 and st,
+            timeout=900,
+            interval=1,
+        )
+        figures["good_apply_to_promoted_s"] = round(time.monotonic() - t1, 1)
+        assert promoted["evaluations"] != jobs, "the good version's own EvalJobs, not the wrong one's"
+        evaluated = [g for g in promoted["gates"] if g["gate"] == "evaluation"]
+        assert len(evaluated) == 1 and evaluated[0]["passed"] is True, promoted["gates"]
+        figures["good_evaluation"] = evaluated[0]["message"]
+        assert f"0 of {N_ITEMS} items flipped worse" in evaluated[0]["message"], evaluated[0]
+        assert all(g.get("passed") is True for g in promoted["gates"]), promoted["gates"]
+    finally:
+        gen.terminate()
+        out, _ = gen.communicate(timeout=120)
+    summary = json.loads(out)
+    figures["load"] = {k: summary.get(k) for k in ("requests", "ok", "errors", "errors_by_kind", "p99_ms")}
+    print("\n[figure] rollout evaluation gate " + json.dumps(figures))
+    assert summary["errors"] == 0, f"production served errors during the rollout: {summary.get('errors_by_kind')}"

@@ -32,8 +32,6 @@ ADMISSION = REPO / "policies/admission"
 # fields the operator does not act on, on purpose
 NOT_ACTED_ON = {
     "ScalingPolicySpec.description": "for people reading the policy",
-    "RolloutEvaluation.alpha": "the evaluation gate needs EvalJob baselines (issue 19, not merged): a rollout with "
-    "spec.rollout.evaluation holds at its first step, saying so, until promoted or aborted by spec.rollout.action",
 }
 
 

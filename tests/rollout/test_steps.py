@@ -48,7 +48,7 @@ def running(step: int = 0, **changes: Any) -> RolloutStatus:
 
 
 def seen(
-    requests: int = 1000, errors: int = 0, p99: float | None = 50.0, stable_p99: float | None = 50.0, evaluation: GateResult | None = None
+    requests: int = 1000, errors: int = 0, p99: float | None = 50.0, stable_p99: float | None = 50.0
 ) -> StepObservation:
     return StepObservation(
         canary_requests=requests,
@@ -58,7 +58,6 @@ def seen(
         stable_errors=0,
         stable_p99_ms=stable_p99,
         slo_p99_ms=100.0,
-        evaluation=evaluation,
     )
 
 
@@ -101,12 +100,8 @@ CASES: list[tuple[str, RolloutSpec, RolloutStatus, str, StepObservation | None, 
      StepAction.ROLL_BACK, ROLLED_BACK, "canary p99 80 ms > stable 40 ms x 1.20 = 48 ms"),
     ("errors: rolled back with the counts", spec(), running(), CANARY, seen(errors=40), at(61), StepAction.ROLL_BACK, ROLLED_BACK,
      "errors gate failed: canary 40/1000 errors (4.00%), stable 0/10000 (0.00%): canary higher"),
-    ("evaluation at step 0 not finished: held", spec(evaluation=EVALUATION), running(), CANARY, seen(), at(600), StepAction.HOLD,
-     {"step": 0}, "evaluation gate: evaluation not finished"),
-    ("evaluation passed: the next step", spec(evaluation=EVALUATION), running(), CANARY, seen(evaluation=EVAL_PASSED), at(61),
-     StepAction.NEXT_STEP, {"step": 1}, "passed step 1"),
-    ("evaluation failed: rolled back with the flipped items", spec(evaluation=EVALUATION), running(), CANARY, seen(evaluation=EVAL_FAILED),
-     at(61), StepAction.ROLL_BACK, ROLLED_BACK, "evaluation gate failed: 51 of 500 items flipped"),
+    ("evaluation at step 0 not started: held", spec(evaluation=EVALUATION), running(), CANARY, seen(), at(600), StepAction.HOLD,
+     {"step": 0}, "evaluation gate: evaluation not started"),
     ("no evaluation after step 0", spec(evaluation=EVALUATION), running(step=1), CANARY, seen(), at(61), StepAction.PROMOTE,
      {"stable_revision": CANARY}, "all 2 steps passed"),
     ("action Promote: at once, recorded", spec(action="Promote"), running(), CANARY, seen(requests=0), at(1), StepAction.PROMOTE,
@@ -164,6 +159,74 @@ def test_decide_step(
     assert words in d.message, (name, d.message)
     assert status_ == before, "the input status is not changed"
     RolloutStatus.model_validate(d.status.model_dump(by_alias=True))  # a valid status to write
+
+
+EVAL_PENDING = GateResult(gate=GateName.EVALUATION, passed=None, message="EvalJobs x-eval-aaaaaaaa, x-eval-bbbbbbbb running")
+EVAL_HELD = GateResult(gate=GateName.EVALUATION, passed=None, message="EvalJob x-eval-bbbbbbbb failed: set spec.rollout.action")
+JOBS = ["x-eval-aaaaaaaa", "x-eval-bbbbbbbb"]
+
+# name, status, observation, the evaluation gate's verdict, its EvalJobs, now -> action, status fields, words in the message
+EVAL_CASES: list[tuple[str, RolloutStatus, StepObservation | None, GateResult | None, list[str] | None, datetime, StepAction, dict[str, Any], str]] = [
+    ("jobs running: held, their names recorded", running(), seen(), EVAL_PENDING, JOBS, at(600), StepAction.HOLD,
+     {"step": 0, "evaluations": JOBS}, "evaluation gate: EvalJobs x-eval-aaaaaaaa, x-eval-bbbbbbbb running"),
+    ("no regression, other gates passed: the next step", running(), seen(), EVAL_PASSED, JOBS, at(61), StepAction.NEXT_STEP,
+     {"step": 1, "evaluations": JOBS}, "passed step 1"),
+    ("no regression but too early: held", running(), seen(), EVAL_PASSED, JOBS, at(30), StepAction.HOLD, {"step": 0}, "30 of 60 s"),
+    ("no regression but the latency gate fails: rolled back", running(), seen(p99=150.0), EVAL_PASSED, JOBS, at(61), StepAction.ROLL_BACK,
+     ROLLED_BACK, "latency gate failed"),
+    ("regressed: rolled back with the flipped items, jobs kept", running(), seen(), EVAL_FAILED, JOBS, at(61), StepAction.ROLL_BACK,
+     {**ROLLED_BACK, "evaluations": JOBS}, "evaluation gate failed: 51 of 500 items flipped to wrong, McNemar p = 1e-12"),
+    ("regressed before minSeconds: rolled back at once", running(), seen(), EVAL_FAILED, JOBS, at(5), StepAction.ROLL_BACK, ROLLED_BACK,
+     "evaluation gate failed"),
+    ("regressed without metrics: still rolled back", running(), None, EVAL_FAILED, JOBS, at(61), StepAction.ROLL_BACK, ROLLED_BACK,
+     "evaluation gate failed"),
+    ("a failed EvalJob: held with its message, never promoted", running(), seen(), EVAL_HELD, JOBS, at(6000), StepAction.HOLD,
+     {"step": 0, "phase": RolloutPhase.PROGRESSING}, "failed: set spec.rollout.action"),
+    ("no verdict yet (no ready canary): held, no names", running(), seen(), None, None, at(61), StepAction.HOLD, {"evaluations": []},
+     "evaluation not started"),
+    ("after step 0 the verdict is not asked for", running(step=1), seen(), None, None, at(61), StepAction.PROMOTE,
+     {"stable_revision": CANARY}, "all 2 steps passed"),
+
+    ("a new revision: the earlier jobs forgotten", running(evaluations=JOBS), seen(), None, None, at(61), StepAction.START,
+     {"canary_revision": NEWER, "evaluations": []}, "replaces canary"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "status_", "observed", "verdict", "jobs", "now", "action", "fields", "words"), EVAL_CASES, ids=[c[0] for c in EVAL_CASES]
+)
+def test_evaluation_gate_in_the_step_machine(
+    name: str,
+    status_: RolloutStatus,
+    observed: StepObservation | None,
+    verdict: GateResult | None,
+    jobs: list[str] | None,
+    now: datetime,
+    action: StepAction,
+    fields: dict[str, Any],
+    words: str,
+) -> None:
+    revision = NEWER if "new revision" in name else CANARY
+    d = decide_step(spec(evaluation=EVALUATION), status_, revision, observed, now, verdict, jobs)
+    assert d.action is action, (name, d.message)
+    assert {k: getattr(d.status, k) for k in fields} == fields, (name, d.message)
+    assert words in d.message, (name, d.message)
+    if action is StepAction.ROLL_BACK and verdict is EVAL_FAILED:
+        assert d.status.message == d.message, "the gate and its figures are the rollout's reason"
+
+
+def test_the_passed_evaluation_stays_in_the_gates_until_promotion() -> None:
+    """The verdict judged at step 0 is the evidence of the promotion: carried in status.gates to the later
+    steps and into the promoted status, never asked for again."""
+    d = decide_step(spec(evaluation=EVALUATION), running(), CANARY, seen(), at(61), EVAL_PASSED, JOBS)
+    assert d.action is StepAction.NEXT_STEP and d.status.gates == [EVAL_PASSED], d.status.gates
+    held = decide_step(spec(evaluation=EVALUATION), roundtrip(d.status), CANARY, seen(), at(90), None, None)
+    assert held.action is StepAction.HOLD and held.status.step == 1, held.message
+    assert [g.gate for g in held.status.gates] == [GateName.LATENCY, GateName.ERRORS, GateName.EVALUATION]
+    assert held.status.gates[-1] == EVAL_PASSED
+    done = decide_step(spec(evaluation=EVALUATION), roundtrip(held.status), CANARY, seen(), at(200), None, None)
+    assert done.action is StepAction.PROMOTE and done.status.gates[-1] == EVAL_PASSED, done.message
+    assert all(g.passed for g in done.status.gates)
 
 
 def roundtrip(st: RolloutStatus) -> RolloutStatus:

@@ -82,12 +82,14 @@ class RolloutGates(SpecModel):
         alias="errorAlpha",
         gt=0,
         lt=0.5,
-        description="Significance of the one-sided test that the canary's error rate is higher than the stable one's.",
+        description="Significance of the anytime-valid (sequential) test that the canary's error rate is higher than the stable one's.",
     )
 
 
 class RolloutEvaluation(SpecModel):
-    """An EvalJob run on both revisions at the first step, compared item by item."""
+    """Two EvalJobs at the first step, once the canary has a ready replica (``<service>-eval-<revision[:8]>``, owned by
+    the service, mode shared at batch priority): the stable revision's, and the canary's compared with it item by item.
+    Regressed rolls back; NoRegression or Undecided passes; a failed job or comparison holds for spec.rollout.action."""
 
     dataset: DatasetSource = Field(description="The items to evaluate (as an EvalJob's spec.dataset).")
     scorer: ScorerSpec = Field(default_factory=ScorerSpec, description="How outputs are scored (as an EvalJob's spec.scorer).")
@@ -109,7 +111,8 @@ class RolloutSpec(SpecModel):
     )
     gates: RolloutGates = Field(default_factory=RolloutGates, description="Latency and error gates of every step.")
     evaluation: RolloutEvaluation | None = Field(
-        default=None, description="An evaluation gate: the canary must not score worse than the stable revision."
+        default=None,
+        description="An evaluation gate at the first step (once per rollout): the canary must not score worse than the stable revision.",
     )
     action: RolloutAction | None = Field(
         default=None,
@@ -157,7 +160,7 @@ class RolloutStatus(SpecModel):
     canary_percent: int = Field(default=0, alias="canaryPercent", description="The canary's planned share of replicas, percent.")
     canary_replicas: int = Field(default=0, alias="canaryReplicas", description="Replicas of the canary revision.")
     stable_replicas: int = Field(default=0, alias="stableReplicas", description="Replicas of the stable revision.")
-    gates: list[GateResult] = Field(default_factory=list, description="The current step's gates.")
+    gates: list[GateResult] = Field(default_factory=list, description="The current step's gates; from the second step on, also the evaluation gate's passed verdict.")
     evaluations: list[str] = Field(
         default_factory=list, description="The EvalJobs of the evaluation gate: the stable revision's, then the canary's."
     )

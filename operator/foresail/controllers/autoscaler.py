@@ -38,7 +38,7 @@ from foresail.api.reasons import DecisionReason, Problem, Reason
 from foresail.api.scalingpolicy import resolve_policy
 from foresail.clients.kube import FIELD_MANAGER, SCALE_MANAGER, Kube
 from foresail.clients.prometheus import MetricsError, PromClient
-from foresail.controllers import rollouts, service_telemetry, telemetry
+from foresail.controllers import rollout_evals, rollouts, service_telemetry, telemetry
 from foresail.controllers.live_signals import LiveSignals, ServiceView
 from foresail.controllers.liveness import Heartbeat
 from foresail.controllers.tenants import TenantArbiter
@@ -230,7 +230,8 @@ class Autoscaler:
                 rollout = None
                 if rollouts.involved(isvc, slots):
                     seen = await rollouts.observe(self.prom, isvc, slots, pods.get(key, []), now)
-                    rollout = rollouts.decide(isvc, slots, seen, now, pods.get(key, []))
+                    ev = await self._io(rollouts.evaluate, self.kube, isvc, slots, pods.get(key, []))
+                    rollout = rollouts.decide(isvc, slots, seen, now, pods.get(key, []), ev)
                 pending[key] = self._decide(isvc, dep, pods.get(key, []), policies, signals.get(key), errors_for_all, svc, now, rollout)
             except Exception as e:
                 log.exception("%s/%s: autoscaling failed: %r", key[0], key[1], e)
@@ -468,6 +469,10 @@ class Autoscaler:
             verb = Reason.SCALED_UP if want > have else Reason.SCALED_DOWN
             self.kube.event(body, verb, f"{dep_name}: replicas {have} -> {want} (rollout {status.phase.value}, canary {rp.percent}%)")
             log.info("%s/%s: %s %s %d -> %d", ns, name, verb, dep_name, have, want)
+        try:  # best effort: a job left over is owned by the service and retried on the next pass
+            rollout_evals.cleanup(self.kube, isvc, isvc.status.rollout, rp.status)
+        except Exception as e:
+            log.warning("%s/%s: deleting the EvalJobs of an earlier rollout: %r", ns, name, e)
         self._telemetry(ns, name, d, current, p.obs, svc, now, p.tick)
         service_telemetry.record(isvc, d, p.obs)
 

@@ -13,8 +13,10 @@ Per due service with rollouts (``spec.rollout`` set, or a ``status.rollout`` or 
 2. while a canary runs: what each revision served since ``status.rollout.stepStarted``
    (``scaling.revisions``, one Prometheus query of the service's raw counter samples, so a restarted
    operator counts the same step's requests again);
-3. ``rollout.steps.decide_step`` -> the next status, an action and its message;
-4. the autoscaler's total (what demand needs) is split with ``rollout.split`` by the canary's percent:
+3. with ``spec.rollout.evaluation``, at the canary's first step: its EvalJobs and their verdict
+   (``rollout_evals``, ``rollout.evaluation``);
+4. ``rollout.steps.decide_step`` -> the next status, an action and its message;
+5. the autoscaler's total (what demand needs) is split with ``rollout.split`` by the canary's percent:
    the arbiter is asked for ``replicas_wanted`` (a surge replica at total 1), the grant is split with
    ``slot_replicas``; a shrinking slot gives up replicas only as the other's become ready
    (``scaling.revisions.make_before_break``), except a canary dropped by a rollback or an abort, which goes
@@ -33,8 +35,11 @@ from foresail.api.conditions import Condition, set_condition
 from foresail.api.inferenceservice import InferenceService
 from foresail.api.objects import LABEL_SLOT, parse_rfc3339, pod_is_live, pod_is_ready, spec_replicas
 from foresail.api.reasons import ConditionType, Reason
-from foresail.api.rollout import GateName, GateResult, RolloutPhase, RolloutStatus, Slot
+from foresail.api.rollout import RolloutPhase, RolloutStatus, Slot
+from foresail.clients.kube import Kube
 from foresail.clients.prometheus import MetricsError, PromClient
+from foresail.controllers import rollout_evals
+from foresail.controllers.rollout_evals import EvaluationView
 from foresail.render.meta import controlled_by
 from foresail.render.slots import plan_slots
 from foresail.render.triton import slot_name
@@ -47,6 +52,7 @@ __all__ = [
     "MAX_STEP_QUERY_S",
     "RolloutPass",
     "decide",
+    "evaluate",
     "involved",
     "observe",
     "rollout_condition",
@@ -58,10 +64,6 @@ __all__ = [
 log = logging.getLogger("foresail.rollouts")
 MAX_STEP_QUERY_S = 3600.0  # a step's counts reach back at most this far (a longer step counts its last hour)
 QUERY_MARGIN_S = 5.0
-EVALUATION_MISSING = (
-    "the evaluation gate is not available in this version (it needs EvalJob baselines): "
-    "set spec.rollout.action to Promote or Abort"
-)
 
 
 @dataclass(frozen=True)
@@ -110,10 +112,6 @@ def _figures_observation(
     isvc: InferenceService, status: RolloutStatus, figures: Mapping[str, RevisionFigures]
 ) -> StepObservation:
     canary = figures.get(status.canary_revision or "", RevisionFigures())
-    evaluation = None
-    if isvc.spec.rollout is not None and isvc.spec.rollout.evaluation is not None:
-        # the seam of the evaluation gate: EvalJobs on both revisions, compared item by item, are not built yet
-        evaluation = GateResult(gate=GateName.EVALUATION, passed=None, message=EVALUATION_MISSING)
     stable = figures.get(status.stable_revision, RevisionFigures())
     return StepObservation(
         canary_requests=canary.requests,
@@ -123,7 +121,6 @@ def _figures_observation(
         stable_errors=stable.errors,
         stable_p99_ms=stable.p99_ms,
         slo_p99_ms=isvc.spec.slo.p99_latency_ms,
-        evaluation=evaluation,
     )
 
 
@@ -154,12 +151,20 @@ async def observe(
     return _figures_observation(isvc, status, figures)
 
 
+def evaluate(
+    kube: Kube, isvc: InferenceService, slots: Mapping[Slot, dict[str, Any] | None], pods: Sequence[Mapping[str, Any]]
+) -> EvaluationView | None:
+    """The evaluation gate of the running canary (``rollout_evals.sync``: its EvalJobs created when due)."""
+    return rollout_evals.sync(kube, isvc, _initial(isvc, slots), plan_slots(isvc, slots).revision, pods)
+
+
 def decide(
     isvc: InferenceService,
     slots: dict[Slot, dict[str, Any] | None],
     observed: StepObservation | None,
     now: float,
     pods: Sequence[Mapping[str, Any]] = (),
+    evaluation: EvaluationView | None = None,
 ) -> RolloutPass:
     """The step machine's decision for the spec's revision (pure)."""
     status = _initial(isvc, slots)
@@ -183,7 +188,8 @@ def decide(
             )
         return RolloutPass(slots, None, nxt, write, pods)
     plan = plan_slots(isvc, slots)
-    d = decide_step(isvc.spec.rollout, status, plan.revision, observed, datetime.fromtimestamp(now, UTC))
+    ev, names = (evaluation.gate, evaluation.names) if evaluation is not None else (None, None)
+    d = decide_step(isvc.spec.rollout, status, plan.revision, observed, datetime.fromtimestamp(now, UTC), ev, names)
     return RolloutPass(slots, d, d.status, True, pods)
 
 

@@ -7,17 +7,20 @@ in its message, so that a rollback's reason carries the numbers.
 * **latency**: the canary's p99 must be within the SLO and not above the stable revision's p99 by more than
   the margin. Undecided while the canary served fewer than ``min_requests`` or has no p99 measured; with no
   p99 of the stable revision it is judged against the SLO alone (and says so).
-* **errors**: a one-sided Fisher exact test on the 2x2 table of (errors, successes) of canary and stable:
-  conditional on the margins the canary's errors are hypergeometric under "same error rate", and the
-  p-value is the chance of the canary having at least as many errors as it had. The gate fails when the
-  p-value is below ``alpha``: a canary with more errors than its share is not enough, the excess must be
-  unlikely under equal rates. Undecided while the canary served fewer than ``min_requests`` or the stable
-  revision served nothing to compare with. Computed with ``math`` only (log-gamma), summing the tail from
-  the observed count away from the mode until terms no longer matter, so counts in the millions cost
-  a few hundred terms.
-
-The gates run on every pass of a step, on counts that grow: repeated looks at the error test make a
-false rollback somewhat likelier than ``alpha`` over a whole step (no sequential correction is applied).
+* **errors**: is the canary's error rate higher than the stable revision's? The gate runs on every pass of
+  a step, on counts that grow, so a fixed-sample test looked at again and again would roll back a good
+  canary far more often than ``alpha`` says. It uses an anytime-valid test instead (a mixture sequential
+  probability ratio test): given the errors of both revisions, under "same error rate" each error is the
+  canary's with probability ``p0``, its share of the requests; the likelihood ratio of "the canary's share of
+  errors is theta" against ``p0``, averaged over a uniform prior on theta, is a nonnegative martingale under
+  the null, so by Ville's inequality it ever reaches ``1/alpha`` with probability at most ``alpha``, however
+  often it is looked at. The gate fails when the canary's share of errors is above ``p0`` and the ratio
+  reaches ``1/alpha`` (its p-value ``min(1, 1/ratio)`` below ``alpha``). The one-sided Fisher exact test of
+  this look's 2x2 table is reported beside it for reference (``fisher_greater``: computed with ``math``
+  only, summing the tail from the observed count away from the mode until terms no longer matter, so
+  counts in the millions cost a few hundred terms). Undecided while the canary served fewer than
+  ``min_requests`` or the stable revision served nothing to compare with. The share ``p0`` is the step's
+  replica share in practice, constant within a step.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import math
 
 from foresail.api.rollout import GateName, GateResult
 
-__all__ = ["error_gate", "fisher_greater", "latency_gate"]
+__all__ = ["error_gate", "fisher_greater", "latency_gate", "sequential_p"]
 
 
 def _ms(x: float) -> str:
@@ -104,6 +107,22 @@ def fisher_greater(a: int, n1: int, c: int, n2: int) -> float:
     return min(1.0, max(0.0, p))
 
 
+def sequential_p(a: int, n1: int, c: int, n2: int) -> float:
+    """The anytime-valid p-value of the canary's errors being more than its share: ``min(1, 1/ratio)`` of the
+    mixture likelihood ratio of the ``a + c`` errors' split (uniform prior on the canary's share of errors
+    against its share of requests ``n1 / (n1 + n2)``). 1.0 when the canary's share of errors is not above
+    its share of requests, or nothing was served."""
+    if min(a, n1, c, n2) < 0 or a > n1 or c > n2:
+        raise ValueError(f"counts must satisfy 0 <= errors <= total (got canary {a}/{n1}, stable {c}/{n2})")
+    k = a + c
+    if k == 0 or n1 == 0 or n2 == 0 or a * (n1 + n2) <= k * n1:
+        return 1.0
+    p0 = n1 / (n1 + n2)
+    # log of B(1 + a, 1 + k - a) / B(1, 1) / (p0^a (1 - p0)^(k - a))
+    log_ratio = math.lgamma(1 + a) + math.lgamma(1 + k - a) - math.lgamma(2 + k) - a * math.log(p0) - (k - a) * math.log1p(-p0)
+    return 1.0 if log_ratio <= 0 else math.exp(-log_ratio)
+
+
 def _rate(errors: int, total: int) -> str:
     return f"{100 * errors / total:.2f}%" if total else "n/a"
 
@@ -116,8 +135,9 @@ def error_gate(
     alpha: float,
     min_requests: int,
 ) -> GateResult:
-    """The error gate: fails when a one-sided Fisher exact test finds the canary's error rate higher than the
-    stable revision's at significance ``alpha`` (``fisher_greater`` < alpha). Totals count errors too."""
+    """The error gate: fails when the anytime-valid test finds the canary's error rate higher than the
+    stable revision's at significance ``alpha`` (``sequential_p`` < alpha), however many times it is
+    asked over a step. Totals count errors too."""
     counts = (
         f"canary {canary_errors}/{canary_total} errors ({_rate(canary_errors, canary_total)}), "
         f"stable {stable_errors}/{stable_total} ({_rate(stable_errors, stable_total)})"
@@ -128,7 +148,10 @@ def error_gate(
         )
     if stable_total == 0:
         return GateResult(gate=GateName.ERRORS, passed=None, message=f"{counts}: no stable requests to compare with")
-    p = fisher_greater(canary_errors, canary_total, stable_errors, stable_total)
+    p = sequential_p(canary_errors, canary_total, stable_errors, stable_total)
+    fisher = f"fixed-sample Fisher p = {fisher_greater(canary_errors, canary_total, stable_errors, stable_total):.2g}"
     if p < alpha:
-        return GateResult(gate=GateName.ERRORS, passed=False, message=f"{counts}: canary higher, p = {p:.2g} < alpha {alpha:g}")
-    return GateResult(gate=GateName.ERRORS, passed=True, message=f"{counts}: not higher, p = {p:.2g} >= alpha {alpha:g}")
+        return GateResult(
+            gate=GateName.ERRORS, passed=False, message=f"{counts}: canary higher, sequential p = {p:.2g} < alpha {alpha:g} ({fisher})"
+        )
+    return GateResult(gate=GateName.ERRORS, passed=True, message=f"{counts}: not higher, sequential p = {p:.2g} >= alpha {alpha:g} ({fisher})")

@@ -24,9 +24,9 @@ Rules, in this order (``revision`` is the spec's, ``revision_of(spec)``):
    * another new revision: START of it in the canary's slot, replacing the canary (its step 0);
    * ``spec.rollout.action`` set and ``actionRevision`` None or the canary: Promote -> PROMOTE at once,
      Abort -> ABORT (canary to zero, ``failedRevision`` set); ``actionRevision`` records the canary;
-   * the gates of the step (latency, errors; the evaluation at step 0 when ``spec.rollout.evaluation`` is
-     set): any failed -> ROLL_BACK (canary to zero, ``failedRevision`` set, the gate's message in
-     ``status.message``);
+   * the gates of the step (latency, errors; the evaluation at step 0 only when ``spec.rollout.evaluation``
+     is set, once per rollout: ``rollout.evaluation``): any failed -> ROLL_BACK (canary to zero,
+     ``failedRevision`` set, the gate's message in ``status.message``);
    * ``minSeconds`` elapsed, ``minRequests`` served by the canary and every gate passed: NEXT_STEP, or
      PROMOTE after the last step (the canary's slot becomes the stable slot);
    * else HOLD, with the gates as they stand.
@@ -78,7 +78,6 @@ class StepObservation:
     stable_errors: int
     stable_p99_ms: float | None
     slo_p99_ms: float
-    evaluation: GateResult | None = None  # the evaluation gate's result when it runs in this step, else None
 
 
 @dataclass(frozen=True)
@@ -129,6 +128,7 @@ def _start(spec: RolloutSpec, status: RolloutStatus, revision: str, now: datetim
 
 
 def _drop_canary(status: RolloutStatus, now: datetime, phase: RolloutPhase, msg: str, **changes: Any) -> RolloutStatus:
+    # status.evaluations stays: the EvalJobs are left for inspection until the next rollout starts
     return _update(status, now, phase=phase, canary_revision=None, canary_percent=0, step=0, step_started=None, message=msg, **changes)
 
 
@@ -140,7 +140,9 @@ def _promote(status: RolloutStatus, now: datetime, why: str, gates: list[GateRes
     return StepDecision(st, StepAction.PROMOTE, msg, gates)
 
 
-def _gates(spec: RolloutSpec, i: int, step: RolloutStep, seen: StepObservation | None) -> list[GateResult]:
+def _gates(
+    spec: RolloutSpec, i: int, step: RolloutStep, seen: StepObservation | None, evaluation: GateResult | None
+) -> list[GateResult]:
     wants_evaluation = i == 0 and spec.evaluation is not None
     if seen is None:
         out = [
@@ -167,15 +169,24 @@ def _gates(spec: RolloutSpec, i: int, step: RolloutStep, seen: StepObservation |
             ),
         ]
     if wants_evaluation:
-        ev = seen.evaluation if seen is not None else None
-        out.append(ev if ev is not None else GateResult(gate=GateName.EVALUATION, passed=None, message="evaluation not finished"))
+        # judged with or without metrics: a regression found rolls back even while Prometheus is away
+        out.append(evaluation or GateResult(gate=GateName.EVALUATION, passed=None, message="evaluation not started"))
     return out
 
 
 def decide_step(
-    spec: RolloutSpec, status: RolloutStatus, revision: str, observed: StepObservation | None, now: datetime
+    spec: RolloutSpec,
+    status: RolloutStatus,
+    revision: str,
+    observed: StepObservation | None,
+    now: datetime,
+    evaluation: GateResult | None = None,
+    evaluations: list[str] | None = None,
 ) -> StepDecision:
-    """The next rollout status and action for the spec's ``revision`` (module docstring: the rules)."""
+    """The next rollout status and action for the spec's ``revision`` (module docstring: the rules).
+
+    ``evaluation``: the evaluation gate's verdict on the running canary (``rollout.evaluation``), None: not
+    started; ``evaluations``: the names of its EvalJobs, recorded in ``status.evaluations`` while the canary runs."""
     if spec.action is None and status.action_revision is not None:
         status = status.model_copy(update={"action_revision": None})
 
@@ -209,6 +220,8 @@ def decide_step(
     if revision != canary:
         return _start(spec, status, revision, now, f"new revision {revision} replaces canary {canary}")
 
+    if evaluations is not None and evaluations != status.evaluations:
+        status = status.model_copy(update={"evaluations": list(evaluations)})
     if spec.action is not None and status.action_revision in (None, canary):
         status = status.model_copy(update={"action_revision": canary})
         if spec.action is RolloutAction.PROMOTE:
@@ -218,7 +231,9 @@ def decide_step(
         return StepDecision(st, StepAction.ABORT, msg)
 
     i, step = _step_of(spec, status)
-    gates = _gates(spec, i, step, observed)
+    gates = _gates(spec, i, step, observed, evaluation)
+    if i > 0:  # the evaluation gate's verdict at step 0 stays in status.gates, the evidence of what it judged
+        gates += [g for g in status.gates if g.gate is GateName.EVALUATION and g.passed]
     where = _where(spec, i)
     failed = [g for g in gates if g.passed is False]
     if failed:
@@ -254,7 +269,7 @@ def decide_step(
         step=nxt,
         step_started=format_rfc3339(now),
         canary_percent=spec.steps[nxt].percent,
-        gates=[],
+        gates=[g for g in gates if g.gate is GateName.EVALUATION],  # passed: carried to the later steps
         message=f"canary {canary} at {_where(spec, nxt)}",
     )
     return StepDecision(st, StepAction.NEXT_STEP, msg, gates)
