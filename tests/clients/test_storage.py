@@ -38,7 +38,7 @@ def _error(status: int, code: str) -> httpx.Response:
 
 
 class FakeS3:
-    """Path-style S3 for one bucket; requests must carry GOOD's access key (page size 2 to exercise continuation)."""
+    """S3 for one bucket, path-style or virtual-hosted (``<bucket>.s3.local``); requests must carry GOOD's access key (page size 2 to exercise continuation)."""
 
     def __init__(self, objects: dict[str, bytes], page: int = 2) -> None:
         self.objects, self.page = objects, page
@@ -50,7 +50,10 @@ class FakeS3:
         if f"Credential={GOOD.access_key}/" not in auth or not re.search(r"Signature=[0-9a-f]{64}$", auth):
             return _error(403, "InvalidAccessKeyId")
         parts = urlsplit(str(req.url))
-        bucket, _, key = unquote(parts.path).lstrip("/").partition("/")
+        if parts.hostname and parts.hostname.endswith(".s3.local"):  # virtual-hosted: the bucket is in the host
+            bucket, key = parts.hostname.removesuffix(".s3.local"), unquote(parts.path).lstrip("/")
+        else:
+            bucket, _, key = unquote(parts.path).lstrip("/").partition("/")
         if bucket != "models":
             return _error(404, "NoSuchBucket")
         if not key:
@@ -70,11 +73,25 @@ class FakeS3:
         return httpx.Response(200, content=self.objects[key])
 
 
-def _fetch_s3(tmp: Path, uri: str, fake: FakeS3, creds: Credentials | None = GOOD) -> tuple[Path, str]:
+def _fetch_s3(tmp: Path, uri: str, fake: FakeS3, creds: Credentials | None = GOOD, virtual: bool = False) -> tuple[Path, str]:
     dest = tmp / "out"
     with httpx.Client(transport=httpx.MockTransport(fake)) as client:
-        res = fetch(parse_storage_uri(uri), dest, client=client, endpoint="http://s3.local:8333", creds=creds)
+        res = fetch(parse_storage_uri(uri), dest, client=client, endpoint="http://s3.local:8333", creds=creds, virtual=virtual)
     return dest, res.line()
+
+
+def test_s3_virtual_hosted(tmp_path: Path) -> None:
+    """addressingStyle virtual: the bucket in the host, the key alone in the path, the host signed."""
+    fake = FakeS3(MODEL)
+    dest, line = _fetch_s3(tmp_path, "s3://models/models/emulated", fake, virtual=True)
+    assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file()) == ["1/model.py", "config.pbtxt"]
+    assert {r.url.host for r in fake.requests} == {"models.s3.local"}
+    assert {r.headers["host"] for r in fake.requests} == {"models.s3.local:8333"}
+    assert all("SignedHeaders=host;" in r.headers["authorization"] for r in fake.requests)
+    lists = [r for r in fake.requests if "list-type=2" in str(r.url)]
+    assert lists and all(r.url.path == "/" for r in lists)
+    assert "/models/emulated/1/model.py" in {r.url.path for r in fake.requests}
+    assert line == _fetch_s3(tmp_path / "path", "s3://models/models/emulated", FakeS3(MODEL))[1], "the same content, the same digest"
 
 
 def test_s3_prefix_lands_below_dest(tmp_path: Path) -> None:

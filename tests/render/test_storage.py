@@ -47,10 +47,13 @@ def test_s3_init_container() -> None:
         ({"storageUri": "s3://models"}, ["--endpoint", "https://s3.us-east-1.amazonaws.com", "--region", "us-east-1"]),
         ({"storageUri": "s3://models", "s3": {"region": "eu-west-3"}}, ["--endpoint", "https://s3.eu-west-3.amazonaws.com", "--region", "eu-west-3"]),
         ({"storageUri": "gs://models/x"}, ["--endpoint", "https://storage.googleapis.com", "--region", "auto"]),
+        ({"storageUri": "s3://models", "s3": {"addressingStyle": "virtual"}},
+         ["--endpoint", "https://s3.us-east-1.amazonaws.com", "--region", "us-east-1", "--addressing-style", "virtual"]),
+        ({"storageUri": "s3://models", "s3": {"addressingStyle": "path"}}, ["--endpoint", "https://s3.us-east-1.amazonaws.com", "--region", "us-east-1"]),
         ({"storageUri": "https://h/m.tar.gz", "sha256": "c" * 64}, ["--sha256", "c" * 64]),
         ({"storageUri": "https://h/m.zip"}, []),
     ],
-    ids=["s3 default endpoint", "s3 region", "gs", "archive with sha256", "archive"],
+    ids=["s3 default endpoint", "s3 region", "gs", "virtual-hosted", "path-style written out: no argument", "archive with sha256", "archive"],
 )
 def test_init_container_arguments(repository: dict[str, Any], tail: list[str]) -> None:
     (init,) = _pod_spec(repository)["initContainers"]

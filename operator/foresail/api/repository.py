@@ -4,6 +4,7 @@ ConfigMap, or a storageUri fetched by an init container) and what status records
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 
 from pydantic import ConfigDict, Field, model_validator
 
@@ -57,6 +58,15 @@ STORAGE_URI_MESSAGE = (
 HOST_URL = r"^https?://[^\s/?#]+/?$"
 
 
+class S3AddressingStyle(StrEnum):
+    """How a bucket is addressed: ``path`` (``<endpoint>/<bucket>/<key>``, what S3-compatible stores such as
+    SeaweedFS and MinIO serve by default) or ``virtual`` (``<bucket>.<endpoint host>/<key>``: AWS S3's
+    preferred style, and the only one some stores, e.g. Alibaba OSS, accept)."""
+
+    PATH = "path"
+    VIRTUAL = "virtual"
+
+
 class S3Source(SpecModel):
     """Where and how an ``s3://`` (or ``gs://``) storageUri is fetched: KServe's S3 settings, per service."""
 
@@ -66,7 +76,13 @@ class S3Source(SpecModel):
         pattern=HOST_URL,
         description="S3 endpoint URL (scheme, host, port; no path), e.g. http://minio.storage:9000. "
         "Default: https://s3.<region>.amazonaws.com for s3://, https://storage.googleapis.com for gs://. "
-        "Requests use path-style addressing (<endpoint>/<bucket>/<key>).",
+        "Requests use path-style addressing (<endpoint>/<bucket>/<key>) unless addressingStyle is virtual.",
+    )
+    addressing_style: S3AddressingStyle = Field(
+        default=S3AddressingStyle.PATH,
+        alias="addressingStyle",
+        description="path: <endpoint>/<bucket>/<key>; virtual: <bucket>.<endpoint host>/<key> (AWS's preferred "
+        "style; over https a bucket name with dots does not match the endpoint's wildcard certificate).",
     )
     region: str = Field(
         default="us-east-1",

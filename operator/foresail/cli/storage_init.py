@@ -24,6 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dest", required=True, type=Path, help="directory to fill (the model volume)")
     p.add_argument("--endpoint", default="", help="S3 endpoint URL (s3:// and gs://)")
     p.add_argument("--region", default="us-east-1", help="region requests are signed for")
+    p.add_argument("--addressing-style", choices=["path", "virtual"], default="path", help="the bucket in the path or in the host")
     p.add_argument("--sha256", default=None, help="expected sha256 of an http(s) archive")
     p.add_argument("--termination-log", default="/dev/termination-log", type=Path, help="where the one-line result goes")
     p.add_argument("--timeout", default=60.0, type=float, help="seconds without progress before a request fails")
@@ -55,7 +56,7 @@ def main(args: argparse.Namespace) -> int:
     endpoint = args.endpoint or default_endpoint(uri.scheme, args.region)
     try:
         with httpx.Client(timeout=args.timeout, follow_redirects=True) as client:
-            result = fetch(uri, args.dest, client=client, endpoint=endpoint, region=args.region, creds=creds, sha256=args.sha256)
+            result = fetch(uri, args.dest, client=client, endpoint=endpoint, region=args.region, creds=creds, sha256=args.sha256, virtual=args.addressing_style == "virtual")
     except FetchError as e:
         _report(args.termination_log, e.line())
         return 1

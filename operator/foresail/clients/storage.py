@@ -2,7 +2,7 @@
 storage-init``, the replicas' init container).
 
 - ``s3://bucket/prefix`` and ``gs://bucket/prefix``: every object under the prefix (ListObjectsV2, then
-  GetObject), path-style, signed with AWS Signature Version 4 (``clients.sigv4``) when credentials are given.
+  GetObject), path-style or virtual-hosted, signed with AWS Signature Version 4 (``clients.sigv4``) when credentials are given.
   The object ``<prefix>/a/b`` lands at ``<dest>/a/b``.
 - ``http(s)://.../x.tar|.tar.gz|.tgz|.zip``: one archive, checked against the expected sha256 when given,
   unpacked safely: no absolute paths, no ``..``, no links, devices or other special files.
@@ -80,7 +80,8 @@ def _local(tag: str) -> str:
 
 
 class S3Client:
-    """ListObjectsV2 and GetObject against an S3-compatible endpoint, path-style, SigV4-signed."""
+    """ListObjectsV2 and GetObject against an S3-compatible endpoint, SigV4-signed; the bucket in the path
+    (``<endpoint>/<bucket>/<key>``) or, ``virtual``, in the host (``<bucket>.<endpoint host>/<key>``)."""
 
     def __init__(
         self,
@@ -89,8 +90,20 @@ class S3Client:
         creds: Credentials | None,
         client: httpx.Client,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        virtual: bool = False,
     ) -> None:
         self.endpoint, self.region, self.creds, self.client, self.now = endpoint.rstrip("/"), region, creds, client, now
+        self.virtual = virtual
+
+    def _url(self, bucket: str, key: str = "", query: str = "") -> str:
+        """The URL of ``key`` in ``bucket`` (the bucket itself when ``key`` is empty), by addressing style."""
+        path = quote(key, safe="/-_.~")
+        if self.virtual:
+            parts = urlsplit(self.endpoint)
+            base = f"{parts.scheme}://{bucket}.{parts.netloc}/{path}"
+        else:
+            base = f"{self.endpoint}/{quote(bucket)}" + (f"/{path}" if key else "")
+        return base + (f"?{query}" if query else "")
 
     def _get(self, url: str, stream: bool = False) -> httpx.Response:
         host = urlsplit(url).netloc
@@ -110,7 +123,7 @@ class S3Client:
             q = {"list-type": "2", "prefix": prefix}
             if token:
                 q["continuation-token"] = token
-            url = f"{self.endpoint}/{quote(bucket)}?{urlencode(sorted(q.items()), quote_via=quote)}"
+            url = self._url(bucket, query=urlencode(sorted(q.items()), quote_via=quote))
             resp = self._get(url)
             if resp.status_code != 200:
                 raise _s3_error(resp, f"listing s3://{bucket}/{prefix}")
@@ -128,7 +141,7 @@ class S3Client:
                 return
 
     def download(self, bucket: str, key: str, dest: Path) -> int:
-        url = f"{self.endpoint}/{quote(bucket)}/{quote(key, safe='/-_.~')}"
+        url = self._url(bucket, key)
         resp = self._get(url, stream=True)
         try:
             if resp.status_code != 200:
@@ -270,6 +283,7 @@ def fetch(
     region: str = "us-east-1",
     creds: Credentials | None = None,
     sha256: str | None = None,
+    virtual: bool = False,
 ) -> FetchResult:
     """Fetch ``uri`` into ``dest`` (emptied first: a restarted init container starts over) and digest it."""
     dest.mkdir(parents=True, exist_ok=True)
@@ -279,7 +293,7 @@ def fetch(
         else:
             child.unlink()
     if uri.is_bucket:
-        fetch_bucket(uri, dest, S3Client(endpoint, region, creds, client))
+        fetch_bucket(uri, dest, S3Client(endpoint, region, creds, client, virtual=virtual))
     else:
         fetch_archive(uri, dest, client, sha256)
     return tree_digest(dest)

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from foresail.api.inferenceservice import InferenceService
-from foresail.api.repository import ARCHIVE_URI, BUCKET_URI, ModelStatus, RepositorySource
+from foresail.api.repository import ARCHIVE_URI, BUCKET_URI, ModelStatus, RepositorySource, S3AddressingStyle
 
 __all__ = [
     "INIT_CONTAINER",
@@ -86,6 +86,8 @@ def render_storage_init(repo: RepositorySource, image: str) -> tuple[dict[str, A
         region = "auto" if uri.scheme == "gs" and (s3 is None or s3.region == "us-east-1") else region
         endpoint = s3.endpoint if s3 is not None and s3.endpoint else default_endpoint(uri.scheme, region)
         args += ["--endpoint", endpoint.rstrip("/"), "--region", region]
+        if s3 is not None and s3.addressing_style is S3AddressingStyle.VIRTUAL:  # path: no argument, templates unchanged
+            args += ["--addressing-style", "virtual"]
         if s3 is not None and s3.secret_name:
             env = [
                 {"name": k, "valueFrom": {"secretKeyRef": {"name": s3.secret_name, "key": k}}} for k in SECRET_KEYS
