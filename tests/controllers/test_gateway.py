@@ -113,6 +113,19 @@ def _weights(api: FakeApiServer) -> list[tuple[str, int]]:
     return [(r["name"], r["weight"]) for r in route["spec"]["rules"][0]["backendRefs"]]
 
 
+def _ready_pod(rev: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": f"resnet-{rev}",
+            "namespace": "team-a",
+            "labels": {"foresail.dev/inferenceservice": "resnet", "foresail.dev/revision": rev},
+        },
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]},
+    }
+
+
 @pytest.fixture
 def gateway(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(inferenceservice, "settings", lambda: OperatorSettings(gateway="gateways/inference"))
@@ -138,6 +151,9 @@ def test_with_a_gateway_the_route_follows_status_rollout(api: FakeApiServer) -> 
 
     running = RolloutStatus(stable_revision="r0", canary_revision="r1", canary_percent=10, phase=RolloutPhase.PROGRESSING)
     _reconcile(api, running)
+    assert _weights(api) == [("resnet-stable", 100), ("resnet-canary", 0)], "no canary replica ready yet"
+    api.put(_ready_pod("r1"))
+    _reconcile(api)
     assert _weights(api) == [("resnet-stable", 90), ("resnet-canary", 10)]
     canary = api.get("Service", "team-a", "resnet-canary")
     assert canary is not None and canary["spec"]["selector"]["foresail.dev/revision"] == "r1"

@@ -64,28 +64,47 @@ def _progressing(percent: int, phase: RolloutPhase = RolloutPhase.PROGRESSING) -
     return RolloutStatus(stable_revision="old", canary_revision="new", canary_percent=percent, phase=phase)
 
 
-# (name, status.rollout, the stable Service's revision, the canary Service's (None: absent, deleted), route weights)
-SPLITS: list[tuple[str, RolloutStatus | None, str | None, str | None, list[tuple[str, int]]]] = [
-    ("never rolled out: every pod behind stable", None, None, None, [("resnet-stable", 100)]),
-    ("stable, no canary", RolloutStatus(stable_revision="old"), None, None, [("resnet-stable", 100)]),
-    ("first step at 10%", _progressing(10), "old", "new", [("resnet-stable", 90), ("resnet-canary", 10)]),
-    ("second step at 50%", _progressing(50), "old", "new", [("resnet-stable", 50), ("resnet-canary", 50)]),
-    ("a step of 100%", _progressing(100), "old", "new", [("resnet-stable", 0), ("resnet-canary", 100)]),
+def _pod(rev: str, ready: bool = True) -> dict[str, Any]:
+    cond = {"type": "Ready", "status": "True" if ready else "False"}
+    return {"metadata": {"labels": {LABEL_ISVC: "resnet", LABEL_REVISION: rev}}, "status": {"phase": "Running", "conditions": [cond]}}
+
+
+SERVING = [_pod("old"), _pod("new")]
+
+
+# (name, status.rollout, the service's pods, the stable Service's revision, the canary Service's (None: absent,
+# deleted), route weights)
+SPLITS: list[tuple[str, RolloutStatus | None, list[dict[str, Any]], str | None, str | None, list[tuple[str, int]]]] = [
+    ("never rolled out: every pod behind stable", None, [_pod("old")], None, None, [("resnet-stable", 100)]),
+    ("stable, no canary", RolloutStatus(stable_revision="old"), [_pod("old")], None, None, [("resnet-stable", 100)]),
+    ("first step at 10%", _progressing(10), SERVING, "old", "new", [("resnet-stable", 90), ("resnet-canary", 10)]),
+    ("second step at 50%", _progressing(50), SERVING, "old", "new", [("resnet-stable", 50), ("resnet-canary", 50)]),
+    ("a step of 100%", _progressing(100), SERVING, "old", "new", [("resnet-stable", 0), ("resnet-canary", 100)]),
+    ("a canary without a ready replica weighs 0", _progressing(10), [_pod("old"), _pod("new", ready=False)], "old", "new",
+     [("resnet-stable", 100), ("resnet-canary", 0)]),
+    ("a canary without replicas yet weighs 0", _progressing(10), [_pod("old")], "old", "new",
+     [("resnet-stable", 100), ("resnet-canary", 0)]),
     ("promoted: stable only, old replicas draining inside it",
-     RolloutStatus(stable_revision="new", stable_slot=Slot.B, phase=RolloutPhase.PROMOTED), None, None, [("resnet-stable", 100)]),
-    ("rolled back", RolloutStatus(stable_revision="old", failed_revision="new", phase=RolloutPhase.ROLLED_BACK), None, None,
+     RolloutStatus(stable_revision="new", stable_slot=Slot.B, phase=RolloutPhase.PROMOTED), SERVING, None, None,
      [("resnet-stable", 100)]),
-    ("a canary in a status that is not progressing is no split", _progressing(30, RolloutPhase.ABORTED), None, None,
-     [("resnet-stable", 100)]),
+    ("rolled back", RolloutStatus(stable_revision="old", failed_revision="new", phase=RolloutPhase.ROLLED_BACK), SERVING,
+     None, None, [("resnet-stable", 100)]),
+    ("a canary in a status that is not progressing is no split", _progressing(30, RolloutPhase.ABORTED), SERVING, None,
+     None, [("resnet-stable", 100)]),
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("name", "rollout", "stable_rev", "canary_rev", "weights"), SPLITS, ids=[c[0] for c in SPLITS])
+@pytest.mark.parametrize(("name", "rollout", "pods", "stable_rev", "canary_rev", "weights"), SPLITS, ids=[c[0] for c in SPLITS])
 def test_split_children(
-    name: str, rollout: RolloutStatus | None, stable_rev: str | None, canary_rev: str | None, weights: list[tuple[str, int]]
+    name: str,
+    rollout: RolloutStatus | None,
+    pods: list[dict[str, Any]],
+    stable_rev: str | None,
+    canary_rev: str | None,
+    weights: list[tuple[str, int]],
 ) -> None:
     isvc = _with_rollout(rollout)
-    children, stale = split_children(isvc, GatewayRef("inference"))
+    children, stale = split_children(isvc, GatewayRef("inference"), pods)
     services = {c["metadata"]["name"]: c for c in children if c["kind"] == "Service"}
     route = next(c for c in children if c["kind"] == "HTTPRoute")
     assert children[-1] is route, f"{name}: the Services come first (the route's backends)"

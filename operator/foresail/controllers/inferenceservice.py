@@ -90,7 +90,13 @@ def combined(deps: dict[Slot, dict[str, Any] | None]) -> dict[str, Any] | None:
     return {"metadata": found[0]["metadata"], "spec": {"replicas": spec}, "status": {"replicas": status}}
 
 
-def apply_children(kube: Kube, isvc: InferenceService, fresh: dict[str, Any], gateway: GatewayRef | None = None) -> Problem | None:
+def apply_children(
+    kube: Kube,
+    isvc: InferenceService,
+    fresh: dict[str, Any],
+    gateway: GatewayRef | None = None,
+    pods: list[dict[str, Any]] | None = None,
+) -> Problem | None:
     """Apply the rendered children; a child the apiserver refuses as invalid (an overlay it rejects) is a
     problem to report, not an error to retry at once. A child's name held by an object this service does not
     control (a user's Deployment, a PDB of an earlier service of the name) is reported too, and no child is
@@ -102,7 +108,7 @@ def apply_children(kube: Kube, isvc: InferenceService, fresh: dict[str, Any], ga
     children = [*plan.deployments, render_service(isvc), render_pdb(isvc)]
     stale: list[str] = []
     if gateway is not None:
-        routed, stale = split_children(isvc, gateway)
+        routed, stale = split_children(isvc, gateway, pods or [])
         children += routed
     existing = [kube.get(child["kind"], ns, child["metadata"]["name"]) for child in children]
     for found in existing:
@@ -190,14 +196,14 @@ def reconcile(kube: Kube, body: dict[str, Any], now: datetime) -> InferenceServi
             return None
         gateway = gateway_of(kube)
         split = TrafficSplit.GATEWAY_WEIGHTS if gateway is not None else TrafficSplit.REPLICA_SHARE
-        problem = check_repository(kube, isvc) or apply_children(kube, isvc, fresh, gateway)
+        pods = kube.list("Pod", ns, f"{LABEL_ISVC}={name}")
+        problem = check_repository(kube, isvc) or apply_children(kube, isvc, fresh, gateway, pods)
         if problem is not None:
             prev = isvc.status.conditions
             if not any(c.type == ConditionType.READY and c.reason == problem.reason for c in prev):
                 kube.event(fresh, problem.reason, problem.message, "Warning")
         # someone else's Deployment of a slot's name says nothing about this service
         dep = combined(slot_deployments(kube, isvc))
-        pods = kube.list("Pod", ns, f"{LABEL_ISVC}={name}")
         result: list[InferenceServiceStatus] = []
 
         def build(latest: dict[str, Any]) -> dict[str, Any] | None:

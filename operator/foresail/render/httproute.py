@@ -10,7 +10,7 @@ CRD served (a Gateway API implementation installed) the reconciler also applies,
   after a promotion the old revision's replicas keep serving their share while they drain);
 - ``<name>-canary``: the pods of the canary revision, only while a canary runs (deleted afterwards);
 - the HTTPRoute ``<name>``, attached to the Gateway: ``<name>-stable`` at ``100 - w`` and ``<name>-canary``
-  at ``w``, the step's ``status.rollout.canaryPercent``; without a canary (none yet, promoted, rolled back,
+  at ``w``, the step's ``status.rollout.canaryPercent`` (0 until a canary replica is ready); without a canary (none yet, promoted, rolled back,
   aborted) ``<name>-stable`` alone at 100. The route stays after a rollout: it is the service's entry point.
 
 The split is then per request. The route carries HTTP only (port 8000); gRPC would need a GRPCRoute.
@@ -19,12 +19,13 @@ The split is then per request. The route carries HTTP only (port 8000); gRPC wou
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from foresail.api.inferenceservice import InferenceService
-from foresail.api.objects import LABEL_ISVC, LABEL_REVISION
+from foresail.api.objects import LABEL_ISVC, LABEL_REVISION, pod_is_live, pod_is_ready
 from foresail.api.rollout import RolloutPhase
 from foresail.render.meta import child_meta
 from foresail.render.triton import GRPC, HTTP, child_labels
@@ -70,7 +71,9 @@ class GatewayRef:
         return cls(m["name"], m["namespace"], m["section"])
 
     def __str__(self) -> str:
-        return (f"{self.namespace}/" if self.namespace else "") + self.name + (f":{self.section_name}" if self.section_name else "")
+        return (
+            (f"{self.namespace}/" if self.namespace else "") + self.name + (f":{self.section_name}" if self.section_name else "")
+        )
 
     def parent_ref(self) -> dict[str, Any]:
         ref: dict[str, Any] = {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": self.name}
@@ -133,13 +136,23 @@ class Split:
     canary_weight: int
 
 
-def split_of(isvc: InferenceService) -> Split:
+def _serves(pods: Iterable[Mapping[str, Any]], rev: str) -> bool:
+    return any(
+        ((p.get("metadata") or {}).get("labels") or {}).get(LABEL_REVISION) == rev and pod_is_live(p) and pod_is_ready(p)
+        for p in pods
+    )
+
+
+def split_of(isvc: InferenceService, pods: Iterable[Mapping[str, Any]]) -> Split:
     """The split ``status.rollout`` asks for (the autoscaler's step machine writes it): while a canary runs,
-    the stable and canary revisions at ``100 - canaryPercent`` / ``canaryPercent``; otherwise all to stable."""
+    the stable and canary revisions at ``100 - canaryPercent`` / ``canaryPercent``; otherwise all to stable.
+    A canary without a ready replica among the service's ``pods`` (it has just started) weighs 0: a gateway
+    answers the requests it sends to a Service without endpoints with errors."""
     ro = isvc.status.rollout
     if ro is None or ro.canary_revision is None or ro.phase is not RolloutPhase.PROGRESSING or not ro.stable_revision:
         return Split(None, None, 0)
-    return Split(ro.stable_revision, ro.canary_revision, max(0, min(100, ro.canary_percent)))
+    weight = max(0, min(100, ro.canary_percent)) if _serves(pods, ro.canary_revision) else 0
+    return Split(ro.stable_revision, ro.canary_revision, weight)
 
 
 def render_revision_service(isvc: InferenceService, role: Role, revision: str | None) -> dict[str, Any]:
@@ -163,10 +176,12 @@ def render_revision_service(isvc: InferenceService, role: Role, revision: str | 
     }
 
 
-def split_children(isvc: InferenceService, gateway: GatewayRef) -> tuple[list[dict[str, Any]], list[str]]:
+def split_children(
+    isvc: InferenceService, gateway: GatewayRef, pods: Iterable[Mapping[str, Any]]
+) -> tuple[list[dict[str, Any]], list[str]]:
     """The per-revision Services and the HTTPRoute to apply (Services first: the route's backends), and the
-    names of Services to delete (``<name>-canary`` when no canary runs)."""
-    split = split_of(isvc)
+    names of Services to delete (``<name>-canary`` when no canary runs); ``pods``: the service's."""
+    split = split_of(isvc, pods)
     stable = render_revision_service(isvc, Role.STABLE, split.stable_revision)
     canary_name = revision_service_name(isvc.name, Role.CANARY)
     if split.canary_revision is None:
