@@ -45,6 +45,9 @@ PROMETHEUS_VERSION = "v0.316.0"  # the Go module version of Prometheus 3.16.0
 # SeaweedFS (its `weed` binary) is the S3-compatible server the storageUri e2e tests fetch models from; it has no
 # tagged Go module versions, so a pseudo-version of its master pins it.
 SEAWEEDFS_VERSION = "v0.0.0-20261109003541-7506e5f91cd6"
+# The Gateway API's standard-channel CRDs (HTTPRoute, Gateway, ...): the e2e test of the weighted HTTPRoute
+# installs them (the testbed runs no gateway implementation); taken from the Go module's config/crd/standard.
+GATEWAY_API_VERSION = "v1.2.1"
 PYTRITON_VERSION = "0.7.0"
 # tritonclient wheels up to 2.52 carry perf_analyzer; 2.52 needs glibc 2.38 (Debian 12 has 2.36),
 # 2.51 needs 2.34. It needs libcudart.so.12 and libb64 at run time.
@@ -281,6 +284,20 @@ def build_seaweedfs(out: Path) -> None:
     _go_build(module, SEAWEEDFS_VERSION, {"weed": f"{module}/weed"}, out, "-s -w", replaces)
 
 
+def build_gateway_api(out: Path) -> None:
+    """The standard channel's CRDs of ``sigs.k8s.io/gateway-api`` into ``crds/`` (from the Go module proxy)."""
+    info = json.loads(
+        run(["go", "mod", "download", "-json", f"sigs.k8s.io/gateway-api@{GATEWAY_API_VERSION}"], env={"GOWORK": "off", "GOFLAGS": "-mod=mod"})
+    )
+    src = Path(info["Dir"]) / "config/crd/standard"
+    files = sorted(src.glob("gateway.networking.k8s.io_*.yaml"))
+    if not any(f.name.endswith("_httproutes.yaml") for f in files):
+        raise SystemExit(f"tools: gateway-api {GATEWAY_API_VERSION}: no HTTPRoute CRD in {src}")
+    (out / "crds").mkdir(parents=True)
+    for f in files:
+        (out / "crds" / f.name).write_bytes(f.read_bytes())  # the module cache's files are read-only: no copymode
+
+
 def triton_env(d: Path) -> dict[str, str]:
     return {"LD_LIBRARY_PATH": f"{d}/lib:{d}/pytriton/nvidia_pytriton.libs"}
 
@@ -402,6 +419,7 @@ TOOLS_BY_NAME: dict[str, Tool] = {
             build_seaweedfs,
             (("bin/weed", ("version",), r"^version \S+ \d+\.\d+"),),
         ),
+        Tool("gateway-api", GATEWAY_API_VERSION, build_gateway_api, ()),
         Tool(
             "triton",
             PYTRITON_VERSION,

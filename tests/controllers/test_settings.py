@@ -33,6 +33,8 @@ def test_defaults_are_the_documented_ones() -> None:
         ("namespace from the pod", {"POD_NAMESPACE": "ops"}, "namespace", "ops"),
         ("direct metrics", {"FORESAIL_METRICS_SOURCE": "direct"}, "metrics_source", "direct"),
         ("stale after 30 s", {"FORESAIL_METRICS_STALE_SECONDS": "30"}, "metrics_stale_seconds", 30.0),
+        ("gateway", {"FORESAIL_GATEWAY": "gateways/shared:http"}, "gateway", "gateways/shared:http"),
+        ("no gateway", {}, "gateway", ""),
         ("a larger warm-up budget", {"FORESAIL_WARMUP_MEMORY_MB": "1024", "FORESAIL_WARMUP_REQUEST_MB": "256"}, "warmup_request_mb", 256.0),
     ],
 )
@@ -54,6 +56,7 @@ def test_values(name: str, env: dict[str, str], field: str, want: object) -> Non
         ("bad namespace", {"POD_NAMESPACE": "Ops_1"}, "POD_NAMESPACE=Ops_1: must be a DNS label"),
         ("unknown metrics source", {"FORESAIL_METRICS_SOURCE": "pushgateway"}, "FORESAIL_METRICS_SOURCE=pushgateway: must be prometheus or direct"),
         ("stale too soon", {"FORESAIL_METRICS_STALE_SECONDS": "1"}, "FORESAIL_METRICS_STALE_SECONDS=1: must be a number in [2, 600]"),
+        ("gateway with a bad listener", {"FORESAIL_GATEWAY": "gw:Web"}, "FORESAIL_GATEWAY=gw:Web: must be empty or [namespace/]name[:sectionName]"),
         ("warm-up memory too small", {"FORESAIL_WARMUP_MEMORY_MB": "4"}, "FORESAIL_WARMUP_MEMORY_MB=4: must be a number in [8, 65536]"),
         ("warm-up memory under two requests", {"FORESAIL_WARMUP_MEMORY_MB": "48"}, "FORESAIL_WARMUP_MEMORY_MB=48: must be at least twice FORESAIL_WARMUP_REQUEST_MB=32"),
     ],

@@ -35,3 +35,10 @@ app.kubernetes.io/component: operator
 {{- define "foresail.image" -}}
 {{ .Values.image.repository }}:{{ default .Chart.AppVersion .Values.image.tag }}{{ with .Values.image.digest }}@{{ . }}{{ end }}
 {{- end -}}
+
+{{- /* FORESAIL_GATEWAY: [namespace/]name[:sectionName] of rollout.gateway, empty without a name */ -}}
+{{- define "foresail.gateway" -}}
+{{- with .Values.rollout.gateway -}}
+{{- if .name -}}{{ with .namespace }}{{ . }}/{{ end }}{{ .name }}{{ with .sectionName }}:{{ . }}{{ end }}{{- end -}}
+{{- end -}}
+{{- end -}}

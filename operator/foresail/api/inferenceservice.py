@@ -12,7 +12,7 @@ from foresail.api.conditions import Condition
 from foresail.api.meta import ARG, ENV_VALUE_MAX, LIST_MAX, ServiceNamed, SpecModel
 from foresail.api.podtemplate import PodTemplateOverlay
 from foresail.api.repository import ConfigMapSource, KeyToPath, ModelStatus, PvcSource, RepositorySource, S3Source
-from foresail.api.rollout import RolloutSpec, RolloutStatus
+from foresail.api.rollout import RolloutSpec, RolloutStatus, TrafficSplit
 from foresail.api.scalingpolicy import ScalingBehavior
 
 __all__ = [
@@ -572,6 +572,12 @@ class InferenceServiceStatus(SpecModel):
     )
     rollout: RolloutStatus | None = Field(
         default=None, description="The revisions serving and the rollout in progress or last finished (spec.rollout)."
+    )
+    traffic_split: TrafficSplit | None = Field(
+        default=None,
+        alias="trafficSplit",
+        description="How a canary's share of traffic is made: ReplicaShare (its share of ready replicas behind the "
+        "Service) or GatewayWeights (the weights of the HTTPRoute <name>; the operator's FORESAIL_GATEWAY).",
     )
     conditions: list[Condition] = Field(
         default_factory=list, description="Ready, WarmupFailing, MetricsAvailable, ScalingActive, ScalingLimited, QuotaLimited and RolloutProgressing."

@@ -43,6 +43,7 @@ class Reason(StrEnum):
     INVALID_SPEC = "InvalidSpec"
     CREATED = "Created"
     UPDATED = "Updated"
+    DELETED = "Deleted"  # a child no longer wanted (a rollout's canary Service once no canary runs)
     NAME_TAKEN = "NameTaken"  # a child's name is held by an object this owner does not control: left alone
     # InferenceService: Ready, children, replicas
     RECONCILING = "Reconciling"

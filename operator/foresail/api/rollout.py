@@ -37,6 +37,7 @@ __all__ = [
     "RolloutStatus",
     "RolloutStep",
     "Slot",
+    "TrafficSplit",
     "revision_of",
     "serving_fields",
 ]
@@ -136,6 +137,13 @@ class RolloutPhase(StrEnum):
     PROMOTED = "Promoted"  # the last canary became the stable revision
     ROLLED_BACK = "RolledBack"  # a gate failed: the canary was scaled to zero
     ABORTED = "Aborted"  # spec.rollout.action=Abort
+
+
+class TrafficSplit(StrEnum):
+    """How a canary's share of the traffic is made (``status.trafficSplit``)."""
+
+    REPLICA_SHARE = "ReplicaShare"  # its share of the ready replicas behind the one Service (per connection)
+    GATEWAY_WEIGHTS = "GatewayWeights"  # the weights of the HTTPRoute <name> on the operator's Gateway (per request)
 
 
 class GateName(StrEnum):

@@ -55,6 +55,7 @@ _KINDS: dict[str, tuple[str, str, bool]] = {
     "Tenant": ("/apis/foresail.dev/v1alpha1", "tenants", False),
     "ScalingPolicy": ("/apis/foresail.dev/v1alpha1", "scalingpolicies", False),
     "CustomResourceDefinition": ("/apis/apiextensions.k8s.io/v1", "customresourcedefinitions", False),
+    "HTTPRoute": ("/apis/gateway.networking.k8s.io/v1", "httproutes", True),
 }
 
 

@@ -1,4 +1,7 @@
-"""InferenceService reconciler: spec -> Deployment + Service + PDB (server-side apply) -> status.
+"""InferenceService reconciler: spec -> Deployment + Service + PDB (server-side apply) -> status; with the
+operator's ``FORESAIL_GATEWAY`` set and the HTTPRoute CRD served, also the per-revision Services and the
+weighted HTTPRoute of the rollout's split (``render.httproute``), ``status.trafficSplit`` saying which split
+is in force.
 
 Level-triggered and idempotent: every run renders the whole desired state and applies it; applying
 what is already there changes nothing. It runs on create/update/resume, every 30 s (``resync``: one loop,
@@ -23,11 +26,13 @@ from foresail.api.inferenceservice import InferenceService, InferenceServiceStat
 from foresail.api.meta import validation_message
 from foresail.api.objects import LABEL_ISVC
 from foresail.api.reasons import ConditionType, Problem, Reason
-from foresail.api.rollout import Slot
+from foresail.api.rollout import Slot, TrafficSplit
 from foresail.clients.kube import ApiException, Kube
 from foresail.controllers import coalesce, telemetry
+from foresail.controllers.gateway import HTTPRouteDiscovery, SplitWatch
 from foresail.controllers.handlers import forget_lock, kube, object_lock, settings, utcnow
 from foresail.controllers.liveness import HEARTBEAT
+from foresail.render.httproute import GatewayRef, split_children
 from foresail.render.isvc_status import observe
 from foresail.render.meta import controlled_by, name_taken
 from foresail.render.slots import SlotPlan, plan_slots
@@ -40,7 +45,17 @@ __all__ = ["ISVC", "forget", "reconcile", "reconcile_owner"]
 ISVC = ("foresail.dev", "v1alpha1", "inferenceservices")
 RECONCILER_FIELDS = {
     "observed_generation", "replicas", "ready_replicas", "warm_replicas", "starting_replicas", "desired_replicas", "selector", "conditions", "model",
+    "traffic_split",
 }  # fmt: skip
+HTTPROUTES = HTTPRouteDiscovery()
+
+
+def gateway_of(kube: Kube) -> GatewayRef | None:
+    """The Gateway routes attach to: FORESAIL_GATEWAY's, when it is set and the HTTPRoute CRD is served."""
+    ref = settings().gateway_ref()
+    return ref if ref is not None and HTTPROUTES.served(kube) else None
+
+
 def check_repository(kube: Kube, isvc: InferenceService) -> Problem | None:
     repo = isvc.spec.model.repository
     ns = isvc.namespace
@@ -75,15 +90,26 @@ def combined(deps: dict[Slot, dict[str, Any] | None]) -> dict[str, Any] | None:
     return {"metadata": found[0]["metadata"], "spec": {"replicas": spec}, "status": {"replicas": status}}
 
 
-def apply_children(kube: Kube, isvc: InferenceService, fresh: dict[str, Any]) -> Problem | None:
+def apply_children(
+    kube: Kube,
+    isvc: InferenceService,
+    fresh: dict[str, Any],
+    gateway: GatewayRef | None = None,
+    pods: list[dict[str, Any]] | None = None,
+) -> Problem | None:
     """Apply the rendered children; a child the apiserver refuses as invalid (an overlay it rejects) is a
     problem to report, not an error to retry at once. A child's name held by an object this service does not
     control (a user's Deployment, a PDB of an earlier service of the name) is reported too, and no child is
-    applied: server-side apply would adopt and overwrite it."""
+    applied: server-side apply would adopt and overwrite it. With ``gateway``: the per-revision Services and
+    the HTTPRoute too, and ``<name>-canary`` deleted while no canary runs."""
     ns = isvc.namespace
     created: set[str] = set()
     plan = plan_slots(isvc, slot_deployments(kube, isvc), settings().worker_image)
     children = [*plan.deployments, render_service(isvc), render_pdb(isvc)]
+    stale: list[str] = []
+    if gateway is not None:
+        routed, stale = split_children(isvc, gateway, pods or [])
+        children += routed
     existing = [kube.get(child["kind"], ns, child["metadata"]["name"]) for child in children]
     for found in existing:
         if (taken := name_taken(isvc, found)) is not None:
@@ -95,6 +121,9 @@ def apply_children(kube: Kube, isvc: InferenceService, fresh: dict[str, Any]) ->
         try:
             after = kube.apply(child)
         except ApiException as e:
+            if e.status == 404 and child["kind"] == "HTTPRoute":
+                HTTPROUTES.forget()  # the CRD went away: asked again on the next reconcile
+                continue
             if e.status not in (400, 422):
                 raise
             why = Reason.INVALID_POD_TEMPLATE if child["kind"] == "Deployment" else Reason.CHILD_REFUSED
@@ -103,6 +132,11 @@ def apply_children(kube: Kube, isvc: InferenceService, fresh: dict[str, Any]) ->
             kube.event(fresh, Reason.CREATED, f"created {child['kind']} {ns}/{cname}")
         elif before.get("spec") != after.get("spec") or before["metadata"].get("labels") != after["metadata"].get("labels"):
             kube.event(fresh, Reason.UPDATED, f"brought {child['kind']} {ns}/{cname} to the desired state")
+    for name in stale:
+        svc = kube.get_managed("Service", ns, name)
+        if svc is not None and controlled_by(svc, isvc):
+            kube.delete("Service", ns, name, uid=svc["metadata"]["uid"])
+            kube.event(fresh, Reason.DELETED, f"deleted Service {ns}/{name} (no canary runs)")
     ensure_replicas(kube, isvc, plan, created)
     return None
 
@@ -160,14 +194,16 @@ def reconcile(kube: Kube, body: dict[str, Any], now: datetime) -> InferenceServi
             kube.patch_status("InferenceService", ns, name, {"conditions": [c.model_dump(by_alias=True, mode="json") for c in conds]})
             kube.event(fresh, Reason.INVALID_SPEC, msg, "Warning")
             return None
-        problem = check_repository(kube, isvc) or apply_children(kube, isvc, fresh)
+        gateway = gateway_of(kube)
+        split = TrafficSplit.GATEWAY_WEIGHTS if gateway is not None else TrafficSplit.REPLICA_SHARE
+        pods = kube.list("Pod", ns, f"{LABEL_ISVC}={name}")
+        problem = check_repository(kube, isvc) or apply_children(kube, isvc, fresh, gateway, pods)
         if problem is not None:
             prev = isvc.status.conditions
             if not any(c.type == ConditionType.READY and c.reason == problem.reason for c in prev):
                 kube.event(fresh, problem.reason, problem.message, "Warning")
         # someone else's Deployment of a slot's name says nothing about this service
         dep = combined(slot_deployments(kube, isvc))
-        pods = kube.list("Pod", ns, f"{LABEL_ISVC}={name}")
         result: list[InferenceServiceStatus] = []
 
         def build(latest: dict[str, Any]) -> dict[str, Any] | None:
@@ -177,14 +213,14 @@ def reconcile(kube: Kube, body: dict[str, Any], now: datetime) -> InferenceServi
                 current = InferenceService.model_validate(latest)
             except ValidationError:
                 return None
-            status = observe(current, dep, pods, now, problem)
+            status = observe(current, dep, pods, now, problem).model_copy(update={"traffic_split": split})
             result.append(status)
             new = status.model_dump(by_alias=True, exclude_none=True, include=RECONCILER_FIELDS)
             old = latest.get("status") or {}
             return new if any(old.get(k) != v for k, v in new.items()) else None
 
         kube.update_status("InferenceService", ns, name, build)
-        status = result[-1] if result else observe(isvc, dep, pods, now, problem)
+        status = result[-1] if result else observe(isvc, dep, pods, now, problem).model_copy(update={"traffic_split": split})
         # a problem (repository missing, ...) is reported in status, not raised: no crash loop; the
         # resync timer and the next change retry at their own pace
         return status
@@ -205,9 +241,18 @@ def forget(namespace: str, name: str) -> None:
     telemetry.forget(namespace, name)
 
 
+def _mark_owner(key: tuple[str, str]) -> None:
+    coalesce.mark(key, lambda: reconcile_owner(kube(), *key))
+
+
+SPLITS = SplitWatch(_mark_owner)  # with a gateway: a new split in status.rollout reconciles the route at once
+
+
 @kopf.on.event(*ISVC)
 def on_isvc_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
     HEARTBEAT.event(time.monotonic())  # the watch delivers: the liveness check's echo of the loop's writes
+    if settings().gateway:
+        SPLITS(str(event.get("type")), body)
     if event.get("type") == "DELETED":
         forget(body["metadata"]["namespace"], body["metadata"]["name"])
 

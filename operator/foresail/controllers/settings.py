@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from foresail.render.httproute import GatewayRef
+
 __all__ = ["SETTINGS", "OperatorSettings", "Setting", "SettingsError"]
 
 
@@ -90,6 +92,11 @@ def _names(s: str) -> tuple[str, ...]:
 def _file(s: str) -> str:
     if s and not s.startswith("/"):
         raise ValueError(s)
+    return s
+
+
+def _gateway(s: str) -> str:
+    GatewayRef.parse(s)  # raises ValueError when malformed
     return s
 
 
@@ -274,6 +281,16 @@ SETTINGS: dict[str, Setting] = {
         "X-Scope-OrgID for Thanos, Mimir or Cortex (a mounted Secret).",
         _file,
     ),
+    "gateway": Setting(
+        "FORESAIL_GATEWAY",
+        "",
+        "empty or [namespace/]name[:sectionName] (DNS names)",
+        "The Gateway API Gateway that rollouts split traffic through: where the HTTPRoute CRD is served, each "
+        "InferenceService gets per-revision Services and an HTTPRoute <name> attached to this Gateway (its "
+        "listener sectionName, if given), weighted by the rollout's step (status.trafficSplit: GatewayWeights). "
+        "Empty, or the CRD absent: the canary's share is its share of ready replicas behind the Service.",
+        _gateway,
+    ),
     "namespace": Setting(
         "POD_NAMESPACE",
         "foresail-system",
@@ -311,6 +328,7 @@ class OperatorSettings:
     prometheus_cert_file: str = ""
     prometheus_key_file: str = ""
     prometheus_headers_dir: str = ""
+    gateway: str = ""
     namespace: str = "foresail-system"
     pod_name: str = ""
 
@@ -327,6 +345,10 @@ class OperatorSettings:
                 f"{SETTINGS['warmup_request_mb'].env}={s.warmup_request_mb:g} (a request holds twice its inputs)"
             )
         return s
+
+    def gateway_ref(self) -> GatewayRef | None:
+        """The Gateway of FORESAIL_GATEWAY (None: not set: no HTTPRoutes)."""
+        return GatewayRef.parse(self.gateway)
 
 
 _PAIRS = (
