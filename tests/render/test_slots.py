@@ -192,7 +192,7 @@ def test_a_damaged_compressed_annotation_reads_as_none() -> None:
     assert with_serving(IsvcBuilder().build(), dep) is None
 
 
-@pytest.mark.parametrize("repository", [{"storageUri": "s3://models/x"}], ids=["storageUri"])
+@pytest.mark.parametrize("repository", [{"pvc": {"claimName": "models"}}, {"storageUri": "s3://models/x"}], ids=["pvc", "storageUri"])
 def test_rollout_renders_both_slots_with_the_operator_image(repository: dict[str, Any]) -> None:
     """Was: the stable slot was rendered with the default operator image during a rollout, so its replicas' init
     container (storage-init) rolled onto an image the cluster may not hold."""
