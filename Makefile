@@ -18,11 +18,13 @@ help:
 	@echo "make image          build the images (cached), write OCI archives and SBOMs to out/images/, pin the chart's digest"
 	@echo "make generate       regenerate crds/ and the chart's CRDs from operator/foresail/api, copy the admission policy"
 
-$(VENV)/.installed: pyproject.toml
+# hack/constraints-testbed.txt: what the testbed's host-mode Triton needs of this virtualenv (numpy 1.x for the
+# Python backend stub), not asked of the package's users
+$(VENV)/.installed: pyproject.toml hack/constraints-testbed.txt
 	@echo "[make] creating $(VENV) and installing foresail[dev]"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install -q --upgrade pip
-	@$(PY) -m pip install -q -e '.[dev]'
+	@$(PY) -m pip install -q -c hack/constraints-testbed.txt -e '.[dev]'
 	@touch $@
 
 venv: $(VENV)/.installed

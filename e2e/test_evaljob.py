@@ -1,5 +1,6 @@
 """EvalJobs end to end: eval workers (run by the local runtime from the Foresail image) against a real
-Triton serving the classifier model, through the operator installed by the chart.
+Triton serving the classifier model, through the operator installed by the chart; the model repository's
+content digest in provenance (a ConfigMap's, and a PVC's as its replicas' init container reports it).
 
 One classifier service for the module. The dataset is 400 items whose labels are the model's own
 argmax, except every 10th, which is wrong on purpose: a correct evaluation scores exactly 0.9.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import shutil
 import sys
 import time
 import types
@@ -21,7 +23,8 @@ import numpy as np
 import pytest
 
 from e2e.helpers import prom_query
-from foresail.api.objects import condition
+from foresail.api.objects import LABEL_ISVC, condition, parse_rfc3339, pod_is_live
+from foresail.clients.storage import tree_digest
 from hack.base.kube import Kube
 from hack.base.wait import wait_for
 from hack.testbed.cluster import Cluster
@@ -310,3 +313,89 @@ def test_dedicated_mode_runs_on_its_own_batch_replicas(operator: Kube, cluster: 
         timeout=60,
     )
     assert _served(cluster, ns, "classifier") == before, "evaluation traffic reached the production replicas"
+
+
+def _model_of(kube: Kube, ns: str, name: str) -> dict[str, Any]:
+    model: dict[str, Any] = (kube.get("fisvc", "-n", ns, name).get("status") or {}).get("model") or {}
+    return model
+
+
+def _hash_seconds(kube: Kube, ns: str, pod: dict[str, Any]) -> float:
+    """How long the pod's storage-init (--hash) ran, from its status (second resolution)."""
+    fresh = kube.get("pod", "-n", ns, pod["metadata"]["name"])
+    (st,) = [s for s in fresh["status"]["initContainerStatuses"] if s["name"] == "storage-init"]
+    term = st["state"]["terminated"]
+    return float(parse_rfc3339(term["finishedAt"]) - parse_rfc3339(term["startedAt"]))
+
+
+def test_pvc_repository_digest_in_status_and_provenance(operator: Kube, cluster: Cluster, evalns: str) -> None:
+    """A classifier served from a PVC (subPath): its replicas' init container digests the repository in place,
+    the digest is in status.model and in the EvalJob's provenance; changed model files give a new digest once
+    a replica restarts, and the next EvalJob records it."""
+    ns, svc, claim = evalns, "classifier-pvc", "models-pvc"
+    operator.apply(
+        [
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": {"name": claim},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+            }
+        ],
+        ns,
+    )
+    wait_for(f"{claim} bound", lambda: operator.get("pvc", "-n", ns, claim).get("status", {}).get("phase") == "Bound", timeout=120)
+    repo = cluster.run.pvcs / ns / claim / "repo"
+    shutil.copytree(MODELS / "classifier", repo / "classifier", ignore=shutil.ignore_patterns("__pycache__"))
+    t0 = time.monotonic()
+    first = tree_digest(repo)
+    print(f"\n[figure] classifier repository: {first.files} files, {first.bytes} bytes, hashed here in {time.monotonic() - t0:.3f}s")
+    operator.create(
+        {
+            "apiVersion": "foresail.dev/v1alpha1",
+            "kind": "InferenceService",
+            "metadata": {"name": svc},
+            "spec": {
+                "model": {"name": "classifier", "repository": {"pvc": {"claimName": claim, "subPath": "repo"}}},
+                "triton": {"image": "nvcr.io/nvidia/tritonserver:24.08-py3"},
+                "slo": {"p99LatencyMs": 200},
+                "scaling": {"minReplicas": 1, "maxReplicas": 1},
+            },
+        },
+        ns,
+    )
+
+    def ready_with(digest: str) -> bool:
+        ready = (c := condition(operator.get("fisvc", "-n", ns, svc), "Ready")) is not None and c["status"] == "True"
+        return ready and _model_of(operator, ns, svc).get("digest") == digest
+
+    t0 = time.monotonic()
+    wait_for(f"{svc} Ready with the repository's digest in status.model", lambda: ready_with(first.digest), timeout=360, interval=1)
+    print(f"[figure] pvc service Ready with its digest: {time.monotonic() - t0:.1f}s")
+    model = _model_of(operator, ns, svc)
+    assert (model["pvc"], model["files"], model["bytes"]) == (f"{claim}/repo", first.files, first.bytes)
+    assert model.get("storageUri", "") == ""  # the CRD defaults it
+    (pod,) = [p for p in operator.pods(ns, f"{LABEL_ISVC}={svc}") if pod_is_live(p)]
+    print(f"[figure] storage-init --hash in the pod: {_hash_seconds(operator, ns, pod):.0f}s (second resolution)")
+    operator.apply(_evaljob("pvc-a", target={"inferenceService": svc}), ns)
+    st = _finished(operator, ns, "pvc-a")
+    assert st["phase"] == "Succeeded" and st["results"]["score"] == pytest.approx(0.9), st.get("conditions")
+    assert st["provenance"]["repositoryDigest"] == first.digest
+
+    # the model's files change on the claim: the running replica keeps what it loaded (and status says so) until
+    # a replica starts again
+    with open(repo / "classifier/1/model.py", "a") as f:
+        f.write("\n# revision 2: same predictions, new bytes\n")
+    second = tree_digest(repo)
+    assert second.digest != first.digest
+    assert _model_of(operator, ns, svc)["digest"] == first.digest
+    operator.kubectl("delete", "pod", "-n", ns, pod["metadata"]["name"], "--wait=false")
+    t0 = time.monotonic()
+    wait_for(f"{svc} Ready again with the new digest", lambda: ready_with(second.digest), timeout=360, interval=1)
+    print(f"[figure] restarted replica Ready with the new digest: {time.monotonic() - t0:.1f}s")
+    operator.apply(_evaljob("pvc-b", target={"inferenceService": svc}), ns)
+    st = _finished(operator, ns, "pvc-b")
+    assert st["phase"] == "Succeeded" and st["results"]["score"] == pytest.approx(0.9), st.get("conditions")
+    assert st["provenance"]["repositoryDigest"] == second.digest
+    # the earlier job's provenance still names what it evaluated
+    assert _status(operator, ns, "pvc-a")["provenance"]["repositoryDigest"] == first.digest

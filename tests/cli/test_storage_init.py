@@ -61,3 +61,30 @@ def test_missing_archive_and_bad_uri(tmp_path: Path, served: tuple[str, str]) ->
     assert _run(tmp_path, "--uri", url.replace("m.tar.gz", "nope.tar.gz"))[1].startswith("NotFound: GET ")
     rc, line = _run(tmp_path, "--uri", "ftp://h/m.tar")
     assert (rc, line.split(":")[0]) == (2, "InvalidStorageUri")
+
+
+def test_hash_reports_the_digest_of_a_repository_in_place(tmp_path: Path) -> None:
+    """--hash (a pvc repository): nothing fetched or written into the repository, the same digest line as a
+    fetch of the same tree; an unreadable repository is ReadFailed."""
+    from foresail.clients.storage import tree_digest
+
+    repo = tmp_path / "claim/models"
+    (repo / "m/1").mkdir(parents=True)
+    (repo / "m/config.pbtxt").write_bytes(b'name: "m"\n')
+    (repo / "m/1/model.py").write_bytes(b"print(1)\n")
+    before = sorted(p.relative_to(repo) for p in repo.rglob("*"))
+    term = tmp_path / "termination-log"
+    assert main(["storage-init", "--hash", str(repo), "--termination-log", str(term)]) == 0
+    assert term.read_text() == tree_digest(repo).line() + "\n"
+    assert term.read_text().endswith(" files=2 bytes=19\n")
+    assert sorted(p.relative_to(repo) for p in repo.rglob("*")) == before
+    assert main(["storage-init", "--hash", str(tmp_path / "absent"), "--termination-log", str(term)]) == 1
+    assert term.read_text().startswith("ReadFailed: ") and term.read_text().count("\n") == 1
+
+
+def test_uri_and_hash_are_exclusive_and_uri_needs_dest(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):
+        main(["storage-init", "--uri", "https://h/m.zip", "--hash", str(tmp_path)])
+    term = tmp_path / "termination-log"
+    assert main(["storage-init", "--uri", "https://h/m.zip", "--termination-log", str(term)]) == 2
+    assert term.read_text() == "InvalidArguments: --uri needs --dest\n"

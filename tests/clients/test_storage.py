@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
 import subprocess
 import tarfile
 import zipfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -232,6 +234,88 @@ def test_digest_is_sha256sum_of_the_listing(tmp_path: Path) -> None:
     assert (got.files, got.bytes) == (3, 6)
     (tmp_path / "a").write_bytes(b"23")
     assert tree_digest(tmp_path).digest != got.digest
+
+
+REPO_TREE = {"m/config.pbtxt": b'name: "m"\n', "m/1/model.py": b"print(1)\n", "m/1/weights.bin": bytes(range(256)) * 8}
+
+
+def _tree(root: Path, files: dict[str, bytes], order: list[str] | None = None) -> Path:
+    for rel in order or list(files):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(files[rel])
+    return root
+
+
+def _edited(tmp_path: Path, edit: Callable[[Path], None]) -> str:
+    root = _tree(tmp_path / "edited", REPO_TREE)
+    edit(root)
+    return tree_digest(root).digest
+
+
+def _link(root: Path, rel: str, target: str) -> None:
+    (root / rel).symlink_to(target)
+
+
+@pytest.mark.parametrize(
+    ("edit", "same"),
+    [
+        (lambda r: None, True),
+        (lambda r: (r / "m/1/model.py").write_bytes(b"print(2)\n"), False),
+        (lambda r: (r / "m/1/model.py").rename(r / "m/1/model2.py"), False),
+        (lambda r: (r / "m/1").rename(r / "m/2"), False),
+        (lambda r: (r / "m/1/model.py").write_bytes(b"print(1)\n\n"), False),
+        (lambda r: (r / "m/extra.txt").write_bytes(b""), False),
+        (lambda r: (r / "m/empty-dir").mkdir(), True),
+        (lambda r: (r / "m/1/weights.bin").unlink(), False),
+        (lambda r: (r / "m/1/model.py").chmod(0o600), True),
+        (lambda r: _link(r, "m/latest", "1"), False),
+        (lambda r: os.mkfifo(r / "m/fifo"), True),
+    ],
+    ids=[
+        "unchanged",
+        "content change",
+        "file rename",
+        "directory rename",
+        "one byte appended",
+        "empty file added",
+        "empty directory added",
+        "file removed",
+        "mode change",
+        "symlink added",
+        "fifo left out",
+    ],
+)
+def test_repository_digest_cases(tmp_path: Path, edit: Callable[[Path], None], same: bool) -> None:
+    before = tree_digest(_tree(tmp_path / "orig", REPO_TREE)).digest
+    assert (_edited(tmp_path, edit) == before) is same
+
+
+def test_digest_independent_of_creation_order_and_location(tmp_path: Path) -> None:
+    one = tree_digest(_tree(tmp_path / "one", REPO_TREE))
+    two = tree_digest(_tree(tmp_path / "elsewhere/two", REPO_TREE, order=sorted(REPO_TREE, reverse=True)))
+    assert one == two
+    assert (one.files, one.bytes) == (3, len(b'name: "m"\n') + len(b"print(1)\n") + 2048)
+
+
+def test_symlinks_are_never_followed(tmp_path: Path) -> None:
+    """A link to a directory outside the repository (or to itself) contributes its target, not the files behind
+    it; retargeting it changes the digest; counts are of regular files only."""
+    outside = _tree(tmp_path / "outside", {"secret": b"not part of the model"})
+    root = _tree(tmp_path / "repo", REPO_TREE)
+    _link(root, "m/escape", str(outside))
+    _link(root, "m/loop", ".")
+    got = tree_digest(root)
+    assert (got.files, got.bytes) == (3, tree_digest(_tree(tmp_path / "plain", REPO_TREE)).bytes)
+    (outside / "secret").write_bytes(b"changed behind the link")
+    assert tree_digest(root) == got
+    (root / "m/escape").unlink()
+    _link(root, "m/escape", str(tmp_path))
+    assert tree_digest(root).digest != got.digest
+
+
+def test_unreadable_repository_raises(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        tree_digest(tmp_path / "missing")
 
 
 def test_fetch_empties_dest_first(tmp_path: Path) -> None:

@@ -206,14 +206,29 @@ def test_a_failed_job_stops_a_job_still_running(api: FakeApiServer) -> None:
     assert api.get("Job", "team-a", "iris-eval") is None
 
 
-def test_provenance_of_a_storage_uri_is_its_content_digest(api: FakeApiServer) -> None:
-    """Pending until a replica's storage-init reported the digest (status.model), then that digest."""
-    target = isvc(model__repository={"storageUri": "s3://models/resnet"})
+@pytest.mark.parametrize(
+    ("repository", "pending", "reported"),
+    [
+        ({"storageUri": "s3://models/resnet"}, "pending:s3://models/resnet", {"storageUri": "s3://models/resnet"}),
+        ({"pvc": {"claimName": "models"}}, "pending:pvc:models", {"pvc": "models"}),
+        ({"pvc": {"claimName": "models", "subPath": "r/1"}}, "pending:pvc:models/r/1", {"pvc": "models/r/1"}),
+    ],
+    ids=["storageUri", "pvc", "pvc subPath"],
+)
+def test_provenance_of_a_fetched_or_pvc_repository_is_its_content_digest(
+    api: FakeApiServer, repository: dict[str, Any], pending: str, reported: dict[str, str]
+) -> None:
+    """Pending until a replica's storage-init reported the digest (status.model), then that digest; a digest
+    reported for another source (the spec moved on) is not it."""
+    target = isvc(model__repository=repository)
     api.put(evaljob(), target, dataset())
-    assert reconcile(api)["status"]["provenance"]["repositoryDigest"] == "pending:s3://models/resnet"
+    assert reconcile(api)["status"]["provenance"]["repositoryDigest"] == pending
     digest = "sha256:" + "1e" * 32
     got = api.get("InferenceService", "team-a", "resnet")
     assert got is not None
-    got["status"] = {"model": {"storageUri": "s3://models/resnet", "digest": digest, "files": 2, "bytes": 9}}
+    got["status"] = {"model": {"storageUri": "s3://models/other", "digest": digest, "files": 2, "bytes": 9}}
+    api.put(got)
+    assert reconcile(api)["status"]["provenance"]["repositoryDigest"] == pending
+    got["status"] = {"model": {**reported, "digest": digest, "files": 2, "bytes": 9}}
     api.put(got)
     assert reconcile(api)["status"]["provenance"]["repositoryDigest"] == digest

@@ -190,3 +190,21 @@ def test_a_damaged_compressed_annotation_reads_as_none() -> None:
     dep = render_deployment(IsvcBuilder().build())
     dep["metadata"]["annotations"][SERVING_ANNOTATION] = "zlib:not-base64!"
     assert with_serving(IsvcBuilder().build(), dep) is None
+
+
+@pytest.mark.parametrize("repository", [{"pvc": {"claimName": "models"}}, {"storageUri": "s3://models/x"}], ids=["pvc", "storageUri"])
+def test_rollout_renders_both_slots_with_the_operator_image(repository: dict[str, Any]) -> None:
+    """Was: the stable slot was rendered with the default operator image during a rollout, so its replicas' init
+    container (storage-init) rolled onto an image the cluster may not hold."""
+    image = "registry.local/foresail@sha256:1"
+    old = IsvcBuilder().set("spec.rollout", ROLLOUT).set("spec.model.repository", repository).build()
+    new = (
+        IsvcBuilder()
+        .set("spec.rollout", ROLLOUT)
+        .set("spec.model.repository", repository)
+        .set("spec.triton.env", [{"name": "X", "value": "1"}])
+        .build()
+    )
+    plan = plan_slots(new, {Slot.A: render_deployment(old, Slot.A, image), Slot.B: None}, image)
+    assert plan.canary is Slot.B
+    assert [d["spec"]["template"]["spec"]["initContainers"][0]["image"] for d in plan.deployments] == [image, image]

@@ -61,9 +61,25 @@ def test_init_container_arguments(repository: dict[str, Any], tail: list[str]) -
     assert init["env"] == []
 
 
-def test_pvc_and_configmap_have_no_init_container() -> None:
+def test_configmap_has_no_init_container() -> None:
     assert "initContainers" not in _pod_spec({"configMap": {"name": "m"}})
-    assert "initContainers" not in _pod_spec({"pvc": {"claimName": "m"}})
+
+
+@pytest.mark.parametrize(("sub_path", "extra"), [("", {}), ("repos/a", {"subPath": "repos/a"})], ids=["whole claim", "subPath"])
+def test_pvc_init_container_digests_the_claim_read_only(sub_path: str, extra: dict[str, str]) -> None:
+    """A pvc repository: the init container mounts what Triton mounts (the claim, its subPath), read only, and
+    only digests it (--hash); the volume stays the claim, read only."""
+    pod = _pod_spec({"pvc": {"claimName": "models", "subPath": sub_path}})
+    (init,) = pod["initContainers"]
+    assert (init["name"], init["image"]) == (INIT_CONTAINER, "registry.local/foresail@sha256:1")
+    assert init["args"] == ["storage-init", "--hash", "/mnt/models"]
+    assert {"name": "models", "mountPath": "/mnt/models", "readOnly": True, **extra} in init["volumeMounts"]
+    assert init["securityContext"] == pod["containers"][0]["securityContext"]
+    assert next(v for v in pod["volumes"] if v["name"] == "models") == {
+        "name": "models", "persistentVolumeClaim": {"claimName": "models", "readOnly": True},
+    }  # fmt: skip
+    triton_mount = next(m for m in pod["containers"][0]["volumeMounts"] if m["name"] == "models")
+    assert triton_mount == {"name": "models", "mountPath": "/models", "readOnly": True, **extra}
 
 
 def test_parse_storage_uri() -> None:
@@ -151,6 +167,32 @@ def test_observe_reports_a_failed_fetch_and_records_the_digest() -> None:
     assert fetched.model is not None
     assert (fetched.model.digest, fetched.model.storage_uri) == (DIGEST, "s3://models/x")
     assert next(c for c in fetched.conditions if c.type == "Ready").reason == "NoReadyReplicas"
+
+
+def test_observe_records_a_pvc_digest_per_claim_and_subpath() -> None:
+    """A pvc repository: the digest its newest replica reported, naming the claim and subPath; kept while the
+    spec names the same ones, dropped when it names others (and no replica reported yet); a repository its init
+    container cannot read is ModelFetchFailed naming the pvc."""
+    from datetime import UTC, datetime
+
+    from foresail.render.isvc_status import observe
+
+    isvc = IsvcBuilder().set("spec.model.repository", {"pvc": {"claimName": "models", "subPath": "a"}}).build()
+    dep = {"spec": {"replicas": 1}, "status": {"replicas": 1}}
+    now = datetime(2026, 12, 5, tzinfo=UTC)
+    newer = {"terminated": {"exitCode": 0, "message": f"digest=sha256:{'cd' * 32} files=3 bytes=9"}}
+    st = observe(isvc, dep, [_pod("old", "2026-01-01T00:00:01Z", OK), _pod("new", "2026-01-01T00:00:02Z", newer)], now)
+    assert st.model is not None
+    assert (st.model.digest, st.model.pvc, st.model.storage_uri, st.model.files) == (f"sha256:{'cd' * 32}", "models/a", "", 3)
+    kept = isvc.model_copy(update={"status": st})
+    assert observe(kept, dep, [], now).model == st.model
+    other = IsvcBuilder().set("spec.model.repository", {"pvc": {"claimName": "models", "subPath": "b"}}).build()
+    assert observe(other.model_copy(update={"status": st}), dep, [], now).model is None
+    unreadable = {"terminated": {"exitCode": 1, "message": "ReadFailed: [Errno 13] Permission denied: '/mnt/models/m'"}}
+    failing = observe(isvc, dep, [_pod("a", "t", BACKOFF, unreadable)], now)
+    ready = next(c for c in failing.conditions if c.type == "Ready")
+    assert (ready.status, ready.reason) == ("False", "ModelFetchFailed")
+    assert ready.message.startswith("spec.model.repository.pvc: ReadFailed: [Errno 13] Permission denied")
 
 
 RUNNING = {"running": {"startedAt": "2026-01-01T00:00:00Z"}}

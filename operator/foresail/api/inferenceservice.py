@@ -568,7 +568,9 @@ class InferenceServiceStatus(SpecModel):
     )
     quota: QuotaStatus | None = Field(default=None, description="The tenant arbiter's grant (absent without a tenant).")
     model: ModelStatus | None = Field(
-        default=None, description="The model repository fetched from spec.model.repository.storageUri (absent for pvc and configMap)."
+        default=None,
+        description="The content digest of the model repository (spec.model.repository.storageUri as fetched, or pvc as read "
+        "in place) reported by the newest replica's init container (absent for configMap, and until a replica reported).",
     )
     rollout: RolloutStatus | None = Field(
         default=None, description="The revisions serving and the rollout in progress or last finished (spec.rollout)."

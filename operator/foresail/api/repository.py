@@ -19,6 +19,7 @@ __all__ = [
     "PvcSource",
     "RepositorySource",
     "S3Source",
+    "pvc_ref",
 ]
 
 
@@ -167,13 +168,39 @@ class RepositorySource(SpecModel):
         return self
 
 
+def pvc_ref(pvc: PvcSource) -> str:
+    """``<claimName>`` or ``<claimName>/<subPath>``: the pvc repository ``status.model.pvc`` names."""
+    return f"{pvc.claim_name}/{pvc.sub_path}" if pvc.sub_path else pvc.claim_name
+
+
 class ModelStatus(SpecModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
     storage_uri: str = Field(default="", alias="storageUri", description="The storageUri the digest was fetched from.")
+    pvc: str | None = Field(
+        default=None,
+        description="The pvc repository the digest was computed over (<claimName> or <claimName>/<subPath>), read in place "
+        "by the replicas' init container at pod start.",
+    )
     digest: str = Field(
         default="",
-        description="sha256:<hex> of the fetched repository: the sha256 of the sha256sum-style listing "
-        "('<file sha256>  <relative path>' lines, sorted by path) of every file, as the replicas' init container reported it.",
+        description="sha256:<hex> of the repository's content: the sha256 of the sha256sum-style listing "
+        "('<file sha256>  <relative path>' lines, sorted by path) of every file ('symlink:<sha256 of the target>  <path>' "
+        "for a symbolic link, never followed), as the newest replica's init container reported it.",
     )
-    files: int = Field(default=0, description="Files fetched.")
-    bytes: int = Field(default=0, description="Bytes fetched.")
+    files: int = Field(default=0, description="Files fetched (or, for a pvc, hashed).")
+    bytes: int = Field(default=0, description="Bytes fetched (or, for a pvc, hashed).")
+
+    @staticmethod
+    def source_of(repo: RepositorySource) -> dict[str, str] | None:
+        """The fields naming ``repo`` (``storageUri`` or ``pvc``, by field name); None for a configMap, whose
+        content the operator reads itself."""
+        if repo.storage_uri is not None:
+            return {"storage_uri": repo.storage_uri}
+        if repo.pvc is not None:
+            return {"pvc": pvc_ref(repo.pvc)}
+        return None
+
+    def describes(self, repo: RepositorySource) -> bool:
+        """Whether this digest was taken of ``repo`` (the same storageUri, or the same claim and subPath)."""
+        src = self.source_of(repo)
+        return src is not None and (self.storage_uri, self.pvc or "") == (src.get("storage_uri", ""), src.get("pvc", ""))

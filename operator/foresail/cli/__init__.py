@@ -4,8 +4,9 @@
 quota, warm-up and conditions; ``calibrate`` measures a Triton model's throughput/latency curve;
 ``replay`` tests a scaling policy against a trace; ``eval-worker`` runs one shard of an EvalJob (in the
 pods of its Indexed Job), ``eval-compare`` its results against its baseline's; ``storage-init`` fetches a
-storageUri into the model volume (a replica's init container); ``crds apply`` creates or replaces the
-CRDs of a directory when compatible (the chart's pre-upgrade hook); ``version`` prints the version.
+storageUri into the model volume, or digests a pvc repository in place (a replica's init container);
+``crds apply`` creates or replaces the CRDs of a directory when compatible (the chart's pre-upgrade hook);
+``version`` prints the version.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     calibrate.add_arguments(sub.add_parser("calibrate", help="a Triton model's throughput/latency curve at concurrency levels"))
     replay.add_arguments(sub.add_parser("replay", help="what-if: a trace through Foresail, baselines and the oracle"))
     storage_init.add_arguments(
-        sub.add_parser("storage-init", help="fetch spec.model.repository.storageUri into the model volume (the replicas' init container)")
+        sub.add_parser("storage-init", help="fetch spec.model.repository.storageUri into the model volume, or digest a pvc one (--hash; the replicas' init container)")
     )
     crds.add_arguments(sub.add_parser("crds", help="create or replace the CRDs of a directory when compatible (the chart's pre-upgrade hook)"))
     sub.add_parser(

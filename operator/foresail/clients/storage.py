@@ -253,25 +253,41 @@ def fetch_archive(uri: StorageUri, dest: Path, client: httpx.Client, sha256: str
         tmp.unlink(missing_ok=True)
 
 
+def _raise(e: OSError) -> None:
+    raise e
+
+
 def tree_digest(root: Path) -> FetchResult:
     """sha256 of ``'<file sha256>  <relative path>\\n'`` lines of every regular file, sorted by path (what
-    ``find . -type f | sed 's|^\\./||' | LC_ALL=C sort | xargs sha256sum | sha256sum`` prints)."""
-    files: list[tuple[str, Path]] = []
-    for dirpath, _dirs, names in os.walk(root):
+    ``find . -type f | sed 's|^\\./||' | LC_ALL=C sort | xargs sha256sum | sha256sum`` prints), each file read
+    once, in chunks. Symbolic links are never followed (a link cannot pull in files from outside ``root``, nor
+    loop): each, to a file or a directory, is the line ``'symlink:<sha256 of its target>  <relative path>'``,
+    so that retargeting a link changes the digest (a fetched tree has none: ``safe_extract`` refuses links).
+    Other special files (FIFOs, sockets, devices) are left out. An unreadable directory or file raises
+    OSError. ``files`` and ``bytes`` count the regular files."""
+    entries: list[tuple[str, Path, bool]] = []  # (relative path, path, is a symlink)
+    for dirpath, dirs, names in os.walk(root, onerror=_raise):
+        here = Path(dirpath)
+        # os.walk lists a link to a directory among dirs and does not descend into it
+        entries += [((here / n).relative_to(root).as_posix(), here / n, True) for n in dirs if (here / n).is_symlink()]
         for n in names:
-            p = Path(dirpath) / n
-            if p.is_file() and not p.is_symlink():
-                files.append((p.relative_to(root).as_posix(), p))
+            p = here / n
+            if p.is_symlink() or p.is_file():
+                entries.append((p.relative_to(root).as_posix(), p, p.is_symlink()))
     listing = hashlib.sha256()
-    total = 0
-    for rel, p in sorted(files, key=lambda t: t[0].encode()):
+    total = files = 0
+    for rel, p, link in sorted(entries, key=lambda t: t[0].encode()):
+        if link:
+            listing.update(f"symlink:{hashlib.sha256(os.fsencode(os.readlink(p))).hexdigest()}  {rel}\n".encode())
+            continue
         h = hashlib.sha256()
-        with open(p, "rb") as f:
+        with os.fdopen(os.open(p, os.O_RDONLY | os.O_NOFOLLOW), "rb") as f:  # a file swapped for a link since: refused
             while chunk := f.read(CHUNK):
                 h.update(chunk)
                 total += len(chunk)
+        files += 1
         listing.update(f"{h.hexdigest()}  {rel}\n".encode())
-    return FetchResult(f"sha256:{listing.hexdigest()}", len(files), total)
+    return FetchResult(f"sha256:{listing.hexdigest()}", files, total)
 
 
 def fetch(

@@ -23,6 +23,7 @@ from foresail.api.inferenceservice import InferenceService
 from foresail.api.meta import validation_message
 from foresail.api.objects import condition
 from foresail.api.reasons import ConditionType, Problem, Reason
+from foresail.api.repository import pvc_ref
 from foresail.clients.kube import ApiException, Kube, api_message
 from foresail.controllers.evaljob_baseline import baseline_pending, reconcile_baseline
 from foresail.controllers.handlers import kube, object_lock, settings, utcnow
@@ -88,25 +89,26 @@ def _dataset(kube: Kube, ej: EvalJob) -> tuple[str, int, Problem | None]:
     return sha, sum(1 for line in data.splitlines() if line.strip()), None
 
 
-PENDING_DIGEST = "pending:"  # a storageUri whose content digest no replica has reported yet
+PENDING_DIGEST = "pending:"  # a storageUri or pvc whose content digest no replica has reported yet
 
 
 def _repository_digest(kube: Kube, isvc: InferenceService) -> str:
-    """sha256 of what the model repository is made of (a ConfigMap's data, or the PVC's identity), or for a
-    storageUri the content digest its replicas' storage-init reported (``status.model``; ``pending:<uri>``
-    until one did)."""
+    """sha256 of what the model repository is made of: a ConfigMap's data, or for a storageUri or a pvc the
+    content digest its newest replica's init container reported (``status.model``; ``pending:<uri>`` or
+    ``pending:pvc:<claim>[/<subPath>]`` until one did)."""
     repo = isvc.spec.model.repository
+    reported = isvc.status.model
+    if reported is not None and reported.describes(repo) and reported.digest:
+        return reported.digest
     if repo.storage_uri is not None:
-        model = isvc.status.model
-        return model.digest if model is not None and model.storage_uri == repo.storage_uri and model.digest else PENDING_DIGEST + repo.storage_uri
+        return PENDING_DIGEST + repo.storage_uri
+    if repo.pvc is not None:
+        return PENDING_DIGEST + "pvc:" + pvc_ref(repo.pvc)
     h = hashlib.sha256()
-    if repo.config_map is not None:
-        cm = kube.get("ConfigMap", isvc.namespace, repo.config_map.name) or {}
-        for k, v in sorted((cm.get("data") or {}).items()):
-            h.update(k.encode() + b"\0" + v.encode() + b"\0")
-    elif repo.pvc is not None:
-        pvc = kube.get("PersistentVolumeClaim", isvc.namespace, repo.pvc.claim_name) or {}
-        h.update(f"pvc:{pvc.get('metadata', {}).get('uid', '')}:{repo.pvc.sub_path}".encode())
+    assert repo.config_map is not None  # the API admits exactly one of pvc, configMap and storageUri
+    cm = kube.get("ConfigMap", isvc.namespace, repo.config_map.name) or {}
+    for k, v in sorted((cm.get("data") or {}).items()):
+        h.update(k.encode() + b"\0" + v.encode() + b"\0")
     return "sha256:" + h.hexdigest()
 
 

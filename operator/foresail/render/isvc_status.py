@@ -33,8 +33,9 @@ def observe(
     r = ConditionType.READY
     fetched, fetch_failed = fetch_observation(isvc, live)
     if problem is None and fetch_failed is not None and ready == 0:
-        # the init container cannot fetch the repository: say why instead of "0 ready" over a crash loop
-        msg = f"spec.model.repository.storageUri: {fetch_failed.message} (pod {fetch_failed.pod})"
+        # the init container cannot fetch (or read) the repository: say why instead of "0 ready" over a crash loop
+        field = "pvc" if isvc.spec.model.repository.pvc is not None else "storageUri"
+        msg = f"spec.model.repository.{field}: {fetch_failed.message} (pod {fetch_failed.pod})"
         problem = Problem(Reason.MODEL_FETCH_FAILED, msg[:1000])
     if problem is not None:
         conds = set_condition(conds, r, False, problem.reason, problem.message, gen, now)
@@ -64,6 +65,6 @@ def observe(
             "desired_replicas": desired if old.recommendation is None else old.desired_replicas,
             "selector": f"{LABEL_ISVC}={isvc.name}",
             "conditions": conds,
-            "model": fetched or (old.model if old.model and old.model.storage_uri == isvc.spec.model.repository.storage_uri else None),
+            "model": fetched or (old.model if old.model and old.model.describes(isvc.spec.model.repository) else None),
         }
     )

@@ -105,6 +105,7 @@ def plan_slots(
         # its serving fields cannot be read back (edited by hand, or a model this version refuses): the stable
         # Deployment is left exactly as it is rather than rolled to the canary's revision
         return SlotPlan(stable, stable_rev, rev, canary, [render_deployment(isvc, canary, operator_image)])
-    return SlotPlan(
-        stable, stable_rev, rev, canary, [render_deployment(rendered_stable, stable), render_deployment(isvc, canary, operator_image)]
-    )
+    # both with the operator image the replicas' init container runs (the stable one too: a default image there
+    # would roll the stable replicas onto an image the cluster may not hold)
+    deps = [render_deployment(rendered_stable, stable, operator_image), render_deployment(isvc, canary, operator_image)]
+    return SlotPlan(stable, stable_rev, rev, canary, deps)

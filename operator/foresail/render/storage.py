@@ -1,7 +1,7 @@
-"""``spec.model.repository.storageUri`` (pure): the URI parsed, the init container that fetches it into the
-model volume (``foresail storage-init`` from the operator's image), and what the replicas' pods say about
-the fetch (the digest of a success, the one-line reason of a failure: the init container's termination
-message).
+"""``spec.model.repository.storageUri`` and ``pvc`` (pure): the URI parsed, the init container that fetches a
+storageUri into the model volume, or digests a pvc repository in place (``foresail storage-init --hash``, read
+only), both from the operator's image, and what the replicas' pods say about it (the digest of a success, the
+one-line reason of a failure: the init container's termination message).
 
 The init container writes one line to its termination message: ``digest=sha256:<hex> files=<n> bytes=<n>``
 when the repository is in place, ``<Reason>: <message>`` when it is not (and exits non-zero). The reconciler
@@ -71,10 +71,31 @@ def default_endpoint(scheme: str, region: str) -> str:
     return "https://storage.googleapis.com" if scheme == "gs" else f"https://s3.{region}.amazonaws.com"
 
 
+def _init_container(image: str, args: list[str], mount: dict[str, Any], env: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "name": INIT_CONTAINER,
+        "image": image,
+        "args": args,
+        "env": env,
+        "volumeMounts": [mount],
+        "terminationMessagePath": TERMINATION_PATH,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+    }
+
+
 def render_storage_init(repo: RepositorySource, image: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """The init container and the model volume (an emptyDir) of a storageUri repository; None for pvc and
-    configMap. The container runs as the pod's user (the pod's hardening applies to it too) and writes
-    only into the volume."""
+    """The init container and the model volume of a storageUri repository (an emptyDir it fills) or of a pvc
+    one (the claim, read only, which it digests in place: every file read once per pod start, so that
+    changed files give a new digest); None for configMap (the operator digests its data itself). The
+    container runs as the pod's user (the pod's hardening applies to it too) and writes only into the
+    emptyDir of a storageUri."""
+    if repo.pvc is not None:
+        mount: dict[str, Any] = {"name": "models", "mountPath": INIT_MOUNT, "readOnly": True}
+        if repo.pvc.sub_path:
+            mount["subPath"] = repo.pvc.sub_path
+        container = _init_container(image, ["storage-init", "--hash", INIT_MOUNT], mount, [])
+        return container, {"name": "models", "persistentVolumeClaim": {"claimName": repo.pvc.claim_name, "readOnly": True}}
     if repo.storage_uri is None:
         return None
     uri = parse_storage_uri(repo.storage_uri)
@@ -94,17 +115,7 @@ def render_storage_init(repo: RepositorySource, image: str) -> tuple[dict[str, A
             ]
     elif repo.sha256:
         args += ["--sha256", repo.sha256]
-    container: dict[str, Any] = {
-        "name": INIT_CONTAINER,
-        "image": image,
-        "args": args,
-        "env": env,
-        "volumeMounts": [{"name": "models", "mountPath": INIT_MOUNT}],
-        "terminationMessagePath": TERMINATION_PATH,
-        "terminationMessagePolicy": "FallbackToLogsOnError",
-        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
-    }
-    return container, {"name": "models", "emptyDir": {}}
+    return _init_container(image, args, {"name": "models", "mountPath": INIT_MOUNT}, env), {"name": "models", "emptyDir": {}}
 
 
 @dataclass(frozen=True)
@@ -154,11 +165,11 @@ def fetch_signature(pod: dict[str, Any]) -> tuple[Any, ...] | None:
 
 
 def fetch_observation(isvc: InferenceService, pods: list[dict[str, Any]]) -> tuple[ModelStatus | None, FetchFailure | None]:
-    """What the replicas' init containers report: the digest of the newest successful fetch, and a failure
-    (the newest pod whose init container last terminated non-zero, or cannot start) when no pod fetched
-    the repository."""
-    uri = isvc.spec.model.repository.storage_uri
-    if uri is None:
+    """What the replicas' init containers report: the digest of the newest successful fetch (or pvc digest),
+    and a failure (the newest pod whose init container last terminated non-zero, or cannot start) when no pod
+    reported one."""
+    source = ModelStatus.source_of(isvc.spec.model.repository)
+    if source is None:
         return None, None
     newest = sorted(pods, key=lambda p: str(p["metadata"].get("creationTimestamp") or ""), reverse=True)
     digest: ModelStatus | None = None
@@ -172,7 +183,7 @@ def fetch_observation(isvc: InferenceService, pods: list[dict[str, Any]]) -> tup
         if term is not None and int(term.get("exitCode", 1)) == 0:
             found = parse_termination(str(term.get("message") or ""))
             if found is not None and digest is None:
-                digest = found.model_copy(update={"storage_uri": uri})
+                digest = found.model_copy(update=source)
             continue
         if failure is not None:
             continue

@@ -240,10 +240,13 @@ def run_scenario(
     results: dict[str, SimResult] = {}
     rows: dict[str, Any] = {}
     t0 = time.monotonic()
-    for name in names:
-        res, row = capped_oracle(sc, cap, bar) if name == CAPPED else simulate_policy(sc, name, cap, bar=bar)
-        results[name], rows[name] = res, row
-    front = frontier(sc, cap, sweep, bar) if sweep else None
+    try:
+        for name in names:
+            res, row = capped_oracle(sc, cap, bar) if name == CAPPED else simulate_policy(sc, name, cap, bar=bar)
+            results[name], rows[name] = res, row
+        front = frontier(sc, cap, sweep, bar) if sweep else None
+    finally:
+        bar.close()  # a live display ends even when a simulation raises
     best = hindsight_best(front, sc.target_share) if front else None
     denominators = {
         "gpu_vs_oracle": rows.get("oracle", {}).get("gpu_seconds"),
