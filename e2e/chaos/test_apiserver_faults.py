@@ -9,8 +9,9 @@ Black-hole: a DROP rule in both operator pods' network namespaces (made by the t
 apiserver's address and port: requests and watches hang, nothing is refused. The operator runs as pods of
 the chart (the runtime restarts a container whose liveness probe fails, counting restartCount): while the
 link is dead the leader must not stay up on it (it can renew neither its Lease nor anything else, so it
-exits or fails liveness and is restarted); once the rule is gone a leader acts again and the service follows
-a change."""
+exits or fails liveness and is restarted; with the chart's defaults the Lease's 10 s renew deadline comes first,
+and ``test_liveness_black_hole.py`` sets the timings so that the liveness probe does); once the rule is gone a
+leader acts again and the service follows a change."""
 
 from __future__ import annotations
 
