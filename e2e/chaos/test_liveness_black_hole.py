@@ -16,7 +16,7 @@ import json
 import time
 from typing import Any
 
-from e2e.chaos.test_apiserver_faults import _describe, _desired, _leader, _min_replicas, _operator_pods, _restarts
+from e2e.chaos.test_apiserver_faults import _after_the_black_hole, _describe, _desired, _leader, _operator_pods, _restarts
 from e2e.helpers import http_in_cluster, pause_isvc, pod_log
 from hack.base.kube import Kube
 from hack.base.wait import wait_for
@@ -120,14 +120,7 @@ def test_a_black_holed_leader_fails_liveness_and_is_restarted_by_the_probe(opera
         finally:
             for p in _operator_pods(operator):
                 cluster.black_hole_apiserver(p, on=False)
-        t1 = time.monotonic()
-        try:
-            wait_for("a leader again after the black-hole", lambda: _leader(operator), timeout=300)
-        finally:
-            print(f"[figure] operator pods after the black-hole: {_describe(operator)}")
-        _min_replicas(operator, ns, "kept", 2)
-        wait_for("the service scaled to 2 after the black-hole", lambda: _desired(operator, ns, "kept", 2), timeout=240, interval=0.5)
-        recovered = time.monotonic() - t1
+        recovered = _after_the_black_hole(operator, ns)
         print(f"[figure] black-hole to liveness failure {seen['at']:.1f}s, to restart {restarted:.1f}s; after the rules were removed a "
               f"leader and the service scaled in {recovered:.1f}s ({time.monotonic() - t0:.1f}s from the black-hole); restarts {before} -> "
               f"{ {p['metadata']['name']: _restarts(p) for p in _operator_pods(operator)} }")  # fmt: skip
