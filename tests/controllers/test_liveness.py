@@ -30,6 +30,35 @@ CASES: list[tuple[str, float | None, float | None, float, float, bool]] = [
 ]
 
 
+# name, (stall periods, stall minimum, watch stall minimum), last pass, unechoed write, now, loop period, why (a prefix) or None
+LIMITS: list[tuple[str, tuple[float, float, float], float, float | None, float, float, str | None]] = [
+    ("defaults: 60 s without a pass allowed", (12, 60, 150), T0, None, T0 + 60, 2, None),
+    ("a lower minimum: 24 s (12 periods of 2 s) allowed", (12, 10, 150), T0, None, T0 + 24, 2, None),
+    ("a lower minimum: 25 s without a pass", (12, 10, 150), T0, None, T0 + 25, 2, "autoscaler stalled: the last pass completed 25 s ago (limit 24 s)"),
+    ("3 periods and 10 s: 10 s allowed", (3, 10, 150), T0, None, T0 + 10, 2, None),
+    ("3 periods and 10 s: 11 s without a pass", (3, 10, 150), T0, None, T0 + 11, 2, "autoscaler stalled: the last pass completed 11 s ago (limit 10 s)"),
+    ("3 periods of 5 s outweigh a 10 s minimum", (3, 10, 150), T0, None, T0 + 15, 5, None),
+    ("a lower watch minimum: 20 s allowed", (3, 10, 20), T0 + 29, T0 + 10, T0 + 30, 2, None),
+    ("a lower watch minimum: 21 s unechoed", (3, 10, 20), T0 + 30, T0 + 10, T0 + 31, 2, "watch stalled: a status write 21 s ago"),
+    ("the default watch minimum: 21 s unechoed is fine", (3, 10, 150), T0 + 30, T0 + 10, T0 + 31, 2, None),
+]
+
+
+@pytest.mark.parametrize(("name", "limits", "last", "wrote", "now", "period", "why"), LIMITS, ids=[c[0] for c in LIMITS])
+def test_the_limits_are_settings(
+    name: str, limits: tuple[float, float, float], last: float, wrote: float | None, now: float, period: float, why: str | None
+) -> None:
+    hb = Heartbeat(started=T0, last_pass=last)
+    hb.limit(*limits)
+    if wrote is not None:
+        hb.wrote(wrote)
+    got = hb.stalled(now, period)
+    if why is None:
+        assert got is None, (name, got)
+    else:
+        assert got is not None and got.startswith(why), (name, got)
+
+
 @pytest.mark.parametrize(("name", "started", "last", "now", "period", "stalled"), CASES, ids=[c[0] for c in CASES])
 def test_stalled_after_several_missed_periods(
     name: str, started: float | None, last: float | None, now: float, period: float, stalled: bool

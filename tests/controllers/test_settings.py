@@ -36,6 +36,21 @@ def test_defaults_are_the_documented_ones() -> None:
         ("gateway", {"FORESAIL_GATEWAY": "gateways/shared:http"}, "gateway", "gateways/shared:http"),
         ("no gateway", {}, "gateway", ""),
         ("a larger warm-up budget", {"FORESAIL_WARMUP_MEMORY_MB": "1024", "FORESAIL_WARMUP_REQUEST_MB": "256"}, "warmup_request_mb", 256.0),
+        ("liveness stall periods default", {}, "liveness_stall_periods", 12.0),
+        ("liveness stall minimum default", {}, "liveness_stall_min_seconds", 60.0),
+        ("watch stall minimum default", {}, "liveness_watch_stall_min_seconds", 150.0),
+        ("a quicker liveness check", {"FORESAIL_LIVENESS_STALL_MIN_SECONDS": "10"}, "liveness_stall_min_seconds", 10.0),
+        ("fewer stall periods", {"FORESAIL_LIVENESS_STALL_PERIODS": "3"}, "liveness_stall_periods", 3.0),
+        ("a quicker watch check", {"FORESAIL_LIVENESS_WATCH_STALL_MIN_SECONDS": "20"}, "liveness_watch_stall_min_seconds", 20.0),
+        ("lease duration default", {}, "lease_duration_seconds", 15.0),
+        ("lease renew deadline default", {}, "lease_renew_deadline_seconds", 10.0),
+        ("lease retry default", {}, "lease_retry_seconds", 2.0),
+        (
+            "a patient lease",
+            {"FORESAIL_LEASE_DURATION_SECONDS": "150", "FORESAIL_LEASE_RENEW_DEADLINE_SECONDS": "120"},
+            "lease_renew_deadline_seconds",
+            120.0,
+        ),
     ],
 )
 def test_values(name: str, env: dict[str, str], field: str, want: object) -> None:
@@ -58,6 +73,20 @@ def test_values(name: str, env: dict[str, str], field: str, want: object) -> Non
         ("stale too soon", {"FORESAIL_METRICS_STALE_SECONDS": "1"}, "FORESAIL_METRICS_STALE_SECONDS=1: must be a number in [2, 600]"),
         ("gateway with a bad listener", {"FORESAIL_GATEWAY": "gw:Web"}, "FORESAIL_GATEWAY=gw:Web: must be empty or [namespace/]name[:sectionName]"),
         ("warm-up memory too small", {"FORESAIL_WARMUP_MEMORY_MB": "4"}, "FORESAIL_WARMUP_MEMORY_MB=4: must be a number in [8, 65536]"),
+        ("stall minimum too short", {"FORESAIL_LIVENESS_STALL_MIN_SECONDS": "1"}, "FORESAIL_LIVENESS_STALL_MIN_SECONDS=1: must be a number in [5, 3600]"),
+        ("no stall periods", {"FORESAIL_LIVENESS_STALL_PERIODS": "0"}, "FORESAIL_LIVENESS_STALL_PERIODS=0: must be a number in [1, 100]"),
+        ("watch stall not a number", {"FORESAIL_LIVENESS_WATCH_STALL_MIN_SECONDS": "2m"}, "FORESAIL_LIVENESS_WATCH_STALL_MIN_SECONDS=2m: must be a number in [5, 3600]"),
+        ("lease retry too short", {"FORESAIL_LEASE_RETRY_SECONDS": "0.1"}, "FORESAIL_LEASE_RETRY_SECONDS=0.1: must be a number in [0.5, 600]"),
+        (
+            "renew deadline not under the duration",
+            {"FORESAIL_LEASE_RENEW_DEADLINE_SECONDS": "15"},
+            "FORESAIL_LEASE_RETRY_SECONDS=2, FORESAIL_LEASE_RENEW_DEADLINE_SECONDS=15, FORESAIL_LEASE_DURATION_SECONDS=15: each must be less than the next",
+        ),
+        (
+            "retry not under the renew deadline",
+            {"FORESAIL_LEASE_RETRY_SECONDS": "10"},
+            "FORESAIL_LEASE_RETRY_SECONDS=10, FORESAIL_LEASE_RENEW_DEADLINE_SECONDS=10, FORESAIL_LEASE_DURATION_SECONDS=15: each must be less than the next",
+        ),
         ("warm-up memory under two requests", {"FORESAIL_WARMUP_MEMORY_MB": "48"}, "FORESAIL_WARMUP_MEMORY_MB=48: must be at least twice FORESAIL_WARMUP_REQUEST_MB=32"),
     ],
 )
@@ -87,6 +116,12 @@ def test_the_chart_sets_every_setting_and_nothing_else() -> None:
         ("metrics.staleSeconds", "metrics_stale_seconds"),
         ("warmup.memoryMB", "warmup_memory_mb"),
         ("warmup.requestMB", "warmup_request_mb"),
+        ("liveness.stallPeriods", "liveness_stall_periods"),
+        ("liveness.stallMinSeconds", "liveness_stall_min_seconds"),
+        ("liveness.watchStallMinSeconds", "liveness_watch_stall_min_seconds"),
+        ("lease.durationSeconds", "lease_duration_seconds"),
+        ("lease.renewDeadlineSeconds", "lease_renew_deadline_seconds"),
+        ("lease.retrySeconds", "lease_retry_seconds"),
     ],
 )
 def test_the_chart_schema_and_default_match_the_setting(values_path: str, setting: str) -> None:

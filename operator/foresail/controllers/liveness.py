@@ -6,7 +6,11 @@ service unscaled, or every spec change unhandled, behind a green probe (issue 15
 
 The watch is judged by its echo: each status write the loop makes (a decision's, at least every
 ``FORESAIL_STATUS_REFRESH_SECONDS``) changes the object, so the watch must deliver an event after it. An idle watch with nothing to
-deliver is not judged (no write, nothing to wait for); a standby writes nothing."""
+deliver is not judged (no write, nothing to wait for); a standby writes nothing.
+
+The limits are settings (``FORESAIL_LIVENESS_STALL_PERIODS``, ``FORESAIL_LIVENESS_STALL_MIN_SECONDS``,
+``FORESAIL_LIVENESS_WATCH_STALL_MIN_SECONDS``); the constants below are their defaults. ``/healthz`` answers
+the reason with its 503."""
 
 from __future__ import annotations
 
@@ -30,6 +34,13 @@ class Heartbeat:
     last_pass: float | None = None
     unechoed: float | None = None  # the first write sent after the last event
     last_event: float | None = None
+    stall_periods: float = STALL_PERIODS
+    stall_min_s: float = STALL_MIN_SECONDS
+    watch_stall_min_s: float = WATCH_STALL_MIN_SECONDS
+
+    def limit(self, stall_periods: float, stall_min_s: float, watch_stall_min_s: float) -> None:
+        """The limits the operator's settings give."""
+        self.stall_periods, self.stall_min_s, self.watch_stall_min_s = stall_periods, stall_min_s, watch_stall_min_s
 
     def start(self, now: float) -> None:
         self.started = now
@@ -52,7 +63,7 @@ class Heartbeat:
         w = self.unechoed
         if w is None or (self.last_event is not None and self.last_event >= w):
             return None
-        limit = max(WATCH_STALL_MIN_SECONDS, STALL_PERIODS * period_s)
+        limit = max(self.watch_stall_min_s, self.stall_periods * period_s)
         if now - w <= limit:
             return None
         seen = "never" if self.last_event is None else f"{now - self.last_event:.0f} s ago"
@@ -68,7 +79,7 @@ class Heartbeat:
         since = self.last_pass if self.last_pass is not None else self.started
         if since is None:
             return None
-        limit = max(STALL_MIN_SECONDS, STALL_PERIODS * period_s)
+        limit = max(self.stall_min_s, self.stall_periods * period_s)
         idle = now - since
         if idle <= limit:
             return None

@@ -138,14 +138,18 @@ class Health:
         self.clock = clock
         self._said: str | None = None
 
-    def ok(self) -> bool:
+    def problem(self) -> str | None:
+        """Why the operator is unhealthy, or None (the 503's body on ``/healthz`` and ``/readyz``)."""
         if self.operator is not None and self.operator.done():
-            return False
+            return "the kopf operator task has stopped"
         stalled = self.heartbeat.stalled(self.clock(), self.period_s)
         if stalled and stalled != self._said:
             log.error("unhealthy: %s", stalled)
         self._said = stalled
-        return stalled is None
+        return stalled
+
+    def ok(self) -> bool:
+        return self.problem() is None
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -155,8 +159,9 @@ class Health:
                 # Prometheus 3 refuses a scrape without a Content-Type it knows; the classic text format
                 ok, body, kind = True, telemetry.render(), b"text/plain; version=0.0.4; charset=utf-8"
             else:
-                ok = path in ("/healthz", "/readyz") and self.ok()
-                body, kind = (b"ok\n" if ok else b"unhealthy\n"), b"text/plain; charset=utf-8"
+                problem = self.problem() if path in ("/healthz", "/readyz") else f"no such path: {path}"
+                ok = problem is None
+                body, kind = (b"ok\n" if ok else f"unhealthy: {problem}\n".encode()), b"text/plain; charset=utf-8"
             status = b"200 OK" if ok else b"503 Service Unavailable"
             writer.write(
                 b"HTTP/1.1 "
@@ -176,7 +181,9 @@ class Health:
 
 
 async def _main(namespace: str, lease_name: str, identity: str, health_port: int, elect: bool, watch: tuple[str, ...]) -> None:
-    health = Health(HEARTBEAT, handlers.settings().loop_seconds)
+    s = handlers.settings()
+    HEARTBEAT.limit(s.liveness_stall_periods, s.liveness_stall_min_seconds, s.liveness_watch_stall_min_seconds)
+    health = Health(HEARTBEAT, s.loop_seconds)
     server = await asyncio.start_server(health.handle, "0.0.0.0", health_port)
     stop = asyncio.Event()
     terminated = asyncio.Event()
@@ -191,7 +198,9 @@ async def _main(namespace: str, lease_name: str, identity: str, health_port: int
     holder = None
     try:
         if elect:
-            elector = LeaseElector(Kube(), namespace, lease_name, identity)  # unfenced: it writes the lease
+            elector = LeaseElector(  # unfenced: it writes the lease
+                Kube(), namespace, lease_name, identity, s.lease_duration_seconds, s.lease_renew_deadline_seconds, s.lease_retry_seconds
+            )
             handlers.lead_by(elector.leading)  # every other client writes only while the lease is renewed in time
             acquiring = asyncio.create_task(elector.acquire())
             await asyncio.wait([acquiring, asyncio.create_task(terminated.wait())], return_when=asyncio.FIRST_COMPLETED)

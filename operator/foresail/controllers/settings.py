@@ -173,6 +173,65 @@ SETTINGS: dict[str, Setting] = {
         0,
         86_400,
     ),
+    "liveness_stall_periods": Setting(
+        "FORESAIL_LIVENESS_STALL_PERIODS",
+        "12",
+        "a number in [1, 100]",
+        "The health check (/healthz) fails when no autoscaler pass has completed for this many loop periods "
+        "(and FORESAIL_LIVENESS_STALL_MIN_SECONDS), or a status write has not come back on the InferenceService "
+        "watch for as long (and FORESAIL_LIVENESS_WATCH_STALL_MIN_SECONDS).",
+        _number(1, 100),
+        1,
+        100,
+    ),
+    "liveness_stall_min_seconds": Setting(
+        "FORESAIL_LIVENESS_STALL_MIN_SECONDS",
+        "60",
+        "a number in [5, 3600]",
+        "A pass counts as stalled no sooner than this, seconds: a slow pass (a large fleet, a slow list) is not a stall.",
+        _number(5, 3600),
+        5,
+        3600,
+    ),
+    "liveness_watch_stall_min_seconds": Setting(
+        "FORESAIL_LIVENESS_WATCH_STALL_MIN_SECONDS",
+        "150",
+        "a number in [5, 3600]",
+        "The InferenceService watch counts as stalled no sooner than this after a status write it has not shown, "
+        "seconds (kopf reconnects a watch silent for 70 s: the default leaves time for a reconnect).",
+        _number(5, 3600),
+        5,
+        3600,
+    ),
+    "lease_duration_seconds": Setting(
+        "FORESAIL_LEASE_DURATION_SECONDS",
+        "15",
+        "a number in [2, 3600]",
+        "Leader Lease: a standby takes the lease after seeing it unchanged this long (leaseDurationSeconds).",
+        _number(2, 3600),
+        2,
+        3600,
+    ),
+    "lease_renew_deadline_seconds": Setting(
+        "FORESAIL_LEASE_RENEW_DEADLINE_SECONDS",
+        "10",
+        "a number in [1, 3600]",
+        "Leader Lease: the leader stops acting and exits when no renewal succeeded for this long; less than "
+        "FORESAIL_LEASE_DURATION_SECONDS.",
+        _number(1, 3600),
+        1,
+        3600,
+    ),
+    "lease_retry_seconds": Setting(
+        "FORESAIL_LEASE_RETRY_SECONDS",
+        "2",
+        "a number in [0.5, 600]",
+        "Leader Lease: a renewal (or a standby's attempt) every this many seconds; less than "
+        "FORESAIL_LEASE_RENEW_DEADLINE_SECONDS.",
+        _number(0.5, 600),
+        0.5,
+        600,
+    ),
     "warmup_memory_mb": Setting(
         "FORESAIL_WARMUP_MEMORY_MB",
         "128",
@@ -313,6 +372,12 @@ class OperatorSettings:
     loop_seconds: float = 5.0
     status_refresh_seconds: float = 30.0
     batch_min_runtime_seconds: float = 300.0
+    liveness_stall_periods: float = 12.0
+    liveness_stall_min_seconds: float = 60.0
+    liveness_watch_stall_min_seconds: float = 150.0
+    lease_duration_seconds: float = 15.0
+    lease_renew_deadline_seconds: float = 10.0
+    lease_retry_seconds: float = 2.0
     warmup_memory_mb: float = 128.0
     warmup_request_mb: float = 32.0
     worker_image: str = "ghcr.io/foresail/foresail:0.1.0"
@@ -343,6 +408,12 @@ class OperatorSettings:
             raise SettingsError(
                 f"{SETTINGS['warmup_memory_mb'].env}={s.warmup_memory_mb:g}: must be at least twice "
                 f"{SETTINGS['warmup_request_mb'].env}={s.warmup_request_mb:g} (a request holds twice its inputs)"
+            )
+        retry, renew, duration = (SETTINGS[k] for k in ("lease_retry_seconds", "lease_renew_deadline_seconds", "lease_duration_seconds"))
+        if not s.lease_retry_seconds < s.lease_renew_deadline_seconds < s.lease_duration_seconds:
+            raise SettingsError(
+                f"{retry.env}={s.lease_retry_seconds:g}, {renew.env}={s.lease_renew_deadline_seconds:g}, "
+                f"{duration.env}={s.lease_duration_seconds:g}: each must be less than the next"
             )
         return s
 
