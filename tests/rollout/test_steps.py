@@ -169,10 +169,18 @@ JOBS = ["x-eval-aaaaaaaa", "x-eval-bbbbbbbb"]
 EVAL_CASES: list[tuple[str, RolloutStatus, StepObservation | None, GateResult | None, list[str] | None, datetime, StepAction, dict[str, Any], str]] = [
     ("jobs running: held, their names recorded", running(), seen(), EVAL_PENDING, JOBS, at(600), StepAction.HOLD,
      {"step": 0, "evaluations": JOBS}, "evaluation gate: EvalJobs x-eval-aaaaaaaa, x-eval-bbbbbbbb running"),
-    ("no regression, other gates passed: the next step", running(), seen(), EVAL_PASSED, JOBS, at(61), StepAction.NEXT_STEP,
+    ("the evaluation just passed: the step's window starts again", running(), seen(), EVAL_PASSED, JOBS, at(61), StepAction.HOLD,
+     {"step": 0, "step_started": format_rfc3339(at(61)), "gates": [EVAL_PASSED]}, "window starts now"),
+    ("a slow canary is not rolled back on figures holding the evaluation's requests", running(), seen(p99=150.0), EVAL_PENDING, JOBS,
+     at(61), StepAction.HOLD, {"step": 0}, "not judged: the evaluation's own requests"),
+    ("within the p99 window after the evaluation: latency not judged yet", running(gates=[EVAL_PASSED]), seen(p99=150.0), EVAL_PASSED,
+     JOBS, at(30), StepAction.HOLD, {"step": 0}, "not judged"),
+    ("no regression, other gates passed: the next step", running(gates=[EVAL_PASSED]), seen(), EVAL_PASSED, JOBS, at(61), StepAction.NEXT_STEP,
      {"step": 1, "evaluations": JOBS}, "passed step 1"),
-    ("no regression but too early: held", running(), seen(), EVAL_PASSED, JOBS, at(30), StepAction.HOLD, {"step": 0}, "30 of 60 s"),
-    ("no regression but the latency gate fails: rolled back", running(), seen(p99=150.0), EVAL_PASSED, JOBS, at(61), StepAction.ROLL_BACK,
+    ("no regression but too early: held", running(gates=[EVAL_PASSED]), seen(), EVAL_PASSED, JOBS, at(30), StepAction.HOLD, {"step": 0},
+     "30 of 60 s"),
+    ("no regression but the latency gate fails: rolled back", running(gates=[EVAL_PASSED]), seen(p99=150.0), EVAL_PASSED, JOBS, at(61),
+     StepAction.ROLL_BACK,
      ROLLED_BACK, "latency gate failed"),
     ("regressed: rolled back with the flipped items, jobs kept", running(), seen(), EVAL_FAILED, JOBS, at(61), StepAction.ROLL_BACK,
      {**ROLLED_BACK, "evaluations": JOBS}, "evaluation gate failed: 51 of 500 items flipped to wrong, McNemar p = 1e-12"),
@@ -218,13 +226,15 @@ def test_evaluation_gate_in_the_step_machine(
 def test_the_passed_evaluation_stays_in_the_gates_until_promotion() -> None:
     """The verdict judged at step 0 is the evidence of the promotion: carried in status.gates to the later
     steps and into the promoted status, never asked for again."""
-    d = decide_step(spec(evaluation=EVALUATION), running(), CANARY, seen(), at(61), EVAL_PASSED, JOBS)
+    restarted = decide_step(spec(evaluation=EVALUATION), running(), CANARY, seen(), at(61), EVAL_PASSED, JOBS)
+    assert restarted.action is StepAction.HOLD and restarted.status.step_started == format_rfc3339(at(61)), restarted.message
+    d = decide_step(spec(evaluation=EVALUATION), roundtrip(restarted.status), CANARY, seen(), at(122), EVAL_PASSED, JOBS)
     assert d.action is StepAction.NEXT_STEP and d.status.gates == [EVAL_PASSED], d.status.gates
-    held = decide_step(spec(evaluation=EVALUATION), roundtrip(d.status), CANARY, seen(), at(90), None, None)
+    held = decide_step(spec(evaluation=EVALUATION), roundtrip(d.status), CANARY, seen(), at(150), None, None)
     assert held.action is StepAction.HOLD and held.status.step == 1, held.message
     assert [g.gate for g in held.status.gates] == [GateName.LATENCY, GateName.ERRORS, GateName.EVALUATION]
     assert held.status.gates[-1] == EVAL_PASSED
-    done = decide_step(spec(evaluation=EVALUATION), roundtrip(held.status), CANARY, seen(), at(200), None, None)
+    done = decide_step(spec(evaluation=EVALUATION), roundtrip(held.status), CANARY, seen(), at(300), None, None)
     assert done.action is StepAction.PROMOTE and done.status.gates[-1] == EVAL_PASSED, done.message
     assert all(g.passed for g in done.status.gates)
 

@@ -174,6 +174,23 @@ def _gates(
     return out
 
 
+# Triton's latency summary covers about a minute: a canary's p99 still holds the evaluation's requests for
+# this long after the evaluation ended
+EVALUATION_P99_WINDOW_S = 60.0
+
+
+def _held_during_evaluation(g: GateResult) -> GateResult:
+    """A latency or error gate not acted upon while the evaluation's own requests are in the canary's figures
+    (a failure only: a regression found by the evaluation still rolls back at once)."""
+    if g.gate is GateName.EVALUATION or g.passed is not False:
+        return g
+    return g.model_copy(update={"passed": None, "message": f"{g.message} (not judged: the evaluation's own requests are in these figures)"})
+
+
+def _since_start(status: RolloutStatus, now: datetime) -> float:
+    return now.timestamp() - parse_rfc3339(status.step_started) if status.step_started else 0.0
+
+
 def decide_step(
     spec: RolloutSpec,
     status: RolloutStatus,
@@ -231,7 +248,18 @@ def decide_step(
         return StepDecision(st, StepAction.ABORT, msg)
 
     i, step = _step_of(spec, status)
+    if i == 0 and spec.evaluation is not None and evaluation is not None and evaluation.passed:
+        if not any(g.gate is GateName.EVALUATION and g.passed for g in status.gates):
+            # the evaluation just passed: its own requests sit in the canary's counts and p99 (Triton's metrics
+            # do not tell them from production's), so the step's measurement starts again from now
+            msg = f"canary {canary} at {_where(spec, i)}: evaluation passed; the step's latency and error window starts now"
+            st = _update(status, now, step=i, step_started=format_rfc3339(now), canary_percent=step.percent, gates=[evaluation], message=msg)
+            return StepDecision(st, StepAction.HOLD, msg, [evaluation])
     gates = _gates(spec, i, step, observed, evaluation)
+    if i == 0 and spec.evaluation is not None and not (evaluation is not None and evaluation.passed):
+        gates = [_held_during_evaluation(g) for g in gates]
+    elif i == 0 and spec.evaluation is not None and _since_start(status, now) < EVALUATION_P99_WINDOW_S:
+        gates = [_held_during_evaluation(g) if g.gate is GateName.LATENCY else g for g in gates]
     if i > 0:  # the evaluation gate's verdict at step 0 stays in status.gates, the evidence of what it judged
         gates += [g for g in status.gates if g.gate is GateName.EVALUATION and g.passed]
     where = _where(spec, i)
