@@ -248,13 +248,13 @@ def decide_step(
         return StepDecision(st, StepAction.ABORT, msg)
 
     i, step = _step_of(spec, status)
-    if i == 0 and spec.evaluation is not None and evaluation is not None and evaluation.passed:
-        if not any(g.gate is GateName.EVALUATION and g.passed for g in status.gates):
-            # the evaluation just passed: its own requests sit in the canary's counts and p99 (Triton's metrics
-            # do not tell them from production's), so the step's measurement starts again from now
-            msg = f"canary {canary} at {_where(spec, i)}: evaluation passed; the step's latency and error window starts now"
-            st = _update(status, now, step=i, step_started=format_rfc3339(now), canary_percent=step.percent, gates=[evaluation], message=msg)
-            return StepDecision(st, StepAction.HOLD, msg, [evaluation])
+    just_passed = evaluation is not None and evaluation.passed and not any(g.gate is GateName.EVALUATION and g.passed for g in status.gates)
+    if i == 0 and spec.evaluation is not None and evaluation is not None and just_passed:
+        # the evaluation just passed: its own requests sit in the canary's counts and p99 (Triton's metrics
+        # do not tell them from production's), so the step's measurement starts again from now
+        msg = f"canary {canary} at {_where(spec, i)}: evaluation passed; the step's latency and error window starts now"
+        st = _update(status, now, step=i, step_started=format_rfc3339(now), canary_percent=step.percent, gates=[evaluation], message=msg)
+        return StepDecision(st, StepAction.HOLD, msg, [evaluation])
     gates = _gates(spec, i, step, observed, evaluation)
     if i == 0 and spec.evaluation is not None and not (evaluation is not None and evaluation.passed):
         gates = [_held_during_evaluation(g) for g in gates]
