@@ -100,7 +100,18 @@ async def test_no_regression_lets_the_step_pass(api: FakeApiServer) -> None:
     _finished(api, evaljob_name("resnet", old_rev), None)
     _finished(api, evaljob_name("resnet", new_rev), "NoRegression", paired=200, flippedWorse=1, pValue=0.5, delta=0.0)
     await _pass(api)
-    assert _rollout(api)["phase"] == "Promoted"
+    st = _rollout(api)
+    # the step starts again: the evaluation's own requests are in the canary's figures so far
+    assert (st["phase"], st["step"], st["stepStarted"]) == ("Progressing", 0, format_rfc3339(NOW)), st
+    assert [g["gate"] for g in st["gates"] if g.get("passed")] == ["evaluation"]
+    body = api.get("InferenceService", "team-a", "resnet")
+    assert body is not None
+    body["status"]["rollout"]["stepStarted"] = format_rfc3339(NOW - 120)  # as if the restarted step had run two minutes
+    api.put(body)
+    await _pass(api)
+    st = _rollout(api)
+    assert st["phase"] == "Promoted", st
+    assert any(g["gate"] == "evaluation" and g.get("passed") for g in st["gates"]), "the verdict is kept as the evidence"
 
 
 async def test_a_new_rollout_deletes_the_jobs_of_the_last_one(api: FakeApiServer) -> None:
