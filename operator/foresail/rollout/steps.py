@@ -26,7 +26,10 @@ Rules, in this order (``revision`` is the spec's, ``revision_of(spec)``):
      Abort -> ABORT (canary to zero, ``failedRevision`` set); ``actionRevision`` records the canary;
    * the gates of the step (latency, errors; the evaluation at step 0 only when ``spec.rollout.evaluation``
      is set, once per rollout: ``rollout.evaluation``): any failed -> ROLL_BACK (canary to zero,
-     ``failedRevision`` set, the gate's message in ``status.message``);
+     ``failedRevision`` set, the gate's message in ``status.message``). At step 0 with an evaluation, the
+     latency and error failures are not acted upon while the evaluation runs (its own requests are in the
+     canary's figures); when it passes, the step starts again (HOLD, ``stepStarted`` = now) and latency
+     waits ``EVALUATION_P99_WINDOW_S`` more; the passed verdict is carried in the later steps' gates;
    * ``minSeconds`` elapsed, ``minRequests`` served by the canary and every gate passed: NEXT_STEP, or
      PROMOTE after the last step (the canary's slot becomes the stable slot);
    * else HOLD, with the gates as they stand.
