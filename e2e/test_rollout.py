@@ -220,7 +220,7 @@ def test_a_good_version_is_promoted_and_a_slow_one_rolled_back(operator: Kube, c
     summary = json.loads(out)
     figures["load"] = {k: summary.get(k) for k in ("requests", "ok", "errors", "errors_by_kind", "p99_ms")}
     print("\n[figure] rollout " + json.dumps(figures))
-    assert summary["errors"] == 0, f"production served errors during the rollouts: {summary.get('errors_by_kind')}"
+    assert summary["errors"] == 0, f"production served errors during the rollouts: {summary.get('errors_by_kind')} {summary.get('error_samples')}"
 
 
 def _status_replicas(kube: Kube, ns: str, dep: str) -> int:
@@ -347,4 +347,4 @@ def test_a_wrong_version_is_rolled_back_by_the_evaluation_gate_and_a_good_one_pr
     summary = json.loads(out)
     figures["load"] = {k: summary.get(k) for k in ("requests", "ok", "errors", "errors_by_kind", "p99_ms")}
     print("\n[figure] rollout evaluation gate " + json.dumps(figures))
-    assert summary["errors"] == 0, f"production served errors during the rollout: {summary.get('errors_by_kind')}"
+    assert summary["errors"] == 0, f"production served errors during the rollout: {summary.get('errors_by_kind')} {summary.get('error_samples')}"

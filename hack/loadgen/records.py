@@ -10,6 +10,7 @@ import numpy as np
 
 __all__ = ["CSV_COLUMNS", "Record", "Summary", "read_csv", "summarise", "write_csv"]
 
+ERROR_SAMPLES = 5
 CSV_COLUMNS = ("scheduled_s", "sent_s", "latency_ms", "status", "endpoint", "sent_unix")
 
 
@@ -44,11 +45,14 @@ class Summary:
     cpu_seconds: float
     cpu_percent: float
     stopped_early: bool = False
+    # the first few failures in full (send time, endpoint, status): a test's failure message names them
+    error_samples: tuple[str, ...] = ()
 
 
 def summarise(records: list[Record], duration: float, cpu: float, stopped_early: bool = False) -> Summary:
     """Rates over ``duration``, latency percentiles of the successful requests (NaN without any), errors by
-    kind (the status up to its first ``:``), the worst send lag, and the generator's own CPU use."""
+    kind (the status up to its first ``:``) with the first ``ERROR_SAMPLES`` in full, the worst send lag, and the
+    generator's own CPU use."""
     ok = [r.latency_ms for r in records if r.ok]
     lat = np.array(ok) if ok else np.array([np.nan])
     errs: dict[str, int] = {}
@@ -73,6 +77,10 @@ def summarise(records: list[Record], duration: float, cpu: float, stopped_early:
         cpu_seconds=round(cpu, 2),
         cpu_percent=round(100 * cpu / span, 1),
         stopped_early=stopped_early,
+        error_samples=tuple(
+            f"t={r.sent:.1f}s unix={r.sent_unix:.3f} endpoint={r.endpoint or '-'} {r.status}"
+            for r in sorted((r for r in records if not r.ok), key=lambda r: r.sent)[:ERROR_SAMPLES]
+        ),
     )
 
 

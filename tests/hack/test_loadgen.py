@@ -21,6 +21,7 @@ def test_summary_of_successes_and_errors() -> None:
     assert (s.requests, s.ok, s.errors) == (103, 100, 3)
     assert s.offered_rps == 10.3 and s.achieved_rps == 10.0
     assert s.errors_by_kind == {"timeout": 1, "error": 2}
+    assert [e.split(" ", 3)[3] for e in s.error_samples] == ["timeout", "error:InferenceServerException:boom", "error:X:y"]
     assert s.p50_ms == pytest.approx(50.5) and s.max_ms == 100.0
     assert s.cpu_percent == 25.0 and not s.stopped_early
 

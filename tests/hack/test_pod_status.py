@@ -9,6 +9,7 @@ import pytest
 from hack.testbed.runtime.containers import BACKOFF_INITIAL_S, BACKOFF_MAX_S, Container, exit_code
 from hack.testbed.runtime.probes import Probe, container_port
 from hack.testbed.runtime.status import Conditions, pod_phase, pod_status
+from hack.testbed.runtime.worker import pre_stop_sleep
 
 NOW = "2026-01-02T03:04:05Z"
 
@@ -186,3 +187,16 @@ def test_termination_message_recorded() -> None:
     assert c.exited(0, "OnFailure", NOW, 0.0, message="digest=x") is False
     assert c.state["terminated"]["message"] == "digest=x"
     assert c.succeeded
+
+
+@pytest.mark.parametrize(
+    ("name", "spec", "seconds"),
+    [
+        ("no lifecycle", {"name": "c"}, 0.0),
+        ("a postStart only", {"lifecycle": {"postStart": {"sleep": {"seconds": 3}}}}, 0.0),
+        ("a preStop sleep", {"lifecycle": {"preStop": {"sleep": {"seconds": 5}}}}, 5.0),
+        ("a preStop exec is not run", {"lifecycle": {"preStop": {"exec": {"command": ["sleep", "5"]}}}}, 0.0),
+    ],
+)
+def test_the_pre_stop_sleep_the_runtime_honours(name: str, spec: dict[str, Any], seconds: float) -> None:
+    assert pre_stop_sleep(spec) == seconds, name

@@ -42,6 +42,8 @@ def test_deployment_shape() -> None:
     assert "--load-model=resnet50" in c["args"]
     assert c["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
     assert c["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
+    # a deleted replica serves on while the endpoints forget it, then Triton drains within the grace period
+    assert 0 < c["lifecycle"]["preStop"]["sleep"]["seconds"] < pod["terminationGracePeriodSeconds"]
     assert c["resources"]["limits"]["nvidia.com/gpu"] == "2"
     assert pod["readinessGates"] == [{"conditionType": WARM_GATE}]
     assert pod["priorityClassName"] == "foresail-critical"

@@ -44,6 +44,10 @@ __all__ = [
 MODEL_MOUNT = "/models"
 DEFAULT_OPERATOR_IMAGE = "ghcr.io/foresail/foresail:0.1.0"  # runs storage-init (the chart passes its own: FORESAIL_IMAGE)
 HTTP, GRPC, METRICS = 8000, 8001, 8002
+# A deleted replica keeps serving this long before Triton gets SIGTERM (which makes it refuse new requests):
+# time for the EndpointSlice, kube-proxy and any gateway to stop sending it traffic. Within the grace period.
+DRAIN_SECONDS = 5
+TERMINATION_GRACE_SECONDS = 45
 # spec.triton.queuePolicy on the pod template: a change rolls the replicas, and each replica's warm-up
 # applies the policy its own pod carries
 QUEUE_POLICY_ANNOTATION = "foresail.dev/queue-policy"
@@ -197,11 +201,13 @@ def render_deployment(isvc: InferenceService, slot: Slot = Slot.A, operator_imag
         "startupProbe": {"httpGet": {"path": "/v2/health/live", "port": "http"}, "periodSeconds": 2, "failureThreshold": 300},
         "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": "http"}, "periodSeconds": 10, "failureThreshold": 3},
         "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": "http"}, "periodSeconds": 2, "failureThreshold": 2},
+        # scale-down and rollback must not drop requests: see DRAIN_SECONDS
+        "lifecycle": {"preStop": {"sleep": {"seconds": DRAIN_SECONDS}}},
         "volumeMounts": [mount],
     }
     pod_spec: dict[str, Any] = {
         "priorityClassName": f"foresail-{spec.priority.value}",
-        "terminationGracePeriodSeconds": 45,
+        "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
         "containers": [container],
         "volumes": [_volume(spec.model.repository)],
         "affinity": {
