@@ -151,3 +151,37 @@ def test_a_lease_whose_renew_time_is_an_hour_old_is_still_watched_for_a_lease_du
     assert not candidate.try_acquire()
     clock.t += 1.5
     assert candidate.try_acquire()
+
+
+def test_a_released_lease_is_taken_at_the_standbys_next_attempt(api: FakeApiServer) -> None:
+    clock = Clock()
+    leader, standby = elector(api, "a", clock), elector(api, "b", clock)
+    assert leader.try_acquire() and leader.leading()
+    assert not standby.try_acquire()
+    assert leader.release()
+    assert not leader.leading(), "it stops acting before it gives the lease up"
+    lease = api.get("Lease", "foresail", "lease")
+    assert lease is not None and not lease["spec"].get("holderIdentity") and lease["spec"]["leaseDurationSeconds"] == 1
+    clock.t += 2.0  # the standby's next attempt, not a lease duration later
+    assert standby.try_acquire() and standby.leading()
+    lease = api.get("Lease", "foresail", "lease")
+    assert lease is not None and lease["spec"]["holderIdentity"] == "b" and lease["spec"]["leaseTransitions"] == 1
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["another holder took it", "no lease at all"],
+)
+def test_release_leaves_a_lease_that_is_not_its_own(api: FakeApiServer, case: str) -> None:
+    clock = Clock()
+    leader = elector(api, "a", clock)
+    if case == "another holder took it":
+        other = elector(api, "b", clock)
+        assert other.try_acquire()
+    assert not leader.release()
+    assert not leader.leading()
+    lease = api.get("Lease", "foresail", "lease")
+    if case == "another holder took it":
+        assert lease is not None and lease["spec"]["holderIdentity"] == "b" and lease["spec"]["leaseDurationSeconds"] == 15
+    else:
+        assert lease is None

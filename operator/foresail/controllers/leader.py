@@ -18,6 +18,10 @@ the controller manager use; this follows client-go's ``leaderelection``:
   for people (``kubectl``); no replica compares them with its own clock, so a skewed or stepped clock
   can neither take a live lease nor keep a dead one.
 * Every take or renewal is a replace guarded by the resourceVersion it read: of two candidates one wins.
+* **A graceful stop gives the lease up** (client-go's ``ReleaseOnCancel``): the leader stops acting, then
+  writes the lease with no holder and a 1 s duration, so a standby takes it at its next attempt (``retry``)
+  rather than after seeing it unchanged for a lease duration. A leader that cannot (the API down, the lease
+  already another's) just stops; the standby then waits the duration out, as before.
 
 Renewals run on the elector's own thread, never queued behind other blocking work of the process (the
 loop's default executor is shared); the loop's long computations (arbitration) run on threads too.
@@ -151,6 +155,28 @@ class LeaseElector:
             if e.status in (409, 422):  # somebody else won the race
                 return False
             raise
+
+    def release(self, timeout: float = 5.0) -> bool:
+        """Stop acting, then give the lease up if it is still this replica's: no holder, a 1 s duration. Its
+        requests end within ``timeout``; True when the lease was released."""
+        self.drop()  # first: no write of this process is let through from now on (``leading()``)
+        deadline = self.clock() + timeout
+        try:
+            cur = self.kube.get("Lease", self.namespace, self.name, timeout=self._left(deadline))
+            spec = (cur or {}).get("spec") or {}
+            if cur is None or spec.get("holderIdentity") != self.identity:
+                return False
+            now = _fmt(self.wall())
+            body = self._lease(now, now, int(spec.get("leaseTransitions") or 0))
+            del body["spec"]["holderIdentity"]
+            body["spec"]["leaseDurationSeconds"] = 1
+            body["metadata"]["resourceVersion"] = cur["metadata"]["resourceVersion"]
+            self.kube.request("PUT", path_for("Lease", self.namespace, self.name), body, timeout=self._left(deadline))
+        except Exception as e:  # the API down or slow, or the lease changed under us: a standby waits it out
+            log.warning("lease %s/%s not released: %r", self.namespace, self.name, e)
+            return False
+        log.info("released lease %s/%s", self.namespace, self.name)
+        return True
 
     async def _attempt(self, deadline: float) -> bool:
         """One attempt on the elector's thread, given up (not awaited further) at ``deadline``."""

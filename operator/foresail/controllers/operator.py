@@ -195,7 +195,8 @@ async def _main(namespace: str, lease_name: str, identity: str, health_port: int
 
     for sig in (signal.SIGTERM, signal.SIGINT):  # a graceful stop for leader and standby alike
         loop.add_signal_handler(sig, on_signal)
-    holder = None
+    holder: asyncio.Task[None] | None = None
+    elector: LeaseElector | None = None
     try:
         if elect:
             elector = LeaseElector(  # unfenced: it writes the lease
@@ -216,6 +217,9 @@ async def _main(namespace: str, lease_name: str, identity: str, health_port: int
         server.close()
         if holder is not None:
             holder.cancel()
+            if terminated.is_set() and elector is not None:  # a graceful stop: the standby leads at once
+                # on the elector's thread: after a renewal still in flight, never beside it
+                await loop.run_in_executor(elector.pool, elector.release)
     if stop.is_set() and not terminated.is_set():
         raise SystemExit("foresail: lost the leader lease; exiting so a fresh replica can stand by")
 
