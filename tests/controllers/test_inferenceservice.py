@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from foresail.api.inferenceservice import InferenceService
-from foresail.controllers.inferenceservice import FetchWatch, reconcile
+from foresail.controllers.inferenceservice import FetchWatch, bounded_replicas, reconcile
 from foresail.render.triton import REVISION_ANNOTATION, revision
 from tests.controllers.objects import isvc
 from tests.fakes.apiserver import FakeApiServer
@@ -274,3 +274,24 @@ def test_a_replicas_fetch_ending_or_failing_marks_its_owner_once() -> None:
     for kind, pod in events:
         watch(kind, pod)
     assert marked == [("team-a", "resnet")] * 4
+
+
+@pytest.mark.parametrize(
+    ("name", "current", "new", "lo", "hi", "granted", "want"),
+    [
+        ("a new Deployment starts at minReplicas", 1, True, 2, 8, None, 2),
+        ("a new Deployment starts at the grant when it is below minReplicas", 1, True, 3, 8, 2, 2),
+        ("raised to a raised minReplicas", 2, False, 3, 8, None, 3),
+        ("raised only as far as the grant", 2, False, 4, 8, 3, 3),
+        ("lowered to a lowered maxReplicas", 6, False, 1, 4, None, 4),
+        ("inside the bounds: left as the autoscaler wrote it", 5, False, 1, 8, 8, 5),
+        # the leader-kill e2e saw 2 -> 3 -> 2 -> 3: the autoscaler wrote 3 on this pass's grant, the
+        # reconciler then read the grant of 2 the status still carried and lowered the replicas to it
+        ("a grant older than the autoscaler's write never lowers", 3, False, 3, 8, 2, 3),
+        ("a shrunk grant is the autoscaler's to apply, not the reconciler's", 5, False, 1, 8, 2, 5),
+    ],
+)
+def test_the_replicas_a_spec_change_brings_inside_the_bounds(
+    name: str, current: int, new: bool, lo: int, hi: int, granted: int | None, want: int
+) -> None:
+    assert bounded_replicas(current, new, lo, hi, granted) == want, name

@@ -165,16 +165,24 @@ def ensure_replicas(kube: Kube, isvc: InferenceService, plan: SlotPlan, created:
     current = int(dep["spec"].get("replicas", 1))  # the apiserver defaults a Deployment's replicas to 1
     lo, hi = isvc.spec.scaling.min_replicas, isvc.spec.scaling.max_replicas
     quota = isvc.status.quota
-    if quota is not None and quota.granted_replicas < hi:  # the tenant arbiter's grant is the harder limit
-        hi, lo = quota.granted_replicas, min(lo, quota.granted_replicas)
     new = name in created
     if not new and pause_of(isvc.metadata.get("annotations")) is not None:
         return  # paused: the autoscaler holds the replicas where the annotation says
-    want = lo if new else min(max(current, lo), hi)
+    want = bounded_replicas(current, new, lo, hi, quota.granted_replicas if quota is not None else None)
     if want != current or new:
         kube.scale(isvc.namespace, name, want)
     if want != current:
         kube.event(dict(isvc.model_dump(by_alias=True)), Reason.SCALED, f"replicas {current} -> {want} (bounds [{lo}, {hi}])")
+
+
+def bounded_replicas(current: int, new: bool, lo: int, hi: int, granted: int | None) -> int:
+    """The stable slot's replicas after a spec change: a new Deployment starts at minReplicas, an existing
+    one is brought inside [minReplicas, maxReplicas]. The tenant arbiter's grant (as ``status.quota`` last
+    recorded it) only keeps the raise to minReplicas from going past it; it never lowers: that grant may be
+    older than the replicas the autoscaler has just written on a fresher one (a minReplicas raise granted
+    this pass, recorded on the next), and a shrunk grant is the autoscaler's to apply, every pass."""
+    floor = lo if granted is None else min(lo, granted)
+    return floor if new else min(max(current, floor), hi)
 
 
 def reconcile(kube: Kube, body: dict[str, Any], now: datetime) -> InferenceServiceStatus | None:

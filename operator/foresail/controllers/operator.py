@@ -217,8 +217,9 @@ async def _main(namespace: str, lease_name: str, identity: str, health_port: int
         server.close()
         if holder is not None:
             holder.cancel()
-            if terminated.is_set() and elector is not None:  # a graceful stop: the standby leads at once
-                # on the elector's thread: after a renewal still in flight, never beside it
+            # kopf ended without the lease lost: a signal (kopf takes SIGTERM over once it runs) or a crash.
+            # Give the lease up so a standby leads at once; on the elector's thread, after any renewal in flight.
+            if elector is not None and (terminated.is_set() or not stop.is_set()):
                 await loop.run_in_executor(elector.pool, elector.release)
     if stop.is_set() and not terminated.is_set():
         raise SystemExit("foresail: lost the leader lease; exiting so a fresh replica can stand by")
