@@ -3,7 +3,8 @@
 
 Every tool lands in ``~/.cache/foresail/tools/<name>-<version>/`` (override the root with
 ``FORESAIL_CACHE``). A tool is built into ``<dir>.partial``, version-checked, then renamed into
-place, so an interrupted build never leaves a half tool that looks complete.
+place, so an interrupted build never leaves a half tool that looks complete; a lock file per tool
+(``.<name>-<version>.lock``, ``flock``) makes a second process wait for the first build instead of racing it.
 
     python3 hack/tools.py ensure [NAME ...]   build/install what is missing, then version-check
     python3 hack/tools.py path NAME           print the tool's directory
@@ -19,6 +20,7 @@ python, CI logs, a pipe) it prints the same log lines alone, as before.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import glob
 import importlib.util
 import json
@@ -282,6 +284,21 @@ class Tool:
     def ensure(self) -> Path:
         if self.cached():
             return self.dir
+        self.dir.parent.mkdir(parents=True, exist_ok=True)
+        # one build of a tool at a time, across processes (make tools beside e2e's or another checkout's): a second
+        # `ensure` waits for the first, then finds the tool cached; the lock goes with the process, even killed
+        with open(self.dir.with_name(f".{self.dir.name}.lock"), "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log(f"{self.name} {self.version}: another process is building it; waiting")
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            if self.cached():
+                log(f"{self.name} {self.version}: built by the other process")
+                return self.dir
+            return self._build()
+
+    def _build(self) -> Path:
         t0 = time.monotonic()
         log(f"{self.name} {self.version}: building into {self.dir}")
         partial = self.dir.with_name(self.dir.name + ".partial")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -215,3 +216,36 @@ def test_runs_with_the_standard_library_alone(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "gateway-api v1.2.1: cached at" in proc.stdout and "all tools ready" in proc.stdout
+
+
+def test_a_second_ensure_waits_for_the_first_build_and_does_not_rebuild(
+    fake_tools: dict[str, tools.Tool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two processes ensuring one tool (make tools beside an e2e run): the second waits on the tool's lock, then
+    finds it built; it never removes the first's ``.partial`` directory."""
+    import fcntl
+    import threading
+
+    tool = fake_tools["one"]
+    builds: list[Path] = []
+    def build(self: tools.Tool) -> Path:
+        builds.append(self.dir)
+        return self.dir
+
+    monkeypatch.setattr(tools.Tool, "_build", build)
+    tool.dir.parent.mkdir(parents=True)
+    with open(tool.dir.with_name(f".{tool.dir.name}.lock"), "w") as held:  # the first process, building
+        fcntl.flock(held, fcntl.LOCK_EX)
+        waiter = threading.Thread(target=tool.ensure)
+        waiter.start()
+        waiter.join(0.5)
+        assert waiter.is_alive() and builds == []  # waiting, not building
+        tool.dir.mkdir()
+        (tool.dir / ".complete").write_text("{}")  # the first process finishes
+    waiter.join(10)
+    assert not waiter.is_alive() and builds == []
+    tool.ensure()  # cached: no lock, no build
+    assert builds == []
+    shutil.rmtree(tool.dir)
+    tool.ensure()  # nobody else building: builds at once
+    assert builds == [tool.dir]
