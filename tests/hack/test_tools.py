@@ -228,6 +228,7 @@ def test_a_second_ensure_waits_for_the_first_build_and_does_not_rebuild(
 
     tool = fake_tools["one"]
     builds: list[Path] = []
+
     def build(self: tools.Tool) -> Path:
         builds.append(self.dir)
         return self.dir
