@@ -170,16 +170,20 @@ LOG_LINE = re.compile(r"^\[tools \d\d:\d\d:\d\d\] \S")
 
 
 @pytest.mark.parametrize(
-    ("isatty", "live"),
-    [pytest.param(False, False, id="pipe: today's log lines only"), pytest.param(True, True, id="terminal: live progress too")],
+    ("isatty", "flags", "live"),
+    [
+        pytest.param(False, [], False, id="pipe: today's log lines only"),
+        pytest.param(True, [], True, id="terminal: live progress too"),
+        pytest.param(True, ["--plain"], False, id="terminal with --plain: log lines only"),
+    ],
 )
 def test_ensure_shows_which_tool_and_step(
-    isatty: bool, live: bool, fake_tools: dict[str, tools.Tool], monkeypatch: pytest.MonkeyPatch
+    isatty: bool, flags: list[str], live: bool, fake_tools: dict[str, tools.Tool], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = _Tty() if isatty else io.StringIO()
     monkeypatch.setattr(sys, "stdout", out)
     monkeypatch.delenv("TERM", raising=False)
-    assert tools.main(["ensure", "one", "two"]) == 0
+    assert tools.main(["ensure", *flags, "one", "two"]) == 0
     assert fake_tools["one"].cached() and fake_tools["two"].cached()
     text = out.getvalue()
     assert f"$ {sys.executable} -c" in text and "one v1: done in" in text and "all tools ready in" in text
