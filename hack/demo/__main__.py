@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -15,9 +16,10 @@ from hack import demo
 from hack.base.log import logger
 from hack.base.paths import OUT, REPO, TRACES
 from hack.base.wait import wait_for
+from hack.demo.live import Display, display, display_mode
 from hack.demo.report import demo_checks, plot, report_markdown
 from hack.demo.setup import NAME, SLO_MS, TENANT, isvc
-from hack.demo.timeline import HEADER, format_row, timeline_row
+from hack.demo.timeline import timeline_row
 from hack.loadgen import in_cluster
 from hack.loadgen.records import read_csv
 from hack.testbed.cluster import Cluster
@@ -28,27 +30,39 @@ SAMPLE_S = 2.0
 log = logger("demo")
 
 
-def live_table(c: Cluster, gen: subprocess.Popen[str], seconds: float) -> list[dict[str, Any]]:
-    """Print a row every 2 s while the load generator runs; return the rows."""
+def live_table(c: Cluster, gen: subprocess.Popen[str], seconds: float, show: Display) -> list[dict[str, Any]]:
+    """Sample the service every 2 s while the load generator runs, showing each sample; return the rows."""
     rows: list[dict[str, Any]] = []
     t0 = time.monotonic()
-    print(HEADER, flush=True)
-    while gen.poll() is None and time.monotonic() - t0 < seconds + 60:
-        try:
-            ns = "/namespaces/default"
-            r = timeline_row(
-                time.monotonic() - t0,
-                c.kube.api("GET", f"/apis/foresail.dev/v1alpha1{ns}/inferenceservices/{NAME}"),
-                c.kube.api("GET", f"/apis/apps/v1{ns}/deployments/{NAME}"),
-                time.time(),
-            )
-        except Exception:
-            time.sleep(SAMPLE_S)
-            continue
-        rows.append(r)
-        print(format_row(r), flush=True)
-        time.sleep(SAMPLE_S)
+    show.start()
+    try:
+        while gen.poll() is None and time.monotonic() - t0 < seconds + 60:
+            try:
+                ns = "/namespaces/default"
+                r = timeline_row(
+                    time.monotonic() - t0,
+                    c.kube.api("GET", f"/apis/foresail.dev/v1alpha1{ns}/inferenceservices/{NAME}"),
+                    c.kube.api("GET", f"/apis/apps/v1{ns}/deployments/{NAME}"),
+                    time.time(),
+                )
+            except Exception:
+                _wait(gen, show, t0, SAMPLE_S)
+                continue
+            rows.append(r)
+            show.sample(f"default/{NAME}", r)
+            _wait(gen, show, t0, SAMPLE_S)
+    finally:
+        show.stop()
     return rows
+
+
+def _wait(gen: subprocess.Popen[str], show: Display, t0: float, seconds: float) -> None:
+    """Sleep ``seconds`` in steps of 0.25 s, moving the replay's bar (until the load generator exits)."""
+    end = time.monotonic() + seconds
+    while (now := time.monotonic()) < end and gen.poll() is None:
+        show.tick(now - t0)
+        time.sleep(min(0.25, end - now))
+    show.tick(time.monotonic() - t0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--compress", type=float, default=6.0, help="trace time compression")
     p.add_argument("--rate-scale", type=float, default=6.0)
     p.add_argument("--out", default=str(OUT / "demo"))
+    p.add_argument("--plain", action="store_true", help="plain lines even on a terminal (they are the default elsewhere)")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -77,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
                        "--out", str(out / "requests.csv"), "--summary", str(out / "loadgen.json")),
             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-        rows = live_table(c, gen, args.seconds)
+        mode = display_mode(sys.stdout.isatty(), args.plain, os.environ.get("TERM"))
+        label = f"replay {TRACE.stem.rsplit('_', 1)[-1]} trace"
+        rows = live_table(c, gen, args.seconds, display(mode, sys.stdout, args.seconds, SLO_MS, label, args.compress))
         _, err = gen.communicate(timeout=120)
         if gen.returncode != 0:
             raise SystemExit(f"demo: load generator failed: {err[-2000:]}")

@@ -1,4 +1,5 @@
-"""The live table: one row per sample of the service (replicas, warm, arrival rate, queue, p99, reason). Pure."""
+"""The live table's samples: one row per sample of the service (replicas, desired, ready, warm, arrival rate,
+forecast, queue, p99, reason), and the plain line each row prints as off a terminal. Pure."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ def timeline_row(t: float, isvc: dict[str, Any], deployment: dict[str, Any], uni
         "replicas": deployment["spec"].get("replicas", 0),
         "warm": st.get("warmReplicas", 0),
         "ready": st.get("readyReplicas", 0),
+        "desired": st.get("desiredReplicas"),
         "arrival_rps": obs.get("arrivalRps"),
+        "forecast_rps": rec.get("forecastRps"),
         "queue": obs.get("queueDepth"),
         "p99_ms": obs.get("p99Ms"),
         "capacity_rps": rec.get("capacityRps"),

@@ -5,15 +5,21 @@ from __future__ import annotations
 import pytest
 
 from hack.demo.report import demo_checks, p99_per_window, report_markdown
-from hack.demo.timeline import format_row, timeline_row
+from hack.demo.timeline import HEADER, format_row, timeline_row
 from hack.loadgen.records import Record
 
 ISVC = {
     "status": {
         "warmReplicas": 2,
         "readyReplicas": 2,
+        "desiredReplicas": 4,
         "observed": {"arrivalRps": 150.5, "queueDepth": 1, "p99Ms": 88.0},
-        "recommendation": {"reason": "ForecastDemand", "capacityRps": 42.5, "capacitySource": "Calibration"},
+        "recommendation": {
+            "reason": "ForecastDemand",
+            "capacityRps": 42.5,
+            "capacitySource": "Calibration",
+            "forecastRps": 170.0,
+        },
         "conditions": [{"type": "MetricsAvailable", "status": "True", "message": "ok"}],
     }
 }
@@ -22,16 +28,25 @@ ISVC = {
 def test_timeline_row_from_the_service_and_its_deployment() -> None:
     r = timeline_row(12.345, ISVC, {"spec": {"replicas": 3}}, unix=1700000000.0)
     assert r == {
-        "t": 12.3, "replicas": 3, "warm": 2, "ready": 2, "arrival_rps": 150.5, "queue": 1, "p99_ms": 88.0, "fast": False,
-        "capacity_rps": 42.5, "capacity_source": "Calibration", "unix": 1700000000.0, "reason": "ForecastDemand",
+        "t": 12.3, "replicas": 3, "warm": 2, "ready": 2, "desired": 4, "arrival_rps": 150.5, "forecast_rps": 170.0, "queue": 1,
+        "p99_ms": 88.0, "fast": False, "capacity_rps": 42.5, "capacity_source": "Calibration", "unix": 1700000000.0,
+        "reason": "ForecastDemand",
     }  # fmt: skip
     assert "ForecastDemand" in format_row(r)
+
+
+def test_the_plain_line_is_todays() -> None:
+    """Off a terminal the demo prints these lines; logs and scripts read them by their columns."""
+    r = timeline_row(12.345, ISVC, {"spec": {"replicas": 3}})
+    assert HEADER == "     t replicas  warm     rps  queue   p99ms  reason"
+    assert format_row(r) == "  12.3        3     2   150.5      1    88.0  ForecastDemand"
 
 
 def test_without_a_recommendation_the_reason_is_the_metrics_condition() -> None:
     isvc = {"status": {"conditions": [{"type": "MetricsAvailable", "status": "False", "message": "p99: no series"}]}}
     r = timeline_row(0.0, isvc, {"spec": {}})
     assert r["reason"] == "p99: no series" and r["replicas"] == 0 and r["arrival_rps"] is None
+    assert r["desired"] is None and r["forecast_rps"] is None
 
 
 def records() -> list[Record]:
