@@ -232,3 +232,18 @@ def test_provenance_of_a_fetched_or_pvc_repository_is_its_content_digest(
     got["status"] = {"model": {**reported, "digest": digest, "files": 2, "bytes": 9}}
     api.put(got)
     assert reconcile(api)["status"]["provenance"]["repositoryDigest"] == digest
+
+
+def test_a_dedicated_jobs_provenance_is_the_digest_its_own_replicas_fetched(api: FakeApiServer) -> None:
+    """Dedicated replicas fetch the model themselves: the target's reported digest is not theirs (the bucket may
+    have changed since); pending until the job's own InferenceService reports one."""
+    uri = "s3://models/resnet"
+    target = isvc(model__repository={"storageUri": uri})
+    target["status"] = {"model": {"storageUri": uri, "digest": "sha256:" + "aa" * 32, "files": 2, "bytes": 9}}
+    api.put(evaljob(mode="dedicated", dedicated={"replicas": 1}), target, dataset())
+    assert reconcile(api)["status"]["provenance"]["repositoryDigest"] == "pending:" + uri
+    own = api.get("InferenceService", "team-a", "iris-eval-eval")
+    assert own is not None, "the job's dedicated replicas"
+    own["status"] = {"model": {"storageUri": uri, "digest": "sha256:" + "bb" * 32, "files": 2, "bytes": 9}}
+    api.put(own)
+    assert reconcile(api)["status"]["provenance"]["repositoryDigest"] == "sha256:" + "bb" * 32

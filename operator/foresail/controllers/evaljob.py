@@ -112,6 +112,21 @@ def _repository_digest(kube: Kube, isvc: InferenceService) -> str:
     return "sha256:" + h.hexdigest()
 
 
+def _evaluated(kube: Kube, ej: EvalJob, isvc: InferenceService, eval_isvc: str) -> InferenceService:
+    """The service whose replicas the workers evaluate, for its repository digest: the target in shared mode;
+    in dedicated mode the job's own InferenceService, whose replicas fetched the model themselves (a bucket
+    changed since the target's fetch is what they serve), with no digest until it reported one."""
+    if ej.spec.mode != EvalMode.DEDICATED:
+        return isvc
+    body = kube.get("InferenceService", ej.namespace, eval_isvc)
+    if body is not None and controlled_by(body, ej):
+        try:
+            return InferenceService.model_validate(body)
+        except ValidationError:
+            pass
+    return isvc.model_copy(update={"status": isvc.status.model_copy(update={"model": None})})
+
+
 def reconcile_evaljob(kube: Kube, body: dict[str, Any], now: datetime) -> None:
     md = body["metadata"]
     ns, name = md["namespace"], md["name"]
@@ -225,8 +240,9 @@ def _reconcile(kube: Kube, fresh: dict[str, Any], now: datetime) -> None:
         plan = eval_plan(ej, adm.isvc, adm.results_claim, results_dir, h, suspend_reason is not None, s.worker_image, s.prometheus_url)
         job = _ensure_job(kube, ej, fresh, plan, job)
         pending = ej.status.provenance.repository_digest.startswith(PENDING_DIGEST)
-        if ej.status.provenance.spec_hash != h or (pending and not _repository_digest(kube, adm.isvc).startswith(PENDING_DIGEST)):
-            _provenance(kube, ej, adm.isvc, plan, adm.sha)
+        evaluated = _evaluated(kube, ej, adm.isvc, n.eval_isvc)
+        if ej.status.provenance.spec_hash != h or (pending and not _repository_digest(kube, evaluated).startswith(PENDING_DIGEST)):
+            _provenance(kube, ej, evaluated, plan, adm.sha)
     else:
         prev = find_condition(ej.status.conditions, ConditionType.FAILED if problem.terminal else ConditionType.ADMITTED)
         if prev is None or prev.reason != problem.reason:  # once per new problem, not every few seconds
