@@ -3,7 +3,7 @@
 Helm installs a chart's ``crds/`` only on the first install; the chart's pre-upgrade hook (``crds.upgrade``)
 replaces them. The released chart is installed, with a Tenant and a pause InferenceService; its CRDs prune a
 field that only the new schema has. After ``helm upgrade`` the CRDs carry the new schema (that field is kept),
-the objects are as they were, the operator scales the service on a spec change, and ``helm uninstall`` leaves
+the objects are as they were, the service's pods are the same ones with no restart, the operator scales the service on a spec change, and ``helm uninstall`` leaves
 the CRDs and the objects in place.
 
 The test owns the cluster's Foresail while it runs: the session's release (the ``operator`` fixture), if one
@@ -85,6 +85,15 @@ def _ready(kube: Kube, ns: str, name: str) -> int:
     return sum(1 for p in kube.pods(ns, f"foresail.dev/inferenceservice={name}") if pod_is_live(p) and pod_is_ready(p))
 
 
+def _pods(kube: Kube, ns: str, name: str) -> dict[str, int]:
+    """The service's live pods: uid -> restarts of its containers."""
+    return {
+        p["metadata"]["uid"]: sum(int(c.get("restartCount", 0)) for c in (p.get("status") or {}).get("containerStatuses") or [])
+        for p in kube.pods(ns, f"foresail.dev/inferenceservice={name}")
+        if pod_is_live(p)
+    }
+
+
 def _subset(old: Any, new: Any) -> bool:
     """Every value of ``old`` is in ``new`` as it was (``new`` may hold more: defaults of new fields)."""
     if isinstance(old, dict):
@@ -110,6 +119,7 @@ def test_helm_upgrade_from_the_released_chart_upgrades_the_crds_and_keeps_the_ob
         probe = pause_isvc("probe", rollout={"action": "Promote"})
         assert "rollout" not in _dry_run_spec(kube, ns, probe), "the released CRD prunes spec.rollout"
         before = {k: kube.get(k, *(["-n", ns] if k == "fisvc" else []), n) for k, n in (("fisvc", "up"), ("tenant", ns))}
+        pods_before = _pods(kube, ns, "up")
 
         t1 = time.monotonic()
         upgrade_foresail(cluster, OPERATOR_VALUES, reuse="--reset-then-reuse-values")
@@ -137,6 +147,13 @@ def test_helm_upgrade_from_the_released_chart_upgrades_the_crds_and_keeps_the_ob
             assert _subset(old["spec"], new["spec"]), (kind, old["spec"], new["spec"])
             added = sorted(set(new["spec"]) - set(old["spec"]))
             print(f"[figure] {kind} {name}: same uid and spec after the upgrade (fields added by new defaults: {added or 'none'})")
+
+        # the upgrade (the CRD hook, the operator's own rollout, its first passes) leaves the model pods alone:
+        # same pods, no container restarted, still Ready (the fixture's operator runs this image, so a release
+        # whose pod rendering changed - a new pod field - would roll them once: README, "Replicas drain")
+        assert _pods(kube, ns, "up") == pods_before, (pods_before, _pods(kube, ns, "up"))
+        assert _ready(kube, ns, "up") == 1
+        print(f"[figure] the service's pods after the upgrade: the same {len(pods_before)}, 0 restarts")
 
         t2 = time.monotonic()
         kube.kubectl("patch", "fisvc", "-n", ns, "up", "--type=merge", "-p", json.dumps({"spec": {"scaling": {"minReplicas": 2}}}))
