@@ -34,6 +34,7 @@ from pydantic import ValidationError
 from foresail.api.conditions import Condition
 from foresail.api.inferenceservice import InferenceService
 from foresail.api.objects import LABEL_ISVC, group_by_label, spec_replicas
+from foresail.api.parsed import ParsedCache
 from foresail.api.reasons import DecisionReason, Problem, Reason
 from foresail.api.scalingpolicy import resolve_policy
 from foresail.clients.kube import FIELD_MANAGER, SCALE_MANAGER, Kube
@@ -117,6 +118,8 @@ class Autoscaler:
     throttle: Throttle = field(default_factory=Throttle)  # which decisions' status is written (scaling.status_throttle)
     arbiter: TenantArbiter = field(init=False)
     services: dict[Key, _Service] = field(default_factory=dict)
+    # the services' models, parsed once per resourceVersion (not once or twice per pass)
+    parsed: ParsedCache[InferenceService] = field(default_factory=lambda: ParsedCache(InferenceService))
     heartbeat: Heartbeat = field(default_factory=Heartbeat)  # the health check's view of the loop
     pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(max_workers=8, thread_name_prefix="autoscaler"))
     histories: dict[Key, asyncio.Task[None]] = field(default_factory=dict)  # history fetches in flight
@@ -184,7 +187,7 @@ class Autoscaler:
         views = {}
         for body in lists.isvcs:
             try:
-                isvc = InferenceService.model_validate(body)
+                isvc = self.parsed.get(body)
             except ValidationError:
                 continue
             key = (isvc.namespace, isvc.name)
@@ -211,7 +214,7 @@ class Autoscaler:
             if dep is None or body["metadata"].get("deletionTimestamp") or (self.watch and key[0] not in self.watch):
                 continue
             try:
-                isvc = InferenceService.model_validate(body)
+                isvc = self.parsed.get(body)
             except ValidationError:
                 continue  # the reconciler reports InvalidSpec
             if not controlled_by(dep, isvc):
@@ -238,6 +241,7 @@ class Autoscaler:
                 with contextlib.suppress(Exception):
                     await self._io(self.kube.event, body, Reason.AUTOSCALING_FAILED, f"this pass's decision failed: {e!r}"[:1000], "Warning")
         listed = {(b["metadata"]["namespace"], b["metadata"]["name"]) for b in lists.isvcs}
+        self.parsed.retain(listed)
         for gone in set(self.services) - {(i.namespace, i.name) for i, _ in live}:
             del self.services[gone]
             if (task := self.histories.pop(gone, None)) is not None:
