@@ -364,3 +364,40 @@ async def test_a_replica_that_is_no_longer_leader_writes_nothing(api: FakeApiSer
         await prom.close()
     assert api.writes() == []
     assert {r.method for r in api.requests} == {"GET"}
+
+
+# ------------------------------------------------------------------------- which services go to the pool
+
+
+class _Arb:
+    """An Arbitration's ``grant``, all ``Autoscaler._idle`` reads of it."""
+
+    def __init__(self, units: int | None) -> None:
+        self.units = units
+
+    def grant(self, ns: str, name: str) -> Any:
+        return None if self.units is None else type("G", (), {"units": self.units})()
+
+
+@pytest.mark.parametrize(
+    ("name", "due", "rollout", "arb", "idle"),
+    [
+        ("due: applied", True, False, _Arb(4), False),
+        ("due, no arbitration this pass: applied", True, False, "arbitration failed", False),
+        ("not due, no arbitration this pass: nothing to write", False, False, "arbitration failed", True),
+        ("not due, no grant: nothing to write", False, False, _Arb(None), True),
+        ("not due, grant above its replicas: nothing to write", False, False, _Arb(5), True),
+        ("not due, grant equal to its replicas: nothing to write", False, False, _Arb(2), True),
+        ("not due, grant shrunk below its replicas: capped", False, False, _Arb(1), False),
+        ("not due, with rollouts, grant shrunk: its slots change only when it decides", False, True, _Arb(1), True),
+    ],
+)
+def test_idle_services_are_not_sent_to_the_pool(name: str, due: bool, rollout: bool, arb: Any, idle: bool) -> None:
+    from foresail.api.inferenceservice import InferenceService
+
+    body = isvc()
+    if rollout:
+        body["status"] = {"rollout": {"stableSlot": "a"}}
+    svc = InferenceService.model_validate(body)
+    pending: Any = object() if due else None
+    assert Autoscaler._idle(svc, deployment(replicas=2), pending, arb) is idle, name

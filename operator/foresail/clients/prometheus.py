@@ -43,7 +43,7 @@ from foresail.api.objects import PROM_LABEL_ISVC
 from foresail.clients.promauth import PromAuth, PromAuthError, client_args
 from foresail.scaling.counters import PodSample
 from foresail.scaling.latency import QUANTILES
-from foresail.scaling.samples import METRIC_NAMES, Row, pod_samples
+from foresail.scaling.samples import METRIC_NAMES, Series, series_samples
 
 __all__ = ["ARRIVAL_HISTORY", "CHUNK_POINTS", "CounterRead", "MetricsError", "PromClient", "clock_offset", "counters_query", "range_chunks"]
 
@@ -154,7 +154,7 @@ class PromClient:
         span = max(1, math.ceil(seconds))
         # a first read (a minute of history) answers with ~10x the samples of a pass's: give it more time
         data, offset = await self._answer("/api/v1/query", {"query": counters_query(span, only)}, self.timeout * (3 if span > 15 else 1))
-        rows: dict[Key, dict[str, list[Row]]] = {}
+        rows: dict[Key, dict[str, list[Series]]] = {}
         out = CounterRead(clock_offset_s=offset)
         try:
             if data.get("resultType") != "matrix":
@@ -171,12 +171,12 @@ class PromClient:
                         out.errors[key].append(err)
                     continue
                 name = m["__name__"]
-                series = rows.setdefault(key, {}).setdefault(pod, [])
-                series.extend((name, m, float(t), float(v)) for t, v in item["values"])  # float() reads "NaN", "+Inf"
+                points = [(float(t), float(v)) for t, v in item["values"]]  # float() reads "NaN", "+Inf"
+                rows.setdefault(key, {}).setdefault(pod, []).append((name, m, points))
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise MetricsError(f"malformed answer: {e!r}") from e
         for key, pods in rows.items():
-            out.samples[key] = {pod: pod_samples(r, models[key]) for pod, r in pods.items()}
+            out.samples[key] = {pod: series_samples(r, models[key]) for pod, r in pods.items()}
         return out
 
     async def arrival_history(
