@@ -25,6 +25,7 @@ from hack.base.paths import REPO
 from hack.base.proc import free_port, stop_pid
 from hack.base.wait import wait_for
 from hack.bench_scale import figures as fig
+from hack.bench_scale.failover import failover
 from hack.bench_scale.load import plan_service, wanted_replicas
 from hack.testbed.cluster import Cluster
 from hack.testbed.cluster import prometheus as prom_cfg
@@ -421,7 +422,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         _create(c, keys, args)
         created_s = time.monotonic() - t_create
         log(f"created {len(keys)} services in {created_s:.0f}s")
-        reserve = args.churn_minutes * 60.0 + 45.0
+        reserve = args.churn_minutes * 60.0 + 45.0 + (90.0 if args.failover else 0.0)
         settle = _settle(c, len(keys), min(time.monotonic() + args.settle_seconds, budget_end - reserve - 60))
         measure_s = min(measure_s, budget_end - time.monotonic() - reserve)
         if measure_s < steady_s + 30:
@@ -448,12 +449,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 w1 = wanted_replicas(after, args.capacity_rps, args.slo_ms, 2 * args.replicas_per_service)
                 changes.append(fig.Change(t0 + at, key, w0, w1))
         delays, missed = fig.reaction_delays(changes, list(sampler.writes), until=t_end - 5)
+        holders = {r["holder"] for r in _window(sampler.lease, t0, t_end)}
+        transitions = [r["transitions"] for r in _window(sampler.lease, t0, t_end)]
+        killed = failover(c, sampler, _get, min(240.0, budget_end - time.monotonic() - 40)) if args.failover else {}
         churn: dict[str, Any] = {}
         if args.churn_minutes > 0 and args.churn > 0:
             churn = _churn(c, sampler, nss, args, min(args.churn_minutes * 60.0, budget_end - time.monotonic() - 40))
             phases["churn"] = _phase(sampler, churn["t_start"], churn["t_end"], args.loop_seconds)
-        holders = {r["holder"] for r in _window(sampler.lease, t0, time.time())}
-        transitions = [r["transitions"] for r in _window(sampler.lease, t0, time.time())]
         st, ch = phases["steady"], phases["changes"]
         figures = {
             "tick_p50_s": phases["all"].get("tick_p50_s"),
@@ -474,6 +476,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "rate_change_to_write_p90_s": fig.percentile(delays, 0.9),
             "rate_changes_without_write": missed,
             "lease_lost": len(holders) > 1 or (len(set(transitions)) > 1),
+            **({"failover_lease_s": killed.get("lease_s"), "failover_first_pass_s": killed.get("first_pass_s")} if killed else {}),
             **({"churn_rss_growth_percent": churn.get("rss_growth_percent"), "churn_series_left": churn.get("series_left")} if churn else {}),
         }  # fmt: skip
         if sampler.errors:
@@ -502,6 +505,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "delays_s": [round(d, 1) for d in delays],
             },
             "churn": {k: v for k, v in churn.items() if not k.startswith("t_")},
+            "failover": killed,
             "lease": {"holders": sorted(h for h in holders if h), "transitions": sorted(set(transitions))},
             "notes": notes,
         }

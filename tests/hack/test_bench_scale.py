@@ -220,7 +220,7 @@ def test_markdown_puts_the_goals_beside_the_figures() -> None:
     }
     md = markdown(result)
     assert "| tick_p99_s | 2.35 | < 1 s (at 2,000 services) |" in md
-    assert "| lease_lost | False | never |" in md
+    assert "| lease_lost | False | never (before the failover) |" in md
     assert "| rate_change_to_write_p50_s | n/a |" in md
     assert "- a note" in md and "services=50, seed=1" in md
 
