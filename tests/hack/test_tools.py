@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hack import tools
+from hack import tools, tools_ui
 
 K8S_GOMOD = """module k8s.io/kubernetes
 
@@ -90,7 +90,7 @@ def test_tool_dirs_are_keyed_by_version() -> None:
     ],
 )
 def test_ui_mode(isatty: bool, rich_importable: bool, term: str | None, expect: str) -> None:
-    assert tools.ui_mode(isatty, rich_importable, term) == expect
+    assert tools_ui.ui_mode(isatty, rich_importable, term) == expect
 
 
 @pytest.mark.parametrize(
@@ -115,7 +115,7 @@ def test_ui_mode(isatty: bool, rich_importable: bool, term: str | None, expect: 
     ],
 )  # fmt: skip
 def test_step_label(cmd: list[str], expect: str) -> None:
-    assert tools.step_label(cmd) == expect
+    assert tools_ui.step_label(cmd) == expect
 
 
 @pytest.mark.parametrize(
@@ -131,7 +131,7 @@ def test_step_label(cmd: list[str], expect: str) -> None:
     ids=["nothing", "bytes", "a kilobyte", "megabytes", "gigabytes", "gigabytes is the largest unit"],
 )
 def test_human_bytes(n: int, expect: str) -> None:
-    assert tools.human_bytes(n) == expect
+    assert tools_ui.human_bytes(n) == expect
 
 
 def test_tree_bytes_counts_regular_files_only(tmp_path: Path) -> None:
@@ -139,8 +139,8 @@ def test_tree_bytes_counts_regular_files_only(tmp_path: Path) -> None:
     (tmp_path / "a/x.zip").write_bytes(b"x" * 300)
     (tmp_path / "y.mod").write_bytes(b"y" * 12)
     (tmp_path / "link").symlink_to(tmp_path / "a/x.zip")
-    assert tools.tree_bytes(tmp_path) == 312
-    assert tools.tree_bytes(tmp_path / "missing") == 0
+    assert tools_ui.tree_bytes(tmp_path) == 312
+    assert tools_ui.tree_bytes(tmp_path / "missing") == 0
 
 
 class _Tty(io.StringIO):
@@ -193,7 +193,7 @@ def test_ensure_shows_which_tool_and_step(
     else:
         assert all(LOG_LINE.match(line) for line in text.splitlines()), text
         assert "tool 1/2" not in text and "downloaded" not in text
-    assert isinstance(tools._ui, tools._PlainUI)  # the live display is closed after the run
+    assert isinstance(tools._ui, tools_ui.PlainUI)  # the live display is closed after the run
 
 
 def test_a_failed_step_closes_the_live_display_and_names_the_command(
@@ -202,7 +202,7 @@ def test_a_failed_step_closes_the_live_display_and_names_the_command(
     monkeypatch.setattr(sys, "stdout", _Tty())
     with pytest.raises(SystemExit, match=r"command failed \(3\)"):
         tools.main(["ensure", "broken"])
-    assert isinstance(tools._ui, tools._PlainUI) and not fake_tools["broken"].cached()
+    assert isinstance(tools._ui, tools_ui.PlainUI) and not fake_tools["broken"].cached()
 
 
 def test_runs_with_the_standard_library_alone(tmp_path: Path) -> None:
