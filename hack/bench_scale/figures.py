@@ -15,8 +15,10 @@ __all__ = [
     "GOALS",
     "Change",
     "Write",
+    "by_labels",
     "markdown",
     "parse_metrics",
+    "per_tick",
     "percentile",
     "reaction_delays",
     "sum_by",
@@ -58,6 +60,23 @@ def sum_by(samples: Mapping[tuple[str, Labels], float], name: str, by: str | Non
         k = d.get(by, "") if by else ""
         out[k] = out.get(k, 0.0) + v
     return out
+
+
+def by_labels(samples: Mapping[tuple[str, Labels], float], name: str, labels: Sequence[str]) -> dict[str, float]:
+    """Samples of ``name`` summed by the values of ``labels``, joined by a space ("PATCH deployments")."""
+    out: dict[str, float] = {}
+    for (n, ls), v in samples.items():
+        if n == name:
+            d = dict(ls)
+            k = " ".join(d.get(label, "") for label in labels)
+            out[k] = out.get(k, 0.0) + v
+    return out
+
+
+def per_tick(first: Mapping[str, float], last: Mapping[str, float], ticks: float) -> dict[str, float]:
+    """Each counter's growth from ``first`` to ``last`` per tick, the ones that grew, largest first."""
+    grew = {k: (v - first.get(k, 0.0)) / ticks for k, v in last.items() if v > first.get(k, 0.0)}
+    return {k: round(v, 2) for k, v in sorted(grew.items(), key=lambda kv: -kv[1])}
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

@@ -129,7 +129,7 @@ class Sampler:
         names = (
             "foresail_autoscaler_loop_seconds_count", "foresail_autoscaler_loop_seconds_sum",
             "foresail_autoscaler_apiserver_requests_per_loop", "foresail_autoscaler_queries_per_loop",
-            "process_resident_memory_bytes", "process_cpu_seconds_total",
+            "process_resident_memory_bytes", "process_cpu_seconds_total", "foresail_apiserver_requests_total",
         )  # fmt: skip
         while not self.stop.is_set():
             t = time.time()
@@ -154,6 +154,7 @@ class Sampler:
                         "queries": fig.sum_by(s, "foresail_autoscaler_queries_per_loop").get(""),
                         "rss": fig.sum_by(s, "process_resident_memory_bytes").get(""),
                         "cpu": fig.sum_by(s, "process_cpu_seconds_total").get(""),
+                        "by_resource": fig.by_labels(s, "foresail_apiserver_requests_total", ("verb", "resource")),
                     })  # fmt: skip
                 except Exception as e:
                     self._err("operator metrics", e)
@@ -358,6 +359,7 @@ def _phase(s: Sampler, a: float, b: float, loop_s: float) -> dict[str, Any]:
                 for v in ("GET", "PATCH", "PUT", "POST", "DELETE")
             },
             prometheus_queries_per_tick_gauge=fig.percentile([r["queries"] for r in ops if r["queries"] is not None], 0.5),
+            operator_requests_per_tick_by_resource=fig.per_tick(ops[0]["by_resource"], ops[-1]["by_resource"], max(ticks, 1.0)),
         )
         if len(apis) >= 2:
             first, last = apis[0], apis[-1]

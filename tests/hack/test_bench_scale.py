@@ -12,7 +12,18 @@ import pytest
 from foresail.clients.prometheus import counters_query
 from foresail.scaling.samples import FIELDS, SUMMARY, pod_samples
 from hack.bench_scale.exposition import SERIES_PER_REPLICA, Replica, exposition
-from hack.bench_scale.figures import Change, Write, markdown, parse_metrics, percentile, reaction_delays, sum_by, tick_durations
+from hack.bench_scale.figures import (
+    Change,
+    Write,
+    by_labels,
+    markdown,
+    parse_metrics,
+    per_tick,
+    percentile,
+    reaction_delays,
+    sum_by,
+    tick_durations,
+)
 from hack.bench_scale.load import LEVELS, MAX_UTILISATION, Counters, ServiceLoad, advance, plan_service, serve, wanted_replicas
 from hack.bench_scale.run import scrape_config, service_manifest
 
@@ -164,6 +175,22 @@ process_resident_memory_bytes 1.5e+08
     assert sum_by(s, "apiserver_request_total", "verb") == {"LIST": 10.0, "GET": 3.0, "PATCH": 2.0}
     assert sum_by(s, "apiserver_request_total", "verb", resource="pods") == {"LIST": 10.0, "GET": 3.0}
     assert sum_by(s, "process_resident_memory_bytes") == {"": 1.5e8}
+    want = {"LIST pods": 10.0, "GET pods": 3.0, "PATCH deployments": 2.0}
+    assert by_labels(s, "apiserver_request_total", ("verb", "resource")) == want
+
+
+@pytest.mark.parametrize(
+    ("name", "first", "last", "ticks", "want"),
+    [
+        ("grown, largest first", {"a": 1.0, "b": 0.0}, {"a": 3.0, "b": 10.0}, 2.0, {"b": 5.0, "a": 1.0}),
+        ("unchanged left out", {"a": 4.0}, {"a": 4.0}, 1.0, {}),
+        ("new since the first read", {}, {"c": 3.0}, 3.0, {"c": 1.0}),
+        ("reset (a restart) left out", {"a": 9.0}, {"a": 2.0}, 1.0, {}),
+    ],
+)
+def test_per_tick(name: str, first: dict[str, float], last: dict[str, float], ticks: float, want: dict[str, float]) -> None:
+    assert per_tick(first, last, ticks) == want
+    assert list(per_tick(first, last, ticks)) == list(want)
 
 
 @pytest.mark.parametrize(
