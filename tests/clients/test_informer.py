@@ -162,12 +162,33 @@ def test_request_kinds_and_the_process_counter() -> None:
     assert REQUESTS.snapshot()[("nodes", "LIST")] == before + 1
 
 
-def test_holds_compares_only_rendered_fields() -> None:
-    live = {"spec": {"replicas": 3, "template": {"spec": {"containers": [{"name": "t", "image": "x", "terminationMessagePath": "/dev"}]}}}}
-    assert holds(live, {"spec": {"template": {"spec": {"containers": [{"name": "t", "image": "x"}]}}}})
-    assert not holds(live, {"spec": {"template": {"spec": {"containers": [{"name": "t", "image": "y"}]}}}})
-    assert not holds(live, {"spec": {"template": {"spec": {"containers": []}}}}), "a list of another length is a change"
-    assert holds({"port": "8000"}, {"port": 8000}) and not holds({"flag": "true"}, {"flag": True})
+_T = {"name": "t", "image": "x", "terminationMessagePath": "/dev"}
+_LIVE = {"spec": {"replicas": 3, "template": {"spec": {"containers": [_T]}}}}
+
+
+def _containers(*containers: dict[str, object]) -> dict[str, object]:
+    return {"spec": {"template": {"spec": {"containers": list(containers)}}}}
+
+
+@pytest.mark.parametrize(
+    ("live", "rendered", "expect"),
+    [
+        pytest.param(_LIVE, _containers({"name": "t", "image": "x"}), True, id="fields the server defaulted are ignored"),
+        pytest.param(_LIVE, _containers({"name": "t", "image": "y"}), False, id="a changed value"),
+        pytest.param(_LIVE, _containers(), False, id="a list of another length is a change"),
+        pytest.param(_LIVE, _containers({"name": "t", "image": "x", "env": []}), True,
+                     id="an empty list the apiserver dropped (env: [] is stored as no env)"),
+        pytest.param(_LIVE, _containers({"name": "t", "image": "x", "resources": {}}), True, id="an empty map it dropped"),
+        pytest.param(_containers({"name": "t", "image": "x", "env": [{"name": "A", "value": "1"}]}),
+                     _containers({"name": "t", "image": "x", "env": []}), False, id="an empty list against a full one"),
+        pytest.param(_LIVE, _containers({"name": "t", "image": "x", "env": [{"name": "A", "value": "1"}]}), False,
+                     id="a missing non-empty list"),
+        pytest.param({"port": "8000"}, {"port": 8000}, True, id="a quantity rendered as a number, stored as a string"),
+        pytest.param({"flag": "true"}, {"flag": True}, False, id="a boolean is not a string"),
+    ],
+)  # fmt: skip
+def test_holds_compares_only_rendered_fields(live: dict[str, object], rendered: dict[str, object], expect: bool) -> None:
+    assert holds(live, rendered) is expect
 
 
 def test_cached_client_reads_from_the_caches_and_asks_the_apiserver_for_the_rest(api: FakeApiServer) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,16 @@ import pytest
 
 from foresail.clients.history import arrivals_from_prometheus, parse_since
 from foresail.clients.promauth import PromAuth, PromAuthError
-from foresail.clients.prometheus import CounterRead, MetricsError, PromClient, counters_query, range_chunks
+from foresail.clients.prometheus import (
+    CounterRead,
+    MetricsError,
+    PromClient,
+    Shard,
+    counters_query,
+    plan_shards,
+    range_chunks,
+    read_slices,
+)
 from foresail.scaling.counters import PodSample
 from tests.fakes.counters import steady
 from tests.fakes.prometheus import answer, matrix
@@ -59,6 +69,64 @@ def test_the_query_selects_the_counters_gauge_and_summary_quantiles() -> None:
         assert name in q
     assert 'foresail_dev_inferenceservice!=""' in q and 'quantile=~"0.5|0.9|0.95|0.99|0.999|"' in q
     assert 'namespace="team-a", foresail_dev_inferenceservice="resnet"' in counters_query(75, only=KEY)
+    assert counters_query(18, offset=12).endswith("[18s] offset 12s") and counters_query(8, offset=0).endswith("[8s]")
+
+
+def _fleet(per_ns: dict[str, list[int]]) -> dict[tuple[str, str], int]:
+    return {(ns, f"s{i}"): n for ns, sizes in per_ns.items() for i, n in enumerate(sizes)}
+
+
+@pytest.mark.parametrize(
+    ("name", "replicas", "limit", "want"),
+    [
+        ("no services, no query", {}, 10, []),
+        ("all fits: one query of everything", _fleet({"a": [3, 3], "b": [4]}), 10, [Shard()]),
+        ("namespaces packed in name order", _fleet({"c": [4], "a": [3, 3], "b": [4]}), 8,
+         [Shard(("a",)), Shard(("b", "c"))]),
+        ("a namespace over the limit split by service", _fleet({"a": [3, 3, 3], "b": [2]}), 7,
+         [Shard(("a",), ("s0", "s1")), Shard(("a",), ("s2",)), Shard(("b",))]),
+        ("a service over the limit alone", _fleet({"a": [20, 1]}), 5, [Shard(("a",), ("s0",)), Shard(("a",), ("s1",))]),
+        ("a service with no replica counts as one", _fleet({"a": [0, 0, 0]}), 2, [Shard(("a",), ("s0", "s1")), Shard(("a",), ("s2",))]),
+    ],
+)  # fmt: skip
+def test_plan_shards(name: str, replicas: dict[tuple[str, str], int], limit: int, want: list[Shard]) -> None:
+    got = plan_shards(replicas, limit)
+    assert got == want
+    if got and got != [Shard()]:  # every service in exactly one shard
+        covered = [(ns, svc) for sh in got for ns in sh.namespaces for svc in (sh.services or [k[1] for k in replicas if k[0] == ns])]
+        assert sorted(covered) == sorted(replicas)
+
+
+@pytest.mark.parametrize(
+    ("shard", "selector"),
+    [
+        (Shard(), 'foresail_dev_inferenceservice!=""'),
+        (Shard(("a",)), 'namespace="a", foresail_dev_inferenceservice!=""'),
+        (Shard(("a", "b")), 'namespace=~"a|b", foresail_dev_inferenceservice!=""'),
+        (Shard(("a",), ("x",)), 'namespace="a", foresail_dev_inferenceservice="x"'),
+        (Shard(("a",), ("x", "y.z")), 'namespace="a", foresail_dev_inferenceservice=~"x|y\\\\.z"'),
+    ],
+)
+def test_shard_selectors(shard: Shard, selector: str) -> None:
+    assert shard.selector() == selector
+    assert "{__name__=~" in counters_query(8, shard=shard) and selector in counters_query(8, shard=shard)
+
+
+@pytest.mark.parametrize(
+    ("name", "seconds", "want"),
+    [
+        ("a pass's read: one slice", 7.2, [(8, 0)]),
+        ("exactly one slice", 15, [(15, 0)]),
+        ("just over: two, overlapping by the margin", 16, [(4, 12), (15, 0)]),
+        ("the first read, a minute and a quarter, oldest first", 75, [(18, 57), (18, 42), (18, 27), (18, 12), (15, 0)]),
+        ("under a second", 0.2, [(1, 0)]),
+    ],
+)
+def test_read_slices(name: str, seconds: float, want: list[tuple[int, int]]) -> None:
+    got = read_slices(seconds, 15, 3)
+    assert got == want
+    covered = {t for window, ago in got for t in range(ago, ago + window)}
+    assert covered == set(range(max(1, math.ceil(seconds)))), "every second of the span is covered"
 
 
 @pytest.mark.parametrize(

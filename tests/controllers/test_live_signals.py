@@ -12,6 +12,7 @@ import pytest
 
 from foresail.clients.prometheus import PromClient
 from foresail.clients.replica_metrics import ReplicaMetrics
+from foresail.controllers import live_signals
 from foresail.controllers.live_signals import LiveSignals, ServiceView, SourceMode
 from foresail.scaling.counters import ServingPod
 from foresail.scaling.signals import MetricsSource
@@ -70,7 +71,48 @@ def test_one_read_per_pass_covering_the_time_since_the_last() -> None:
     assert errs == []
     sig = first[KEY]
     assert sig.ok and sig.source == MetricsSource.PROMETHEUS and sig.fleet.window(10).arrival_rps == pytest.approx(20.0)
-    assert [r.url.params["query"].rsplit("[", 1)[1] for r in seen] == ["75s]", "5s]"], "first the history, then 2 s + a margin"
+    spans = [r.url.params["query"].rsplit("[", 1)[1] for r in seen]
+    first_read = ["18s] offset 57s", "18s] offset 42s", "18s] offset 27s", "18s] offset 12s", "15s]"]
+    assert spans == [*first_read, "5s]"], "first the history in slices, oldest first, then 2 s + a margin"
+
+
+def test_a_sliced_first_read_gives_the_signals_one_read_would() -> None:
+    """The first read (75 s of every replica's samples) comes in 15 s slices, oldest first, each
+    overlapping the next: the rings get every sample once and in order, as from one query."""
+    now = 1_000.0
+    samples = {("team-a", "resnet", p.name): steady(now - 75, now - 1, 10 + 5 * i) for i, p in enumerate(PODS)}
+    seen: list[httpx.Request] = []
+    sliced = LiveSignals(PromClient("http://prom", transport=answer(matrix(samples), seen=seen, at=now)), wall=lambda: now)
+    whole = LiveSignals(PromClient("http://prom", transport=answer(matrix(samples))), wall=lambda: now)
+    a, errs = run(sliced, lambda: sliced.read(now, VIEWS))
+    b, _ = run(whole, lambda: whole.read(now, VIEWS))
+    assert errs == [] and len(seen) == 5
+    assert a[KEY].fleet is not None and b[KEY].fleet is not None
+    for w in (2, 10, 60):
+        assert a[KEY].fleet.window(w) == b[KEY].fleet.window(w)
+    assert a[KEY].fleet.window(60).arrival_rps == pytest.approx(25.0)  # 10 + 15 rps
+
+
+def test_a_fleet_over_the_per_query_budget_is_read_by_namespace(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(live_signals, "REPLICA_SECONDS_PER_QUERY", 5 * 8)  # 5 replicas of a pass's 8 s
+    now = 1_000.0
+    views = {("team-a", "resnet"): VIEWS[KEY], ("team-b", "resnet"): VIEWS[KEY]}
+    samples = {(ns, name, p.name): steady(now - 75, now - 1, 10) for ns, name in views for p in PODS}
+    seen: list[httpx.Request] = []
+    mono = [100.0]
+    prom = PromClient("http://prom", transport=answer(matrix(samples), seen=seen, at=now))
+    live = LiveSignals(prom, wall=lambda: now, mono=lambda: mono[0])
+
+    async def two_passes() -> Any:
+        await live.read(now, views)
+        seen.clear()
+        mono[0] += 5
+        return await live.read(now, views)
+
+    out, errs = run(live, two_passes)
+    assert errs == [] and all(out[k].ok for k in views)
+    queries = [r.url.params["query"] for r in seen]
+    assert len(queries) == 2 and 'namespace="team-a"' in queries[0] and 'namespace="team-b"' in queries[1], queries
 
 
 def test_without_prometheus_or_when_it_fails_every_service_holds() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from email.utils import formatdate
 from typing import Any
@@ -61,9 +62,11 @@ def answer(
     raw: str | None = None,
     seen: list[httpx.Request] | None = None,
     date: float | None = None,
+    at: float | None = None,
 ) -> httpx.MockTransport:
     """Every instant query gets ``result`` (a matrix), every range query an empty matrix; ``date``:
-    Prometheus' clock, sent in the ``Date`` header (none without it)."""
+    Prometheus' clock, sent in the ``Date`` header (none without it). ``at``: the query's evaluation time,
+    its range selector (``[Ns] offset Ms``) honoured: only the samples in (at - M - N, at - M]."""
     headers = {} if date is None else {"Date": formatdate(date, usegmt=True)}
 
     def handler(req: httpx.Request) -> httpx.Response:
@@ -71,7 +74,12 @@ def answer(
             seen.append(req)
         if raw is not None:
             return httpx.Response(status, text=raw, headers=headers)
-        data = {"resultType": "matrix", "result": [] if req.url.path.endswith("/query_range") else (result or [])}
+        got = result or []
+        if at is not None and (m := re.search(r"\[(\d+)s\](?: offset (\d+)s)?$", req.url.params.get("query", ""))):
+            hi = at - int(m.group(2) or 0)
+            lo = hi - int(m.group(1))
+            got = [{**r, "values": [v for v in r["values"] if lo < float(v[0]) <= hi]} for r in got]
+        data = {"resultType": "matrix", "result": [] if req.url.path.endswith("/query_range") else got}
         return httpx.Response(status, text=json.dumps({"status": "success", "data": data}), headers=headers)
 
     return httpx.MockTransport(handler)

@@ -194,9 +194,12 @@ def _same(a: Any, b: Any) -> bool:
 
 def holds(live: Any, rendered: Any) -> bool:
     """Whether ``live`` carries every field of ``rendered`` with its value (lists element by element, of one
-    length: an extra element is a change apply would make); fields the server defaulted are ignored."""
+    length: an extra element is a change apply would make); fields the server defaulted are ignored, and so
+    is an empty list or map that live lacks (the apiserver stores ``env: []`` as no ``env``)."""
     if isinstance(rendered, dict):
-        return isinstance(live, dict) and all(k in live and holds(live[k], v) for k, v in rendered.items() if v is not None)
+        return isinstance(live, dict) and all(
+            holds(live[k], v) if k in live else v in ([], {}) for k, v in rendered.items() if v is not None
+        )
     if isinstance(rendered, list):
         return (
             isinstance(live, list)

@@ -10,8 +10,15 @@ It returns Prometheus' raw samples (every scrape, with its timestamp) of the las
 ``namespace``, ``foresail_dev_inferenceservice`` and ``pod`` (the labels the scrape config must attach);
 the operator asks for the time since its last read plus a margin, so it sees every scrape once and keeps
 the windows itself (``scaling.counters``): the same code then serves the replicas' own endpoints, and
-replicas that warmed recently can be told apart (only the operator knows when a pod warmed). One query,
-however many services and replicas; samples of a model other than the service's are dropped.
+replicas that warmed recently can be told apart (only the operator knows when a pod warmed). Samples of a
+model other than the service's are dropped.
+
+How many queries: one per pass while its answer is small. Decoding an answer takes about 9x its size in
+Python objects, and the size grows with replicas x seconds: a minute of 2,000 replicas' samples is a 54 MB
+answer and ~0.9 GB to decode, past the operator's memory limit. So a read longer than a slice
+(``read_slices``: the first read's minute of history, a read after a slow pass) comes in slices, oldest
+first, and the services are split by namespace (``plan_shards``) so that each query covers a bounded
+number of replicas: a constant number of queries per pass for a given fleet, about one per 2,000 replicas.
 
 Prometheus stamps its scrapes with its own clock, which may differ from the operator's: each read also
 measures that difference from the answer's ``Date`` header (``CounterRead.clock_offset_s``: Prometheus'
@@ -32,7 +39,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -45,7 +52,7 @@ from foresail.scaling.counters import PodSample
 from foresail.scaling.latency import QUANTILES
 from foresail.scaling.samples import METRIC_NAMES, Series, series_samples
 
-__all__ = ["ARRIVAL_HISTORY", "CHUNK_POINTS", "CounterRead", "MetricsError", "PromClient", "clock_offset", "counters_query", "range_chunks"]
+__all__ = ["ARRIVAL_HISTORY", "CHUNK_POINTS", "CounterRead", "MetricsError", "PromClient", "Shard", "clock_offset", "counters_query", "plan_shards", "range_chunks", "read_slices"]
 
 Key = tuple[str, str]
 SERVICE_LABEL = PROM_LABEL_ISVC
@@ -72,16 +79,95 @@ def range_chunks(start: float, end: float, step: float, points: int = CHUNK_POIN
     return out
 
 
+def read_slices(seconds: float, slice_s: int, margin_s: int) -> list[tuple[int, int]]:
+    """The last ``seconds`` as (range, offset) pairs of at most ``slice_s`` (+ ``margin_s`` of overlap with
+    the next) seconds each, oldest first: ``{...}[range] offset offset`` for each covers them all, however
+    long the queries between take (counters are cumulative: a scrape missed between two slices only
+    coarsens, never loses, what they count). One read of a minute of every replica's samples at 1,000
+    services decodes to ~1 GB of Python objects (the operator's memory limit); slices bound that peak."""
+    span = max(1, math.ceil(seconds))
+    out = []
+    for i in reversed(range(math.ceil(span / slice_s))):
+        lo, hi = i * slice_s, min(span, (i + 1) * slice_s)
+        offset = max(0, lo - margin_s)
+        out.append((hi - offset, offset))
+    return out
+
+
 def _fmt(q: float) -> str:
     return f"{q:g}"
 
 
-def counters_query(seconds: int, only: Key | None = None) -> str:
-    """The raw samples of the last ``seconds`` of every service's counters (or of ``only`` one)."""
+@dataclass(frozen=True)
+class Shard:
+    """The services one counters query selects: every service (no namespaces), every service of
+    ``namespaces``, or ``services`` of the one namespace."""
+
+    namespaces: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
+
+    def selector(self) -> str:
+        if not self.namespaces:
+            return f'{SERVICE_LABEL}!=""'
+        if self.services:
+            (ns,) = self.namespaces
+            if len(self.services) == 1:
+                return f'namespace="{ns}", {SERVICE_LABEL}="{self.services[0]}"'
+            return f'namespace="{ns}", {SERVICE_LABEL}=~"{_alternatives(self.services)}"'
+        if len(self.namespaces) == 1:
+            return f'namespace="{self.namespaces[0]}", {SERVICE_LABEL}!=""'
+        return f'namespace=~"{_alternatives(self.namespaces)}", {SERVICE_LABEL}!=""'
+
+
+def _alternatives(names: Sequence[str]) -> str:
+    """Kubernetes names as one anchored PromQL alternation (a dot is the only character to escape)."""
+    return "|".join(n.replace(".", "\\\\.") for n in names)
+
+
+def plan_shards(replicas: Mapping[Key, int], max_replicas: int) -> list[Shard]:
+    """The services split into queries of at most ``max_replicas`` replicas' series each (a query's answer,
+    and the memory its decoding takes, grows with the replicas it covers): whole namespaces packed
+    together in name order, a namespace over the limit split by service. One shard of everything when it
+    all fits. A service over the limit alone is a shard of its own."""
+    if sum(max(1, n) for n in replicas.values()) <= max_replicas:
+        return [Shard()] if replicas else []
+    by_ns: dict[str, dict[str, int]] = {}
+    for (ns, name), n in replicas.items():
+        by_ns.setdefault(ns, {})[name] = max(1, n)
+    out: list[Shard] = []
+    packed: list[str] = []
+    load = 0
+    for ns in sorted(by_ns):
+        size = sum(by_ns[ns].values())
+        if size > max_replicas:  # this namespace alone is too big: by service
+            group: list[str] = []
+            g = 0
+            for name in sorted(by_ns[ns]):
+                if group and g + by_ns[ns][name] > max_replicas:
+                    out.append(Shard((ns,), tuple(group)))
+                    group, g = [], 0
+                group.append(name)
+                g += by_ns[ns][name]
+            out.append(Shard((ns,), tuple(group)))
+            continue
+        if packed and load + size > max_replicas:
+            out.append(Shard(tuple(packed)))
+            packed, load = [], 0
+        packed.append(ns)
+        load += size
+    if packed:
+        out.append(Shard(tuple(packed)))
+    return out
+
+
+def counters_query(seconds: int, only: Key | None = None, offset: int = 0, shard: Shard | None = None) -> str:
+    """The raw samples of the last ``seconds`` of every service's counters (or of ``only`` one, or of
+    ``shard``'s), ``offset`` seconds ago."""
     names = "|".join(n.removeprefix("nv_inference_") for n in METRIC_NAMES)
-    who = f'{SERVICE_LABEL}!=""' if only is None else f'namespace="{only[0]}", {SERVICE_LABEL}="{only[1]}"'
+    who = (shard or Shard()).selector() if only is None else Shard((only[0],), (only[1],)).selector()
     quantiles = "|".join(_fmt(q) for q in QUANTILES)
-    return f'{{__name__=~"nv_inference_({names})", {who}, quantile=~"{quantiles}|"}}[{seconds}s]'
+    ago = f" offset {offset}s" if offset else ""
+    return f'{{__name__=~"nv_inference_({names})", {who}, quantile=~"{quantiles}|"}}[{seconds}s]{ago}'
 
 
 @dataclass
@@ -149,11 +235,15 @@ class PromClient:
             raise MetricsError(f"query failed: {body.get('errorType')}: {body.get('error')}")
         return body.get("data"), offset
 
-    async def counter_samples(self, seconds: float, models: Mapping[Key, str], only: Key | None = None) -> CounterRead:
-        """The raw counter samples of the last ``seconds`` of the services in ``models`` (service -> its model)."""
+    async def counter_samples(
+        self, seconds: float, models: Mapping[Key, str], only: Key | None = None, ago: int = 0, shard: Shard | None = None
+    ) -> CounterRead:
+        """The raw counter samples of the last ``seconds`` (``ago`` seconds ago) of the services in ``models``
+        (service -> its model), of ``only`` one or ``shard``'s when given."""
         span = max(1, math.ceil(seconds))
-        # a first read (a minute of history) answers with ~10x the samples of a pass's: give it more time
-        data, offset = await self._answer("/api/v1/query", {"query": counters_query(span, only)}, self.timeout * (3 if span > 15 else 1))
+        # a longer read answers with more samples than a pass's: give it more time
+        query = counters_query(span, only, ago, shard)
+        data, offset = await self._answer("/api/v1/query", {"query": query}, self.timeout * (3 if span > 15 else 1))
         rows: dict[Key, dict[str, list[Series]]] = {}
         out = CounterRead(clock_offset_s=offset)
         try:

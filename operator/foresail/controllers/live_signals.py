@@ -3,14 +3,17 @@
 Each pass the autoscaler hands over what it listed (each service's model and serving replicas, with the
 time each began serving); ``read`` then
 
-1. reads Prometheus once for all services: the raw samples since its last read (``PromClient.counter_samples``);
+1. reads Prometheus for all services: the raw samples since its last read (``PromClient.counter_samples``),
+   in one query while the fleet is small; a read of more than ``READ_SLICE_S`` seconds (the first) in
+   slices of that length, oldest first, and a fleet of more than ``REPLICA_SECONDS_PER_QUERY`` replica-seconds
+   in shards of namespaces (``clients.prometheus``: the memory a query's answer takes to decode is bounded);
 2. keeps them per replica (``scaling.counters.ServiceCounters``) and computes each service's ``FleetSignals``.
 
 With the direct source (``FORESAIL_METRICS_SOURCE=direct``) a background task also reads every serving
 replica's own metrics endpoint each ``interval`` seconds (``clients.replica_metrics``) into a second set
 of rings; a service whose direct signals are complete and fresh uses them (source ``Direct``), any other
 falls back to its Prometheus signals (source ``Prometheus``, with the reason in ``note``). Prometheus is
-read every pass in both modes (one query), so the fallback always has its history.
+read every pass in both modes, so the fallback always has its history.
 
 Clocks: each store judges its samples on the clock that stamped them (``scaling.counters``). Direct reads
 are stamped on the operator's monotonic clock, so a step of the wall clock neither drops them nor freezes
@@ -28,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from foresail.clients.prometheus import MetricsError, PromClient
+from foresail.clients.prometheus import CounterRead, MetricsError, PromClient, Shard, plan_shards, read_slices
 from foresail.clients.replica_metrics import ReplicaMetrics
 from foresail.render.triton import METRICS
 from foresail.scaling.counters import HISTORY_S, ServiceCounters, ServiceSignals, ServingPod
@@ -39,6 +42,9 @@ __all__ = ["LiveSignals", "ServiceView", "SourceMode"]
 log = logging.getLogger("foresail.signals")
 Key = tuple[str, str]
 READ_MARGIN_S = 3.0  # each Prometheus read overlaps the last by this much: no scrape is missed
+READ_SLICE_S = 15  # a longer read (the first: a minute of history; after a slow pass) is sliced: its memory bounded
+# replicas x seconds of samples per query: ~2,000 replicas of a pass's ~8 s, a ~14 MB answer, ~130 MB to decode
+REPLICA_SECONDS_PER_QUERY = 16_000
 PROM_OFFSET_TOLERANCE_S = 1.5  # a new measure of Prometheus' clock offset is taken when it moved by more
 
 
@@ -109,8 +115,22 @@ class LiveSignals:
             return {}, ["no Prometheus URL configured (FORESAIL_PROMETHEUS_URL)"]
         started = self.mono()
         since = HISTORY_S if self.last_read is None else min(HISTORY_S, started - self.last_read + READ_MARGIN_S)
+        models = {k: v.model for k, v in views.items()}
+        slices = read_slices(since, READ_SLICE_S, int(READ_MARGIN_S))
+        per_query = max(1, int(REPLICA_SECONDS_PER_QUERY // max(w for w, _ in slices)))
+        # replicas that stopped serving keep their series a while: one more per service
+        shards = plan_shards({k: len(v.serving) + 1 for k, v in views.items()}, per_query) or [Shard()]
+        got = CounterRead()
         try:
-            got = await self.prom.counter_samples(since, {k: v.model for k, v in views.items()})
+            for shard in shards:
+                for window, ago in slices:  # oldest first: the rings take each replica's samples in order
+                    part = await self.prom.counter_samples(window, models, ago=ago, shard=shard)
+                    for key, pods in part.samples.items():
+                        for pod, samples in pods.items():
+                            got.samples.setdefault(key, {}).setdefault(pod, []).extend(samples)
+                    for key, errs in part.errors.items():
+                        got.errors.setdefault(key, []).extend(e for e in errs if e not in got.errors[key])
+                    got.clock_offset_s = part.clock_offset_s
         except MetricsError as e:
             return {}, [f"Prometheus: {e}"]  # replicas are tracked at the next read, on its measured offset
         self.last_read = started
