@@ -79,7 +79,7 @@ def test_the_apiservers_children_hold_what_the_operator_renders(operator: Kube, 
 
     live = wait_for("the service's Deployment, Service and PDB", children, timeout=120)
     isvc = InferenceService.model_validate(operator.get("fisvc", "-n", namespace, "emulated"))
-    op = operator.get("deployment", "-n", SYSTEM_NS, "foresail-operator")["spec"]["template"]["spec"]
+    op = operator.get("deployment", "-n", SYSTEM_NS, "foresail")["spec"]["template"]["spec"]
     env = op["containers"][0].get("env", [])
     worker = next((e["value"] for e in env if e["name"] == "FORESAIL_IMAGE"), "ghcr.io/foresail/foresail:0.1.0")
     slots = {s: live[0] if slot_name("emulated", s) == "emulated" else None for s in Slot}
