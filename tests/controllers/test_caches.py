@@ -109,6 +109,29 @@ async def test_a_reconcile_with_nothing_to_change_applies_nothing(api: FakeApiSe
     assert kube.skipped_applies - skipped == 3
 
 
+async def test_a_restarted_operator_applies_nothing_to_a_converged_service(api: FakeApiServer, caches: Caches) -> None:
+    """A new process (restart, failover) has no memory of its applies: the children's rendered digest
+    (``render.meta.stamp``) tells it what is live is what it renders."""
+    api.put(isvc(scaling__minReplicas=1), CONFIGMAP)
+    caches.start()
+    assert await asyncio.to_thread(caches.wait_synced, 10)
+    await asyncio.to_thread(reconcile_owner, CachedKube(api.kube(), caches), "team-a", "resnet")  # creates the children
+    await caught_up(api, caches)
+    restarted = CachedKube(api.kube(), caches)  # a fresh memo of applies
+    n = len(api.requests)
+    await asyncio.to_thread(reconcile_owner, restarted, "team-a", "resnet")
+    assert not [r for r in requests_since(api, n) if r[0] == "PATCH"], requests_since(api, n)
+    assert restarted.skipped_applies == 3
+    dep = api.get("Deployment", "team-a", "resnet")
+    assert dep is not None
+    dep["spec"]["template"]["spec"]["containers"][0]["image"] = "drifted:1"  # a field it owns, changed by hand
+    api.put(dep)
+    await caught_up(api, caches)
+    again = CachedKube(api.kube(), caches)
+    await asyncio.to_thread(reconcile_owner, again, "team-a", "resnet")
+    assert again.skipped_applies == 2, "the drifted Deployment is applied again, the others are not"
+
+
 async def test_a_burst_of_child_events_is_one_reconcile(api: FakeApiServer, caches: Caches) -> None:
     api.put(isvc(scaling__minReplicas=1), CONFIGMAP)
     caches.start()

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from foresail.api.inferenceservice import InferenceService
-from foresail.render.meta import controlled_by, name_taken
+from foresail.render.meta import RENDERED_DIGEST, controlled_by, name_taken, rendered_digest, stamp
 from tests.controllers.objects import ISVC_UID, isvc
 
 OWNER = InferenceService.model_validate(isvc())
@@ -42,3 +42,25 @@ def test_name_taken(obj: dict[str, Any] | None, ours: bool, why: str | None) -> 
         assert problem is not None and problem.reason == "NameTaken"
         assert problem.message.startswith("Deployment team-a/resnet exists and is not controlled by this InferenceService (")
         assert why in problem.message
+
+
+@pytest.mark.parametrize(
+    ("name", "a", "b", "same"),
+    [
+        ("the same rendering", {"metadata": {"name": "x"}, "spec": {"a": 1}}, {"spec": {"a": 1}, "metadata": {"name": "x"}}, True),
+        ("a changed value", {"metadata": {"name": "x"}, "spec": {"a": 1}}, {"metadata": {"name": "x"}, "spec": {"a": 2}}, False),
+        ("a dropped field", {"metadata": {"name": "x"}, "spec": {"a": 1, "b": 2}}, {"metadata": {"name": "x"}, "spec": {"a": 1}}, False),
+        ("its own annotation left out", {"metadata": {"name": "x", "annotations": {RENDERED_DIGEST: "old"}}},
+         {"metadata": {"name": "x", "annotations": {}}}, True),
+    ],
+)  # fmt: skip
+def test_rendered_digest(name: str, a: dict[str, Any], b: dict[str, Any], same: bool) -> None:
+    assert (rendered_digest(a) == rendered_digest(b)) is same
+
+
+def test_stamp_annotates_a_copy_with_its_digest() -> None:
+    obj: dict[str, Any] = {"metadata": {"name": "x", "annotations": {"keep": "me"}}, "spec": {"a": 1}}
+    out = stamp(obj)
+    assert out["metadata"]["annotations"] == {"keep": "me", RENDERED_DIGEST: rendered_digest(obj)}
+    assert RENDERED_DIGEST not in obj["metadata"]["annotations"], "the rendered object is left as it was"
+    assert stamp(out) == out, "stamping twice changes nothing"

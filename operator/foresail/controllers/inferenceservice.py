@@ -34,7 +34,7 @@ from foresail.controllers.handlers import forget_lock, kube, object_lock, settin
 from foresail.controllers.liveness import HEARTBEAT
 from foresail.render.httproute import GatewayRef, split_children
 from foresail.render.isvc_status import observe
-from foresail.render.meta import controlled_by, name_taken
+from foresail.render.meta import controlled_by, name_taken, stamp
 from foresail.render.slots import SlotPlan, plan_slots
 from foresail.render.storage import fetch_signature
 from foresail.render.triton import render_pdb, render_service, slot_name
@@ -110,6 +110,7 @@ def apply_children(
     if gateway is not None:
         routed, stale = split_children(isvc, gateway, pods or [])
         children += routed
+    children = [stamp(c) for c in children]  # a restarted operator applies nothing that is live already
     existing = [kube.get(child["kind"], ns, child["metadata"]["name"]) for child in children]
     for found in existing:
         if (taken := name_taken(isvc, found)) is not None:
@@ -240,6 +241,7 @@ def reconcile(kube: Kube, body: dict[str, Any], now: datetime) -> InferenceServi
 @kopf.on.create(*ISVC)
 @kopf.on.update(*ISVC, field="spec")
 def on_isvc(body: kopf.Body, **_: Any) -> None:
+    HEARTBEAT.event(time.monotonic())  # kopf's InferenceService watch delivered this object: it is not stalled
     reconcile(kube(), dict(body), utcnow())
 
 
@@ -257,7 +259,9 @@ SPLITS = SplitWatch(_mark_owner)  # with a gateway: a new split in status.rollou
 
 
 @kopf.on.event(*ISVC)
-def on_isvc_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+async def on_isvc_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+    # On the event loop, not kopf's thread pool: behind a startup's backlog of sync handlers (a thousand services
+    # resumed) the echo would come minutes late and the liveness check would restart a healthy operator.
     HEARTBEAT.event(time.monotonic())  # the watch delivers: the liveness check's echo of the loop's writes
     if settings().gateway:
         SPLITS(str(event.get("type")), body)

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Plat
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from foresail.clients.caches import SKIPPED_APPLIES
 from foresail.clients.informer import CacheHealth
 from foresail.clients.kube import REQUESTS
 
@@ -97,13 +98,20 @@ FORECAST_ERROR = Gauge(
 
 class _ApiRequests(Collector):
     """``foresail_apiserver_requests_total{resource, verb}``: every request of the process's clients
-    (``clients.kube.REQUESTS``; LIST and WATCH told from GET), so a benchmark reads requests per tick."""
+    (``clients.kube.REQUESTS``; LIST and WATCH told from GET), so a benchmark reads requests per tick; and
+    ``foresail_applies_skipped_total{resource}``, the applies ``clients.caches.CachedKube`` did not send."""
 
     def collect(self) -> Iterator[Metric]:
         c = CounterMetricFamily("foresail_apiserver_requests", "Requests sent to the apiserver, by resource and verb.", labels=["resource", "verb"])
         for (resource, verb), n in sorted(REQUESTS.snapshot().items()):
             c.add_metric([resource, verb], n)
         yield c
+        skipped = CounterMetricFamily(
+            "foresail_applies_skipped", "Applies not sent: the live child already held what was rendered.", labels=["resource"]
+        )
+        for (resource, _), n in sorted(SKIPPED_APPLIES.snapshot().items()):
+            skipped.add_metric([resource], n)
+        yield skipped
 
 
 class _Caches(Collector):

@@ -1,15 +1,25 @@
 """Metadata every child object carries: the app labels and the controller reference to its owner (pure);
-and whether an object found under a child's name is the owner's to change (``name_taken``)."""
+whether an object found under a child's name is the owner's to change (``name_taken``); and the digest of a
+rendered child (``stamp``), kept on the child so that any operator process (a restart, a new leader) can
+tell that what is live is what it renders without applying it again."""
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 from foresail.api.objects import controller_of
 from foresail.api.reasons import Problem, Reason
 
-__all__ = ["Owner", "child_meta", "controlled_by", "controller_reference", "name_taken", "standard_labels"]
+__all__ = [
+    "RENDERED_DIGEST", "Owner", "child_meta", "controlled_by", "controller_reference", "name_taken", "rendered_digest",
+    "stamp", "standard_labels",
+]  # fmt: skip
+
+RENDERED_DIGEST = "foresail.dev/rendered-digest"
 
 
 class Owner(Protocol):
@@ -82,3 +92,22 @@ def name_taken(owner: Owner, existing: Mapping[str, Any] | None) -> Problem | No
         f"{existing.get('kind')} {md.get('namespace')}/{md.get('name')} exists and is not controlled by this {owner.kind} "
         f"({by}); Foresail leaves it alone: delete or rename it, or give the {owner.kind} another name",
     )
+
+
+def rendered_digest(obj: Mapping[str, Any]) -> str:
+    """The digest of a rendered object, its own ``RENDERED_DIGEST`` annotation left out (16 hex digits)."""
+    body = copy.deepcopy(dict(obj))
+    ann = (body.get("metadata") or {}).get("annotations")
+    if ann:
+        ann.pop(RENDERED_DIGEST, None)
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def stamp(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of the rendered ``obj`` annotated with its digest (``RENDERED_DIGEST``). The live object
+    carrying the same digest, and holding every rendered field, needs no apply: no field was dropped from
+    the rendering since (that would change the digest), and none of those applied has drifted."""
+    out = copy.deepcopy(dict(obj))
+    digest = rendered_digest(out)
+    out["metadata"] = {**out["metadata"], "annotations": {**(out["metadata"].get("annotations") or {}), RENDERED_DIGEST: digest}}
+    return out
