@@ -16,10 +16,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["HEARTBEAT", "STALL_MIN_SECONDS", "STALL_PERIODS", "WATCH_STALL_MIN_SECONDS", "Heartbeat"]
+__all__ = ["FIRST_PASS_FACTOR", "HEARTBEAT", "STALL_MIN_SECONDS", "STALL_PERIODS", "WATCH_STALL_MIN_SECONDS", "Heartbeat"]
 
 STALL_PERIODS = 12  # passes missed in a row before the loop counts as stalled
 STALL_MIN_SECONDS = 60.0  # never sooner: a slow pass (a large fleet, a slow list) is not a stall
+# the first pass of a new leader may take this many times as long: its caches fill, kopf resumes every service
+# and the first read brings a minute of history (at 1,000 services on 2 busy cores it took over 60 s, and the
+# probe restarted the leader in a loop)
+FIRST_PASS_FACTOR = 5.0
 # kopf reconnects a watch silent for 70 s (settings.watching.inactivity_timeout, no event nor bookmark) and
 # resumes from its last resourceVersion: a write unseen for longer than that and a reconnect is a stall
 WATCH_STALL_MIN_SECONDS = 150.0
@@ -79,7 +83,7 @@ class Heartbeat:
         since = self.last_pass if self.last_pass is not None else self.started
         if since is None:
             return None
-        limit = max(self.stall_min_s, self.stall_periods * period_s)
+        limit = max(self.stall_min_s, self.stall_periods * period_s) * (1.0 if self.last_pass is not None else FIRST_PASS_FACTOR)
         idle = now - since
         if idle <= limit:
             return None
