@@ -43,6 +43,7 @@ not told apart from noise.
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -65,17 +66,24 @@ Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
 
 
+def _floats() -> array[float]:
+    return array("d")
+
+
 @dataclass
 class History:
-    t: list[float] = field(default_factory=list)
-    rate: list[float] = field(default_factory=list)  # arrivals since the previous sample, rps
-    onset: list[float] = field(default_factory=list)  # 2 s arrivals at a burst onset (0: none)
-    fast: list[float] = field(default_factory=list)  # rps the fast path sized for otherwise (0: none)
-    shift: list[float] = field(default_factory=list)  # rate the fast path re-anchored the forecasters on (0: none)
+    """Columns of C doubles, not lists of Python floats: ``KEEP`` samples of five columns are 40 KB per
+    service instead of 160 KB (at 2,000 services, 80 MB instead of 330 MB of the operator's memory)."""
+
+    t: array[float] = field(default_factory=_floats)
+    rate: array[float] = field(default_factory=_floats)  # arrivals since the previous sample, rps
+    onset: array[float] = field(default_factory=_floats)  # 2 s arrivals at a burst onset (0: none)
+    fast: array[float] = field(default_factory=_floats)  # rps the fast path sized for otherwise (0: none)
+    shift: array[float] = field(default_factory=_floats)  # rate the fast path re-anchored the forecasters on (0: none)
 
     def add(self, t: float, rate: float, onset: float, fast: float, shift: float, keep_s: float) -> None:
         if self.t and t <= self.t[-1]:  # a clock step back: the history no longer lines up
-            self.t, self.rate, self.onset, self.fast, self.shift = [], [], [], [], []
+            self.t, self.rate, self.onset, self.fast, self.shift = _floats(), _floats(), _floats(), _floats(), _floats()
         self.t.append(t)
         self.rate.append(rate)
         self.onset.append(onset)
@@ -93,10 +101,10 @@ class History:
         newest = self.t[-1] if self.t else max((t for t, _ in points), default=0.0)
         older = sorted({t: r for t, r in points if newest - keep_s < t < first and math.isfinite(r) and r >= 0}.items())
         older = older[max(0, len(older) - (KEEP - len(self.t))) :]
-        self.t[:0] = [t for t, _ in older]
-        self.rate[:0] = [r for _, r in older]
+        self.t[:0] = array("d", [t for t, _ in older])
+        self.rate[:0] = array("d", [r for _, r in older])
         for column in (self.onset, self.fast, self.shift):
-            column[:0] = [0.0] * len(older)
+            column[:0] = array("d", [0.0]) * len(older)
 
     def __len__(self) -> int:
         return len(self.t)
