@@ -29,6 +29,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--shards", type=int, default=0, help="metrics source targets (0: one per 1,500 replicas at most)")
     p.add_argument("--churn", type=int, default=0, help="services created and deleted per churn round")
     p.add_argument("--churn-minutes", type=float, default=0.0)
+    p.add_argument("--operator-memory", default="1Gi", help="the operator's memory limit (the chart's default: 1Gi)")
     p.add_argument("--failover", action="store_true", help="after the measurement, kill the leader and time the standby's takeover")
     p.add_argument("--settle-seconds", type=float, default=240.0, help="at most this long for the replicas to come up")
     p.add_argument("--budget-seconds", type=float, default=570.0, help="the whole run, cluster included (a shared lock)")

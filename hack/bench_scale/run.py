@@ -249,7 +249,7 @@ def _operator(c: Cluster, args: argparse.Namespace) -> None:
         log("the operator is installed already (reused cluster)")
         return
     t0 = time.monotonic()
-    install_foresail(c, {"autoscaler.loopSeconds": f"{args.loop_seconds:g}"})
+    install_foresail(c, {"autoscaler.loopSeconds": f"{args.loop_seconds:g}", "resources.limits.memory": args.operator_memory})
     log(f"helm install foresail: {time.monotonic() - t0:.0f}s")
 
 
@@ -495,6 +495,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "nodes": _nodes_for(args),
                 "gpus_per_node": args.gpus_per_node,
                 "loop_seconds": args.loop_seconds,
+                "operator_memory_limit": args.operator_memory,
                 "source_shards": shards,
                 "operator": _git_rev(),
             },
