@@ -284,7 +284,7 @@ async def test_history_arrives_in_the_background_a_bounded_number_at_a_time(api:
         await asyncio.gather(*a.histories.values())
     assert most == HISTORY_CONCURRENCY
     h = a.services[("team-a", "svc0")].state.history
-    assert h.t[:100] == [NOW - 600 + 5 * i for i in range(100)] and h.rate[0] == 7.0
+    assert list(h.t[:100]) == [NOW - 600 + 5 * i for i in range(100)] and h.rate[0] == 7.0
     assert h.t[-1] == NOW, "the live sample stays last"
 
 
