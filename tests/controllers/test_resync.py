@@ -80,3 +80,38 @@ async def test_two_periodics_of_one_kind_keep_their_own_periods(api: FakeApiServ
     for t in (0.0, 3.0, 6.0, 60.0):
         await loop.run_once(t)
     assert seen == ["fast", "fast", "fast", "slow"]
+
+
+def _noop(_kube: Kube, _body: dict[str, Any], _now: datetime) -> None:
+    return None
+
+
+@pytest.mark.parametrize(
+    ("name", "objects", "rate", "period"),
+    [
+        ("no rate: the period", 5_000, None, 30.0),
+        ("a small fleet: the period", 300, 10.0, 30.0),
+        ("1,000 services at 10 a second: every 100 s", 1_000, 10.0, 100.0),
+        ("2,000: every 200 s", 2_000, 10.0, 200.0),
+        ("no objects", 0, 10.0, 30.0),
+    ],
+)
+def test_a_big_fleet_is_resynced_less_often(name: str, objects: int, rate: float | None, period: float) -> None:
+    assert Periodic("InferenceService", 30.0, _noop, max_per_second=rate).period_s(objects) == period
+
+
+async def test_the_next_resync_of_a_big_fleet_waits_for_its_period(api: FakeApiServer) -> None:
+    api.put(*(isvc(f"s{i}") for i in range(40)))
+    seen: list[str] = []
+
+    def reconcile(_kube: Kube, body: dict[str, Any], _now: datetime) -> None:
+        seen.append(body["metadata"]["name"])
+
+    loop = Resync(api.kube(), [Periodic("InferenceService", 2.0, reconcile, max_per_second=10.0)])  # 40 objects: every 4 s
+    await loop.run_once(100.0)
+    await loop.run_once(102.0)
+    assert len(seen) == 40
+    await loop.run_once(105.9)
+    assert len(seen) == 40, "not before 4 s"
+    await loop.run_once(106.0)
+    assert len(seen) == 80

@@ -35,10 +35,18 @@ class Periodic:
     reconcile: Reconcile
     due: Callable[[dict[str, Any]], bool] = lambda _body: True
     name: str = ""  # tells apart two periodics of one kind (default: the kind)
+    max_per_second: float | None = None  # a big fleet is resynced less often: at most this many objects a second
 
     @property
     def key(self) -> str:
         return self.name or self.kind
+
+    def period_s(self, objects: int) -> float:
+        """Seconds from one resync of ``objects`` objects to the next: ``every_s``, or longer for a fleet
+        bigger than ``max_per_second`` x ``every_s``. Pure."""
+        if self.max_per_second is None or self.max_per_second <= 0:
+            return self.every_s
+        return max(self.every_s, objects / self.max_per_second)
 
 
 @dataclass
@@ -66,8 +74,10 @@ class Resync:
             except Exception as e:
                 log.warning("resync: listing %s failed: %r", p.kind, e)
                 continue
+            due = [b for b in bodies if self._mine(b) and p.due(b)]
+            self._last[p.key] = now + p.period_s(len(due)) - p.every_s  # the next one a fleet's period later
             gate = asyncio.Semaphore(self.concurrency)
-            await asyncio.gather(*(self._one(p, b, gate) for b in bodies if self._mine(b) and p.due(b)))
+            await asyncio.gather(*(self._one(p, b, gate) for b in due))
 
     def _mine(self, body: dict[str, Any]) -> bool:
         md = body.get("metadata") or {}
