@@ -127,6 +127,22 @@ async def test_the_loop_reports_its_status_writes_to_the_liveness_check(api: Fak
     assert a.heartbeat.watch_stalled(written + 1_000, 1) is None
 
 
+@pytest.mark.parametrize(
+    ("name", "last_pass", "progress", "now", "why"),
+    [
+        ("a long pass still moving: progress 10 s ago", T0 + 100, T0 + 190, T0 + 200, None),
+        ("a long pass that stopped moving", T0 + 100, T0 + 130, T0 + 191, "autoscaler stalled: the pass in flight last made progress 61 s ago"),
+        ("progress before the last pass counts for nothing", T0 + 100, T0 + 90, T0 + 161, "autoscaler stalled: the last pass completed 61 s ago"),
+        ("a first pass moving", None, T0 + 290, T0 + 340, None),
+        ("a first pass that stopped moving", None, T0 + 10, T0 + 311, "autoscaler stalled: the pass in flight last made progress 301 s ago"),
+    ],
+)  # fmt: skip
+def test_a_long_pass_that_keeps_moving_is_not_a_stall(name: str, last_pass: float | None, progress: float, now: float, why: str | None) -> None:
+    hb = Heartbeat(started=T0, last_pass=last_pass, last_progress=progress)
+    got = hb.loop_stalled(now, 5)
+    assert (got is None) if why is None else (got is not None and got.startswith(why)), got
+
+
 def test_health_fails_while_the_loop_is_stalled_and_recovers_with_a_pass() -> None:
     now = [T0]
     hb = Heartbeat()
@@ -160,8 +176,10 @@ async def test_the_loop_beats_after_a_completed_pass_only(api: FakeApiServer) ->
     try:
         await until(lambda: sum(r.path.endswith("/inferenceservices") for r in api.requests) >= 2)  # the first pass failed
         assert a.heartbeat.started is not None and a.heartbeat.last_pass is None
+        assert a.heartbeat.last_progress is None, "a pass that fails at its first step makes no progress"
         del api.failing["inferenceservices"]
         await until(lambda: a.heartbeat.last_pass is not None)
+        assert a.heartbeat.last_progress is not None, "its steps beat the progress"
     finally:
         task.cancel()
 

@@ -131,6 +131,7 @@ class Autoscaler:
         )
         if self.live is None:
             self.live = LiveSignals(self.prom)
+        self.live.progress = self._progress
 
     async def _io(self, fn: Any, *args: Any) -> Any:
         """Blocking API calls run on this loop's own threads, never queued behind kopf's handlers."""
@@ -197,9 +198,14 @@ class Autoscaler:
         telemetry.AUTOSCALER_QUERIES.set((self.prom.queries_run if self.prom is not None else 0) - q0)
         return out
 
+    def _progress(self) -> None:
+        self.heartbeat.progress(time.monotonic())
+
     async def run_once(self, now: float) -> None:
-        """One pass: decide for every due service, arbitrate, then write."""
+        """One pass: decide for every due service, arbitrate, then write (each step beats the liveness
+        check's progress: a long pass that keeps moving is not a stall)."""
         lists = await self._list()
+        self._progress()
         pods = group_by_label(lists.pods, LABEL_ISVC)
         signals, errors_for_all = await self._signals(lists, pods, now)
         deployments = {(d["metadata"]["namespace"], d["metadata"]["name"]): d for d in lists.deployments}
@@ -236,6 +242,7 @@ class Autoscaler:
                     ev = await self._io(rollouts.evaluate, self.kube, isvc, slots, pods.get(key, []))
                     rollout = rollouts.decide(isvc, slots, seen, now, pods.get(key, []), ev)
                 pending[key] = self._decide(isvc, dep, pods.get(key, []), policies, signals.get(key), errors_for_all, svc, now, rollout)
+                self._progress()
             except Exception as e:
                 log.exception("%s/%s: autoscaling failed: %r", key[0], key[1], e)
                 with contextlib.suppress(Exception):
@@ -259,6 +266,8 @@ class Autoscaler:
             if key in pending and (rp := pending[key].rollout) is not None:
                 desired[key] = rp.wanted(desired[key])  # both revisions' replicas (a surge replica at total 1)
         arb = await self._arbitrate(lists, [i for i, _ in live], desired, now)
+        if not isinstance(arb, str):
+            self._progress()
 
         # 3. act: the tenants first (the backstop makes room for the grants before pods are created), then
         # replicas (capped by the grants; without arbitration, by the current replicas), status, events
@@ -268,6 +277,7 @@ class Autoscaler:
             key = (isvc.namespace, isvc.name)
             try:
                 await self._io(self._apply, isvc, dep, pending.get(key), arb, now, bodies[key])
+                self._progress()  # a write that failed (an apiserver out of reach) is no progress
             except Exception as e:
                 log.exception("%s/%s: applying the decision failed: %r", isvc.namespace, isvc.name, e)
 

@@ -88,6 +88,7 @@ class LiveSignals:
         self.views: dict[Key, ServiceView] = {}
         self.last_read: float | None = None  # on the monotonic clock
         self.prom_offset = 0.0  # Prometheus' clock minus the operator's, as last measured
+        self.progress: Callable[[], None] = lambda: None  # after each query answered (the liveness check's)
 
     async def close(self) -> None:
         if self.direct is not None:
@@ -125,6 +126,7 @@ class LiveSignals:
             for shard in shards:
                 for window, ago in slices:  # oldest first: the rings take each replica's samples in order
                     part = await self.prom.counter_samples(window, models, ago=ago, shard=shard)
+                    self.progress()
                     for key, pods in part.samples.items():
                         for pod, samples in pods.items():
                             got.samples.setdefault(key, {}).setdefault(pod, []).extend(samples)

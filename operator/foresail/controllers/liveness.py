@@ -1,5 +1,5 @@
-"""Liveness of the operator (pure): the health check fails when no autoscaler pass has completed for several
-loop periods, or when kopf's watch of InferenceServices has not shown a status the loop wrote for longer
+"""Liveness of the operator (pure): the health check fails when no autoscaler pass has completed, nor the pass
+in flight made progress (a query answered, a service decided or written), for several loop periods, or when kopf's watch of InferenceServices has not shown a status the loop wrote for longer
 than kopf takes to notice a silent stream and reconnect, so that a hung pass, an apiserver the operator can
 no longer reach (a stalled connection) or a stalled watch restarts the pod instead of leaving every
 service unscaled, or every spec change unhandled, behind a green probe (issue 15, defect 11).
@@ -36,6 +36,7 @@ class Heartbeat:
 
     started: float | None = None
     last_pass: float | None = None
+    last_progress: float | None = None  # a step within the pass in flight (a query answered, a service done)
     unechoed: float | None = None  # the first write sent after the last event
     last_event: float | None = None
     stall_periods: float = STALL_PERIODS
@@ -52,6 +53,11 @@ class Heartbeat:
     def beat(self, now: float) -> None:
         """A pass completed."""
         self.last_pass = now
+
+    def progress(self, now: float) -> None:
+        """The pass in flight made progress: a long pass (a big fleet on busy cores) that keeps moving is not
+        a stall; a pass hung on one call is."""
+        self.last_progress = now
 
     def wrote(self, sent: float) -> None:
         """A status write sent at ``sent`` changed an object the watch delivers (called once it succeeded)."""
@@ -83,11 +89,19 @@ class Heartbeat:
         since = self.last_pass if self.last_pass is not None else self.started
         if since is None:
             return None
+        moving = self.last_progress is not None and self.last_progress > since
+        if moving:
+            assert self.last_progress is not None
+            since = self.last_progress
         limit = max(self.stall_min_s, self.stall_periods * period_s) * (1.0 if self.last_pass is not None else FIRST_PASS_FACTOR)
         idle = now - since
         if idle <= limit:
             return None
-        what = "the last pass completed" if self.last_pass is not None else "the loop started without completing a pass"
+        what = (
+            "the pass in flight last made progress" if moving
+            else "the last pass completed" if self.last_pass is not None
+            else "the loop started without completing a pass"
+        )  # fmt: skip
         return f"autoscaler stalled: {what} {idle:.0f} s ago (limit {limit:.0f} s)"
 
 
