@@ -16,11 +16,14 @@ __all__ = [
     "Change",
     "Write",
     "by_labels",
+    "growth",
+    "growth_by_key",
     "markdown",
     "parse_metrics",
     "per_tick",
     "percentile",
     "reaction_delays",
+    "restarts",
     "sum_by",
     "tick_durations",
 ]
@@ -71,6 +74,24 @@ def by_labels(samples: Mapping[tuple[str, Labels], float], name: str, labels: Se
             k = " ".join(d.get(label, "") for label in labels)
             out[k] = out.get(k, 0.0) + v
     return out
+
+
+def growth(values: Sequence[float]) -> float:
+    """How much a counter read again and again grew: the sum of its rises, a read below the one before
+    counting from 0 (the operator restarted), so that a restart loses only what was counted between the
+    last read and the restart."""
+    return sum(b - a if b >= a else b for a, b in itertools.pairwise(values))
+
+
+def growth_by_key(reads: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """``growth`` of each key of counters read again and again (a key absent from a read counts 0)."""
+    keys = {k for r in reads for k in r}
+    return {k: growth([r.get(k, 0.0) for r in reads]) for k in keys}
+
+
+def restarts(counts: Sequence[float]) -> int:
+    """How many times a counter went down between reads: the operator restarted."""
+    return sum(1 for a, b in itertools.pairwise(counts) if b < a)
 
 
 def per_tick(first: Mapping[str, float], last: Mapping[str, float], ticks: float) -> dict[str, float]:

@@ -344,14 +344,15 @@ def _phase(s: Sampler, a: float, b: float, loop_s: float) -> dict[str, Any]:
     out: dict[str, Any] = {"seconds": round(b - a, 1)}
     if len(ops) >= 2:
         durs = fig.tick_durations([(r["count"], r["sum"]) for r in ops])
-        ticks = ops[-1]["count"] - ops[0]["count"]
+        ticks = fig.growth([r["count"] for r in ops])  # across a restart of the operator (its counters reset)
         out.update(
             ticks=ticks,
+            operator_restarts=fig.restarts([r["count"] for r in ops]),
             tick_p50_s=fig.percentile(durs, 0.5),
             tick_p99_s=fig.percentile(durs, 0.99),
             tick_max_s=max(durs) if durs else None,
             ticks_over_loop_period=sum(1 for d in durs if d > loop_s),
-            operator_cpu_cores=(ops[-1]["cpu"] - ops[0]["cpu"]) / (ops[-1]["t"] - ops[0]["t"]),
+            operator_cpu_cores=fig.growth([r["cpu"] for r in ops]) / (ops[-1]["t"] - ops[0]["t"]),
             operator_rss_mb_end=ops[-1]["rss"] / 2**20,
             operator_rss_mb_max=max(r["rss"] for r in ops) / 2**20,
             autoscaler_requests_per_tick_gauge={
@@ -359,7 +360,7 @@ def _phase(s: Sampler, a: float, b: float, loop_s: float) -> dict[str, Any]:
                 for v in ("GET", "PATCH", "PUT", "POST", "DELETE")
             },
             prometheus_queries_per_tick_gauge=fig.percentile([r["queries"] for r in ops if r["queries"] is not None], 0.5),
-            operator_requests_per_tick_by_resource=fig.per_tick(ops[0]["by_resource"], ops[-1]["by_resource"], max(ticks, 1.0)),
+            operator_requests_per_tick_by_resource=fig.per_tick({}, fig.growth_by_key([r["by_resource"] for r in ops]), max(ticks, 1.0)),
         )
         if len(apis) >= 2:
             first, last = apis[0], apis[-1]

@@ -16,11 +16,14 @@ from hack.bench_scale.figures import (
     Change,
     Write,
     by_labels,
+    growth,
+    growth_by_key,
     markdown,
     parse_metrics,
     per_tick,
     percentile,
     reaction_delays,
+    restarts,
     sum_by,
     tick_durations,
 )
@@ -276,3 +279,21 @@ def test_service_manifest_is_a_pause_service_without_warm_up() -> None:
     assert m["spec"]["triton"]["image"].startswith("registry.k8s.io/pause")
     assert m["spec"]["warmup"] == {"enabled": False}
     assert m["spec"]["scaling"]["maxReplicas"] == 10
+
+
+@pytest.mark.parametrize(
+    ("name", "values", "grew", "restarted"),
+    [
+        ("rises", [1.0, 3.0, 6.0], 5.0, 0),
+        ("a restart loses only what was counted since the last read", [10.0, 12.0, 1.0, 4.0], 6.0, 1),
+        ("flat", [5.0, 5.0], 0.0, 0),
+        ("one read", [5.0], 0.0, 0),
+    ],
+)
+def test_growth_across_restarts(name: str, values: list[float], grew: float, restarted: int) -> None:
+    assert growth(values) == grew and restarts(values) == restarted
+
+
+def test_growth_by_key() -> None:
+    reads = [{"GET a": 1.0}, {"GET a": 3.0, "PUT b": 1.0}, {"GET a": 1.0, "PUT b": 2.0}]
+    assert growth_by_key(reads) == {"GET a": 3.0, "PUT b": 2.0}
