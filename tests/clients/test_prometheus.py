@@ -68,7 +68,7 @@ def test_the_query_selects_the_counters_gauge_and_summary_quantiles() -> None:
     for name in ("request_success", "request_failure", "queue_duration_us", "pending_request_count", "request_summary_us"):
         assert name in q
     assert 'foresail_dev_inferenceservice!=""' in q and 'quantile=~"0.5|0.9|0.95|0.99|0.999|"' in q
-    assert 'namespace="team-a", foresail_dev_inferenceservice="resnet"' in counters_query(75, only=KEY)
+    assert 'namespace="team-a", foresail_dev_inferenceservice="resnet"' in counters_query(75, Shard.one(KEY))
     assert counters_query(18, offset=12).endswith("[18s] offset 12s") and counters_query(8, offset=0).endswith("[8s]")
 
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable, Hashable
 
 import pytest
 
-from foresail.clients.caches import CachedKube, Caches
+from foresail.clients.caches import SKIPPED_APPLIES, CachedKube, Caches
 from foresail.clients.prometheus import PromClient
 from foresail.controllers import coalesce, telemetry
 from foresail.controllers.autoscaler import Autoscaler
@@ -118,10 +118,13 @@ async def test_a_restarted_operator_applies_nothing_to_a_converged_service(api: 
     await asyncio.to_thread(reconcile_owner, CachedKube(api.kube(), caches), "team-a", "resnet")  # creates the children
     await caught_up(api, caches)
     restarted = CachedKube(api.kube(), caches)  # a fresh memo of applies
-    n = len(api.requests)
+    n, before = len(api.requests), SKIPPED_APPLIES.snapshot()
     await asyncio.to_thread(reconcile_owner, restarted, "team-a", "resnet")
     assert not [r for r in requests_since(api, n) if r[0] == "PATCH"], requests_since(api, n)
     assert restarted.skipped_applies == 3
+    after = SKIPPED_APPLIES.snapshot()  # the operator's foresail_applies_skipped_total{resource}
+    grew = {r: after[(r, v)] - before.get((r, v), 0) for r, v in after}
+    assert grew == {**{r: 0 for r in grew}, "deployments": 1, "services": 1, "poddisruptionbudgets": 1}
     dep = api.get("Deployment", "team-a", "resnet")
     assert dep is not None
     dep["spec"]["template"]["spec"]["containers"][0]["image"] = "drifted:1"  # a field it owns, changed by hand

@@ -47,7 +47,7 @@ from kubernetes import client
 
 from foresail.api.objects import LABEL_ISVC
 from foresail.clients.informer import CacheHealth, Informer, slim_gpu_pod, slim_node
-from foresail.clients.kube import FIELD_MANAGER, Kube, RequestCounter
+from foresail.clients.kube import FIELD_MANAGER, Kube, RequestCounter, path_for
 from foresail.render.meta import RENDERED_DIGEST
 from foresail.render.tenant_quota import LABEL_TENANT
 
@@ -271,16 +271,15 @@ class CachedKube(Kube):
     def apply(self, obj: dict[str, Any], field_manager: str = FIELD_MANAGER, dry_run: bool = False) -> dict[str, Any]:
         md = obj["metadata"]
         key = (str(obj["kind"]), str(md.get("namespace") or ""), str(md["name"]))
-        digest = _digest(obj)
         stamped = (md.get("annotations") or {}).get(RENDERED_DIGEST)
-        if not dry_run and field_manager == FIELD_MANAGER and (stamped or self.applied.same(key, digest)):
+        digest = stamped or _digest(obj)  # a stamped object carries its digest already
+        mine = self.applied.same(key, digest)
+        if not dry_run and field_manager == FIELD_MANAGER and (stamped or mine):
             live = self.caches.get(key[0], key[1] or None, key[2])
-            same = self.applied.same(key, digest) or (
-                live is not None and ((live.get("metadata") or {}).get("annotations") or {}).get(RENDERED_DIGEST) == stamped
-            )
-            if live is not None and same and holds(live, obj):
+            live_stamp = ((live or {}).get("metadata") or {}).get("annotations") or {}
+            if live is not None and (mine or live_stamp.get(RENDERED_DIGEST) == stamped) and holds(live, obj):
                 self.skipped_applies += 1
-                SKIPPED_APPLIES.add(key[0].lower() + "s", "APPLY")
+                SKIPPED_APPLIES.add(path_for(key[0]).rsplit("/", 1)[-1], "APPLY")
                 return live
         out = super().apply(obj, field_manager, dry_run)
         if not dry_run and field_manager == FIELD_MANAGER:

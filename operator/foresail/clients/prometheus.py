@@ -106,6 +106,11 @@ class Shard:
     namespaces: tuple[str, ...] = ()
     services: tuple[str, ...] = ()
 
+    @classmethod
+    def one(cls, key: Key) -> Shard:
+        """The one service ``key``."""
+        return cls((key[0],), (key[1],))
+
     def selector(self) -> str:
         if not self.namespaces:
             return f'{SERVICE_LABEL}!=""'
@@ -160,11 +165,11 @@ def plan_shards(replicas: Mapping[Key, int], max_replicas: int) -> list[Shard]:
     return out
 
 
-def counters_query(seconds: int, only: Key | None = None, offset: int = 0, shard: Shard | None = None) -> str:
-    """The raw samples of the last ``seconds`` of every service's counters (or of ``only`` one, or of
-    ``shard``'s), ``offset`` seconds ago."""
+def counters_query(seconds: int, shard: Shard | None = None, offset: int = 0) -> str:
+    """The raw samples of the last ``seconds`` of every service's counters (or of ``shard``'s), ``offset``
+    seconds ago."""
     names = "|".join(n.removeprefix("nv_inference_") for n in METRIC_NAMES)
-    who = (shard or Shard()).selector() if only is None else Shard((only[0],), (only[1],)).selector()
+    who = (shard or Shard()).selector()
     quantiles = "|".join(_fmt(q) for q in QUANTILES)
     ago = f" offset {offset}s" if offset else ""
     return f'{{__name__=~"nv_inference_({names})", {who}, quantile=~"{quantiles}|"}}[{seconds}s]{ago}'
@@ -235,14 +240,12 @@ class PromClient:
             raise MetricsError(f"query failed: {body.get('errorType')}: {body.get('error')}")
         return body.get("data"), offset
 
-    async def counter_samples(
-        self, seconds: float, models: Mapping[Key, str], only: Key | None = None, ago: int = 0, shard: Shard | None = None
-    ) -> CounterRead:
+    async def counter_samples(self, seconds: float, models: Mapping[Key, str], shard: Shard | None = None, ago: int = 0) -> CounterRead:
         """The raw counter samples of the last ``seconds`` (``ago`` seconds ago) of the services in ``models``
-        (service -> its model), of ``only`` one or ``shard``'s when given."""
+        (service -> its model), of ``shard``'s only when given."""
         span = max(1, math.ceil(seconds))
         # a longer read answers with more samples than a pass's: give it more time
-        query = counters_query(span, only, ago, shard)
+        query = counters_query(span, shard, ago)
         data, offset = await self._answer("/api/v1/query", {"query": query}, self.timeout * (3 if span > 15 else 1))
         rows: dict[Key, dict[str, list[Series]]] = {}
         out = CounterRead(clock_offset_s=offset)

@@ -37,7 +37,7 @@ from foresail.api.objects import LABEL_SLOT, parse_rfc3339, pod_is_live, pod_is_
 from foresail.api.reasons import ConditionType, Reason
 from foresail.api.rollout import RolloutPhase, RolloutStatus, Slot
 from foresail.clients.kube import Kube
-from foresail.clients.prometheus import MetricsError, PromClient
+from foresail.clients.prometheus import MetricsError, PromClient, Shard
 from foresail.controllers import rollout_evals
 from foresail.controllers.rollout_evals import EvaluationView
 from foresail.render.meta import controlled_by
@@ -142,7 +142,7 @@ async def observe(
     span = min(MAX_STEP_QUERY_S, max(1.0, now - started)) + QUERY_MARGIN_S
     key = (isvc.namespace, isvc.name)
     try:
-        read = await prom.counter_samples(span, {key: isvc.spec.model.name}, only=key)
+        read = await prom.counter_samples(span, {key: isvc.spec.model.name}, Shard.one(key))
     except MetricsError as e:
         log.warning("%s/%s: rollout gates: %s", key[0], key[1], e)
         return None

@@ -5,7 +5,6 @@ tell that what is live is what it renders without applying it again."""
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from collections.abc import Mapping
@@ -96,18 +95,16 @@ def name_taken(owner: Owner, existing: Mapping[str, Any] | None) -> Problem | No
 
 def rendered_digest(obj: Mapping[str, Any]) -> str:
     """The digest of a rendered object, its own ``RENDERED_DIGEST`` annotation left out (16 hex digits)."""
-    body = copy.deepcopy(dict(obj))
-    ann = (body.get("metadata") or {}).get("annotations")
-    if ann:
-        ann.pop(RENDERED_DIGEST, None)
+    md = dict(obj.get("metadata") or {})
+    if md.get("annotations"):
+        md["annotations"] = {k: v for k, v in md["annotations"].items() if k != RENDERED_DIGEST}
+    body = {**obj, "metadata": md}
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def stamp(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of the rendered ``obj`` annotated with its digest (``RENDERED_DIGEST``). The live object
-    carrying the same digest, and holding every rendered field, needs no apply: no field was dropped from
+    """The rendered ``obj`` annotated with its digest (``RENDERED_DIGEST``; new top level and metadata, the
+    rest shared with ``obj``). The live object carrying the same digest, and holding every rendered field, needs no apply: no field was dropped from
     the rendering since (that would change the digest), and none of those applied has drifted."""
-    out = copy.deepcopy(dict(obj))
-    digest = rendered_digest(out)
-    out["metadata"] = {**out["metadata"], "annotations": {**(out["metadata"].get("annotations") or {}), RENDERED_DIGEST: digest}}
-    return out
+    md = obj["metadata"]
+    return {**obj, "metadata": {**md, "annotations": {**(md.get("annotations") or {}), RENDERED_DIGEST: rendered_digest(obj)}}}
